@@ -1,0 +1,144 @@
+"""How a check is declared, what it receives and what it returns.
+
+A check is a small function ``(ctx: Context) -> Outcome`` wrapped by :func:`check`, which records
+its metadata: a dotted id (``domain.subject``), a title, a category, the checks it requires (it is
+skipped when one of them did not pass), the checks it merely reads facts from (it waits for them
+but runs whatever they found), and where it applies (``live``: needs the live host; ``network``:
+does network I/O and is worth running in parallel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable, Mapping, Optional, Tuple
+
+from gd_doctor.host import Host
+from gd_doctor.model import CheckResult, JSONValue, Outcome, SkipReason, Status
+
+CATEGORIES: Tuple[str, ...] = ("platform", "agent", "ssm", "imds", "network")
+NEEDS: Tuple[str, ...] = ("live", "network", "root-user")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The user's choices that checks read (the host layer has its own settings)."""
+
+    since: timedelta = timedelta(hours=24)
+    region: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    verbose: bool = False
+
+
+class Context:
+    """What a running check sees: the host, the options, earlier results and its time left."""
+
+    def __init__(
+        self,
+        host: Host,
+        options: Options,
+        results: Mapping[str, CheckResult],
+        deadline: float,
+    ) -> None:
+        self.host = host
+        self.options = options
+        self._results = results
+        self._deadline = deadline
+
+    def result(self, check_id: str) -> Optional[CheckResult]:
+        """The result of a check this one declared in ``requires`` or ``after``."""
+        return self._results.get(check_id)
+
+    def fact(self, check_id: str, key: str, default: JSONValue = None) -> JSONValue:
+        """One value from another check's data, or ``default``."""
+        res = self._results.get(check_id)
+        if res is None:
+            return default
+        return res.data.get(key, default)
+
+    def remaining(self) -> float:
+        """Seconds left in the run's budget."""
+        return max(0.0, self._deadline - self.host.clock.monotonic())
+
+    def timeout(self, default: float) -> float:
+        """A per-call timeout: the default, but never past the run's deadline."""
+        return max(0.05, min(default, self.remaining()))
+
+
+CheckFunc = Callable[[Context], Outcome]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One registered check: metadata plus the function that does the work."""
+
+    id: str
+    title: str
+    category: str
+    func: CheckFunc
+    requires: Tuple[str, ...] = ()
+    after: Tuple[str, ...] = ()
+    needs: Tuple[str, ...] = ()
+    description: str = field(default="")
+
+    def __call__(self, ctx: Context) -> Outcome:
+        return self.func(ctx)
+
+    @property
+    def network(self) -> bool:
+        return "network" in self.needs
+
+
+def check(
+    check_id: str,
+    *,
+    title: str,
+    category: str,
+    requires: Tuple[str, ...] = (),
+    after: Tuple[str, ...] = (),
+    needs: Tuple[str, ...] = (),
+) -> Callable[[CheckFunc], Check]:
+    """Declare a check. The function's docstring becomes its description."""
+
+    def wrap(func: CheckFunc) -> Check:
+        return Check(
+            id=check_id,
+            title=title,
+            category=category,
+            func=func,
+            requires=requires,
+            after=after,
+            needs=needs,
+            description=(func.__doc__ or "").strip(),
+        )
+
+    return wrap
+
+
+# Small constructors so a check body reads like prose.
+
+
+def ok(summary: str, *, evidence: Tuple[str, ...] = (), **data: JSONValue) -> Outcome:
+    return Outcome(Status.OK, summary, data, evidence)
+
+
+def warn(summary: str, *, evidence: Tuple[str, ...] = (), **data: JSONValue) -> Outcome:
+    return Outcome(Status.WARN, summary, data, evidence)
+
+
+def fail(summary: str, *, evidence: Tuple[str, ...] = (), **data: JSONValue) -> Outcome:
+    return Outcome(Status.FAIL, summary, data, evidence)
+
+
+def skip(reason: str, summary: str, **data: JSONValue) -> Outcome:
+    """Not applicable here; ``reason`` is from :class:`gd_doctor.model.SkipReason`."""
+    return Outcome(Status.SKIP, summary, data, skip_reason=reason)
+
+
+def not_applicable(summary: str, **data: JSONValue) -> Outcome:
+    return skip(SkipReason.NOT_APPLICABLE, summary, **data)
+
+
+def error(summary: str, *, evidence: Tuple[str, ...] = (), **data: JSONValue) -> Outcome:
+    """The check could not judge (unexpected host data); not a crash."""
+    return Outcome(Status.ERROR, summary, data, evidence)

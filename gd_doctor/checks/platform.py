@@ -1,0 +1,9 @@
+"""Checks of the platform domain."""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+from gd_doctor.checks.base import Check
+
+CHECKS: Tuple[Check, ...] = ()

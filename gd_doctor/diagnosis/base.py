@@ -1,0 +1,126 @@
+"""How diagnosis rules are written: small pure functions over check results.
+
+A rule reads :class:`Results` and returns findings built with :func:`finding`, which takes the
+finding's text (title, steps, issue row, rank) from the knowledge base, so rules hold logic only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Optional, Sequence, Tuple, Union
+
+from gd_doctor.knowledge import finding_specs
+from gd_doctor.model import CheckResult, Finding, JSONValue, Severity, Status
+from gd_doctor.redact import redact
+
+
+class Results:
+    """Read-only view of a run's check results, for rules."""
+
+    def __init__(self, results: Union[Sequence[CheckResult], Mapping[str, CheckResult]]) -> None:
+        if isinstance(results, Mapping):
+            self._by_id = dict(results)
+        else:
+            self._by_id = {r.check_id: r for r in results}
+
+    def get(self, check_id: str) -> Optional[CheckResult]:
+        return self._by_id.get(check_id)
+
+    def status(self, check_id: str) -> Optional[Status]:
+        res = self._by_id.get(check_id)
+        return res.status if res else None
+
+    def ok(self, check_id: str) -> bool:
+        return self.status(check_id) == Status.OK
+
+    def passed(self, check_id: str) -> bool:
+        """ok or warn."""
+        return self.status(check_id) in (Status.OK, Status.WARN)
+
+    def failed(self, check_id: str) -> bool:
+        return self.status(check_id) == Status.FAIL
+
+    def warned(self, check_id: str) -> bool:
+        return self.status(check_id) == Status.WARN
+
+    def ran(self, check_id: str) -> bool:
+        """The check ran and judged (not skipped, not crashed)."""
+        return self.status(check_id) in (Status.OK, Status.WARN, Status.FAIL)
+
+    def data(self, check_id: str, key: str, default: JSONValue = None) -> JSONValue:
+        res = self._by_id.get(check_id)
+        if res is None:
+            return default
+        return res.data.get(key, default)
+
+    def evidence(self, check_id: str) -> Tuple[str, ...]:
+        res = self._by_id.get(check_id)
+        return res.evidence if res else ()
+
+    def summary(self, check_id: str) -> str:
+        res = self._by_id.get(check_id)
+        return res.summary if res else ""
+
+    def all(self) -> Tuple[CheckResult, ...]:
+        return tuple(self._by_id.values())
+
+
+RuleOutput = Union[None, Finding, Iterable[Finding]]
+RuleFunc = Callable[[Results], RuleOutput]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One registered diagnosis rule."""
+
+    id: str
+    func: RuleFunc
+    description: str = ""
+
+    def __call__(self, results: Results) -> RuleOutput:
+        return self.func(results)
+
+
+def rule(rule_id: str) -> Callable[[RuleFunc], Rule]:
+    """Declare a rule; its docstring says which situation it recognises."""
+
+    def wrap(func: RuleFunc) -> Rule:
+        return Rule(rule_id, func, (func.__doc__ or "").strip())
+
+    return wrap
+
+
+class _SafeFormat(dict):  # type: ignore[type-arg]
+    """Leaves unknown ``{placeholders}`` as they are instead of raising KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _fill(template: str, params: Mapping[str, object]) -> str:
+    try:
+        return template.format_map(_SafeFormat({k: str(v) for k, v in params.items()}))
+    except (ValueError, IndexError):
+        return template
+
+
+def finding(
+    spec_id: str,
+    *,
+    evidence: Iterable[str] = (),
+    checks: Iterable[str] = (),
+    **params: object,
+) -> Finding:
+    """Build the finding ``spec_id`` of the knowledge base, filling its placeholders."""
+    spec = finding_specs()[spec_id]
+    return Finding(
+        finding_id=spec.id,
+        title=_fill(spec.title, params),
+        severity=Severity(spec.severity),
+        issue_id=spec.issue,
+        evidence=tuple(redact(e) for e in evidence if e),
+        steps=tuple(_fill(s, params) for s in spec.steps),
+        doc=spec.doc,
+        rank=spec.rank,
+        checks=tuple(checks),
+    )

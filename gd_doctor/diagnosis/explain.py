@@ -1,0 +1,188 @@
+"""``gd-doctor explain``: find the coverage-issue row behind a text someone pasted.
+
+The text may be an issue id (``agent-disconnected``), an issue type (``No Agent Reporting``), a
+message as the console or ``aws guardduty list-coverage`` shows it, with the VPC ids, account
+numbers and request ids AWS fills in, or both joined (``No Agent Reporting: Agent disconnected``).
+Case, quotes, backticks and punctuation do not matter. Texts from EKS or ECS coverage are named as
+such instead of being mis-mapped; unknown text gets the closest rows.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from gd_doctor.knowledge import CoverageIssue, coverage_issues, finding_specs, load
+
+_UUID = re.compile(r"\b[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}\b")
+_VPC = re.compile(r"\bvpc-[0-9a-f]{8,17}\b")
+_ACCOUNT = re.compile(r"\b\d{12}\b")
+_PLACEHOLDER_VPC = re.compile(r"(?:<\s*vpc\s*id\s*>|\bvpcid\b)")
+_PLACEHOLDER_ACCOUNT = re.compile(r"<\s*(?:account\s*)?id\s*>")
+_PLACEHOLDER_REQUEST = re.compile(r"<\s*request[\s-]*id\s*>")
+_PUNCT = re.compile(r"[^\w<>\s]")
+
+
+def normalise(text: str) -> str:
+    """Fold a pasted coverage text to the form the table's patterns are written against.
+
+    >>> normalise("Owner account ID 111122223333 for shared VPC vpc-0a1b2c3d4e5f60718 doesn't")
+    'owner account id <accountid> for shared vpc <vpcid> doesnt'
+    >>> normalise('"Status Code:400, Request ID: a1b2c3d4-5678-90ab-cdef-EXAMPLE11111)."')
+    'status code 400 request id <requestid>'
+    """
+    t = text.strip().lower()
+    t = _UUID.sub(" <requestid> ", t)
+    t = _VPC.sub(" <vpcid> ", t)
+    t = _ACCOUNT.sub(" <accountid> ", t)
+    t = _PLACEHOLDER_REQUEST.sub(" <requestid> ", t)
+    t = _PLACEHOLDER_VPC.sub(" <vpcid> ", t)
+    t = _PLACEHOLDER_ACCOUNT.sub(" <accountid> ", t)
+    t = t.replace("'", "").replace("\u2019", "")
+    t = _PUNCT.sub(" ", t)
+    return " ".join(t.split())
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What ``explain`` found: matching rows (best first) and how they matched."""
+
+    query: str
+    matches: Tuple[CoverageIssue, ...]
+    how: str  # "id" | "message" | "type" | "seed" | "other-resource" | "closest" | "none"
+    note: str = ""
+    other_resource: Optional[str] = None
+    other_doc: Optional[str] = None
+
+    @property
+    def recognised(self) -> bool:
+        return self.how not in ("closest", "none")
+
+
+def _type_aliases() -> Dict[str, str]:
+    raw: Dict[str, str] = load("coverage_issues.json").get("type_aliases", {})
+    return {normalise(k): v for k, v in raw.items()}
+
+
+def _rows_of_type(type_name: str) -> List[CoverageIssue]:
+    rows = [r for r in coverage_issues().values() if r.type.lower() == type_name.lower()]
+    # The empty-message row is what the console shows when only the type is given.
+    rows.sort(key=lambda r: (r.message != "", r.number))
+    return rows
+
+
+def _match_message(norm: str) -> List[CoverageIssue]:
+    exact = [r for r in coverage_issues().values() if r.message and re.match(r.pattern, norm)]
+    if exact:
+        return exact
+    # "<type>: <message>" and other wrappers: the message pattern somewhere inside the text.
+    inner = []
+    for r in coverage_issues().values():
+        if not r.message:
+            continue
+        body = r.pattern.lstrip("^").rstrip("$")
+        if re.search(r"(?:^|\s)" + body + r"(?:\s|$)", norm):
+            inner.append(r)
+    if len(inner) > 1:
+        # Prefer rows whose type is also named in the text (rows 10 and 11 share a message).
+        typed = [r for r in inner if normalise(r.type) in norm]
+        return typed or inner
+    return inner
+
+
+def _match_type(norm: str) -> List[CoverageIssue]:
+    for r in coverage_issues().values():
+        if normalise(r.type) == norm:
+            return _rows_of_type(r.type)
+    alias = _type_aliases().get(norm)
+    return _rows_of_type(alias) if alias else []
+
+
+def _match_seed(norm: str) -> List[CoverageIssue]:
+    return [
+        r
+        for r in coverage_issues().values()
+        if r.seed_message and normalise(r.seed_message) == norm
+    ]
+
+
+def _other_resource(norm: str) -> Optional[Tuple[str, str]]:
+    for entry in load("coverage_issues.json").get("other_resource_types", []):
+        if any(marker in f" {norm} " or marker in norm for marker in entry["markers"]):
+            return entry["resource"], entry["doc"]
+    return None
+
+
+def _closest(norm: str, limit: int = 3) -> List[CoverageIssue]:
+    scored = []
+    for r in coverage_issues().values():
+        keys = [r.id.replace("-", " "), normalise(r.type)]
+        if r.message:
+            keys.append(normalise(r.message))
+            keys.append(normalise(f"{r.type} {r.message}"))
+        best = max(difflib.SequenceMatcher(None, norm, k).ratio() for k in keys)
+        scored.append((best, r.number, r))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return [r for score, _, r in scored[:limit] if score > 0.3]
+
+
+def explain(text: str) -> Explanation:
+    """Find the coverage-issue rows that ``text`` names."""
+    rows = coverage_issues()
+    stripped = text.strip().strip("\"'`").strip()
+    if stripped.lower() in rows:
+        return Explanation(text, (rows[stripped.lower()],), "id")
+    norm = normalise(stripped)
+    if not norm:
+        return Explanation(
+            text,
+            tuple(_rows_of_type("No Agent Reporting")[:1]),
+            "type",
+            note="An empty issue message: with type 'No Agent Reporting' this is row 2; with the "
+            "legacy type 'Agent not reporting' it is row 17.",
+        )
+    found = _match_message(norm)
+    if found:
+        note = ""
+        if len({r.type for r in found}) > 1:
+            note = "This message belongs to more than one issue type; the type decides which row."
+        return Explanation(text, tuple(found), "message", note=note)
+    found = _match_type(norm)
+    if found:
+        note = ""
+        if len(found) > 1:
+            note = (
+                f"'{found[0].type}' has {len(found)} messages; the first row is the one "
+                "with an empty message, the others follow."
+            )
+        return Explanation(text, tuple(found), "type", note=note)
+    found = _match_seed(norm)
+    if found:
+        return Explanation(
+            text, tuple(found), "seed", note="Matched the Korean edition of the table."
+        )
+    other = _other_resource(norm)
+    if other:
+        return Explanation(
+            text,
+            (),
+            "other-resource",
+            other_resource=other[0],
+            other_doc=other[1],
+            note=f"This looks like an Amazon {other[0]} coverage issue, not an EC2 one.",
+        )
+    closest = _closest(norm)
+    return Explanation(text, tuple(closest), "closest" if closest else "none")
+
+
+def checks_bearing_on(issue_id: str) -> Tuple[str, ...]:
+    """Check ids that the findings of a coverage row read, in first-seen order."""
+    seen: List[str] = []
+    for spec in finding_specs().values():
+        if spec.issue == issue_id:
+            for chk in spec.checks:
+                if chk not in seen:
+                    seen.append(chk)
+    return tuple(seen)

@@ -1,0 +1,21 @@
+"""What the user told gd-doctor about how to reach the host's services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    """Options that shape the host layer (not the checks' judgement).
+
+    ``env`` is the environment gd-doctor itself was started with; it is where
+    ``AWS_EC2_METADATA_SERVICE_ENDPOINT``, ``AWS_EC2_METADATA_DISABLED``, ``AWS_CA_BUNDLE`` and
+    ``REQUESTS_CA_BUNDLE`` are read from. It is never printed: it may hold secrets.
+    """
+
+    imds_endpoint: Optional[str] = None
+    region: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    env: Mapping[str, str] = field(default_factory=dict)

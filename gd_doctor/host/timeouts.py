@@ -1,0 +1,17 @@
+"""Every default timeout of gd-doctor, in seconds, in one place.
+
+Each I/O call in ``gd_doctor.host`` takes an explicit timeout; these are the defaults the checks
+use, always clamped to what is left of the run's global budget (``Context.timeout``).
+"""
+
+from __future__ import annotations
+
+COMMAND = 5.0  # systemctl, dpkg-query, rpm -q, journalctl
+COMMAND_SLOW = 10.0  # rpm -V reads every file of a package
+DNS = 2.0  # one getaddrinfo call
+TCP_CONNECT = 2.0
+TLS_HANDSHAKE = 3.0
+HTTPS_REQUEST = 3.0
+IMDS_CALL = 1.0  # IMDS answers in milliseconds; the SDKs use 1 s
+IMDS_RETRIES = 1
+RUN_BUDGET = 20.0  # the whole run (--timeout)

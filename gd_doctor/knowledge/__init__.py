@@ -1,0 +1,110 @@
+"""The knowledge base, as data shipped inside the package.
+
+Each JSON file names its source and its date, so it can be updated without touching logic:
+
+* ``coverage_issues.json``: AWS's EC2 coverage-issue table (every issue type and message);
+* ``support_matrix.json``: verified distributions, kernels and architectures, with agent versions;
+* ``log_signatures.json``: error signatures of the agent's logs;
+* ``findings/*.json``: what each diagnosis rule can conclude, with its fix steps;
+* ``report.schema.json``: the JSON Schema of the report.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+HERE = Path(__file__).resolve().parent
+
+
+@cache
+def load(name: str) -> Any:
+    """Parse one data file of the knowledge base (cached: the files never change at run time)."""
+    with open(HERE / name, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@dataclass(frozen=True)
+class CoverageIssue:
+    """One row of AWS's EC2 coverage-issue table."""
+
+    id: str
+    number: int
+    type: str
+    message: str
+    pattern: str
+    host_observable: str
+    in_seed: bool
+    steps: Tuple[str, ...]
+    doc: str
+    seed_message: str = ""
+
+
+@cache
+def coverage_issues() -> Mapping[str, CoverageIssue]:
+    """The coverage-issue rows by id, in table order."""
+    rows: Dict[str, CoverageIssue] = {}
+    for raw in load("coverage_issues.json")["issues"]:
+        rows[raw["id"]] = CoverageIssue(
+            id=raw["id"],
+            number=int(raw["number"]),
+            type=raw["type"],
+            message=raw["message"],
+            pattern=raw["pattern"],
+            host_observable=raw["host_observable"],
+            in_seed=bool(raw["in_seed"]),
+            steps=tuple(raw["steps"]),
+            doc=raw["doc"],
+            seed_message=raw.get("seed_message", ""),
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class FindingSpec:
+    """What a diagnosis rule concludes: title and steps may hold ``{placeholders}``."""
+
+    id: str
+    title: str
+    severity: str
+    issue: Optional[str]
+    rank: int
+    steps: Tuple[str, ...]
+    doc: Optional[str]
+    source_file: str
+    checks: Tuple[str, ...] = ()
+
+
+@cache
+def finding_specs() -> Mapping[str, FindingSpec]:
+    """Every finding the rules can produce, from all files under ``findings/``."""
+    specs: Dict[str, FindingSpec] = {}
+    for path in sorted((HERE / "findings").glob("*.json")):
+        data = load(f"findings/{path.name}")
+        for raw in data["findings"]:
+            if raw["id"] in specs:
+                raise ValueError(f"finding {raw['id']} defined twice ({path.name})")
+            specs[raw["id"]] = FindingSpec(
+                id=raw["id"],
+                title=raw["title"],
+                severity=raw["severity"],
+                issue=raw.get("issue"),
+                rank=int(raw.get("rank", 500)),
+                steps=tuple(raw.get("steps", ())),
+                doc=raw.get("doc"),
+                source_file=path.name,
+                checks=tuple(raw.get("checks", ())),
+            )
+    return specs
+
+
+def knowledge_date() -> str:
+    """The date of the newest knowledge file (ISO), printed in every report and --version."""
+    dates = [str(load("coverage_issues.json")["date"])]
+    for name in ("support_matrix.json", "log_signatures.json"):
+        if (HERE / name).exists():
+            dates.append(str(load(name)["date"]))
+    return max(dates)

@@ -1,0 +1,87 @@
+"""The JSON report: a pure function of the Report, validated by ``report.schema.json``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any, Dict, List
+
+from gd_doctor.knowledge import coverage_issues
+from gd_doctor.model import CheckResult, Finding, Report, Status
+from gd_doctor.redact import redact_value
+
+SCHEMA_VERSION = 1
+
+
+def _finding(f: Finding) -> Dict[str, Any]:
+    row = coverage_issues().get(f.issue_id) if f.issue_id else None
+    return {
+        "id": f.finding_id,
+        "title": f.title,
+        "severity": f.severity.value,
+        "rank": f.rank,
+        "issue_id": f.issue_id,
+        "issue_number": row.number if row else None,
+        "issue_type": row.type if row else None,
+        "issue_message": row.message if row else None,
+        "issue_steps": list(row.steps) if row else [],
+        "evidence": list(f.evidence),
+        "steps": list(f.steps),
+        "doc": f.doc or (row.doc if row else None),
+        "checks": list(f.checks),
+    }
+
+
+def _check(c: CheckResult) -> Dict[str, Any]:
+    return {
+        "id": c.check_id,
+        "title": c.title,
+        "category": c.category,
+        "status": c.status.value,
+        "summary": c.summary,
+        "data": dict(c.data),
+        "evidence": list(c.evidence),
+        "details": list(c.details),
+        "skip_reason": c.skip_reason,
+        "error": c.error,
+        "duration_s": c.duration_s,
+        "timed_out": c.timed_out,
+    }
+
+
+def _counts(checks: List[Dict[str, Any]]) -> Dict[str, int]:
+    return {s.value: sum(1 for c in checks if c["status"] == s.value) for s in Status}
+
+
+def report_to_dict(report: Report) -> Dict[str, Any]:
+    """The report as JSON-ready data, secrets redacted."""
+    checks = [_check(c) for c in report.checks]
+    rows = coverage_issues()
+    doc: Dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {
+            "name": "gd-doctor",
+            "version": report.tool_version,
+            "knowledge_date": report.knowledge_date,
+        },
+        "started_at": report.started_at,
+        "duration_s": report.duration_s,
+        "budget_s": report.budget_s,
+        "budget_exhausted": report.budget_exhausted,
+        "verdict": report.verdict.value,
+        "host": asdict(report.host),
+        "findings": [_finding(f) for f in report.findings],
+        "summary": _counts(checks),
+        "checks": checks,
+        "control_plane_issues": [
+            {"id": i, "number": rows[i].number, "type": rows[i].type, "message": rows[i].message}
+            for i in report.control_plane_issues
+        ],
+    }
+    redacted: Dict[str, Any] = redact_value(doc)
+    return redacted
+
+
+def render_json(report: Report) -> str:
+    """The report as indented JSON text (UTF-8 safe, stable key order)."""
+    return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False, default=str) + "\n"
