@@ -221,6 +221,7 @@ build_rpm() {  # build_rpm ARCH STAGE
         --define "gd_version $VERSION" \
         --define "gd_arch $arch" \
         --define "gd_homepage $HOMEPAGE" \
+        --define "gd_maintainer $MAINTAINER" \
         --define "gd_stagedir $root" \
         --define "gd_scriptdir $WORK/scripts-$arch" \
         --define "gd_changelog $WORK/rpm-$arch/changelog" \
