@@ -1,0 +1,163 @@
+"""Building fake hosts for tests: files under a temp root, recorded commands, a fixed clock."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+
+from gd_doctor.checks import ALL_CHECKS
+from gd_doctor.checks.base import Check, Context, Options
+from gd_doctor.diagnosis import ALL_RULES
+from gd_doctor.diagnosis.engine import Diagnosis, diagnose
+from gd_doctor.host import Host
+from gd_doctor.host.clock import FixedClock
+from gd_doctor.host.commands import CommandResult
+from gd_doctor.host.fs import RootFS
+from gd_doctor.host.imds import UnavailableImds
+from gd_doctor.host.journal import UnavailableJournal
+from gd_doctor.host.net import UnavailableNetwork
+from gd_doctor.host.procs import UnavailableProcesses
+from gd_doctor.host.settings import HostSettings
+from gd_doctor.knowledge import HERE as KNOWLEDGE_DIR
+from gd_doctor.model import CheckResult, Outcome, Report
+from gd_doctor.report.build import build_report
+from gd_doctor.report.json import report_to_dict
+from gd_doctor.runner import RunOutcome, run_checks
+
+NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+CommandSpec = Union[CommandResult, str, Tuple[int, str], Tuple[int, str, str]]
+
+
+class UnexpectedCommand(AssertionError):
+    """A check ran a command the test did not record: no silent passthrough to the machine."""
+
+
+class FakeRunner:
+    """Answers recorded argv tuples; anything else fails the test."""
+
+    def __init__(self, table: Optional[Mapping[Tuple[str, ...], CommandSpec]] = None) -> None:
+        self.table: Dict[Tuple[str, ...], CommandSpec] = dict(table or {})
+        self.calls: list = []  # type: ignore[type-arg]
+
+    def run(self, argv: Sequence[str], *, timeout: float) -> CommandResult:
+        key = tuple(argv)
+        self.calls.append((key, timeout))
+        if key not in self.table:
+            raise UnexpectedCommand(f"unexpected command: {key}")
+        spec = self.table[key]
+        if isinstance(spec, CommandResult):
+            return replace(spec, argv=key)
+        if isinstance(spec, str):
+            return CommandResult(key, 0, spec, "")
+        if len(spec) == 2:
+            return CommandResult(key, spec[0], spec[1], "")
+        return CommandResult(key, spec[0], spec[1], spec[2])
+
+
+def write_tree(root: Path, files: Mapping[str, Union[str, bytes]]) -> Path:
+    """Create ``files`` (absolute paths as keys) under ``root``."""
+    for abs_path, content in files.items():
+        target = root / abs_path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content, encoding="utf-8")
+    return root
+
+
+def make_host(
+    root: Path,
+    *,
+    files: Optional[Mapping[str, Union[str, bytes]]] = None,
+    commands: Optional[Mapping[Tuple[str, ...], CommandSpec]] = None,
+    live: bool = True,
+    euid: int = 0,
+    env: Optional[Mapping[str, str]] = None,
+    clock: Optional[FixedClock] = None,
+    **ports: Any,
+) -> Host:
+    """A Host over ``root`` with recorded commands; other ports default to Unavailable."""
+    if files:
+        write_tree(root, files)
+    settings = ports.pop("settings", HostSettings(env=dict(env or {})))
+    return Host(
+        fs=RootFS(root),
+        run=ports.pop("run", FakeRunner(commands)),
+        journal=ports.pop("journal", UnavailableJournal("not given to this test")),
+        imds=ports.pop("imds", UnavailableImds("not given to this test")),
+        net=ports.pop("net", UnavailableNetwork("not given to this test")),
+        procs=ports.pop("procs", UnavailableProcesses("not given to this test")),
+        clock=clock or FixedClock(NOW),
+        live=live,
+        euid=euid,
+        env=dict(env or {}),
+        settings=settings,
+    )
+
+
+def run_one(
+    chk: Check,
+    host: Host,
+    results: Optional[Mapping[str, CheckResult]] = None,
+    options: Optional[Options] = None,
+) -> Outcome:
+    """Call one check directly, with given earlier results."""
+    ctx = Context(host, options or Options(), dict(results or {}), host.clock.monotonic() + 30)
+    return chk.func(ctx)
+
+
+def run_pipeline(
+    host: Host,
+    *,
+    checks: Sequence[Check] = ALL_CHECKS,
+    options: Optional[Options] = None,
+    budget_s: float = 20.0,
+) -> Tuple[RunOutcome, Diagnosis, Report]:
+    """Run checks, rules and report building exactly as the CLI does."""
+    run = run_checks(host, checks, options or Options(), budget_s=budget_s)
+    diagnosis = diagnose(run.results, ALL_RULES)
+    report = build_report(
+        run, diagnosis, started_at=NOW, root=str(host.fs.root), live=host.live, budget_s=budget_s
+    )
+    return run, diagnosis, report
+
+
+_SCHEMA: Optional[Dict[str, Any]] = None
+
+
+def validate_report(doc: Union[Report, Mapping[str, Any], str]) -> Dict[str, Any]:
+    """Validate a report (value, dict or JSON text) against the shipped JSON Schema."""
+    import jsonschema
+
+    global _SCHEMA
+    if _SCHEMA is None:
+        _SCHEMA = json.loads((KNOWLEDGE_DIR / "report.schema.json").read_text())
+    if isinstance(doc, Report):
+        data = report_to_dict(doc)
+    elif isinstance(doc, str):
+        data = json.loads(doc)
+    else:
+        data = dict(doc)
+    jsonschema.validate(data, _SCHEMA)
+    return data
+
+
+def result(check_id: str, status: str, summary: str = "", **data: Any) -> CheckResult:
+    """A hand-made CheckResult for rule tests."""
+    from gd_doctor.model import Status
+
+    return CheckResult(
+        check_id=check_id, title=check_id, category=check_id.split(".")[0]
+        if check_id.split(".")[0] in ("platform", "agent", "ssm", "imds", "network") else "platform",
+        status=Status(status), summary=summary or status, data=data,
+    )
+
+
+def since(hours: float = 24) -> timedelta:
+    return timedelta(hours=hours)
