@@ -3,12 +3,13 @@
 #
 #   packaging/testroots.sh [bullseye] [bookworm]
 #
-# Roots go to "${GD_DOCTOR_CACHE:-/var/cache/gd-doctor-tests}/roots/<suite>". A root that is
+# Roots go to "${GD_DOCTOR_CACHE:-/var/cache/gd-doctor-tests}/packaging/roots/<suite>" (the
+# container tests keep their own, different roots in .../roots/). A root that is
 # already complete (marker file .gd-doctor-root-ok) is kept. The tests copy a root before they
 # change it, so the cached one stays pristine and is reused by later runs and other modules.
 set -eu
 
-CACHE="${GD_DOCTOR_CACHE:-/var/cache/gd-doctor-tests}"
+CACHE="${GD_DOCTOR_CACHE:-/var/cache/gd-doctor-tests}/packaging"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
 die() { echo "testroots: $*" >&2; exit 1; }
