@@ -110,9 +110,36 @@ def _container_rel(path: str) -> str:
     return "/".join(parts)
 
 
+def _resolve_parent(lower: Path, rel: str) -> str:
+    """Resolve symlinks in the parent directories of ``rel`` as the container would see them
+    (e.g. ``/lib -> usr/lib`` on merged-/usr roots), staying inside ``lower``."""
+    parts = rel.split("/")
+    done: list[str] = []
+    todo = parts[:-1]
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        candidate = lower.joinpath(*done, part)
+        if candidate.is_symlink():
+            hops += 1
+            if hops > 40:
+                raise HarnessError(f"too many symlinks resolving {rel}")
+            link = os.readlink(candidate)
+            if link.startswith("/"):
+                done = []
+            todo = [p for p in link.split("/") if p and p != "."] + todo
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        done.append(part)
+    return "/".join([*done, parts[-1]])
+
+
 def _write_into(upper: Path, lower: Path, path: str, spec: FileSpec) -> None:
     """Write one file into the overlay's upper dir (never into ``lower``)."""
-    rel = _container_rel(path)
+    rel = _resolve_parent(lower, _container_rel(path))
     target = upper / rel
     # Parent directories: create them in the upper layer; copy the owner/mode of an existing
     # lower dir so the merged view keeps its permissions.
@@ -120,8 +147,6 @@ def _write_into(upper: Path, lower: Path, path: str, spec: FileSpec) -> None:
     cur_u, cur_l = upper, lower
     for part in parts:
         cur_u, cur_l = cur_u / part, cur_l / part
-        if cur_l.is_symlink():
-            raise HarnessError(f"{path}: parent {cur_l} is a symlink in the base root")
         if not cur_u.exists():
             cur_u.mkdir()
             if cur_l.is_dir():
@@ -421,6 +446,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _pids_in_pidns(pid1: int) -> list[int]:
+    """PIDs (as seen here) of every process in the PID namespace of ``pid1``."""
+    try:
+        ns = os.readlink(f"/proc/{pid1}/ns/pid")
+    except OSError:
+        return []
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.readlink(f"/proc/{name}/ns/pid") == ns:
+                    pids.append(int(name))
+            except OSError:
+                continue
+    return sorted(pids)
+
+
 def _find_pid1(nspawn_pid: int) -> int | None:
     """The container's PID 1: a descendant of systemd-nspawn in another PID namespace."""
     try:
@@ -597,6 +639,8 @@ def booted_container(
     boot_timeout: float = BOOT_TIMEOUT,
     shutdown_timeout: float = SHUTDOWN_TIMEOUT,
     keep_upper: Path | None = None,
+    memory_limit: int | None = None,
+    kmsg: bool = False,
 ) -> Iterator[Container]:
     """Boot a throw-away container from ``root_template`` (default: the prepared bookworm root).
 
@@ -607,6 +651,12 @@ def booted_container(
       ``--private-network``: the container has only its own loopback).
     * ``bind_ro``: host path -> container path, read-only bind mounts (e.g. the source tree).
     * ``keep_upper``: if given, the overlay's upper dir is copied there before cleanup.
+    * ``memory_limit``: bytes; puts the whole container into a memory cgroup of its own made on
+      this machine (cgroup-v1 hosts only, where nspawn does not delegate the memory controller, so
+      the unit's ``MemoryMax=`` is not enforced inside). The cgroup is removed on exit.
+    * ``kmsg``: bind this machine's ``/dev/kmsg`` into the container so its journald records
+      kernel messages (``_TRANSPORT=kernel``, e.g. OOM kills). The container then sees all kernel
+      messages of this machine, and its early boot messages may land in this machine's kernel log.
 
     Boots ``systemd-nspawn --register=no --keep-unit`` with the container's systemd as PID 1,
     waits for ``systemctl is-system-running`` to say running/degraded, yields a ``Container``,
@@ -628,6 +678,7 @@ def booted_container(
         raise HarnessError(f"network namespace /run/netns/{network_namespace} does not exist")
 
     tmp = Path(tempfile.mkdtemp(prefix="gd-doctor-ct-"))
+    memcg: Path | None = None
     nspawn: subprocess.Popen | None = None  # type: ignore[type-arg]
     pid1: int | None = None
     console: IO[bytes] | None = None
@@ -669,6 +720,8 @@ def booted_container(
             nspawn_argv.append("--private-network")
         else:
             nspawn_argv.append(f"--network-namespace-path=/run/netns/{network_namespace}")
+        if kmsg:
+            nspawn_argv.append("--bind=/dev/kmsg")
         for host_path, ct_path in (bind_ro or {}).items():
             nspawn_argv.append(f"--bind-ro={Path(host_path).resolve()}:{ct_path}")
         mount_opts = f"lowerdir={lower},upperdir={upper},workdir={work}"
@@ -688,6 +741,8 @@ def booted_container(
             str(merged),
             *nspawn_argv,
         ]
+        if memory_limit is not None:
+            memcg = _make_memcg(tmp.name, memory_limit)
         nspawn = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
@@ -708,7 +763,7 @@ def booted_container(
                 )
             pid1 = _find_pid1(nspawn.pid)
             if pid1 is None:
-                time.sleep(0.1)
+                time.sleep(0.02)
         container = Container(
             pid1=pid1,
             nspawn_pid=nspawn.pid,
@@ -730,6 +785,13 @@ def booted_container(
                 raise HarnessError(f"PID 1 did not become systemd; console:\n{_tail(console_log)}")
             time.sleep(0.1)
         _wait_running(container, nspawn, max(5.0, deadline - time.monotonic()))
+        if memcg is not None:
+            # systemd-nspawn attaches the container to its own cgroups while it starts, so the
+            # container's processes are moved in once it has booted; what they start later
+            # inherits the memory cgroup. A unit meant to be OOM-killed should be started after.
+            for pid in _pids_in_pidns(pid1):
+                with contextlib.suppress(OSError):
+                    (memcg / "cgroup.procs").write_text(str(pid), encoding="ascii")
         yield container
     finally:
         try:
@@ -745,6 +807,57 @@ def booted_container(
                 with contextlib.suppress(OSError):
                     shutil.copytree(tmp / "upper", keep_upper, symlinks=True)
             _remove_tree(tmp)
+            if memcg is not None:
+                _remove_memcg(memcg)
+
+
+def _v1_memory_cgroup_root() -> Path | None:
+    """This process's cgroup-v1 memory cgroup directory, or None (cgroup v2 or no memory)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory")
+            cg = base / path.lstrip("/")
+            return cg if (cg / "memory.limit_in_bytes").exists() else None
+    return None
+
+
+def _make_memcg(name: str, limit: int) -> Path:
+    parent = _v1_memory_cgroup_root()
+    if parent is None:
+        raise HarnessError(
+            "memory_limit needs a cgroup-v1 memory hierarchy on this machine; on cgroup v2 the "
+            "container's systemd enforces MemoryMax= itself"
+        )
+    cg = parent / name
+    cg.mkdir()
+    try:
+        (cg / "memory.limit_in_bytes").write_text(str(limit), encoding="ascii")
+    except OSError:
+        cg.rmdir()
+        raise
+    return cg
+
+
+def _remove_memcg(cg: Path) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            for child in sorted(cg.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                if child.is_dir():
+                    child.rmdir()
+            cg.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _remove_tree(tmp: Path) -> None:
