@@ -48,7 +48,7 @@ make_root() {
     touch "$dest.tmp/.gd-doctor-root-ok"
     rm -rf "$dest"
     mv "$dest.tmp" "$dest"
-    echo "testroots: $suite ready ($(cat "$dest/.gd-doctor-python-version" | head -1))"
+    echo "testroots: $suite ready (Python $(head -1 "$dest/.gd-doctor-python-version"))"
 }
 
 if [ $# -eq 0 ]; then

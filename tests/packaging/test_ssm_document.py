@@ -92,7 +92,11 @@ def test_parameters(doc: dict[str, Any]) -> None:
         ("extraArguments", "x\nid", False),
         ("installFrom", "", True),
         ("installFrom", "s3://my-bucket/gd-doctor/0.1.0/", True),
-        ("installFrom", "https://b.s3.amazonaws.com/gd-doctor_0.1.0_amd64.deb?X-Amz-A=1&b=%2F", True),
+        (
+            "installFrom",
+            "https://b.s3.amazonaws.com/gd-doctor_0.1.0_amd64.deb?X-Amz-A=1&b=%2F",
+            True,
+        ),
         ("installFrom", "http://example.com/x.deb", False),
         ("installFrom", "s3://b/x';id;'", False),
         ("installFrom", "s3://b/x y", False),
