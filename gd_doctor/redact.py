@@ -18,10 +18,10 @@ _RULES: List[Tuple[Pattern[str], str]] = [
     (
         re.compile(
             r"""(?ix)
-            (["']?(?:secret_?access_?key|aws_secret_access_key|secretaccesskey|session_?token|
+            ([\\"']*(?:secret_?access_?key|aws_secret_access_key|secretaccesskey|session_?token|
             aws_session_token|token|password|passwd|pwd|x-aws-ec2-metadata-token|authorization|
-            registrationkey|activation_?code)["']?\s*[:=]\s*)
-            (?:"[^"]*"|'[^']*'|[^\s,;}&]+)"""
+            registrationkey|activation_?code)[\\"']*\s*[:=]\s*)
+            (?:\\?"(?:[^"\\]|\\.)*?\\?"|'[^']*'|[^\s,;}&]+)"""
         ),
         r"\1" + MASK,
     ),
@@ -33,12 +33,14 @@ _RULES: List[Tuple[Pattern[str], str]] = [
 
 
 def redact(text: str) -> str:
-    """Mask every secret-looking part of ``text``.
+    r"""Mask every secret-looking part of ``text``.
 
     >>> redact("https_proxy=http://alice:s3cret@proxy.corp:3128")
     'https_proxy=http://[REDACTED]@proxy.corp:3128'
     >>> redact('{"AccessKeyId" : "ASIAIOSFODNN7EXAMPLE", "SecretAccessKey" : "wJalr/K7MDENG"}')
     '{"AccessKeyId" : "[REDACTED]", "SecretAccessKey" : [REDACTED]}'
+    >>> redact(r'{"raw": "\"SecretAccessKey\": \"wJalr\""}')
+    '{"raw": "\\"SecretAccessKey\\": [REDACTED]"}'
     >>> redact("X-aws-ec2-metadata-token: AQAEAFzZ1Jg==")
     'X-aws-ec2-metadata-token: [REDACTED]'
     """

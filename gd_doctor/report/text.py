@@ -10,7 +10,7 @@ from typing import List
 
 from gd_doctor.knowledge import coverage_issues
 from gd_doctor.model import CheckResult, Finding, Report, Severity, Status, Verdict
-from gd_doctor.redact import redact
+from gd_doctor.redact import redact, redact_value
 from gd_doctor.report.style import Style
 
 _STATUS_ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.OK: 3, Status.SKIP: 4}
@@ -78,7 +78,8 @@ def _check_details(c: CheckResult) -> List[str]:
     out = [f"      {d}" for d in c.details]
     out.extend(f"      | {e}" for e in c.evidence[:20])
     if c.data:
-        out.append("      data: " + json.dumps(dict(c.data), sort_keys=True, default=str)[:2000])
+        data = redact_value(dict(c.data))
+        out.append("      data: " + json.dumps(data, sort_keys=True, default=str)[:2000])
     if c.error:
         out.extend(f"      {line}" for line in c.error.rstrip().splitlines()[-6:])
     return out

@@ -1,0 +1,111 @@
+"""Registry and knowledge-base invariants (sos-style conformance tests)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+
+import gd_doctor.checks as checks_pkg
+import gd_doctor.diagnosis as diagnosis_pkg
+from gd_doctor.checks import ALL_CHECKS
+from gd_doctor.checks.base import CATEGORIES, NEEDS, Check
+from gd_doctor.diagnosis import ALL_RULES
+from gd_doctor.diagnosis.base import Rule
+from gd_doctor.knowledge import coverage_issues, finding_specs, load
+
+ID = re.compile(r"^[a-z0-9]+(\.[a-z0-9_]+)+$")
+
+
+def _defined(kind: type, package: object) -> list:  # type: ignore[type-arg]
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):  # type: ignore[attr-defined]
+        mod = importlib.import_module(f"{package.__name__}.{info.name}")  # type: ignore[attr-defined]
+        found.extend(v for v in vars(mod).values() if isinstance(v, kind))
+    return found
+
+
+def test_check_ids_are_unique_and_dotted() -> None:
+    ids = [c.id for c in ALL_CHECKS]
+    assert len(ids) == len(set(ids))
+    assert [i for i in ids if not ID.match(i)] == []
+
+
+def test_every_defined_check_is_registered() -> None:
+    registered = {id(c) for c in ALL_CHECKS}
+    missing = [c.id for c in _defined(Check, checks_pkg) if id(c) not in registered]
+    assert missing == []
+
+
+def test_checks_declare_known_metadata() -> None:
+    for c in ALL_CHECKS:
+        assert c.title.strip(), c.id
+        assert c.category in CATEGORIES, c.id
+        assert c.id.split(".")[0] == c.category, f"{c.id} is not in its category {c.category}"
+        assert set(c.needs) <= set(NEEDS), c.id
+        assert c.description, f"{c.id} has no docstring"
+
+
+def test_prerequisites_name_earlier_checks() -> None:
+    seen: set = set()  # type: ignore[type-arg]
+    for c in ALL_CHECKS:
+        for dep in (*c.requires, *c.after):
+            assert dep in seen, f"{c.id} waits on {dep}, which is not registered before it"
+        seen.add(c.id)
+
+
+def test_every_defined_rule_is_registered_and_unique() -> None:
+    ids = [r.id for r in ALL_RULES]
+    assert len(ids) == len(set(ids))
+    registered = {id(r) for r in ALL_RULES}
+    assert [r.id for r in _defined(Rule, diagnosis_pkg) if id(r) not in registered] == []
+
+
+def test_coverage_table_is_complete_and_well_formed() -> None:
+    data = load("coverage_issues.json")
+    assert data["source"].startswith("https://docs.aws.amazon.com/guardduty/")
+    assert re.match(r"^\d{4}-\d{2}-\d{2}$", data["date"])
+    rows = coverage_issues()
+    assert [r.number for r in rows.values()] == list(range(1, 18))
+    for r in rows.values():
+        assert r.host_observable in ("yes", "partly", "no")
+        assert r.steps and r.doc.startswith("https://")
+        re.compile(r.pattern)
+        assert (r.message == "") == (r.pattern == "^$")
+    assert {r.type for r in rows.values()} == {
+        "No Agent Reporting",
+        "Agent Not Provisioned",
+        "SSM Association Creation Failed",
+        "SSM Association Updation Failed",
+        "SSM Association Deletion Failed",
+        "SSM Instance Association Execution Failed",
+        "VPC Endpoint Creation Failed",
+        "Shared VPC Endpoint Deletion Failed",
+        "Agent not reporting",
+    }
+
+
+def test_finding_specs_point_at_real_rows_and_checks() -> None:
+    rows = coverage_issues()
+    check_ids = {c.id for c in ALL_CHECKS}
+    for spec in finding_specs().values():
+        assert re.match(r"^[a-z0-9]+(\.[a-z0-9-]+)+$", spec.id), spec.id
+        assert spec.severity in ("fail", "warn", "info"), spec.id
+        assert spec.issue is None or spec.issue in rows, f"{spec.id}: unknown row {spec.issue}"
+        assert spec.title.strip(), spec.id
+        assert set(spec.checks) <= check_ids, (
+            f"{spec.id}: unknown checks {set(spec.checks) - check_ids}"
+        )
+        if spec.severity == "fail":
+            assert spec.steps, f"{spec.id}: a failing finding needs fix steps"
+
+
+def test_knowledge_files_name_source_and_date() -> None:
+    from gd_doctor.knowledge import HERE
+
+    for path in sorted(HERE.rglob("*.json")):
+        if path.name == "report.schema.json":
+            continue
+        data = load(str(path.relative_to(HERE)))
+        assert data.get("source"), f"{path.name} has no source"
+        assert re.match(r"^\d{4}-\d{2}-\d{2}$", data.get("date", "")), f"{path.name} has no date"
