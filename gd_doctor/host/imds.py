@@ -1,16 +1,72 @@
-"""The EC2 instance metadata service (IMDSv2 first, IMDSv1 only where v2 is refused)."""
+"""The EC2 instance metadata service (IMDSv2 first, IMDSv1 only where v2 is refused).
+
+The client lives in the host layer so that the session token never leaves it: checks ask for a
+token (and learn only whether one was issued), then read paths; the client adds the token itself.
+
+* Endpoint: ``--imds-endpoint``, else ``AWS_EC2_METADATA_SERVICE_ENDPOINT``, else
+  ``http://169.254.169.254``. ``AWS_EC2_METADATA_DISABLED=true`` switches IMDS off
+  (:class:`UnavailableImds`), as it does for the AWS SDKs.
+* Never through a proxy: the session ignores the environment (``trust_env = False``) and has no
+  proxies, because a proxy in front of IMDS breaks IMDSv2 (AWS documents ``no_proxy`` for it).
+* Bounded: every call has a timeout and one retry (``timeouts.IMDS_RETRIES``) on a timeout or a
+  5xx; a body is read up to :data:`MAX_BODY` bytes within the timeout, so a server that trickles
+  a byte a second or sends megabytes cannot hold the run.
+* Secrets: the token is kept in the client; replies of credential paths are handed to the check,
+  which keeps only ``Code`` and ``Expiration``. Nothing here logs.
+"""
 
 from __future__ import annotations
 
-from typing import Optional, Protocol
+import threading
+import time
+from dataclasses import dataclass
+from typing import Mapping, Optional, Protocol
 
+import requests
+
+from gd_doctor.host import timeouts
 from gd_doctor.host.settings import HostSettings
+
+DEFAULT_ENDPOINT = "http://169.254.169.254"
+TOKEN_PATH = "/latest/api/token"
+TOKEN_TTL_SECONDS = 60  # the doctor needs the token for seconds, not the SDKs' 6 hours
+MAX_BODY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ImdsReply:
+    """One IMDS exchange. ``status`` is None when no HTTP answer came; ``problem`` says why.
+
+    ``problem`` vocabulary: ``timeout``, ``refused``, ``unreachable``, ``too large``,
+    ``error: <reason>``. For the token PUT, ``text`` is always empty (the token stays inside).
+    """
+
+    method: str
+    path: str
+    status: Optional[int]
+    text: str = ""
+    problem: Optional[str] = None
+    attempts: int = 1
+    used_token: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.problem is None
 
 
 class ImdsClient(Protocol):
     """Talks to IMDS. Never goes through a proxy; never logs tokens or credentials."""
 
     endpoint: Optional[str]
+
+    def fetch_token(self, *, timeout: float) -> ImdsReply:
+        """PUT /latest/api/token; on 200 the client keeps the token for later GETs."""
+        ...
+
+    def get(self, path: str, *, timeout: float, use_token: bool = True) -> ImdsReply:
+        """GET a path (with the token when one was issued and ``use_token``)."""
+        ...
 
 
 class UnavailableImds:
@@ -20,7 +76,144 @@ class UnavailableImds:
         self.endpoint: Optional[str] = None
         self.reason = reason
 
+    def fetch_token(self, *, timeout: float) -> ImdsReply:
+        return ImdsReply("PUT", TOKEN_PATH, None, problem=f"unavailable: {self.reason}")
+
+    def get(self, path: str, *, timeout: float, use_token: bool = True) -> ImdsReply:
+        return ImdsReply("GET", path, None, problem=f"unavailable: {self.reason}")
+
+
+def _classify_exception(exc: BaseException) -> str:
+    if isinstance(exc, (requests.Timeout, TimeoutError)):
+        return "timeout"
+    text = str(exc).lower()
+    if "refused" in text:
+        return "refused"
+    if "unreachable" in text or "no route" in text:
+        return "unreachable"
+    if isinstance(exc, requests.ConnectionError) and "timed out" in text:
+        return "timeout"
+    return f"error: {type(exc).__name__}"
+
+
+class HttpImds:
+    """IMDS over HTTP with requests (one session, no proxies, bounded reads)."""
+
+    def __init__(self, endpoint: str, retries: int = timeouts.IMDS_RETRIES) -> None:
+        self.endpoint: Optional[str] = endpoint.rstrip("/")
+        self._retries = max(0, retries)
+        self._token: Optional[str] = None
+        self._lock = threading.Lock()
+        self._session = requests.Session()
+        self._session.trust_env = False  # no proxies, no netrc, no env CA override for IMDS
+        self._session.proxies = {}
+
+    @property
+    def has_token(self) -> bool:
+        return self._token is not None
+
+    def _read_body(self, resp: requests.Response, deadline: float) -> str:
+        chunks = []
+        size = 0
+        for chunk in resp.iter_content(4096):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise ValueError("too large")
+            if time.monotonic() > deadline:
+                raise TimeoutError("body not received in time")
+        return b"".join(chunks).decode("utf-8", errors="replace")
+
+    def _once(
+        self, method: str, path: str, headers: Mapping[str, str], timeout: float
+    ) -> ImdsReply:
+        start = time.monotonic()
+        deadline = start + timeout
+        try:
+            with self._session.request(
+                method,
+                f"{self.endpoint}{path}",
+                headers=dict(headers),
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+                stream=True,
+            ) as resp:
+                text = self._read_body(resp, deadline)
+                status = resp.status_code
+        except ValueError:
+            return ImdsReply(method, path, None, problem="too large")
+        except (requests.RequestException, OSError) as exc:
+            return ImdsReply(
+                method, path, None, problem=_classify_exception(exc),
+                elapsed_s=time.monotonic() - start,
+            )
+        return ImdsReply(method, path, status, text, elapsed_s=time.monotonic() - start)
+
+    def _call(
+        self, method: str, path: str, headers: Mapping[str, str], timeout: float
+    ) -> ImdsReply:
+        reply = self._once(method, path, headers, timeout)
+        attempts = 1
+        while attempts <= self._retries and (
+            reply.problem == "timeout" or (reply.status is not None and reply.status >= 500)
+        ):
+            attempts += 1
+            reply = self._once(method, path, headers, timeout)
+        return ImdsReply(
+            reply.method, reply.path, reply.status, reply.text, reply.problem, attempts,
+            bool(headers.get("X-aws-ec2-metadata-token")), reply.elapsed_s,
+        )
+
+    def fetch_token(self, *, timeout: float) -> ImdsReply:
+        reply = self._call(
+            "PUT",
+            TOKEN_PATH,
+            {"X-aws-ec2-metadata-token-ttl-seconds": str(TOKEN_TTL_SECONDS)},
+            timeout,
+        )
+        with self._lock:
+            if reply.ok and reply.text.strip():
+                self._token = reply.text.strip()
+        # the token itself never leaves the client
+        return ImdsReply(
+            reply.method, reply.path, reply.status, "", reply.problem, reply.attempts,
+            False, reply.elapsed_s,
+        )
+
+    def get(self, path: str, *, timeout: float, use_token: bool = True) -> ImdsReply:
+        with self._lock:
+            token = self._token if use_token else None
+        headers = {"X-aws-ec2-metadata-token": token} if token else {}
+        return self._call("GET", path, headers, timeout)
+
+
+def _truthy(value: Optional[str]) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def imds_endpoint(settings: HostSettings) -> Optional[str]:
+    """The endpoint to use, or None when IMDS is switched off for gd-doctor.
+
+    >>> imds_endpoint(HostSettings())
+    'http://169.254.169.254'
+    >>> imds_endpoint(HostSettings(env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://[fd00:ec2::254]"}))
+    'http://[fd00:ec2::254]'
+    >>> imds_endpoint(HostSettings(env={"AWS_EC2_METADATA_DISABLED": "true"})) is None
+    True
+    >>> imds_endpoint(HostSettings(imds_endpoint="http://127.0.0.1:8080",
+    ...                            env={"AWS_EC2_METADATA_DISABLED": "true"}))
+    'http://127.0.0.1:8080'
+    """
+    if settings.imds_endpoint:  # the command line wins over the environment
+        return settings.imds_endpoint
+    if _truthy(settings.env.get("AWS_EC2_METADATA_DISABLED")):
+        return None
+    return settings.env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or DEFAULT_ENDPOINT
+
 
 def live_imds(settings: HostSettings) -> ImdsClient:
     """The IMDS client for the live host."""
-    return UnavailableImds("IMDS client not built yet")
+    endpoint = imds_endpoint(settings)
+    if endpoint is None:
+        return UnavailableImds("switched off by AWS_EC2_METADATA_DISABLED")
+    return HttpImds(endpoint)

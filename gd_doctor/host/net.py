@@ -1,16 +1,172 @@
-"""Network probes: DNS, TCP, TLS and HTTPS, each with its own timeout."""
+"""Network probes: DNS, TCP, TLS and HTTPS, each with its own timeout.
+
+* DNS goes through a :class:`Resolver`. The live one calls ``socket.getaddrinfo`` (the system
+  resolver, as the agent uses it) in a daemon thread and stops waiting at the deadline, because
+  getaddrinfo has no timeout of its own. Tests inject a fake resolver instead.
+* TCP: one connect per address; refused, timed out (a security group or NACL that drops) and
+  unreachable are told apart.
+* TLS and HTTPS in one connection (:meth:`LiveNetwork.https_probe`): a handshake with SNI and
+  verification against the system store, or ``AWS_CA_BUNDLE`` / ``REQUESTS_CA_BUNDLE``; then one
+  unsigned ``GET /``. The request is never signed: the expected answer is an AWS refusal.
+* Through a proxy: HTTP ``CONNECT`` to the proxy, then the same TLS and request. Proxy
+  credentials are sent as ``Proxy-Authorization`` and never appear in a result.
+
+Every read has a deadline and a size cap. Nothing here changes the machine.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import base64
+import errno
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Protocol, Tuple
+from urllib.parse import unquote, urlsplit
 
+from gd_doctor import __version__
 from gd_doctor.host.settings import HostSettings
+
+MAX_REPLY = 64 * 1024
+BODY_KEEP = 2048
+
+
+@dataclass(frozen=True)
+class DnsAnswer:
+    """Addresses of a name (deduplicated, in resolver order) or why there are none.
+
+    ``problem``: ``timeout``, ``no such name``, ``no address``, ``temporary failure``,
+    ``error: <reason>``.
+    """
+
+    name: str
+    addresses: Tuple[str, ...] = ()
+    problem: Optional[str] = None
+    elapsed_s: float = 0.0
+
+
+class Resolver(Protocol):
+    """Resolves a host name to IP addresses within a timeout; never raises."""
+
+    def resolve(self, name: str, *, timeout: float) -> DnsAnswer: ...
+
+
+def _is_ip(name: str) -> bool:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, name.strip("[]"))
+            return True
+        except OSError:
+            continue
+    return False
+
+
+_GAI_PROBLEMS = {
+    socket.EAI_NONAME: "no such name",
+    socket.EAI_AGAIN: "temporary failure",
+    socket.EAI_FAIL: "resolver failure",
+}
+for _eai in ("EAI_NODATA", "EAI_ADDRFAMILY"):
+    if hasattr(socket, _eai):
+        _GAI_PROBLEMS[getattr(socket, _eai)] = "no address"
+
+
+class SystemResolver:
+    """``getaddrinfo`` (the system resolver: /etc/hosts, resolv.conf, nsswitch) under a deadline."""
+
+    description = "system resolver (getaddrinfo)"
+
+    def resolve(self, name: str, *, timeout: float) -> DnsAnswer:
+        start = time.monotonic()
+        if _is_ip(name):
+            return DnsAnswer(name, (name.strip("[]"),))
+        box: Dict[str, object] = {}
+
+        def work() -> None:
+            try:
+                box["infos"] = socket.getaddrinfo(name, 443, type=socket.SOCK_STREAM)
+            except socket.gaierror as exc:
+                box["problem"] = _GAI_PROBLEMS.get(
+                    exc.errno or 0, f"error: {exc.strerror or exc}"
+                )
+            except (OSError, UnicodeError) as exc:
+                box["problem"] = f"error: {exc}"
+
+        worker = threading.Thread(target=work, name="gd-doctor-dns", daemon=True)
+        worker.start()
+        worker.join(max(0.0, timeout))
+        elapsed = time.monotonic() - start
+        if worker.is_alive():
+            return DnsAnswer(name, problem="timeout", elapsed_s=elapsed)
+        if "problem" in box:
+            return DnsAnswer(name, problem=str(box["problem"]), elapsed_s=elapsed)
+        addresses: List[str] = []
+        for info in box.get("infos", []):  # type: ignore[attr-defined]
+            addr = str(info[4][0])
+            if addr not in addresses:
+                addresses.append(addr)
+        if not addresses:
+            return DnsAnswer(name, problem="no address", elapsed_s=elapsed)
+        return DnsAnswer(name, tuple(addresses), elapsed_s=elapsed)
+
+
+@dataclass(frozen=True)
+class TcpResult:
+    """One TCP connect; ``state``: ``ok``, ``refused``, ``timeout``, ``unreachable``, ``error``."""
+
+    address: str
+    port: int
+    state: str
+    detail: str = ""
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class HttpsProbe:
+    """TLS handshake and one unsigned GET to one address (optionally through a proxy).
+
+    ``tls``: ``ok``, ``untrusted``, ``name-mismatch``, ``expired``, ``failed`` or None (not
+    reached). ``cert`` holds subject/issuer names and ``not_after`` of a verified certificate.
+    """
+
+    address: str
+    port: int
+    server_name: str
+    tcp: str
+    tcp_detail: str = ""
+    via_proxy: Optional[str] = None
+    proxy_status: Optional[int] = None
+    tls: Optional[str] = None
+    tls_detail: str = ""
+    tls_version: Optional[str] = None
+    cert: Dict[str, str] = field(default_factory=dict)
+    http_status: Optional[int] = None
+    headers: Dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    problem: Optional[str] = None
+    elapsed_s: float = 0.0
 
 
 class Network(Protocol):
     """Resolves names and probes endpoints; every call takes a timeout."""
 
     description: str
+
+    def resolve(self, name: str, *, timeout: float) -> DnsAnswer: ...
+
+    def tcp_connect(self, address: str, port: int, *, timeout: float) -> TcpResult: ...
+
+    def https_probe(
+        self,
+        address: str,
+        port: int,
+        server_name: str,
+        *,
+        timeout: float,
+        proxy_url: Optional[str] = None,
+    ) -> HttpsProbe: ...
 
 
 class UnavailableNetwork:
@@ -20,7 +176,313 @@ class UnavailableNetwork:
         self.description = f"unavailable ({reason})"
         self.reason = reason
 
+    def resolve(self, name: str, *, timeout: float) -> DnsAnswer:
+        return DnsAnswer(name, problem=f"unavailable: {self.reason}")
+
+    def tcp_connect(self, address: str, port: int, *, timeout: float) -> TcpResult:
+        return TcpResult(address, port, "error", f"unavailable: {self.reason}")
+
+    def https_probe(
+        self,
+        address: str,
+        port: int,
+        server_name: str,
+        *,
+        timeout: float,
+        proxy_url: Optional[str] = None,
+    ) -> HttpsProbe:
+        return HttpsProbe(address, port, server_name, "error", f"unavailable: {self.reason}")
+
+
+def _connect_state(exc: BaseException) -> Tuple[str, str]:
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused", "connection refused"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timeout", "no answer (packets dropped?)"
+    if isinstance(exc, OSError) and exc.errno in (
+        errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT,
+    ):
+        return "unreachable", exc.strerror or str(exc)
+    if isinstance(exc, OSError):
+        return "error", exc.strerror or str(exc)
+    return "error", str(exc)
+
+
+class _Deadline:
+    def __init__(self, timeout: float) -> None:
+        self.end = time.monotonic() + max(0.05, timeout)
+
+    def left(self) -> float:
+        return max(0.01, self.end - time.monotonic())
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.end
+
+
+def _recv_until(sock: socket.socket, deadline: _Deadline, stop_at_headers: bool) -> bytes:
+    """Read until close, the end of the headers (for CONNECT), the size cap or the deadline."""
+    data = b""
+    while len(data) < MAX_REPLY and not deadline.passed():
+        sock.settimeout(deadline.left())
+        try:
+            chunk = sock.recv(4096)
+        except (socket.timeout, TimeoutError):
+            break
+        except ssl.SSLError:
+            break
+        if not chunk:
+            break
+        data += chunk
+        if stop_at_headers and b"\r\n\r\n" in data:
+            break
+        if not stop_at_headers and _reply_complete(data):
+            break
+    return data
+
+
+def _reply_complete(data: bytes) -> bool:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == b"content-length":
+            try:
+                return len(body) >= int(value.strip())
+            except ValueError:
+                return False
+    return False
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = b""
+    rest = body
+    while rest:
+        size_line, sep, rest = rest.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        except ValueError:
+            return body
+        if size == 0 or not sep:
+            break
+        out += rest[:size]
+        rest = rest[size + 2 :]
+    return out
+
+
+def parse_http_reply(data: bytes) -> Tuple[Optional[int], Dict[str, str], str]:
+    """Status, headers (lower-case names) and body of a raw HTTP/1.x reply.
+
+    >>> parse_http_reply(b"HTTP/1.1 403 Forbidden\\r\\nx-amzn-RequestId: abc\\r\\n"
+    ...                  b"Content-Length: 2\\r\\n\\r\\n{}")
+    (403, {'x-amzn-requestid': 'abc', 'content-length': '2'}, '{}')
+    >>> parse_http_reply(b"garbage")
+    (None, {}, '')
+    """
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("iso-8859-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        return None, {}, ""
+    headers: Dict[str, str] = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep and len(headers) < 100:
+            headers[key.strip().lower()] = value.strip()[:500]
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = _dechunk(body)
+    return int(parts[1]), headers, body[:BODY_KEEP].decode("utf-8", errors="replace")
+
+
+def _name(parts: object) -> Dict[str, str]:
+    """{'CN': ..., 'O': ...} from ssl's getpeercert() subject/issuer tuples."""
+    out: Dict[str, str] = {}
+    if isinstance(parts, tuple):
+        for rdn in parts:
+            for key, value in rdn:
+                if key == "commonName":
+                    out["CN"] = str(value)
+                elif key == "organizationName":
+                    out["O"] = str(value)
+    return out
+
+
+def _verify_class(exc: ssl.SSLCertVerificationError) -> str:
+    code = getattr(exc, "verify_code", None)
+    if code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
+        return "expired"
+    if code == 62 or "hostname" in str(exc).lower() or "doesn't match" in str(exc):
+        return "name-mismatch"
+    if code in (2, 18, 19, 20, 21):  # self-signed, unable to get (local) issuer
+        return "untrusted"
+    return "failed"
+
+
+class LiveNetwork:
+    """The live host's network, with an injectable resolver and CA bundle."""
+
+    def __init__(
+        self, resolver: Optional[Resolver] = None, ca_file: Optional[str] = None
+    ) -> None:
+        self.resolver: Resolver = resolver or SystemResolver()
+        self.ca_file = ca_file
+        where = f", CA bundle {ca_file}" if ca_file else ""
+        self.description = f"live ({getattr(self.resolver, 'description', 'resolver')}{where})"
+
+    def resolve(self, name: str, *, timeout: float) -> DnsAnswer:
+        return self.resolver.resolve(name, timeout=timeout)
+
+    def tcp_connect(self, address: str, port: int, *, timeout: float) -> TcpResult:
+        start = time.monotonic()
+        try:
+            sock = socket.create_connection((address, port), timeout=max(0.05, timeout))
+        except (OSError, ValueError) as exc:
+            state, detail = _connect_state(exc)
+            return TcpResult(address, port, state, detail, time.monotonic() - start)
+        sock.close()
+        return TcpResult(address, port, "ok", "", time.monotonic() - start)
+
+    def _context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else (
+            ssl.create_default_context()
+        )
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+
+    def _open_tunnel(
+        self, proxy_url: str, server_name: str, port: int, deadline: _Deadline
+    ) -> Tuple[Optional[socket.socket], Optional[int], str, str]:
+        """Connect to the proxy and CONNECT; returns (socket, proxy status, tcp state, detail)."""
+        parts = urlsplit(proxy_url if "://" in proxy_url else "http://" + proxy_url)
+        try:
+            phost, pport = parts.hostname, parts.port or 80
+        except ValueError:
+            return None, None, "error", "malformed proxy URL"
+        if not phost or parts.scheme not in ("http", ""):
+            return None, None, "error", f"proxy scheme {parts.scheme!r} not probed"
+        answer = self.resolve(phost, timeout=deadline.left())
+        if not answer.addresses:
+            return None, None, "dns-failed", f"proxy name: {answer.problem}"
+        try:
+            sock = socket.create_connection((answer.addresses[0], pport), timeout=deadline.left())
+        except OSError as exc:
+            state, detail = _connect_state(exc)
+            return None, None, state, f"proxy: {detail}"
+        request = f"CONNECT {server_name}:{port} HTTP/1.1\r\nHost: {server_name}:{port}\r\n"
+        if parts.username is not None:
+            creds = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            request += f"Proxy-Authorization: Basic {base64.b64encode(creds.encode()).decode()}\r\n"
+        try:
+            sock.settimeout(deadline.left())
+            sock.sendall((request + "\r\n").encode())
+            status, _, _ = parse_http_reply(_recv_until(sock, deadline, stop_at_headers=True))
+        except OSError as exc:
+            sock.close()
+            state, detail = _connect_state(exc)
+            return None, None, state, f"proxy: {detail}"
+        if status != 200:
+            sock.close()
+            return None, status, "ok", f"proxy answered CONNECT with {status}"
+        return sock, status, "ok", ""
+
+    def https_probe(
+        self,
+        address: str,
+        port: int,
+        server_name: str,
+        *,
+        timeout: float,
+        proxy_url: Optional[str] = None,
+    ) -> HttpsProbe:
+        start = time.monotonic()
+        deadline = _Deadline(timeout)
+        via = _display_proxy(proxy_url) if proxy_url else None
+        base = {"address": address, "port": port, "server_name": server_name, "via_proxy": via}
+
+        def done(**kw: object) -> HttpsProbe:
+            return HttpsProbe(**base, elapsed_s=time.monotonic() - start, **kw)  # type: ignore[arg-type]
+
+        proxy_status: Optional[int] = None
+        if proxy_url:
+            raw, proxy_status, state, detail = self._open_tunnel(
+                proxy_url, server_name, port, deadline
+            )
+            if raw is None:
+                return done(tcp=state, tcp_detail=detail, proxy_status=proxy_status,
+                            problem=detail)
+        else:
+            try:
+                raw = socket.create_connection((address, port), timeout=deadline.left())
+            except (OSError, ValueError) as exc:
+                state, detail = _connect_state(exc)
+                return done(tcp=state, tcp_detail=detail, problem=detail)
+        try:
+            raw.settimeout(deadline.left())
+            tls_sock = self._context().wrap_socket(raw, server_hostname=server_name)
+        except ssl.SSLCertVerificationError as exc:
+            raw.close()
+            return done(tcp="ok", proxy_status=proxy_status, tls=_verify_class(exc),
+                        tls_detail=str(getattr(exc, "verify_message", "") or exc)[:300])
+        except (ssl.SSLError, OSError) as exc:
+            raw.close()
+            detail = "handshake timed out" if isinstance(exc, (socket.timeout, TimeoutError)) \
+                else str(exc)[:300]
+            return done(tcp="ok", proxy_status=proxy_status, tls="failed", tls_detail=detail)
+        with tls_sock:
+            peer = tls_sock.getpeercert() or {}
+            cert = {
+                "subject_cn": _name(peer.get("subject")).get("CN", ""),
+                "subject_o": _name(peer.get("subject")).get("O", ""),
+                "issuer_cn": _name(peer.get("issuer")).get("CN", ""),
+                "issuer_o": _name(peer.get("issuer")).get("O", ""),
+                "not_after": str(peer.get("notAfter", "")),
+            }
+            request = (
+                f"GET / HTTP/1.1\r\nHost: {server_name}\r\n"
+                f"User-Agent: gd-doctor/{__version__} (unsigned connectivity probe)\r\n"
+                "Accept: */*\r\nConnection: close\r\n\r\n"
+            )
+            try:
+                tls_sock.settimeout(deadline.left())
+                tls_sock.sendall(request.encode())
+                data = _recv_until(tls_sock, deadline, stop_at_headers=False)
+            except OSError as exc:
+                return done(tcp="ok", proxy_status=proxy_status, tls="ok",
+                            tls_version=tls_sock.version(), cert=cert,
+                            problem=f"request failed: {exc}"[:300])
+            status, headers, body = parse_http_reply(data)
+            return done(
+                tcp="ok", proxy_status=proxy_status, tls="ok", tls_version=tls_sock.version(),
+                cert=cert, http_status=status, headers=headers, body=body,
+                problem=None if status is not None else "no HTTP reply in time",
+            )
+
+
+def _display_proxy(url: str) -> str:
+    """A proxy URL without credentials.
+
+    >>> _display_proxy("http://bob:pw@10.0.0.9:3128")
+    'http://[REDACTED]@10.0.0.9:3128'
+    """
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ":?"
+    creds = "[REDACTED]@" if parts.username or parts.password else ""
+    return f"{parts.scheme}://{creds}{parts.hostname or '?'}{port}"
+
+
+def ca_bundle(settings: HostSettings) -> Optional[str]:
+    """The CA bundle the AWS SDKs and requests would use: AWS_CA_BUNDLE, then REQUESTS_CA_BUNDLE.
+
+    >>> ca_bundle(HostSettings(env={"REQUESTS_CA_BUNDLE": "/etc/pki/corp.pem"}))
+    '/etc/pki/corp.pem'
+    """
+    return settings.env.get("AWS_CA_BUNDLE") or settings.env.get("REQUESTS_CA_BUNDLE") or None
+
 
 def live_network(settings: HostSettings) -> Network:
     """The network of the live host."""
-    return UnavailableNetwork("network probes not built yet")
+    return LiveNetwork(SystemResolver(), ca_bundle(settings))
