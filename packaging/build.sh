@@ -109,7 +109,7 @@ stage_tree() {  # stage_tree ARCH ROOT
     install -m 0755 "$HERE/gd-doctor.sh" "$root/usr/bin/gd-doctor"
     install -m 0644 "$HERE/gd-doctor.py" "$lib/gd-doctor.py"
     # The whole package, whatever modules and data it has today.
-    tar -C "$TOP" --exclude=__pycache__ --exclude='*.py[co]' --exclude='*.egg-info' \
+    tar -C "$TOP" --exclude=__pycache__ --exclude='*.py[co]' --exclude='*.egg-info' --exclude='.*' \
         -cf - gd_doctor | tar -C "$lib" -xf -
 
     fetch_wheels "$arch" "$wheels"
