@@ -1,0 +1,48 @@
+"""Kernel build configuration (``/boot/config-<release>``, ``/proc/config.gz`` once unpacked).
+
+Typical input (Debian 12, ``/boot/config-6.1.0-26-amd64``)::
+
+    CONFIG_BPF=y
+    CONFIG_BPF_SYSCALL=y
+    CONFIG_DEBUG_INFO_BTF=y
+    CONFIG_KPROBES=y
+    # CONFIG_BPF_PRELOAD is not set
+
+``# CONFIG_X is not set`` is recorded as ``"n"``; options never mentioned are absent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict
+
+_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set\s*$")
+
+
+def parse_kernel_config(text: str) -> Dict[str, str]:
+    """Options by name: ``"y"``, ``"m"``, ``"n"`` or the raw value (quotes kept off).
+
+    >>> cfg = parse_kernel_config('''CONFIG_BPF=y
+    ... CONFIG_BPF_SYSCALL=y
+    ... CONFIG_DEBUG_INFO_BTF=y
+    ... CONFIG_KPROBES=y
+    ... # CONFIG_BPF_PRELOAD is not set
+    ... CONFIG_LOCALVERSION=""
+    ... ''')
+    >>> cfg["CONFIG_DEBUG_INFO_BTF"], cfg["CONFIG_BPF_PRELOAD"], cfg["CONFIG_LOCALVERSION"]
+    ('y', 'n', '')
+    >>> parse_kernel_config("\\x00\\x01garbage")
+    {}
+    """
+    options: Dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        m = _SET.match(line)
+        if m:
+            options[m.group(1)] = m.group(2).strip().strip('"')
+            continue
+        m = _UNSET.match(line)
+        if m:
+            options[m.group(1)] = "n"
+    return options
