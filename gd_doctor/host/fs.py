@@ -113,6 +113,29 @@ class RootFS:
             binary=b"\x00" in data[:8192],
         )
 
+    def read_tail(self, abs_path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> FileRead:
+        """Read the last ``max_bytes`` of a text file (logs: the newest lines are at the end).
+
+        ``truncated`` says the start was left out; the first line may then be partial.
+        """
+        target = self.path(abs_path)
+        try:
+            st = target.stat()
+            if not stat_mod.S_ISREG(st.st_mode):
+                return FileRead(abs_path, problem="not a regular file")
+            with open(target, "rb") as fh:
+                start = max(0, st.st_size - max_bytes)
+                fh.seek(start)
+                data = fh.read(max_bytes)
+        except OSError as exc:
+            return FileRead(abs_path, problem=_describe_os_error(exc))
+        return FileRead(
+            abs_path,
+            text=data.decode("utf-8", errors="replace"),
+            truncated=start > 0,
+            binary=b"\x00" in data[-8192:],
+        )
+
     def read_text(self, abs_path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Optional[str]:
         """The file's text, or None when it cannot be read for any reason."""
         result = self.read(abs_path, max_bytes)
