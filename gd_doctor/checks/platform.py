@@ -440,7 +440,10 @@ def kernel_features(ctx: Context) -> Outcome:
     options = {name: cfg.get(name, "absent") for name, _ in REQUIRED_OPTIONS}
     related = {name: cfg.get(name, "absent") for name in RELATED_OPTIONS}
     missing = [f"{feature} ({name})" for name, feature in REQUIRED_OPTIONS if options[name] != "y"]
-    evidence = tuple(f"{source}: {k}={v}" for k, v in options.items())
+    evidence = tuple(
+        f"{source}: # {k} is not set" if v == "n" else f"{source}: {k}={v}"
+        for k, v in options.items()
+    )
     data: Dict[str, JSONValue] = {
         "options": {**options, **related},
         "missing": missing,
