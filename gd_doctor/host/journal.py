@@ -1,17 +1,46 @@
 """The systemd journal: entries of a unit and kernel messages, within a time window.
 
-Placeholder ports; the readers (systemd-python's ``journal.Reader`` with a ``journalctl -o json``
-fallback, and files under a ``--root``) live here too.
+Two readers give the same :class:`JournalEntry` values:
+
+* :class:`ReaderJournal`: systemd-python's ``journal.Reader`` (imported lazily: the module is
+  optional). Matches ``_SYSTEMD_UNIT=<unit>`` (the service's own output) OR ``UNIT=<unit>``
+  (PID 1's lines about it) OR ``_TRANSPORT=kernel`` (OOM kills), as ``journalctl -u`` does.
+* :class:`JournalctlJournal`: ``journalctl -u <unit> -o json`` (plus ``_TRANSPORT=kernel`` in a
+  second call), under a timeout.
+
+:class:`FallbackJournal` tries the first and falls back to the second when systemd-python is
+missing or cannot open the files: ``OSError(EPROTONOSUPPORT)`` (errno 93) means the journal was
+written by a newer systemd than this libsystemd reads (compact mode, systemd 252+).
+Both paths keep kernel lines only when they name the unit's process (the unit name, or its first
+15 characters, the kernel's ``comm`` limit), and return the LAST ``max_entries`` entries of the
+window in time order, so the same journal gives the same entries either way.
+
+Under ``--root`` the journal files are ``<root>/var/log/journal/**/*.journal`` and
+``<root>/run/log/journal/**/*.journal``; they are read with ``journal.Reader(files=...)`` or
+``journalctl --file=...``. journalctl only reads those files, it does not touch the live host,
+so it runs under ``--root`` too.
 """
 
 from __future__ import annotations
 
+import errno
+import json
+import time
+from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import List, Mapping, Protocol, Sequence
+from datetime import datetime, timezone
+from typing import Any, Deque, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence
 
-from gd_doctor.host.commands import CommandRunner
+from gd_doctor.host.commands import CommandRunner, SubprocessRunner
 from gd_doctor.host.fs import RootFS
+
+# Fields kept on every entry: enough for gd-doctor, and small so a large window stays cheap.
+KEPT_FIELDS = (
+    "MESSAGE", "PRIORITY", "_SYSTEMD_UNIT", "UNIT", "OBJECT_SYSTEMD_UNIT", "_TRANSPORT", "_PID",
+    "_COMM", "SYSLOG_IDENTIFIER", "MESSAGE_ID", "EXIT_CODE", "EXIT_STATUS", "N_RESTARTS",
+    "JOB_TYPE", "JOB_RESULT", "_BOOT_ID", "__REALTIME_TIMESTAMP",
+)  # fmt: skip
+MAX_MESSAGE = 8192
 
 
 @dataclass(frozen=True)
@@ -62,11 +91,264 @@ class UnavailableJournal:
         raise JournalUnavailable(self.reason)
 
 
+# ---------------------------------------------------------------------------------------------
+# Shared by both readers, so they cannot drift apart.
+
+
+def _text(value: Any) -> str:
+    """One field value as text: bytes decoded leniently, lists reduced to their first value."""
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, int) for v in value):  # journalctl: binary as byte array
+            return bytes(v & 0xFF for v in value).decode("utf-8", errors="replace")
+        return _text(value[0]) if value else ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _kernel_tokens(units: Sequence[str]) -> List[str]:
+    tokens = []
+    for unit in units:
+        base = unit[: -len(".service")] if unit.endswith(".service") else unit
+        tokens += [base.lower(), base[:15].lower()]
+    return tokens
+
+
+def entry_from_fields(raw: Mapping[str, Any]) -> Optional[JournalEntry]:
+    """A :class:`JournalEntry` from one entry's fields (journalctl JSON or Reader values)."""
+    fields: Dict[str, str] = {k: _text(raw[k]) for k in KEPT_FIELDS if k in raw}
+    try:
+        usec = int(fields.get("__REALTIME_TIMESTAMP", ""))
+    except ValueError:
+        return None
+    at = datetime.fromtimestamp(usec // 1_000_000, timezone.utc).replace(
+        microsecond=usec % 1_000_000
+    )
+    message = fields.get("MESSAGE", "")[:MAX_MESSAGE].replace("\x00", "")
+    fields["MESSAGE"] = message
+    return JournalEntry(at, message, fields)
+
+
+def wanted(entry: JournalEntry, units: Sequence[str], kernel: bool) -> bool:
+    """The filter both readers apply after their coarse matches."""
+    f = entry.fields
+    if f.get("_SYSTEMD_UNIT") in units or f.get("UNIT") in units:
+        return True
+    if kernel and f.get("_TRANSPORT") == "kernel":
+        low = entry.message.lower()
+        return any(tok in low for tok in _kernel_tokens(units))
+    return False
+
+
+def _since_usec(since: datetime) -> int:
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    return int(since.timestamp() * 1_000_000)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class ReaderJournal:
+    """systemd-python's ``journal.Reader``; ``files`` for journal files, else the local journal."""
+
+    def __init__(self, files: Optional[Sequence[str]] = None) -> None:
+        try:
+            from systemd import journal  # optional native module: import lazily
+        except ImportError as exc:
+            raise JournalUnavailable(f"systemd-python is not installed ({exc})") from exc
+        self._journal: Any = journal
+        self.files = list(files) if files is not None else None
+        self.description = "systemd-python journal.Reader"
+
+    def _open(self) -> Any:
+        # Every field stays raw text, so entries equal what journalctl's JSON gives.
+        converters = {k: _text for k in self._journal.DEFAULT_CONVERTERS}
+        try:
+            if self.files is not None:
+                return self._journal.Reader(files=self.files, converters=converters)
+            return self._journal.Reader(converters=converters)
+        except OSError as exc:
+            if exc.errno == errno.EPROTONOSUPPORT:
+                raise JournalUnavailable(
+                    "journal files are newer than this libsystemd reads (errno 93, "
+                    "EPROTONOSUPPORT)"
+                ) from exc
+            raise JournalUnavailable(f"cannot open the journal: {exc.strerror or exc}") from exc
+
+    def read(
+        self,
+        *,
+        units: Sequence[str],
+        since: datetime,
+        kernel: bool,
+        timeout: float,
+        max_entries: int,
+    ) -> List[JournalEntry]:
+        deadline = time.monotonic() + timeout
+        reader = self._open()
+        try:
+            for unit in units:
+                reader.add_match(_SYSTEMD_UNIT=unit)
+                reader.add_disjunction()
+                reader.add_match(UNIT=unit)
+                reader.add_disjunction()
+            if kernel:
+                reader.add_match(_TRANSPORT="kernel")
+            reader.seek_realtime(_since_usec(since) / 1_000_000)
+            out: Deque[JournalEntry] = deque(maxlen=max(1, max_entries))
+            n = 0
+            while True:
+                try:
+                    raw = reader.get_next()
+                except OSError as exc:  # a corrupt or truncated file mid-read
+                    if out:
+                        break
+                    raise JournalUnavailable(f"journal read failed: {exc}") from exc
+                if not raw:
+                    break
+                entry = entry_from_fields(raw)
+                if entry is not None and wanted(entry, units, kernel):
+                    out.append(entry)
+                n += 1
+                if n % 1024 == 0 and time.monotonic() > deadline:
+                    raise JournalUnavailable(f"journal read timed out after {timeout:.1f} s")
+            return list(out)
+        finally:
+            reader.close()
+
+
+class JournalctlJournal:
+    """``journalctl -o json`` under a timeout; ``files`` adds ``--file=`` for each file."""
+
+    def __init__(self, run: CommandRunner, files: Optional[Sequence[str]] = None) -> None:
+        self.run = run
+        self.files = list(files) if files is not None else None
+        self.description = "journalctl -o json"
+
+    def _argv(self, matches: Sequence[str], since: datetime, lines: int) -> List[str]:
+        argv = ["journalctl", "--no-pager", "-q", "-a", "-o", "json"]
+        argv += [f"--file={f}" for f in self.files or ()]
+        argv += [f"--since=@{_since_usec(since) // 1_000_000}", f"--lines={lines}"]
+        return argv + list(matches)
+
+    def _call(self, argv: List[str], timeout: float) -> Iterable[JournalEntry]:
+        res = self.run.run(argv, timeout=timeout)
+        if res.problem:
+            raise JournalUnavailable(f"journalctl: {res.problem}")
+        if res.returncode not in (0, None) and not res.stdout.strip():
+            err = res.stderr.strip().splitlines()
+            raise JournalUnavailable(f"journalctl failed: {err[-1] if err else res.returncode}")
+        for line in res.stdout.splitlines():
+            try:
+                raw = json.loads(line)
+            except ValueError:
+                continue  # a line cut by the output limit
+            if isinstance(raw, dict):
+                entry = entry_from_fields(raw)
+                if entry is not None:
+                    yield entry
+
+    def read(
+        self,
+        *,
+        units: Sequence[str],
+        since: datetime,
+        kernel: bool,
+        timeout: float,
+        max_entries: int,
+    ) -> List[JournalEntry]:
+        deadline = time.monotonic() + timeout
+        unit_matches: List[str] = []
+        for unit in units:
+            unit_matches += [f"_SYSTEMD_UNIT={unit}", "+", f"UNIT={unit}", "+"]
+        # Exact field matches rather than -u: -u also pulls coredump and per-user lines, and the
+        # Reader path must see the same entries.
+        entries = [
+            e for e in self._call(self._argv(unit_matches[:-1], since, max_entries), timeout)
+            if wanted(e, units, kernel)
+        ]  # fmt: skip
+        if kernel:
+            left = max(0.05, deadline - time.monotonic())
+            # Kernel lines are filtered after reading; ask for more so the unit's are not lost.
+            kargv = self._argv(["_TRANSPORT=kernel"], since, max(max_entries, 10_000))
+            entries += [e for e in self._call(kargv, left) if wanted(e, units, kernel)]
+            entries.sort(key=lambda e: (e.timestamp, e.fields.get("_TRANSPORT", "")))
+        return entries[-max_entries:] if max_entries > 0 else entries
+
+
+class FallbackJournal:
+    """Tries ``primary``; when it cannot read, uses ``fallback`` and says why in description."""
+
+    def __init__(self, primary: JournalSource, fallback: JournalSource) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.description = primary.description
+
+    def read(
+        self,
+        *,
+        units: Sequence[str],
+        since: datetime,
+        kernel: bool,
+        timeout: float,
+        max_entries: int,
+    ) -> List[JournalEntry]:
+        start = time.monotonic()
+        try:
+            out = self.primary.read(
+                units=units, since=since, kernel=kernel, timeout=timeout, max_entries=max_entries
+            )
+            self.description = self.primary.description
+            return out
+        except JournalUnavailable as exc:
+            self.description = f"{self.fallback.description} ({self.primary.description}: {exc})"
+            left = max(0.05, timeout - (time.monotonic() - start))
+            return self.fallback.read(
+                units=units, since=since, kernel=kernel, timeout=left, max_entries=max_entries
+            )
+
+
+def _with_fallback(files: Optional[Sequence[str]], run: CommandRunner) -> JournalSource:
+    ctl = JournalctlJournal(run, files)
+    try:
+        reader = ReaderJournal(files)
+    except JournalUnavailable as exc:
+        ctl.description = f"journalctl -o json ({exc})"
+        return ctl
+    return FallbackJournal(reader, ctl)
+
+
 def live_journal(run: CommandRunner) -> JournalSource:
-    """The live host's journal."""
-    return UnavailableJournal("journal reader not built yet")
+    """The live host's journal: journal.Reader when systemd-python imports, else journalctl."""
+    return _with_fallback(None, run)
+
+
+def journal_files(fs: RootFS) -> List[str]:
+    """Real paths of the journal files under a root (persistent and volatile), sorted."""
+    found: List[str] = []
+    for base in ("/var/log/journal", "/run/log/journal"):
+        for top in fs.listdir(base) or []:
+            path = f"{base}/{top}"
+            if top.endswith((".journal", ".journal~")) and fs.is_file(path):
+                found.append(str(fs.path(path)))
+            elif fs.is_dir(path):
+                found += [
+                    str(fs.path(f"{path}/{name}"))
+                    for name in fs.listdir(path) or []
+                    if name.endswith((".journal", ".journal~"))
+                ]
+    return sorted(found)
 
 
 def root_journal(fs: RootFS, run: CommandRunner) -> JournalSource:
     """The journal files under a ``--root`` (var/log/journal and run/log/journal)."""
-    return UnavailableJournal("journal files under a root not read yet")
+    files = journal_files(fs)
+    if not files:
+        return UnavailableJournal(
+            f"no journal files under {fs.path('/var/log/journal')} or {fs.path('/run/log/journal')}"
+        )
+    # ``run`` is the unavailable live runner under --root; journalctl --file only reads files.
+    return _with_fallback(files, SubprocessRunner())

@@ -15,3 +15,5 @@ HTTPS_REQUEST = 3.0
 IMDS_CALL = 1.0  # IMDS answers in milliseconds; the SDKs use 1 s
 IMDS_RETRIES = 1
 RUN_BUDGET = 20.0  # the whole run (--timeout)
+JOURNAL = 8.0  # reading one unit's journal window (journal.Reader or journalctl -o json)
+LOG_FILE = 4.0  # reading one agent log file from its end

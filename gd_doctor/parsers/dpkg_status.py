@@ -1,0 +1,89 @@
+"""Parse the dpkg state of one package: ``dpkg-query -W -f '${Status}|${Version}\\n' PKG`` output,
+or the package's stanza in ``/var/lib/dpkg/status`` (with ``--root``).
+
+Typical input (``dpkg-query`` on Debian 12 for an installed package)::
+
+    install ok installed|1.9.2
+
+``${Status}`` is three words: the wanted action, the error flag and the state (dpkg(1)).
+The short form ``dpkg -l`` shows the same as two letters, e.g. ``iF`` for
+``install ok half-configured`` (3P: a reboot during the SSM install left the agent so,
+guardduty.md 11.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+_WANT_ABBREV = {"unknown": "u", "install": "i", "hold": "h", "deinstall": "r", "purge": "p"}
+_STATE_ABBREV = {
+    "not-installed": "n", "config-files": "c", "half-installed": "H", "unpacked": "U",
+    "half-configured": "F", "triggers-awaiting": "W", "triggers-pending": "t", "installed": "i",
+}  # fmt: skip
+# States in which the package's files are not all in place or its postinst did not finish.
+BROKEN_STATES = frozenset({"half-installed", "unpacked", "half-configured"})
+
+
+@dataclass(frozen=True)
+class DpkgPackage:
+    """One package's dpkg state."""
+
+    want: str
+    error: str  # "ok" or "reinstreq"
+    state: str
+    version: Optional[str]
+
+    @property
+    def abbrev(self) -> str:
+        """The two letters ``dpkg -l`` shows (``ii``, ``iF``, ``rc`` ...), plus R if reinstreq."""
+        flag = "R" if self.error == "reinstreq" else ""
+        return _WANT_ABBREV.get(self.want, "?") + _STATE_ABBREV.get(self.state, "?") + flag
+
+    @property
+    def installed(self) -> bool:
+        return self.state not in ("not-installed", "config-files")
+
+    @property
+    def broken(self) -> bool:
+        return self.state in BROKEN_STATES or self.error == "reinstreq"
+
+
+def parse_dpkg_query(text: str) -> Optional[DpkgPackage]:
+    """Parse the first ``<Status>|<Version>`` line; None when there is none.
+
+    >>> p = parse_dpkg_query("install ok half-configured|1.9.2\\n")
+    >>> p.abbrev, p.installed, p.broken, p.version
+    ('iF', True, True, '1.9.2')
+    >>> parse_dpkg_query("install ok installed|1.9.2").abbrev
+    'ii'
+    """
+    for line in text.splitlines():
+        status, _, version = line.partition("|")
+        words = status.split()
+        if len(words) == 3:
+            return DpkgPackage(words[0], words[1], words[2], version.strip() or None)
+    return None
+
+
+def parse_dpkg_status_file(text: str, package: str) -> Optional[DpkgPackage]:
+    """Find ``package`` in the text of ``/var/lib/dpkg/status``.
+
+    >>> status = ("Package: bash\\nStatus: install ok installed\\nVersion: 5.2.15-2+b2\\n\\n"
+    ...           "Package: amazon-guardduty-agent\\nStatus: install ok unpacked\\n"
+    ...           "Architecture: amd64\\nVersion: 1.9.2\\n")
+    >>> parse_dpkg_status_file(status, "amazon-guardduty-agent").abbrev
+    'iU'
+    """
+    for stanza in text.split("\n\n"):
+        fields = {}
+        for line in stanza.splitlines():
+            if line[:1] in (" ", "\t"):
+                continue
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key.strip()] = value.strip()
+        if fields.get("Package") != package:
+            continue
+        return parse_dpkg_query(f"{fields.get('Status', '')}|{fields.get('Version', '')}")
+    return None

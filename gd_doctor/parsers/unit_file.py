@@ -1,0 +1,160 @@
+"""Parse systemd unit files and drop-ins (``[Section]`` and ``Key=value`` lines).
+
+Used with ``--root``, where no systemd can be asked: the unit
+``/lib/systemd/system/amazon-guardduty-agent.service`` and its drop-ins
+``/etc/systemd/system/amazon-guardduty-agent.service.d/*.conf`` are read as files and merged the
+way systemd merges them (later files win; an empty ``Environment=`` resets the list).
+
+Typical input (the AWS troubleshooting page names both memory directives)::
+
+    [Service]
+    MemoryLimit=256M
+    MemoryMax=256M
+
+Lines that are not ``Key=value`` inside a section are kept as syntax errors (systemd ignores them
+with a warning too), so a broken file gives a clear result instead of an exception.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+@dataclass(frozen=True)
+class UnitFile:
+    """One parsed file: ordered assignments per section, and the lines systemd would reject."""
+
+    path: str
+    assignments: Tuple[Tuple[str, str, str], ...] = ()  # (section, key, value)
+    errors: Tuple[str, ...] = ()
+
+    def values(self, section: str, key: str) -> List[str]:
+        return [v for s, k, v in self.assignments if s == section and k == key]
+
+
+@dataclass(frozen=True)
+class MergedUnit:
+    """The effective settings of a unit plus its drop-ins (only what gd-doctor reads)."""
+
+    memory_max: Optional[str] = None
+    memory_limit: Optional[str] = None
+    cpu_quota: Optional[str] = None
+    restart: Optional[str] = None
+    exec_start: Optional[str] = None
+    environment: Tuple[Tuple[str, str], ...] = ()
+    environment_files: Tuple[str, ...] = ()
+    limit_memlock: Optional[str] = None
+    errors: Tuple[str, ...] = field(default_factory=tuple)
+
+
+def parse_unit_file(text: str, path: str = "") -> UnitFile:
+    """Parse one unit file or drop-in.
+
+    >>> u = parse_unit_file("[Unit]\\nDescription=x\\n[Service]\\nMemoryMax=128M\\n"
+    ...                     "ExecStart=/bin/a \\\\\\n  --flag\\nthis is junk\\n", "x.service")
+    >>> u.values("Service", "MemoryMax"), u.values("Service", "ExecStart"), u.errors
+    (['128M'], ['/bin/a --flag'], ('x.service:7: not a Key=value line: this is junk',))
+    """
+    section = ""
+    out: List[Tuple[str, str, str]] = []
+    errors: List[str] = []
+    lines = text.replace("\x00", "").splitlines()
+    i = 0
+    while i < len(lines):
+        lineno = i + 1
+        line = lines[i].strip()
+        i += 1
+        # A trailing backslash continues the line (systemd.syntax(7)).
+        while line.endswith("\\") and i < len(lines):
+            line = line[:-1].rstrip() + " " + lines[i].strip()
+            i += 1
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_-]+", key.strip()) or not section:
+            errors.append(f"{path}:{lineno}: not a Key=value line: {line[:200]}")
+            continue
+        out.append((section, key.strip(), value.strip()))
+    return UnitFile(path, tuple(out), tuple(errors))
+
+
+def _env_words(value: str) -> List[Tuple[str, str]]:
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        words = value.split()
+    return [(n, v) for n, s, v in (w.partition("=") for w in words) if s and n]
+
+
+def merge_unit(files: Sequence[UnitFile]) -> MergedUnit:
+    """Merge a unit file and its drop-ins (already in systemd's order: unit, then drop-ins
+    sorted by file name).
+
+    >>> base = parse_unit_file("[Service]\\nMemoryMax=128M\\nEnvironment=A=1\\n")
+    >>> drop = parse_unit_file("[Service]\\nMemoryMax=256M\\nEnvironment=\\nEnvironment=B=2\\n")
+    >>> m = merge_unit([base, drop]); m.memory_max, m.environment
+    ('256M', (('B', '2'),))
+    """
+    last: Dict[str, str] = {}
+    env: List[Tuple[str, str]] = []
+    env_files: List[str] = []
+    errors: List[str] = []
+    for unit in files:
+        errors.extend(unit.errors)
+        for section, key, value in unit.assignments:
+            if section != "Service":
+                continue
+            if key == "Environment":
+                if not value:
+                    env = []
+                else:
+                    env.extend(_env_words(value))
+            elif key == "EnvironmentFile":
+                if not value:
+                    env_files = []
+                else:
+                    env_files.append(value.lstrip("-"))
+            else:
+                last[key] = value
+    return MergedUnit(
+        memory_max=last.get("MemoryMax") or None,
+        memory_limit=last.get("MemoryLimit") or None,
+        cpu_quota=last.get("CPUQuota") or None,
+        restart=last.get("Restart") or None,
+        exec_start=last.get("ExecStart") or None,
+        environment=tuple(env),
+        environment_files=tuple(env_files),
+        limit_memlock=last.get("LimitMEMLOCK") or None,
+        errors=tuple(errors),
+    )
+
+
+def parse_size(value: Optional[str], total_memory: Optional[int] = None) -> Optional[int]:
+    """A systemd size (``128M``, ``1G``, ``50%``, ``infinity``) in bytes; None when unlimited
+    or unknown. Percentages need the machine's memory.
+
+    >>> parse_size("128M"), parse_size("1G"), parse_size("infinity"), parse_size("50%", 1000)
+    (134217728, 1073741824, None, 500)
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.endswith("%"):
+        if total_memory is None:
+            return None
+        try:
+            return int(total_memory * float(value[:-1]) / 100)
+        except ValueError:
+            return None
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)B?", value, re.IGNORECASE)
+    if not m:
+        return None
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).upper()])
