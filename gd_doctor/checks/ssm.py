@@ -86,7 +86,7 @@ MAX_STATE_FILES = 200  # per state directory
 MAX_ORCHESTRATION_RUNS = 100
 MAX_FILES_PER_RUN = 40
 MAX_EVIDENCE = 8
-EXCERPT = 300
+EXCERPT = 1000  # a whole log line is the evidence; SDK errors run to ~400 characters
 SYSTEMCTL_PROPS = "LoadState,ActiveState,SubState,UnitFileState,MainPID,NRestarts,Result"
 
 

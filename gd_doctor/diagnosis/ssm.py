@@ -208,7 +208,9 @@ def control_plane_rows(r: Results) -> RuleOutput:
         return None
     if r.data("ssm.agent_installed", "installed") is not True or r.failed("ssm.agent_running"):
         return None
-    if r.data("ssm.agent_log", "health_ping_failing") is True:
+    if r.data("ssm.agent_log", "health_ping_failing") is True or any(
+        sig in _signatures(r) for sig, _ in _PING_FINDINGS
+    ):
         return None  # the health-ping finding explains why SSM never delivered the document
     evidence = [r.summary("ssm.guardduty_traces"), r.summary("ssm.management_type")]
     return finding("ssm.control-plane-rows", evidence=[e for e in evidence if e],

@@ -1,0 +1,418 @@
+"""The SSM checks against fake hosts built from the SSM Agent's on-disk layout."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+from gd_doctor.checks import ssm
+from gd_doctor.checks.base import Options
+from gd_doctor.host.commands import CommandResult, UnavailableRunner
+from gd_doctor.model import CheckResult, SkipReason, Status
+from tests.hostkit import make_host, result, run_one, write_tree
+from tests.ssm.conftest import (
+    AGENT_LOG,
+    DPKG_GD,
+    DPKG_SSM,
+    ERRORS_LOG,
+    INSTANCE,
+    PKG_DIR,
+    SSM_ROOT,
+    ec2_tree,
+    text,
+)
+from tests.ssm.fakes import DeniedFS, LinesJournal
+
+RPM_Q = ("rpm", "-q", "--qf", "%{VERSION}-%{RELEASE}\\n", "amazon-ssm-agent")
+SHOW = ("systemctl", "show", "amazon-ssm-agent.service", "-p", ssm.SYSTEMCTL_PROPS)
+SNAP_SHOW = (
+    "systemctl", "show", "snap.amazon-ssm-agent.amazon-ssm-agent.service", "-p",
+    ssm.SYSTEMCTL_PROPS,
+)
+
+
+def _res(check_id: str, status: str = "ok", **data: Any) -> Dict[str, CheckResult]:
+    return {check_id: result(check_id, status, **data)}
+
+
+def _json(outcome: Any) -> str:
+    return json.dumps({"data": outcome.data, "evidence": outcome.evidence, "s": outcome.summary})
+
+
+# --- ssm.agent_installed ---------------------------------------------------------------------
+
+
+def test_deb_install_reports_version_and_unit(tmp_path: Path) -> None:
+    out = run_one(ssm.agent_installed, make_host(tmp_path, files={"/var/lib/dpkg/status": DPKG_SSM}))
+    assert out.status == Status.OK
+    assert (out.data["method"], out.data["version"], out.data["unit"]) == (
+        "deb", "3.3.1142.0-1", "amazon-ssm-agent.service")
+
+
+def test_snap_install_reads_snap_yaml(tmp_path: Path) -> None:
+    files = {ssm.SNAP_YAML: "name: amazon-ssm-agent\nversion: '3.3.1142.0'\nconfinement: classic\n"}
+    out = run_one(ssm.agent_installed, make_host(tmp_path, files=files))
+    assert (out.data["method"], out.data["version"], out.data["unit"]) == (
+        "snap", "3.3.1142.0", ssm.SNAP_UNIT)
+
+
+def test_snap_without_yaml_asks_snap_list_on_the_live_host(tmp_path: Path) -> None:
+    (tmp_path / "snap/amazon-ssm-agent").mkdir(parents=True)
+    listing = ("Name              Version     Rev    Tracking       Publisher  Notes\n"
+               "amazon-ssm-agent  3.3.987.0   9565   latest/stable  aws✓       classic\n")
+    host = make_host(tmp_path, commands={("snap", "list", "amazon-ssm-agent"): listing})
+    assert run_one(ssm.agent_installed, host).data["version"] == "3.3.987.0"
+
+
+def test_rpm_install_is_asked_from_rpm(tmp_path: Path) -> None:
+    (tmp_path / "var/lib/rpm").mkdir(parents=True)
+    host = make_host(tmp_path, commands={RPM_Q: "3.3.1142.0-1.amzn2023\n"})
+    out = run_one(ssm.agent_installed, host)
+    assert (out.data["method"], out.data["version"]) == ("rpm", "3.3.1142.0-1.amzn2023")
+
+
+def test_rpm_host_under_root_falls_back_to_files(tmp_path: Path) -> None:
+    files = {"/usr/bin/amazon-ssm-agent": "", "/usr/lib/systemd/system/amazon-ssm-agent.service": ""}
+    (tmp_path / "var/lib/rpm").mkdir(parents=True)
+    host = make_host(tmp_path, files=files, live=False, run=UnavailableRunner("--root"))
+    out = run_one(ssm.agent_installed, host)
+    assert out.status == Status.OK and out.data["method"] == "files" and out.data["version"] is None
+
+
+def test_not_installed_is_a_warning_with_installed_false(tmp_path: Path) -> None:
+    (tmp_path / "var/lib/rpm").mkdir(parents=True)
+    host = make_host(tmp_path, files={"/var/lib/dpkg/status": DPKG_GD},
+                     commands={RPM_Q: (1, "package amazon-ssm-agent is not installed\n")})
+    out = run_one(ssm.agent_installed, host)
+    assert out.status == Status.WARN and out.data["installed"] is False
+
+
+# --- ssm.agent_running -----------------------------------------------------------------------
+
+ACTIVE = "LoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=enabled\n"
+DEAD = ("LoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=disabled\n"
+        "Result=success\nNRestarts=0\n")
+
+
+def test_running_unit_is_ok(tmp_path: Path) -> None:
+    out = run_one(ssm.agent_running, make_host(tmp_path, commands={SHOW: ACTIVE}),
+                  _res("ssm.agent_installed", unit="amazon-ssm-agent.service", installed=True))
+    assert out.status == Status.OK and out.data["running"] is True
+
+
+def test_stopped_unit_fails_with_its_state(tmp_path: Path) -> None:
+    out = run_one(ssm.agent_running, make_host(tmp_path, commands={SNAP_SHOW: DEAD}),
+                  _res("ssm.agent_installed", unit=ssm.SNAP_UNIT, installed=True))
+    assert out.status == Status.FAIL
+    assert (out.data["active_state"], out.data["sub_state"]) == ("inactive", "dead")
+    assert "ActiveState=inactive" in out.evidence[0]
+
+
+def test_no_systemctl_is_a_clear_skip(tmp_path: Path) -> None:
+    host = make_host(tmp_path, commands={SHOW: CommandResult(SHOW, None, problem="not found")})
+    out = run_one(ssm.agent_running, host, _res("ssm.agent_installed", installed=True))
+    assert out.status == Status.SKIP and out.skip_reason == SkipReason.NOT_APPLICABLE
+
+
+def test_running_check_does_not_apply_without_the_agent(tmp_path: Path) -> None:
+    out = run_one(ssm.agent_running, make_host(tmp_path),
+                  _res("ssm.agent_installed", "warn", installed=False))
+    assert out.status == Status.SKIP
+
+
+# --- ssm.registration ------------------------------------------------------------------------
+
+
+def test_ec2_registration_matches_imds(tmp_path: Path) -> None:
+    host = make_host(tmp_path, files=ec2_tree())
+    out = run_one(ssm.registration, host, _res("imds.identity", instance_id=INSTANCE))
+    assert out.status == Status.OK
+    assert (out.data["kind"], out.data["managed_instance_id"]) == ("ec2", INSTANCE)
+
+
+def test_hybrid_registration_on_an_ec2_instance_warns(tmp_path: Path) -> None:
+    files = ec2_tree(**{f"{SSM_ROOT}/registration": text("state/registration-hybrid.json"),
+                        f"{SSM_ROOT}/Vault/Store/RegistrationKey": "SECRET-PRIVATE-KEY-MATERIAL"})
+    out = run_one(ssm.registration, make_host(tmp_path, files=files),
+                  _res("imds.identity", instance_id=INSTANCE))
+    assert out.status == Status.WARN
+    assert (out.data["kind"], out.data["managed_instance_id"]) == ("hybrid", "mi-0123456789abcdef0")
+    assert "SECRET" not in _json(out)  # the vault's content is never read
+
+
+def test_hybrid_node_off_ec2_is_fine(tmp_path: Path) -> None:
+    files = {f"{SSM_ROOT}/mi-0123456789abcdef0/document/state/current/.keep": ""}
+    out = run_one(ssm.registration, make_host(tmp_path, files=files))
+    assert out.status == Status.OK and out.data["kind"] == "hybrid"
+
+
+def test_state_of_another_instance_warns(tmp_path: Path) -> None:
+    out = run_one(ssm.registration, make_host(tmp_path, files=ec2_tree()),
+                  _res("imds.identity", instance_id="i-0fffffffffffffff0"))
+    assert out.status == Status.WARN and "copied image" in out.summary
+
+
+def test_no_instance_directory_is_not_registered(tmp_path: Path) -> None:
+    files = {f"{SSM_ROOT}/registration": "{garbage", f"{SSM_ROOT}/ipc/.keep": ""}
+    out = run_one(ssm.registration, make_host(tmp_path, files=files))
+    assert out.status == Status.WARN and out.data["registered"] is False
+    assert "registration file unreadable" in out.summary
+
+
+def test_unreadable_state_dir_needs_root(tmp_path: Path) -> None:
+    host = _with_fs(make_host(tmp_path, files=ec2_tree(), euid=1000),
+                    DeniedFS(tmp_path, denied=frozenset({SSM_ROOT})))
+    out = run_one(ssm.registration, host)
+    assert out.status == Status.SKIP and out.skip_reason == SkipReason.NEEDS_ROOT
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode-000 directory anyway")
+def test_real_mode_000_state_dir_needs_root(tmp_path: Path) -> None:
+    host = make_host(tmp_path, files=ec2_tree(), euid=os.geteuid())
+    (tmp_path / SSM_ROOT.lstrip("/")).chmod(0)
+    try:
+        out = run_one(ssm.registration, host)
+    finally:
+        (tmp_path / SSM_ROOT.lstrip("/")).chmod(0o755)
+    assert out.skip_reason == SkipReason.NEEDS_ROOT
+
+
+def _with_fs(host: Any, fs: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(host, fs=fs)
+
+
+# --- ssm.agent_log ---------------------------------------------------------------------------
+
+
+def test_denied_health_ping_fails_with_the_exact_lines(tmp_path: Path) -> None:
+    files = {AGENT_LOG: text("logs/health-ping-denied-v3.log"), ERRORS_LOG: text("logs/errors-v2.log")}
+    out = run_one(ssm.agent_log, make_host(tmp_path, files=files))
+    assert out.status == Status.FAIL
+    assert out.data["causes"] == ["iam", "other"]
+    hit = out.data["signatures"]["health-ping-access-denied"]
+    assert hit["count"] == 4 and hit["last_at"] == "2026-11-30T10:14:03+00:00"
+    assert any("Health ping failed with error - AccessDeniedException" in e for e in out.evidence)
+    assert any("ec2messages:GetMessages" in e for e in out.evidence)
+    assert out.data["last_entry_at"] == "2026-11-30T10:14:03+00:00"
+
+
+@pytest.mark.parametrize(("fixture", "signature", "cause"), [
+    ("logs/dns-failure.log", "endpoint-dns-failed", "network"),
+    ("logs/tcp-timeout.log", "endpoint-unreachable", "network"),
+    ("logs/clock-skew.log", "clock-skew", "clock"),
+])
+def test_health_ping_causes(tmp_path: Path, fixture: str, signature: str, cause: str) -> None:
+    out = run_one(ssm.agent_log, make_host(tmp_path, files={AGENT_LOG: text(fixture)}))
+    assert out.status == Status.FAIL and cause in out.data["causes"]
+    assert signature in out.data["signatures"]
+
+
+def test_dns_failure_names_the_host(tmp_path: Path) -> None:
+    out = run_one(ssm.agent_log, make_host(tmp_path, files={AGENT_LOG: text("logs/dns-failure.log")}))
+    assert out.data["signatures"]["endpoint-dns-failed"]["host"] == "ssm.eu-west-1.amazonaws.com"
+
+
+def test_journal_only_no_role_and_files_missing(tmp_path: Path) -> None:
+    journal = LinesJournal(text("logs/no-role-journal.txt").splitlines())
+    out = run_one(ssm.agent_log, make_host(tmp_path, journal=journal))
+    assert out.status == Status.FAIL and out.data["causes"] == ["credentials", "other"]
+    assert journal.asked == [("amazon-ssm-agent.service", ssm.SNAP_UNIT)]
+    sources = {s["source"]: s for s in out.data["sources"]}
+    assert sources[AGENT_LOG]["problem"] == "missing" and sources["journal"]["lines"] == 4
+
+
+def test_same_line_in_file_and_journal_counts_once(tmp_path: Path) -> None:
+    log = text("logs/clock-skew.log")
+    out = run_one(ssm.agent_log, make_host(tmp_path, files={AGENT_LOG: log, ERRORS_LOG: log},
+                                           journal=LinesJournal(log.splitlines())))
+    # the journal drops fractional seconds: same second, same message, so one entry
+    assert out.data["signatures"]["clock-skew"]["count"] == 1
+
+
+def test_old_failures_are_outside_the_window(tmp_path: Path) -> None:
+    old = text("logs/health-ping-denied-v3.log").replace("2026-11-30", "2026-11-20")
+    out = run_one(ssm.agent_log, make_host(tmp_path, files={AGENT_LOG: old}))
+    assert out.status == Status.OK and out.data["health_ping_failing"] is False
+    assert out.data["older_signatures"]["health-ping-access-denied"] == 3
+    wide = run_one(ssm.agent_log, make_host(tmp_path), options=Options(since=_days(30)))
+    assert wide.status == Status.FAIL
+
+
+def _days(n: int) -> Any:
+    from datetime import timedelta
+
+    return timedelta(days=n)
+
+
+def test_healthy_log_is_ok_and_counts_guardduty_lines(tmp_path: Path) -> None:
+    out = run_one(ssm.agent_log, make_host(tmp_path, files={AGENT_LOG: text("logs/healthy-v3.log")}))
+    assert out.status == Status.OK and out.data["guardduty_lines"] == 2
+    assert out.evidence == ()
+
+
+def test_secrets_in_log_lines_are_redacted(tmp_path: Path) -> None:
+    line = ("2026-11-30 11:00:00 ERROR Health ping failed with error - RequestError: send request "
+            "failed\ncaused by: Post https://ssm.eu-west-1.amazonaws.com/: proxyconnect tcp: "
+            "http://bob:hunter2@proxy.corp:3128 dial tcp 10.0.0.9:443: i/o timeout "
+            "token=AQoDYXdzEJr1234 key ASIAIOSFODNN7EXAMPLE\n")
+    out = run_one(ssm.agent_log, make_host(tmp_path, files={AGENT_LOG: line}))
+    assert out.status == Status.FAIL
+    dumped = _json(out)
+    for secret in ("hunter2", "AQoDYXdzEJr1234", "ASIAIOSFODNN7EXAMPLE"):
+        assert secret not in dumped
+
+
+def test_huge_log_is_read_from_its_end_only(tmp_path: Path) -> None:
+    filler = "2026-11-30 01:00:00 INFO [ssm-agent-worker] nothing to report\n" * 90_000  # ~5.6 MB
+    early = "2026-11-30 00:30:00 ERROR Health ping failed with error - EC2RoleRequestError: " \
+            "no EC2 instance role found\n"
+    late = text("logs/clock-skew.log")
+    out = run_one(ssm.agent_log, make_host(tmp_path, files={AGENT_LOG: early + filler + late}))
+    assert "clock-skew" in out.data["signatures"]
+    assert "no-instance-role" not in out.data["signatures"]  # beyond the 4 MiB tail
+    assert out.data["sources"][0]["truncated"] is True
+
+
+def test_binary_garbage_and_bad_encoding_do_not_crash(tmp_path: Path) -> None:
+    junk = b"\x00\xff\xfe garbage\n" * 100 + text("logs/tcp-timeout.log").encode() + b"\x80\x81\n"
+    out = run_one(ssm.agent_log, make_host(tmp_path, files={AGENT_LOG: junk}))
+    assert out.status == Status.FAIL and "endpoint-unreachable" in out.data["signatures"]
+
+
+def test_unreadable_logs_need_root(tmp_path: Path) -> None:
+    host = _with_fs(make_host(tmp_path, files={AGENT_LOG: "x"}, euid=1000),
+                    DeniedFS(tmp_path, denied=frozenset({"/var/log/amazon/ssm"})))
+    out = run_one(ssm.agent_log, host)
+    assert out.status == Status.SKIP and out.skip_reason == SkipReason.NEEDS_ROOT
+
+
+def test_no_logs_at_all(tmp_path: Path) -> None:
+    out = run_one(ssm.agent_log, make_host(tmp_path), _res("ssm.agent_installed", installed=True))
+    assert out.status == Status.WARN
+    gone = run_one(ssm.agent_log, make_host(tmp_path),
+                   _res("ssm.agent_installed", "warn", installed=False))
+    assert gone.status == Status.SKIP
+
+
+# --- ssm.guardduty_traces --------------------------------------------------------------------
+
+STATE = f"{SSM_ROOT}/{INSTANCE}/document/state"
+ORCH = f"{SSM_ROOT}/{INSTANCE}/document/orchestration"
+
+
+def test_installed_plugin_is_ok(tmp_path: Path) -> None:
+    files = ec2_tree(**{f"{PKG_DIR}/installstate": text("state/installstate-installed.json"),
+                        f"{PKG_DIR}/1.7.2/.keep": "",
+                        f"{STATE}/current/a1b2.run": text("state/docstate-success.json")})
+    out = run_one(ssm.guardduty_traces, make_host(tmp_path, files=files))
+    assert out.status == Status.OK and out.data["has_traces"] is True
+    assert out.data["package"]["state"] == "Installed" and out.data["package"]["version"] == "1.7.2"
+    assert out.data["package"]["versions"] == ["1.7.2"]
+    assert out.data["last_run_status"] == "Success"
+
+
+def test_failed_plugin_run_names_the_platform(tmp_path: Path) -> None:
+    files = ec2_tree(**{f"{PKG_DIR}/installstate": text("state/installstate-failed.json"),
+                        f"{STATE}/corrupt/a1b2.run": text("state/docstate-failed.json")})
+    out = run_one(ssm.guardduty_traces, make_host(tmp_path, files=files))
+    assert out.status == Status.FAIL
+    assert out.data["last_run_failed"] is True
+    assert out.data["last_run_at"] == "2026-11-30T06:10:12.011Z"
+    assert "installstate: state Failed" in out.evidence[0]
+    assert any("no manifest found for platform" in e for e in out.evidence)
+
+
+def test_platform_from_orchestration_output(tmp_path: Path) -> None:
+    run_dir = f"{ORCH}/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111.2026-11-30T06-10-12.011Z/configurePackage"
+    files = ec2_tree(**{
+        f"{run_dir}/stdout": "Initiating AmazonGuardDuty-RuntimeMonitoringSsmPlugin  install\n",
+        f"{run_dir}/stderr": "failed to find platform: no manifest found for platform: "
+                             "ubuntu, version 22.04, architecture arm64\n"})
+    out = run_one(ssm.guardduty_traces, make_host(tmp_path, files=files))
+    assert out.status == Status.FAIL
+    assert out.data["platform_failure"] == "ubuntu, version 22.04, architecture arm64"
+
+
+def test_platform_from_the_log_alone(tmp_path: Path) -> None:
+    log_out = run_one(ssm.agent_log, make_host(tmp_path, files={AGENT_LOG: text("logs/no-manifest.log")}))
+    earlier = {"ssm.agent_log": result("ssm.agent_log", log_out.status.value, **log_out.data)}
+    out = run_one(ssm.guardduty_traces, make_host(tmp_path, files=ec2_tree()), earlier)
+    assert out.status == Status.FAIL and out.data["log_lines"] == 1
+    assert out.data["platform_failure"] == "ubuntu, version 22.04, architecture arm64"
+
+
+def test_unrelated_orchestration_output_is_ignored(tmp_path: Path) -> None:
+    files = ec2_tree(**{f"{ORCH}/cmd-1/awsrunShellScript/0.awsrunShellScript/stdout": "hello\n",
+                        f"{ORCH}/cmd-1/awsrunShellScript/0.awsrunShellScript/stderr": "error x\n"})
+    out = run_one(ssm.guardduty_traces, make_host(tmp_path, files=files))
+    assert out.status == Status.OK and out.data["has_traces"] is False
+
+
+def test_corrupt_state_files_warn(tmp_path: Path) -> None:
+    files = ec2_tree(**{f"{PKG_DIR}/installstate": text("state/installstate-truncated.json"),
+                        f"{STATE}/current/x.run": '{"DocumentInformation": "AmazonGuardDuty-'
+                                                  'ConfigureRuntimeMonitoringSsmPlugin", [',
+                        f"{STATE}/pending/bin": b"\x00\x01AmazonGuardDuty-Runtime\xff"})
+    out = run_one(ssm.guardduty_traces, make_host(tmp_path, files=files))
+    assert out.status == Status.WARN
+    assert out.data["package"]["problem"].startswith("installstate corrupt")
+    assert len(out.data["corrupt"]) == 1  # the NUL file does not name the document in full
+
+
+def test_huge_orchestration_output_is_bounded(tmp_path: Path) -> None:
+    run_dir = f"{ORCH}/assoc-1/configurePackage"
+    big = "x" * (20 * 1024 * 1024) + "\nAmazonGuardDuty-RuntimeMonitoringSsmPlugin installed\n"
+    files = ec2_tree(**{f"{run_dir}/stdout": big})
+    for n in range(60):  # many plugin directories in one run
+        files[f"{run_dir}/p{n}/stdout"] = "ok\n"
+    out = run_one(ssm.guardduty_traces, make_host(tmp_path, files=files))
+    assert out.status == Status.OK and out.data["run_count"] == 1
+    assert len(_json(out)) < 20_000
+
+
+def test_traces_need_root_when_the_state_is_unreadable(tmp_path: Path) -> None:
+    host = _with_fs(make_host(tmp_path, files=ec2_tree(), euid=1000),
+                    DeniedFS(tmp_path, denied=frozenset({SSM_ROOT})))
+    out = run_one(ssm.guardduty_traces, host)
+    assert out.status == Status.SKIP and out.skip_reason == SkipReason.NEEDS_ROOT
+    with_log = run_one(ssm.guardduty_traces, host, _res("ssm.agent_log", guardduty_lines=3))
+    assert with_log.status == Status.WARN and with_log.data["has_traces"] is True
+
+
+def test_no_traces(tmp_path: Path) -> None:
+    out = run_one(ssm.guardduty_traces, make_host(tmp_path, files=ec2_tree()))
+    assert out.status == Status.OK and out.data["has_traces"] is False
+
+
+# --- ssm.management_type ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("traces", "dpkg", "expected"), [
+    (True, DPKG_SSM + DPKG_GD, "automated"),
+    (False, DPKG_SSM + DPKG_GD, "manual"),
+    (False, DPKG_SSM, "none"),
+    (None, DPKG_SSM + DPKG_GD, "unknown"),
+])
+def test_management_type(tmp_path: Path, traces: Any, dpkg: str, expected: str) -> None:
+    host = make_host(tmp_path, files={"/var/lib/dpkg/status": dpkg})
+    out = run_one(ssm.management_type, host, _res("ssm.guardduty_traces", has_traces=traces))
+    assert out.data["management_type"] == expected
+
+
+def test_management_type_prefers_agent_package(tmp_path: Path) -> None:
+    host = make_host(tmp_path, files={"/var/lib/dpkg/status": DPKG_GD})
+    earlier = {**_res("ssm.guardduty_traces", has_traces=False),
+               **_res("agent.package", "warn", installed=False)}
+    out = run_one(ssm.management_type, host, earlier)
+    assert out.data["management_type"] == "none" and out.data["agent_source"] == "agent.package"
+
+
+def test_tree_helper_writes_bytes(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"/a/b": b"\x00"})
+    assert (tmp_path / "a/b").read_bytes() == b"\x00"
