@@ -478,8 +478,8 @@ def journal(ctx: Context) -> Outcome:
     failed = hist.failed_exits()
     if not entries:
         return ok(f"no journal entries for {UNIT} since {since:%Y-%m-%d %H:%M} UTC", **data)
-    if hist.oom_kills:
-        return fail(f"the agent was killed for lack of memory {len(hist.oom_kills)} time(s) since "
+    if hist.oom_count():
+        return fail(f"the agent was killed for lack of memory {hist.oom_count()} time(s) since "
                     f"{since:%Y-%m-%d %H:%M}", evidence=evidence, **data)  # fmt: skip
     if len(failed) >= 3 or hist.start_limit_hit:
         every = hist.restart_interval_s()

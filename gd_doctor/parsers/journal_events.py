@@ -47,6 +47,8 @@ _KERNEL_OOM = re.compile(
     r"|(?:oom-kill:.*task=(?P<task>[^,]+))"
 )
 
+_KILLED_PROCESS = re.compile(r"out of memory: Kill(?:ed)? process \d+")
+
 
 class EntryLike(Protocol):
     @property
@@ -83,7 +85,8 @@ class UnitHistory:
     failure_results: List[str] = field(default_factory=list)  # 'exit-code', 'signal', ...
     restarts_scheduled: int = 0
     max_restart_counter: Optional[int] = None
-    oom_kills: List[Tuple[str, str]] = field(default_factory=list)  # (ISO, line)
+    oom_kills: List[Tuple[str, str]] = field(default_factory=list)  # kernel "Killed process"
+    systemd_oom: List[Tuple[str, str]] = field(default_factory=list)  # "Failed ... 'oom-kill'"
     start_limit_hit: bool = False
     last_clean_run: Optional[str] = None  # end (or start, if still up) of the last good run
     agent_lines: List[Tuple[Optional[datetime], str]] = field(default_factory=list)
@@ -91,6 +94,10 @@ class UnitHistory:
 
     def failed_exits(self) -> List[Exit]:
         return [e for e in self.exits if not e.clean]
+
+    def oom_count(self) -> int:
+        """OOM kills: the kernel and systemd each report one kill, so take the larger count."""
+        return max(len(self.oom_kills), len(self.systemd_oom))
 
     def restart_interval_s(self) -> Optional[float]:
         """Mean seconds between starts, when there were at least two."""
@@ -111,7 +118,7 @@ class UnitHistory:
             "restarts_scheduled": self.restarts_scheduled,
             "max_restart_counter": self.max_restart_counter,
             "restart_interval_s": self.restart_interval_s(),
-            "oom_kills": len(self.oom_kills),
+            "oom_kills": self.oom_count(),
             "start_limit_hit": self.start_limit_hit,
             "last_clean_run": self.last_clean_run,
             "last_start": self.starts[-1] if self.starts else None,
@@ -160,7 +167,8 @@ def summarise_unit(entries: Iterable[EntryLike], unit: str, comm: str = "") -> U
         iso = entry.timestamp.isoformat()
         if fields.get("_TRANSPORT") == "kernel":
             if _kernel_oom_of(msg, comm):
-                hist.oom_kills.append((iso, msg))
+                if _KILLED_PROCESS.search(msg):  # count these; the oom-kill: line is a twin
+                    hist.oom_kills.append((iso, msg))
                 hist.evidence.append(f"{iso} kernel: {msg}")
             continue
         if not _is_about_unit(fields, unit):
@@ -185,11 +193,10 @@ def summarise_unit(entries: Iterable[EntryLike], unit: str, comm: str = "") -> U
             hist.failure_results.append(m.group("result"))
             run_failed = True
             if m.group("result") == "oom-kill":
-                hist.oom_kills.append((iso, msg))
+                hist.systemd_oom.append((iso, msg))
             hist.evidence.append(f"{iso} {msg}")
             continue
         if mid == MSG_UNIT_OOMD_KILL or _SYSTEMD_OOM.search(msg):
-            hist.oom_kills.append((iso, msg))
             hist.evidence.append(f"{iso} {msg}")
             continue
         m = _RESTART.search(msg)
