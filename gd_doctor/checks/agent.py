@@ -235,7 +235,7 @@ def _dpkg_outcome(ctx: Context, pkg: object, source: str) -> Outcome:
                     state=state, install_method=method, source=source)  # fmt: skip
     data: Dict[str, Any] = {
         "installed": True, "version": pkg.version, "manager": "dpkg", "state": pkg.abbrev,
-        "status": f"{pkg.want} {pkg.error} {pkg.state}", "broken": pkg.broken,
+        "dpkg_status": f"{pkg.want} {pkg.error} {pkg.state}", "broken": pkg.broken,
         "install_method": method, "source": source, "verify_problems": [],
     }  # fmt: skip
     if pkg.broken:

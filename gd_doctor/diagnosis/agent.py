@@ -92,7 +92,7 @@ def package_broken(r: Results) -> RuleOutput:
     """dpkg left the package half-installed or half-configured (iF, iU, iH, reinstreq)."""
     if r.data("agent.package", "broken") is not True:
         return None
-    state = r.data("agent.package", "status") or r.data("agent.package", "state")
+    state = r.data("agent.package", "dpkg_status") or r.data("agent.package", "state")
     return finding("agent.package-broken", evidence=r.evidence("agent.package"),
                    checks=["agent.package"], state=state)  # fmt: skip
 

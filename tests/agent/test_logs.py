@@ -1,0 +1,131 @@
+"""agent.logs over synthetic log directories (tests/fixtures/agent-logs/README.md) and bad input."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from gd_doctor.checks import agent
+from gd_doctor.host.fs import RootFS
+from gd_doctor.host.logfiles import read_log_file
+from gd_doctor.model import Status
+from tests.hostkit import FIXTURES, NOW, make_host, run_one
+
+LOGS = FIXTURES / "agent-logs"
+LOG_DIR = "var/log/amzn-guardduty-agent"
+
+
+def _install(root: Path, fmt: str) -> Path:
+    target = root / LOG_DIR
+    shutil.copytree(LOGS / fmt, target)
+    plain = target / "agent.log.2"
+    if plain.exists():  # the rotated-and-compressed file is made here, not committed
+        with gzip.open(target / "agent.log.2.gz", "wb") as fh:
+            fh.write(plain.read_bytes())
+        plain.unlink()
+    stamp = NOW.timestamp() - 60
+    for f in target.iterdir():
+        os.utime(f, (stamp, stamp))
+    return target
+
+
+def _ids(out: object) -> Dict[str, int]:
+    return {s["id"]: s["count"] for s in out.data["signatures"]}  # type: ignore[attr-defined]
+
+
+def test_tracing_text_rotated_and_gzipped(tmp_path: Path) -> None:
+    _install(tmp_path, "tracing")
+    out = run_one(agent.logs, make_host(tmp_path))
+    assert out.status == Status.WARN
+    # the AccessDenied line of 2026-11-28 is outside the 24 h window; the one of 11-29 is in
+    assert _ids(out) == {"dns": 2, "connect-timeout": 1, "access-denied": 1, "tls": 1}
+    text = "\n".join(out.evidence)
+    assert "hunter2" not in text and "hunter2" not in repr(out.data)
+    assert "agent.log.2.gz" in text  # the gzipped file was read
+
+
+def test_json_lines(tmp_path: Path) -> None:
+    _install(tmp_path, "json")
+    out = run_one(agent.logs, make_host(tmp_path))
+    assert _ids(out) == {"imds": 1, "memlock": 1}
+    assert any("2026-11-30T10:00:01" in e for e in out.evidence)
+
+
+def test_lines_without_timestamps(tmp_path: Path) -> None:
+    _install(tmp_path, "envlogger")
+    out = run_one(agent.logs, make_host(tmp_path))
+    assert _ids(out) == {"btf-missing": 2, "bpf-load-failed": 2}
+
+
+def test_missing_directory_is_not_applicable(tmp_path: Path) -> None:
+    out = run_one(agent.logs, make_host(tmp_path))
+    assert out.status == Status.SKIP and "does not exist" in out.summary
+
+
+def test_clean_log_is_ok(tmp_path: Path) -> None:
+    d = tmp_path / LOG_DIR
+    d.mkdir(parents=True)
+    (d / "agent.log").write_text("2026-11-30T11:00:00Z INFO started\n")
+    assert run_one(agent.logs, make_host(tmp_path)).status == Status.OK
+
+
+def test_bad_input_gives_clear_results(tmp_path: Path) -> None:
+    d = tmp_path / LOG_DIR
+    d.mkdir(parents=True)
+    (d / "garbage.bin").write_bytes(os.urandom(200_000) + b"\x00" * 1000)
+    (d / "huge-line.log").write_bytes(b"x" * (10 * 1024 * 1024) + b" dns error\n"
+                                      + b"2026-11-30T11:00:00Z ERROR dns error: no such host\n")
+    good = gzip.compress(b"2026-11-30T11:00:00Z ERROR Connection refused (os error 111)\n" * 50)
+    (d / "truncated.log.1.gz").write_bytes(good[: len(good) // 2])
+    (d / "subdir").mkdir()
+    out = run_one(agent.logs, make_host(tmp_path))
+    assert out.status == Status.WARN
+    problems = " ".join(out.data["problems"])
+    assert "truncated or corrupt gzip" in problems
+    assert "dns" in _ids(out)
+    assert all(len(e) < 1000 for e in out.evidence)
+
+
+def test_reading_backwards_stops_at_the_window(tmp_path: Path) -> None:
+    old = "".join(f"2026-11-{d:02d}T00:00:00Z INFO line {i}\n" for d in range(1, 29)
+                  for i in range(2000))
+    new = "2026-11-30T10:00:00Z ERROR dns error\n"
+    p = tmp_path / "big.log"
+    p.write_text(old + new)
+    res = read_log_file(RootFS(tmp_path), "/big.log", lambda line: not line.startswith("2026-11-30"),
+                        max_bytes=1 << 30, max_line=8192, max_lines=100, timeout=5)
+    assert res.lines == [new.strip()] and res.reached_window_start
+    assert res.bytes_read < 200_000 < p.stat().st_size
+
+
+def test_file_rotated_away_while_reading(tmp_path: Path) -> None:
+    res = read_log_file(RootFS(tmp_path), "/gone.log", lambda line: False, max_bytes=1 << 20,
+                        max_line=8192, max_lines=10, timeout=5)
+    assert res.problem and "missing" in res.problem and res.lines == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_files_when_not_root(tmp_path: Path) -> None:
+    d = tmp_path / LOG_DIR
+    d.mkdir(parents=True)
+    (d / "agent.log").write_text("x\n")
+    (d / "agent.log").chmod(0)
+    out = run_one(agent.logs, make_host(tmp_path, euid=1000))
+    assert out.status == Status.SKIP and out.skip_reason == "NEEDS_ROOT"
+
+
+def test_lines_are_parsed_in_every_format() -> None:
+    from gd_doctor.parsers.agent_log import parse_agent_log_line
+
+    lines: List[str] = []
+    for f in sorted(LOGS.rglob("*")):
+        if f.is_file() and f.name != "README.md":
+            lines += f.read_text().splitlines()
+    parsed = [parse_agent_log_line(x) for x in lines]
+    assert sum(p.timestamp is not None for p in parsed) == len(lines) - 3  # the libbpf lines
+    assert {p.level for p in parsed} >= {"INFO", "ERROR", "WARN"}

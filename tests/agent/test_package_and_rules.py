@@ -1,0 +1,170 @@
+"""agent.package (dpkg/rpm states) and the agent diagnosis rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+
+from gd_doctor.checks import agent
+from gd_doctor.diagnosis import agent as rules
+from gd_doctor.diagnosis.base import Results
+from gd_doctor.host.commands import CommandResult
+from gd_doctor.host.procs import FakeProcesses, ProcessInfo
+from gd_doctor.model import Finding, Status
+from gd_doctor.parsers.rpm import RPM_QUERY_FORMAT
+from gd_doctor.parsers.systemctl_show import PROPERTIES
+from tests.hostkit import FIXTURES, make_host, result, run_one, run_pipeline, validate_report
+
+DPKG = ("dpkg-query", "-W", "-f", "${Status}|${Version}\\n", "amazon-guardduty-agent")
+RPM_Q = ("rpm", "-q", "--qf", RPM_QUERY_FORMAT, "amazon-guardduty-agent")
+RPM_V = ("rpm", "-V", "amazon-guardduty-agent")
+SHOW = ("systemctl", "show", "amazon-guardduty-agent", "-p", ",".join(PROPERTIES))
+NOT_FOUND = CommandResult((), 1, "", "dpkg-query: no packages found matching amazon-guardduty-agent\n")
+
+
+@pytest.mark.parametrize(
+    "status_line,expect,abbrev",
+    [
+        ("install ok installed|1.9.2", Status.OK, "ii"),
+        ("install ok half-configured|1.9.2", Status.FAIL, "iF"),
+        ("install ok unpacked|1.9.2", Status.FAIL, "iU"),
+        ("install ok half-installed|1.9.2", Status.FAIL, "iH"),
+        ("install reinstreq half-installed|1.9.2", Status.FAIL, "iHR"),
+        ("deinstall ok config-files|1.9.2", Status.FAIL, "rc"),
+    ],
+)
+def test_dpkg_states(tmp_path: Path, status_line: str, expect: Status, abbrev: str) -> None:
+    out = run_one(agent.package, make_host(tmp_path, commands={DPKG: status_line + "\n"}))
+    assert out.status == expect and out.data["state"] == abbrev
+
+
+def test_rpm_installed_with_changed_binary(tmp_path: Path) -> None:
+    host = make_host(tmp_path, commands={
+        DPKG: CommandResult((), None, problem="not found"),
+        RPM_Q: "amazon-guardduty-agent|1.9.2|1|x86_64\n",
+        RPM_V: (1, "S.5....T.  c /etc/amazon-guardduty-agent/x.conf\n"
+                   "missing     /opt/aws/amazon-guardduty-agent/bin/amazon-guardduty-agent\n"),
+    })
+    out = run_one(agent.package, host)
+    assert out.status == Status.WARN and len(out.data["verify_problems"]) == 1
+
+
+def test_not_installed_anywhere(tmp_path: Path) -> None:
+    host = make_host(tmp_path, commands={
+        DPKG: NOT_FOUND, RPM_Q: CommandResult((), None, problem="not found")})
+    out = run_one(agent.package, host)
+    assert out.status == Status.FAIL and out.data["installed"] is False
+
+
+def test_dpkg_status_file_under_root(tmp_path: Path) -> None:
+    status = ("Package: amazon-guardduty-agent\nStatus: install ok half-configured\n"
+              "Version: 1.9.2\n\n")
+    host = make_host(tmp_path, files={"/var/lib/dpkg/status": status}, live=False)
+    out = run_one(agent.package, host)
+    assert out.status == Status.FAIL and out.data["state"] == "iF"
+
+
+def test_unit_file_with_syntax_errors_and_dropins(tmp_path: Path) -> None:
+    host = make_host(tmp_path, live=False, files={
+        "/lib/systemd/system/amazon-guardduty-agent.service":
+            "[Unit]\nDescription=x\n[Service]\nExecStart=/opt/x\nMemoryLimit=128M\n"
+            "MemoryMax=128M\n\x00garbage here\n",
+        "/etc/systemd/system/amazon-guardduty-agent.service.d/50-proxy.conf":
+            "[Service]\nEnvironment=HTTPS_PROXY=http://u:pw@p:3128\nMemoryMax=256M\n",
+    })
+    out = run_one(agent.unit_file, host)
+    assert out.status == Status.WARN
+    assert out.data["memory_max"] == 256 * 1024 * 1024
+    assert out.data["environment"] == {"HTTPS_PROXY": "http://[REDACTED]@p:3128"}
+
+
+def _findings(*res: Any) -> List[Finding]:
+    out: List[Finding] = []
+    for r in rules.RULES:
+        got = r(Results(list(res)))
+        if got is None:
+            continue
+        out += [got] if isinstance(got, Finding) else list(got)
+    return out
+
+
+def test_crash_loop_names_the_network_cause() -> None:
+    found = _findings(
+        result("agent.package", "ok", installed=True, version="1.9.2"),
+        result("agent.unit", "fail", load_state="loaded", active_state="activating",
+               sub_state="auto-restart", n_restarts=7, result="exit-code"),
+        result("agent.journal", "fail", failed_exits=7, restart_interval_s=2.1, oom_kills=0,
+               signatures=[{"id": "dns", "finding": "agent.log-dns", "issue": "agent-disconnected",
+                            "show": "The agent could not resolve the GuardDuty endpoint name",
+                            "count": 7}]),
+    )
+    ids = [f.finding_id for f in found]
+    assert ids == ["agent.crash-loop", "agent.log-dns"]
+    assert "resolve the guardduty endpoint" in found[0].title
+    assert found[0].issue_id == "agent-disconnected"
+
+
+def test_oom_rule_suggests_a_higher_limit() -> None:
+    found = _findings(
+        result("agent.unit", "fail", load_state="loaded", active_state="activating",
+               sub_state="auto-restart", memory_cap=128 * 1024 * 1024, result="oom-kill"),
+        result("agent.journal", "fail", oom_kills=2, failed_exits=2),
+    )
+    oom = next(f for f in found if f.finding_id == "agent.oom-killed")
+    assert "2 time(s); limit 128M" in oom.title and "MemoryMax=256M" in " ".join(oom.steps)
+    assert "agent.crash-loop" not in [f.finding_id for f in found]
+
+
+@pytest.mark.parametrize("starts,finding_id,row", [
+    (2, "agent.disconnected", "agent-disconnected"),
+    (0, "agent.not-running", "no-agent-reporting"),
+])
+def test_stopped_agent(starts: int, finding_id: str, row: str) -> None:
+    found = _findings(
+        result("agent.package", "ok", installed=True),
+        result("agent.unit", "fail", load_state="loaded", active_state="inactive",
+               sub_state="dead", result="success", unit_file_state="enabled"),
+        result("agent.journal", "ok", starts=starts, failed_exits=0),
+    )
+    assert [(f.finding_id, f.issue_id) for f in found] == [(finding_id, row)]
+
+
+def test_not_installed_and_broken_package() -> None:
+    assert [f.finding_id for f in _findings(
+        result("agent.package", "fail", installed=False),
+        result("agent.unit", "fail", load_state="not-found"))] == ["agent.not-installed"]
+    assert [f.finding_id for f in _findings(
+        result("agent.package", "fail", installed=True, broken=True, state="iF",
+               dpkg_status="install ok half-configured"),
+        result("agent.unit", "fail", load_state="not-found"))] == [
+        "agent.package-broken", "agent.unit-missing"]
+
+
+def test_too_old_and_memlock() -> None:
+    found = _findings(
+        result("agent.version_kernel", "fail", version="1.9.1", kernel="5.10.0-1", series="5.10",
+               needed="1.9.2"),
+        result("agent.process", "ok", memlock_soft=8 * 1024 * 1024, memlock_hard=8 * 1024 * 1024),
+    )
+    assert {f.finding_id for f in found} == {"agent.too-old-for-kernel", "agent.memlock-low"}
+
+
+def test_pipeline_on_a_crash_looping_host(tmp_path: Path) -> None:
+    """The agent checks and rules end to end, with the real 252 auto-restart capture."""
+    from gd_doctor.checks import agent as agent_checks
+
+    capture = (FIXTURES / "systemctl/252/activating-auto-restart.props.txt").read_text()
+    host = make_host(
+        tmp_path,
+        commands={DPKG: "install ok installed|1.9.2\n", SHOW: capture},
+        files={"/var/log/amzn-guardduty-agent/agent.log":
+               "2026-11-30T11:59:00Z ERROR dispatch failure: Connection refused (os error 111)\n"},
+        procs=FakeProcesses([ProcessInfo(pid=1, name="systemd")]),
+    )
+    _, diagnosis, report = run_pipeline(host, checks=agent_checks.CHECKS)
+    ids = [f.finding_id for f in diagnosis.findings]
+    assert ids[0] == "agent.crash-loop" and "agent.log-connect" in ids
+    assert report.verdict.value == "unhealthy"
+    validate_report(report)
