@@ -52,25 +52,25 @@ if tomllib is not None:
     with open("pyproject.toml", "rb") as f:
         extra = tomllib.load(f).get("project", {}).get("optional-dependencies", {})
     reqs = [r for r in extra.get("test", reqs) if not skip.match(r)]
-print(" ".join(sorted(reqs)))
+print(" ".join(sorted(reqs)))  # the cache is refetched when this list changes
 PY
 )
-if [ "$(cat "$deps_dir/.reqs" 2>/dev/null || true)" != "$reqs" ]; then
+reqs_key="glibc2.31 $reqs"
+if [ "$(cat "$deps_dir/.reqs" 2>/dev/null || true)" != "$reqs_key" ]; then
     say "fetching Python 3.9 test dependencies: $reqs"
     rm -rf "$deps_dir"
     py39=""
     for p in /root/.pyenv/versions/3.9.*/bin/python3.9 /usr/bin/python3.9; do
         [ -x "$p" ] && py39=$p
     done
-    if [ -n "$py39" ]; then
-        # shellcheck disable=SC2086
-        "$py39" -m pip install -q --disable-pip-version-check --target "$deps_dir" $reqs
-    else
-        # shellcheck disable=SC2086
-        "$PYTHON" -m pip install -q --target "$deps_dir" --only-binary=:all: \
-            --python-version 3.9 --implementation cp --platform manylinux2014_x86_64 $reqs
-    fi
-    printf '%s' "$reqs" >"$deps_dir/.reqs"
+    # Wheels must load on Debian 11 (glibc 2.31), not only on this host.
+    [ -n "$py39" ] || py39=$PYTHON
+    # shellcheck disable=SC2086
+    "$py39" -m pip install -q --disable-pip-version-check --target "$deps_dir" \
+        --only-binary=:all: --python-version 3.9 --implementation cp \
+        --platform "manylinux_2_28_$(uname -m)" --platform "manylinux2014_$(uname -m)" \
+        --platform any $reqs
+    printf '%s' "$reqs_key" >"$deps_dir/.reqs"
 fi
 
 # --- tests (offline) -------------------------------------------------------------------------
