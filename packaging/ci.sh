@@ -73,6 +73,11 @@ if [ "$(cat "$deps_dir/.reqs" 2>/dev/null || true)" != "$reqs_key" ]; then
     printf '%s' "$reqs_key" >"$deps_dir/.reqs"
 fi
 
+if [ "${GD_DOCTOR_PREPARE_ONLY:-0}" = 1 ]; then
+    say "prepared (GD_DOCTOR_PREPARE_ONLY=1): tests/packaging runs in the main offline pytest"
+    exit 0
+fi
+
 # --- tests (offline) -------------------------------------------------------------------------
 say "running tests/packaging offline"
 set -- "$PYTHON" -m pytest -p no:cacheprovider -rs -o addopts="" tests/packaging
