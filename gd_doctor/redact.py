@@ -18,9 +18,10 @@ _RULES: List[Tuple[Pattern[str], str]] = [
     (
         re.compile(
             r"""(?ix)
-            ([\\"']*(?:secret_?access_?key|aws_secret_access_key|secretaccesskey|session_?token|
+            (?<![\w/.-])([\\"']*(?:secret_?access_?key|aws_secret_access_key|secretaccesskey|session_?token|
             aws_session_token|token|password|passwd|pwd|x-aws-ec2-metadata-token|authorization|
             registrationkey|activation_?code)[\\"']*\s*[:=]\s*)
+            (?!\\?["']?\$)  # a shell variable ($TOKEN) in a printed command is not a secret
             (?:\\?"(?:[^"\\]|\\.)*?\\?"|'[^']*'|[^\s,;}&]+)"""
         ),
         r"\1" + MASK,
@@ -43,6 +44,13 @@ def redact(text: str) -> str:
     '{"raw": "\\"SecretAccessKey\\": [REDACTED]"}'
     >>> redact("X-aws-ec2-metadata-token: AQAEAFzZ1Jg==")
     'X-aws-ec2-metadata-token: [REDACTED]'
+
+    Paths and shell variables in printed fix commands are left alone:
+
+    >>> redact('PUT /latest/api/token: refused; TOKEN=$(curl -X PUT ...)')
+    'PUT /latest/api/token: refused; TOKEN=$(curl -X PUT ...)'
+    >>> redact('curl -H "X-aws-ec2-metadata-token: $TOKEN"')
+    'curl -H "X-aws-ec2-metadata-token: $TOKEN"'
     """
     for pattern, repl in _RULES:
         text = pattern.sub(repl, text)
