@@ -270,7 +270,10 @@ def _package_live(ctx: Context) -> Outcome:
     pkg = parse_rpm_query(rq.stdout)
     method = _install_method(ctx)
     if pkg is None:
-        return fail(f"{PACKAGE} is not installed (rpm)", installed=False, manager="rpm",
+        # Both databases exist on some hosts (rpm on Debian): name every one that was asked.
+        asked = "dpkg and rpm" if dq.problem is None else "rpm"
+        return fail(f"{PACKAGE} is not installed ({asked})", installed=False,
+                    manager="dpkg" if dq.problem is None else "rpm",
                     install_method=method)  # fmt: skip
     vq = run.run(["rpm", "-V", PACKAGE], timeout=ctx.timeout(timeouts.COMMAND_SLOW))
     problems, _ = parse_rpm_verify(vq.stdout if vq.problem is None else "")
