@@ -7,9 +7,8 @@ with the kernels verified for that row. The bounds GuardDuty itself applies are 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from gd_doctor.knowledge import load
 from gd_doctor.parsers.kernel_version import KernelVersion, parse_major_minor
@@ -48,8 +47,7 @@ def _kernel_key(text: str) -> Tuple[int, int]:
     return key
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One row of the table."""
 
     name: str
@@ -65,8 +63,7 @@ class Row:
         return sorted(_kernel_key(k) for k in self.kernels)
 
 
-@dataclass(frozen=True)
-class Matrix:
+class Matrix(NamedTuple):
     """The whole table plus the footnotes gd-doctor applies."""
 
     date: str
@@ -128,8 +125,7 @@ def matrix() -> Matrix:
 # --- distributions ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OsMatch:
+class OsMatch(NamedTuple):
     """Where an os-release lands in the table.
 
     ``match``: ``exact`` (the version is listed, or the row lists no versions), ``major`` (same
@@ -203,8 +199,7 @@ def match_os(rel: OsRelease, m: Optional[Matrix] = None) -> OsMatch:
 # --- kernels ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class KernelJudgement:
+class KernelJudgement(NamedTuple):
     """How one kernel compares with the table.
 
     ``verdict``: ``supported``, ``lower``, ``higher`` or ``unverified``. ``scope``: ``all`` when the
@@ -220,7 +215,7 @@ class KernelJudgement:
     table_min: str = ""
     table_max: str = ""
     requires_agent: Optional[str] = None
-    notes: Tuple[str, ...] = field(default=())
+    notes: Tuple[str, ...] = ()
 
 
 def _fmt(key: Optional[Tuple[int, int]]) -> Optional[str]:

@@ -17,8 +17,7 @@ processor block of an aarch64 ``/proc/cpuinfo``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 ARM_CORES = {
     "0xd08": ("Cortex-A72", "Graviton (first generation, A1)"),
@@ -28,8 +27,7 @@ ARM_CORES = {
 }
 
 
-@dataclass(frozen=True)
-class CpuInfo:
+class CpuInfo(NamedTuple):
     """What gd-doctor needs from /proc/cpuinfo."""
 
     implementer: Optional[str] = None

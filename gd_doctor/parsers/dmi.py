@@ -15,8 +15,7 @@ Older Xen instances show ``sys_vendor`` ``Xen`` and ``bios_version`` ``4.11.amaz
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import List, Mapping, Optional, Tuple
+from typing import List, Mapping, NamedTuple, Optional, Tuple
 
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 EC2_VENDOR = "amazon ec2"
@@ -47,14 +46,13 @@ _OTHER_VENDORS = (
 )
 
 
-@dataclass(frozen=True)
-class Ec2Evidence:
+class Ec2Evidence(NamedTuple):
     """``is_ec2``: True / False when evidence says so, None when it cannot be told."""
 
     is_ec2: Optional[bool]
     for_ec2: Tuple[str, ...] = ()
     against_ec2: Tuple[str, ...] = ()
-    seen: Tuple[Tuple[str, str], ...] = field(default=())
+    seen: Tuple[Tuple[str, str], ...] = ()
 
 
 def judge_ec2(values: Mapping[str, Optional[str]]) -> Ec2Evidence:

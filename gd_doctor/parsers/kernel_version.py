@@ -8,14 +8,12 @@ Typical input: ``6.1.112-124.190.amzn2023.x86_64`` (Amazon Linux 2023), ``5.15.0
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 _RELEASE = re.compile(r"^\s*(\d{1,3})\.(\d{1,3})(?:\.(\d{1,6}))?")
 
 
-@dataclass(frozen=True, order=True)
-class KernelVersion:
+class KernelVersion(NamedTuple):
     """The leading numbers of a kernel release; ``release`` keeps the full string."""
 
     major: int

@@ -17,8 +17,8 @@ unquoted, or in single or double quotes; inside double quotes a backslash escape
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from types import MappingProxyType
+from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _DQ_ESCAPES = {'"', "\\", "$", "`"}
@@ -55,8 +55,7 @@ def _unquote(raw: str) -> str:
     return "".join(out)
 
 
-@dataclass(frozen=True)
-class OsRelease:
+class OsRelease(NamedTuple):
     """The identifying fields; ``fields`` holds every assignment found."""
 
     id: str = ""
@@ -64,7 +63,7 @@ class OsRelease:
     name: str = ""
     pretty_name: str = ""
     id_like: Tuple[str, ...] = ()
-    fields: Dict[str, str] = field(default_factory=dict)
+    fields: Mapping[str, str] = MappingProxyType({})
 
     @property
     def known(self) -> bool:

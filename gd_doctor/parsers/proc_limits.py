@@ -15,8 +15,7 @@ soft and hard on kernels 5.10 and older).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, NamedTuple, Optional
 
 MAX_LOCKED_MEMORY = "Max locked memory"
 
@@ -27,8 +26,7 @@ _ROW = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Limit:
+class Limit(NamedTuple):
     """One row: ``None`` stands for ``unlimited``."""
 
     soft: Optional[int]

@@ -18,8 +18,7 @@ suffix (K, M, G, T, P, E) or ``infinity``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 Sections = Dict[str, Dict[str, str]]
 
@@ -70,8 +69,7 @@ def parse_systemd_conf(text: str) -> Sections:
     return sections
 
 
-@dataclass(frozen=True)
-class LimitSetting:
+class LimitSetting(NamedTuple):
     """A parsed ``soft[:hard]`` limit; ``None`` means infinity."""
 
     soft: Optional[int]
