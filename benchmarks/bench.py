@@ -124,6 +124,7 @@ def _run_once(argv: Sequence[str], ok_codes: Sequence[int], env: Dict[str, str])
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
+        cwd=str(REPO),  # so `python -m gd_doctor` finds a source checkout too
         timeout=120,
         check=False,
     )
