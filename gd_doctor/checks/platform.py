@@ -560,7 +560,8 @@ def memlock_limit(ctx: Context) -> Outcome:
         tuple(f"{d}/{AGENT_UNIT}.d" for d in UNIT_DIRS),
     )
     unit_value, unit_file, unit_problems = _last_setting(ctx, unit_files, "Service", "LimitMEMLOCK")
-    live_default = _live_default_memlock(ctx)
+    # Ask systemd only when the answer matters (kernel 5.10 or older): a query less on most hosts.
+    live_default = _live_default_memlock(ctx) if required is True else None
     default = live_default or (parse_limit(conf_value) if conf_value else None)
     unit_limit = parse_limit(unit_value) if unit_value else None
     effective = unit_limit or default
