@@ -496,6 +496,21 @@ def _state_runs(ctx: Context, inst: str, corrupt: List[str]) -> List[Dict[str, J
     return runs
 
 
+def _association_docs(ctx: Context, inst: str) -> List[Dict[str, JSONValue]]:
+    """GuardDuty's document as the agent stored it for an association (it may not have run)."""
+    found: List[Dict[str, JSONValue]] = []
+    for folder in (f"{SSM_ROOT}/{inst}/document/association", f"{SSM_ROOT}/{inst}/association"):
+        for path in _walk_files(ctx, folder, depth=2):
+            read = ctx.host.fs.read(path, max_bytes=STATE_FILE_MAX_BYTES)
+            if read.ok and read.text is not None and GD_DOCUMENT in read.text:
+                st = ctx.host.fs.stat(path)
+                when = datetime.fromtimestamp(st.st_mtime, timezone.utc) if st else None
+                found.append({"source": path, "kind": "association-document",
+                              "document": GD_DOCUMENT, "status": "associated", "failed": False,
+                              "when": _iso(when), "output": ""})
+    return found
+
+
 def _walk_files(ctx: Context, top: str, depth: int = 3) -> List[str]:
     """Files under ``top`` up to ``depth`` levels, at most MAX_FILES_PER_RUN."""
     out: List[str] = []
@@ -568,12 +583,21 @@ def guardduty_traces(ctx: Context) -> Outcome:
     sigs, _ = _signatures()
     corrupt: List[str] = []
     runs: List[Dict[str, JSONValue]] = []
+    associations: List[Dict[str, JSONValue]] = []
     for inst in instance_dirs(names):
         runs.extend(_state_runs(ctx, inst, corrupt))
         runs.extend(_orchestration_runs(ctx, inst, sigs))
+        associations.extend(_association_docs(ctx, inst))
     runs.sort(key=_sort_key, reverse=True)
     package = _package_state(ctx)
-    return _traces_outcome(ctx, package, runs, corrupt, int(str(log_lines)))
+    outcome = _traces_outcome(ctx, package, runs, corrupt, int(str(log_lines)))
+    if not associations:
+        return outcome
+    data = {**outcome.data, "associations": associations[:5], "has_traces": True}  # type: ignore[dict-item]
+    summary = outcome.summary
+    if not (runs or package.get("present") or log_lines):
+        summary = "GuardDuty's association document is here but no run of it was found"
+    return Outcome(outcome.status, summary, data, outcome.evidence)
 
 
 def _traces_unreadable(ctx: Context, log_lines: int) -> Outcome:
@@ -656,7 +680,7 @@ def management_type(ctx: Context) -> Outcome:
     without them; none: neither; unknown: the SSM state could not be read."""
     traces = ctx.fact("ssm.guardduty_traces", "has_traces")
     res = ctx.result("agent.package")
-    if res is not None and res.status in (Status.OK, Status.WARN, Status.FAIL):
+    if res is not None and isinstance(res.data.get("installed"), bool):
         gd_installed = res.data.get("installed")
         source = "agent.package"
     else:

@@ -8,8 +8,8 @@ shows. On a host whose GuardDuty agent is managed manually the SSM path does not
 SSM rules stay quiet there.
 
 Facts read from other domains, each optional: ``imds.identity`` (instance_id, region),
-``network.ssm_endpoints`` (endpoints -> tcp), ``platform.os``/``platform.arch``/``platform.kernel``
-and ``agent.unit_state``.
+``network.ssm_endpoints`` (endpoints -> tcp), ``platform.os``/``platform.arch``/``platform.kernel``,
+``agent.unit`` and the ``network.guardduty_*`` checks.
 """
 
 from __future__ import annotations
@@ -177,9 +177,10 @@ def plugin_failed(r: Results) -> RuleOutput:
 
 def _missing_manual_steps(r: Results) -> List[str]:
     missing = []
-    unit = r.get("agent.unit_state")
-    if unit is not None and unit.status == Status.FAIL:
-        missing.append(f"agent service not active ({unit.summary})")
+    for unit_check in ("agent.unit", "agent.unit_state"):
+        unit = r.get(unit_check)
+        if unit is not None and unit.status == Status.FAIL:
+            missing.append(f"agent service not active ({unit.summary})")
     for res in r.all():
         if (res.check_id.startswith("network.") and "guardduty" in res.check_id
                 and res.status == Status.FAIL):

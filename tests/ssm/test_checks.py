@@ -416,3 +416,11 @@ def test_management_type_prefers_agent_package(tmp_path: Path) -> None:
 def test_tree_helper_writes_bytes(tmp_path: Path) -> None:
     write_tree(tmp_path, {"/a/b": b"\x00"})
     assert (tmp_path / "a/b").read_bytes() == b"\x00"
+
+
+def test_association_document_without_a_run_is_a_trace(tmp_path: Path) -> None:
+    doc = json.dumps({"DocumentInformation": {"DocumentName": ssm.GD_DOCUMENT}})
+    files = ec2_tree(**{f"{SSM_ROOT}/{INSTANCE}/document/association/InstanceDocument.json": doc})
+    out = run_one(ssm.guardduty_traces, make_host(tmp_path, files=files))
+    assert out.status == Status.OK and out.data["has_traces"] is True
+    assert "no run of it was found" in out.summary

@@ -143,7 +143,7 @@ def test_other_plugin_failure() -> None:
 
 
 def test_manual_mode_lists_the_missing_steps() -> None:
-    rs = [*_base("manual"), result("agent.unit_state", "fail", "inactive (dead)"),
+    rs = [*_base("manual"), result("agent.unit", "fail", "inactive (dead)"),
           result("network.guardduty_endpoint", "fail", "guardduty-data: timeout")]
     (f,) = _findings(*rs)
     assert f.finding_id == "ssm.manual-incomplete" and f.issue_id == "no-agent-reporting"
