@@ -9,8 +9,9 @@ token (and learn only whether one was issued), then read paths; the client adds 
 * Never through a proxy: the session ignores the environment (``trust_env = False``) and has no
   proxies, because a proxy in front of IMDS breaks IMDSv2 (AWS documents ``no_proxy`` for it).
 * Bounded: every call has a timeout and one retry (``timeouts.IMDS_RETRIES``) on a timeout or a
-  5xx; a body is read up to :data:`MAX_BODY` bytes within the timeout, so a server that trickles
-  a byte a second or sends megabytes cannot hold the run.
+  5xx. Each exchange runs in a daemon thread joined with the timeout, and a body is read up to
+  :data:`MAX_BODY` bytes, so a server that trickles a byte a second or sends megabytes cannot
+  hold the run.
 * Secrets: the token is kept in the client; replies of credential paths are handed to the check,
   which keeps only ``Code`` and ``Expiration``. Nothing here logs.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Mapping, Optional, Protocol
+from typing import Any, Dict, Mapping, Optional, Protocol
 
 import requests
 
@@ -112,23 +113,11 @@ class HttpImds:
     def has_token(self) -> bool:
         return self._token is not None
 
-    def _read_body(self, resp: requests.Response, deadline: float) -> str:
-        chunks = []
-        size = 0
-        for chunk in resp.iter_content(4096):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise ValueError("too large")
-            if time.monotonic() > deadline:
-                raise TimeoutError("body not received in time")
-        return b"".join(chunks).decode("utf-8", errors="replace")
-
-    def _once(
-        self, method: str, path: str, headers: Mapping[str, str], timeout: float
-    ) -> ImdsReply:
-        start = time.monotonic()
-        deadline = start + timeout
+    def _exchange(
+        self, method: str, path: str, headers: Mapping[str, str], timeout: float,
+        box: Dict[str, Any],
+    ) -> None:
+        """The HTTP exchange itself; runs in a daemon thread so a trickling body cannot hold us."""
         try:
             with self._session.request(
                 method,
@@ -138,16 +127,36 @@ class HttpImds:
                 allow_redirects=False,
                 stream=True,
             ) as resp:
-                text = self._read_body(resp, deadline)
-                status = resp.status_code
-        except ValueError:
-            return ImdsReply(method, path, None, problem="too large")
-        except (requests.RequestException, OSError) as exc:
-            return ImdsReply(
-                method, path, None, problem=_classify_exception(exc),
-                elapsed_s=time.monotonic() - start,
-            )
-        return ImdsReply(method, path, status, text, elapsed_s=time.monotonic() - start)
+                body = b""
+                for chunk in resp.iter_content(4096):
+                    body += chunk
+                    if len(body) > MAX_BODY:
+                        box["problem"] = "too large"
+                        return
+                box["status"] = resp.status_code
+                box["text"] = body.decode("utf-8", errors="replace")
+        except (requests.RequestException, OSError, ValueError) as exc:
+            box["problem"] = _classify_exception(exc)
+
+    def _once(
+        self, method: str, path: str, headers: Mapping[str, str], timeout: float
+    ) -> ImdsReply:
+        start = time.monotonic()
+        box: Dict[str, Any] = {}
+        worker = threading.Thread(
+            target=self._exchange, args=(method, path, headers, timeout, box),
+            name="gd-doctor-imds", daemon=True,
+        )
+        worker.start()
+        worker.join(max(0.05, timeout))
+        elapsed = time.monotonic() - start
+        if worker.is_alive():
+            # abandoned: closing the response from here would block on the reader's lock; the
+            # daemon thread ends when the server stops or its socket timeout fires
+            return ImdsReply(method, path, None, problem="timeout", elapsed_s=elapsed)
+        if "problem" in box:
+            return ImdsReply(method, path, None, problem=str(box["problem"]), elapsed_s=elapsed)
+        return ImdsReply(method, path, int(box["status"]), str(box["text"]), elapsed_s=elapsed)
 
     def _call(
         self, method: str, path: str, headers: Mapping[str, str], timeout: float

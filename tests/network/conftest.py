@@ -1,0 +1,62 @@
+"""Shared helpers of the network tests: hosts wired to the fakes in tests/fakes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from gd_doctor.checks import ALL_CHECKS, select_checks
+from gd_doctor.checks.base import Check, Options
+from gd_doctor.diagnosis.engine import Diagnosis
+from gd_doctor.host import Host
+from gd_doctor.host.imds import HttpImds
+from gd_doctor.host.net import LiveNetwork
+from gd_doctor.model import Report
+from gd_doctor.runner import RunOutcome
+from tests.fakes.dns import FakeResolver
+from tests.hostkit import make_host, run_pipeline, validate_report
+
+REGION = "us-east-1"
+HOST = f"guardduty-data.{REGION}.amazonaws.com"
+
+
+def net_checks(*names: str) -> Tuple[Check, ...]:
+    chosen, _ = select_checks(names or ("imds", "network"), (), ALL_CHECKS)
+    return chosen
+
+
+def host_with(
+    root: Path,
+    *,
+    imds_url: Optional[str] = None,
+    resolver: Optional[FakeResolver] = None,
+    ca_file: Optional[str] = None,
+    files: Optional[Dict[str, str]] = None,
+) -> Host:
+    ports: Dict[str, Any] = {}
+    if imds_url:
+        ports["imds"] = HttpImds(imds_url)
+    if resolver is not None:
+        ports["net"] = LiveNetwork(resolver, ca_file)
+    return make_host(root, files=files or {"/etc/resolv.conf": "nameserver 192.0.2.2\n"},
+                     **ports)
+
+
+def pipeline(
+    host: Host, *names: str, options: Optional[Options] = None, budget_s: float = 20.0
+) -> Tuple[RunOutcome, Diagnosis, Report, Dict[str, Any]]:
+    run, diagnosis, report = run_pipeline(host, checks=net_checks(*names),
+                                          options=options or Options(), budget_s=budget_s)
+    return run, diagnosis, report, validate_report(report)
+
+
+def finding_ids(diagnosis: Diagnosis) -> List[str]:
+    return [f.finding_id for f in diagnosis.findings]
+
+
+def by_id(run: RunOutcome) -> Dict[str, Any]:
+    return {r.check_id: r for r in run.results}
+
+
+def resolver(table: Dict[str, Sequence[str]], **kw: Any) -> FakeResolver:
+    return FakeResolver(dict(table), **kw)  # type: ignore[arg-type]
