@@ -587,6 +587,8 @@ def memlock_limit(ctx: Context) -> Outcome:
         )
         if x
     ) + tuple(problems + unit_problems)
+    if not conf_file and not unit_file and not live_default:
+        evidence += (f"DefaultLimitMEMLOCK is {effective_source}",)
     sufficient = effective.at_least(minimum) if effective else False
     data: Dict[str, JSONValue] = {
         "required": required if isinstance(required, bool) else None,
