@@ -104,8 +104,9 @@ def judge(expect: Mapping[str, Any], report: Mapping[str, Any], exit_code: Optio
         problems.append(f"forbidden {item} present")
 
     false_healthy = want_verdict == "unhealthy" and verdict == "healthy"
+    unexpected = [f for f in problem_findings if f.get("id") not in wanted]
     false_alarm = bool(forbidden) or (
-        want_verdict == "healthy" and (verdict != "healthy" or bool(problem_findings))
+        want_verdict == "healthy" and (verdict != "healthy" or bool(unexpected))
     )
     return Judgement(
         verdict_expected=want_verdict,

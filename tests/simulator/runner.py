@@ -216,6 +216,8 @@ def _container_files(sc: Scenario, certs: Dict[str, Any], lower: Path) -> Dict[s
     files[CA_PATH] = certs["bundle"]
     for path, (content, mode) in sc.host_files().items():
         files[path] = File(content, mode)
+    for path, target in sc.host_symlinks().items():
+        files[path] = Symlink(target)
     for path, text in (sc.spec.get("append") or {}).items():
         base = lower / path.lstrip("/")
         old = base.read_bytes() if base.is_file() else b""
@@ -383,11 +385,21 @@ def _build_root(sc: Scenario, root: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
         target.chmod(mode)
+    for path, link in sc.host_symlinks().items():
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink() or target.exists():
+            target.unlink()
+        os.symlink(link, target)
     for path, text in (sc.spec.get("append") or {}).items():
         target = root / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "ab") as f:
             f.write(str(text).encode("utf-8"))
+    for path in sc.spec.get("delete", []):
+        target = root / path.lstrip("/")
+        if target.is_symlink() or target.is_file():
+            target.unlink()
     for name, text in sc.units().items():
         target = root / "etc/systemd/system" / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -426,6 +438,11 @@ def _run_root(sc: Scenario, res: RunResult, text_output: bool) -> None:
             res.stdout_text = txt.stdout
 
 
+def _xy(release: str) -> tuple:  # type: ignore[type-arg]
+    parts = [int(p) for p in release.split("-")[0].split(".")[:2] if p.isdigit()]
+    return tuple(parts)
+
+
 def run_scenario(sc: Scenario, *, text_output: bool = False) -> RunResult:
     """Run one scenario; never raises for the scenario's own trouble (it lands in ``error``)."""
     if sc.kind == "live":
@@ -433,6 +450,10 @@ def run_scenario(sc: Scenario, *, text_output: bool = False) -> RunResult:
     else:
         mode = "recorded" if sc.spec.get("recorded") else "root"
     res = RunResult(name=sc.name, mode=mode)
+    need = (sc.spec.get("requires_host_kernel") or {}).get("min")
+    if need and _xy(os.uname().release) < _xy(str(need)):
+        res.skipped = f"needs this machine's kernel to be {need} or newer (it shares it)"
+        return res
     if sc.kind == "live":
         reason = live_unavailable_reason(str(sc.spec.get("suite", "bookworm")))
         if reason:

@@ -12,6 +12,7 @@ wins; ``files/`` trees are layered). Directories whose name starts with ``_`` ar
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -126,6 +127,15 @@ class Scenario:
         for path, text in (self.spec.get("files") or {}).items():
             if text is not None:
                 out[path] = (str(text).encode("utf-8"), 0o644)
+        return out
+
+    def host_symlinks(self) -> Dict[str, str]:
+        """Host path -> link target of every symlink under the layered ``files/`` trees."""
+        out: Dict[str, str] = {}
+        for d in self.file_dirs:
+            for p in sorted(d.rglob("*")):
+                if p.is_symlink():
+                    out["/" + p.relative_to(d).as_posix()] = os.readlink(p)
         return out
 
     def units(self) -> Dict[str, str]:
