@@ -13,7 +13,7 @@ from gd_doctor.checks import ssm
 from gd_doctor.checks.base import Options
 from gd_doctor.host.commands import CommandResult, UnavailableRunner
 from gd_doctor.model import CheckResult, SkipReason, Status
-from tests.hostkit import make_host, result, run_one, write_tree
+from tests.hostkit import FIXTURES, make_host, result, run_one, write_tree
 from tests.ssm.conftest import (
     AGENT_LOG,
     DPKG_GD,
@@ -424,3 +424,21 @@ def test_association_document_without_a_run_is_a_trace(tmp_path: Path) -> None:
     out = run_one(ssm.guardduty_traces, make_host(tmp_path, files=files))
     assert out.status == Status.OK and out.data["has_traces"] is True
     assert "no run of it was found" in out.summary
+
+
+# Real `systemctl show -p ...` captures (tests/fixtures/systemctl, systemd 247/252/257); the unit
+# there is the GuardDuty stand-in, but the property format is what systemd prints for any unit.
+REAL_SYSTEMCTL = sorted((FIXTURES / "systemctl").glob("*/*.props.txt"))
+
+
+@pytest.mark.parametrize("capture", REAL_SYSTEMCTL, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_agent_running_on_real_systemctl_output(tmp_path: Path, capture: Path) -> None:
+    host = make_host(tmp_path, commands={SHOW: capture.read_text()})
+    out = run_one(ssm.agent_running, host, _res("ssm.agent_installed", installed=True))
+    state = capture.name.split(".")[0]
+    active = "\nActiveState=active\n" in "\n" + capture.read_text()
+    assert out.status == (Status.OK if active else Status.FAIL), out.summary
+    assert out.data["running"] is active
+    assert active or state != "active-running"
+    if state == "not-found":
+        assert "not a known unit" in out.summary
