@@ -335,7 +335,7 @@ def _log_sources(
     try:
         entries = ctx.host.journal.read(
             units=[UNIT, SNAP_UNIT], since=since, kernel=False,
-            timeout=ctx.timeout(timeouts.COMMAND), max_entries=JOURNAL_MAX_ENTRIES,
+            timeout=ctx.timeout(timeouts.JOURNAL), max_entries=JOURNAL_MAX_ENTRIES,
         )
     except JournalUnavailable as exc:
         report.append({"source": "journal", "problem": str(exc)})
