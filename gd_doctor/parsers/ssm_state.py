@@ -172,8 +172,9 @@ def _plugin(raw: Any) -> Optional[PluginRun]:
     parts = []
     for key in ("Output", "StandardOutput", "StandardError", "Error"):
         value = result.get(key)
-        if isinstance(value, str) and value.strip() and value.strip() not in parts:
-            parts.append(value.strip())
+        text = value.strip() if isinstance(value, str) else ""
+        if text and not any(text in p for p in parts):  # stderr is often inside Output too
+            parts.append(text)
     code = result.get("Code")
     return PluginRun(
         name=_str(raw.get("Name")) or _str(result.get("PluginName")) or "?",

@@ -115,3 +115,8 @@ def test_state_parsers_never_raise_other_errors(value: object) -> None:
             parse(raw)
         except StateParseError:
             pass
+
+
+def test_plugin_output_is_not_repeated_when_stderr_is_inside_output() -> None:
+    run = parse_document_state(text("state/docstate-failed.json"))
+    assert run.output.count("no manifest found for platform") == 1
