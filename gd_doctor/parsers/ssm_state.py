@@ -169,7 +169,7 @@ def _plugin(raw: Any) -> Optional[PluginRun]:
         return None
     raw_result = raw.get("Result")
     result: Dict[str, Any] = raw_result if isinstance(raw_result, dict) else {}
-    parts = []
+    parts: List[str] = []
     for key in ("Output", "StandardOutput", "StandardError", "Error"):
         value = result.get(key)
         text = value.strip() if isinstance(value, str) else ""
