@@ -204,7 +204,7 @@ def _vpc_plus_two(cidrs: Sequence[str]) -> List[str]:
 
 
 def classify_nameserver(address: str, vpc_cidrs: Sequence[str]) -> str:
-    """amazon | vpc+2 | systemd-resolved | loopback | custom.
+    """amazon | vpc+2 | systemd-resolved | loopback | custom | unknown (VPC CIDRs not known).
 
     >>> classify_nameserver("169.254.169.253", [])
     'amazon'
@@ -212,6 +212,8 @@ def classify_nameserver(address: str, vpc_cidrs: Sequence[str]) -> str:
     'vpc+2'
     >>> classify_nameserver("127.0.0.53", []), classify_nameserver("10.9.9.9", ["10.0.0.0/16"])
     ('systemd-resolved', 'custom')
+    >>> classify_nameserver("10.9.9.9", [])
+    'unknown'
     """
     conf = _endpoints()["amazon_resolvers"]
     assert isinstance(conf, dict)
@@ -222,10 +224,13 @@ def classify_nameserver(address: str, vpc_cidrs: Sequence[str]) -> str:
     if address in conf["systemd_resolved_stubs"]:
         return "systemd-resolved"
     try:
-        if ipaddress.ip_address(address.split("%")[0]).is_loopback:
-            return "loopback"
+        ip = ipaddress.ip_address(address.split("%")[0])
     except ValueError:
         return "custom"
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_private and not vpc_cidrs:
+        return "unknown"  # could be the VPC resolver (base + 2); the CIDR is needed to tell
     return "custom"
 
 
@@ -268,6 +273,11 @@ def resolver_in_use(ctx: Context) -> Outcome:
     if not kinds:
         data["kind"] = "systemd-resolved"
         return _outcome(Status.OK, "systemd-resolved stub (upstream servers not readable)",
+                        data, evidence)
+    if "custom" not in kinds and "loopback" not in kinds:
+        data["kind"] = "unknown"
+        return _outcome(Status.OK, "resolver " + ", ".join(str(s["address"]) for s in upstream)
+                        + " (VPC CIDR unknown: cannot tell whether it is the VPC resolver)",
                         data, evidence)
     data["kind"] = "custom"
     custom = ", ".join(str(s["address"]) for s in upstream if s["kind"] not in ("amazon", "vpc+2"))

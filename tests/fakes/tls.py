@@ -120,12 +120,9 @@ class ConnectProxy:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.sock.settimeout(0.2)
+        self.port = int(self.sock.getsockname()[1])
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self.sock.getsockname()[1])
 
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:
         try:
