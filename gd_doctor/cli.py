@@ -183,6 +183,9 @@ def run_check(
     if root is not None:
         if not root.is_dir():
             raise typer.BadParameter(f"{root} is not a directory", param_hint="--root")
+        if not (root / "etc").is_dir():
+            sys.stderr.write(f"gd-doctor: warning: {root} has no etc/ directory; is it the root "
+                             "of a filesystem?\n")
         host = Host.from_root(root, settings)
     else:
         host = Host.live_host(settings)
