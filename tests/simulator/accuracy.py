@@ -104,7 +104,11 @@ def judge(expect: Mapping[str, Any], report: Mapping[str, Any], exit_code: Optio
         problems.append(f"forbidden {item} present")
 
     false_healthy = want_verdict == "unhealthy" and verdict == "healthy"
-    unexpected = [f for f in problem_findings if f.get("id") not in wanted]
+    wanted_rows = set(expect.get("issues", [])) | {want_top_i}
+    unexpected = [
+        f for f in problem_findings
+        if f.get("id") not in wanted and (f.get("issue_id") or "-") not in wanted_rows
+    ]
     false_alarm = bool(forbidden) or (
         want_verdict == "healthy" and (verdict != "healthy" or bool(unexpected))
     )
