@@ -429,7 +429,7 @@ def _no_logs(ctx: Context, sources: List[Dict[str, JSONValue]]) -> Outcome:
 def _log_outcome(found: Mapping[str, Mapping[str, JSONValue]], ping: List[str],
                  evidence: Tuple[str, ...], data: Dict[str, JSONValue]) -> Outcome:
     if ping:
-        worst = next(s for s in _PING_ORDER if s in found)
+        worst = next((s for s in _PING_ORDER if s in found), next(iter(found)))
         rec = found[worst]
         return _outcome(Status.FAIL, f"health ping failing ({', '.join(ping)}): "
                         f"{rec['count']} time(s), last {rec['last_at'] or 'at an unknown time'}",
@@ -444,7 +444,7 @@ def _log_outcome(found: Mapping[str, Mapping[str, JSONValue]], ping: List[str],
 
 
 # The most specific cause first: a denied ping also logs the generic "Health ping failed".
-_PING_ORDER = ("health-ping-access-denied", "no-instance-role", "clock-skew",
+_PING_ORDER = ("health-ping-access-denied", "no-instance-role", "no-identity", "clock-skew",
                "endpoint-dns-failed", "endpoint-unreachable", "health-ping-failed")
 
 

@@ -24,6 +24,7 @@ _PING_FINDINGS: Tuple[Tuple[str, str], ...] = (
     ("health-ping-access-denied", "ssm.health-ping-denied"),
     ("no-instance-role", "ssm.no-credentials"),
     ("clock-skew", "ssm.clock-skew"),
+    ("no-identity", "ssm.no-identity"),
     ("endpoint-dns-failed", "ssm.endpoint-unreachable"),
     ("endpoint-unreachable", "ssm.endpoint-unreachable"),
 )

@@ -206,6 +206,7 @@ def test_denied_health_ping_fails_with_the_exact_lines(tmp_path: Path) -> None:
     ("logs/dns-failure.log", "endpoint-dns-failed", "network"),
     ("logs/tcp-timeout.log", "endpoint-unreachable", "network"),
     ("logs/clock-skew.log", "clock-skew", "clock"),
+    ("logs/no-identity.log", "no-identity", "identity"),
 ])
 def test_health_ping_causes(tmp_path: Path, fixture: str, signature: str, cause: str) -> None:
     out = run_one(ssm.agent_log, make_host(tmp_path, files={AGENT_LOG: text(fixture)}))

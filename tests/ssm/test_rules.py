@@ -167,3 +167,24 @@ def test_rules_survive_missing_results() -> None:
     for r in rules.RULES:
         out = r(view)
         assert out is None or list(out) == []
+
+
+def test_no_identity_is_a_failing_ssm_cause_that_outranks_a_missing_agent() -> None:
+    from gd_doctor.diagnosis import ALL_RULES
+    from gd_doctor.diagnosis.engine import diagnose
+
+    line = "2026-11-30 09:58:03 ERROR Agent failed to assume any identity"
+    results = [
+        result("ssm.agent_installed", "ok", installed=True),
+        result("ssm.registration", "warn", registered=False, kind=None),
+        result("ssm.agent_log", "fail", signatures={"no-identity": {
+            "line": line, "count": 2, "last_at": "2026-11-30T09:58:03+00:00"}}),
+        result("ssm.management_type", "ok", management_type="none"),
+        result("agent.package", "fail", installed=False),
+    ]
+    found = diagnose(results, ALL_RULES).findings
+    ids = [f.finding_id for f in found]
+    assert "ssm.no-identity" in ids and "ssm.not-registered" not in ids
+    top = found[0]
+    assert top.finding_id == "ssm.no-identity" and top.issue_id == "waiting-for-ssm"
+    assert any("Agent failed to assume any identity" in e for e in top.evidence)
