@@ -16,6 +16,7 @@ Reads, through ``host.imds`` (IMDSv2 first, never through a proxy):
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 from gd_doctor.checks.base import Check, Context, check, fail, ok, skip, warn
@@ -82,9 +83,19 @@ def imds_reachable(ctx: Context) -> Outcome:
     if off:
         return off
     imds = ctx.host.imds
-    put = imds.fetch_token(timeout=ctx.timeout(timeouts.IMDS_CALL))
-    tokenless = imds.get("/latest/meta-data/", timeout=ctx.timeout(timeouts.IMDS_CALL),
-                         use_token=False)
+    limit = ctx.timeout(timeouts.IMDS_CALL)
+    # The PUT and the tokenless GET are independent: run them side by side so a silent IMDS
+    # costs one timeout (plus its retry), not two.
+    box: Dict[str, ImdsReply] = {}
+    getter = threading.Thread(
+        target=lambda: box.update(get=imds.get("/latest/meta-data/", timeout=limit,
+                                               use_token=False)),
+        name="gd-doctor-imds-get", daemon=True)
+    getter.start()
+    put = imds.fetch_token(timeout=limit)
+    getter.join(max(0.05, ctx.timeout(2 * limit * (1 + timeouts.IMDS_RETRIES))))
+    tokenless = box.get("get") or ImdsReply("GET", "/latest/meta-data/", None,
+                                            problem="timeout")
     mode = _token_mode(put, tokenless)
     evidence = (_describe(put), _describe(tokenless))
     data: Dict[str, JSONValue] = {

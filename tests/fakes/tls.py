@@ -39,7 +39,7 @@ HTML_REPLY = (
 
 class TlsEndpoint:
     def __init__(self, name: str, *, cert: str = "valid", reply: str = "aws",
-                 ca_org: str = "Amazon", host: str = "127.0.0.1") -> None:
+                 ca_org: str = "Amazon", host: str = "127.0.0.1", port: int = 0) -> None:
         self.name = name
         self.ca = trustme.CA(organization_name=ca_org)
         issuer = trustme.CA(organization_name="Untrusted Test CA") if cert == "untrusted" \
@@ -57,7 +57,7 @@ class TlsEndpoint:
         self.ca_file = str(Path(self._dir.name) / "ca.pem")
         self.ca.cert_pem.write_to_path(self.ca_file)
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.listen(16)
         self.sock.settimeout(0.2)
         self.requests: List[bytes] = []

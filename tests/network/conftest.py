@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import pytest
 
 from gd_doctor.checks import ALL_CHECKS, select_checks
 from gd_doctor.checks.base import Check, Options
@@ -60,3 +64,26 @@ def by_id(run: RunOutcome) -> Dict[str, Any]:
 
 def resolver(table: Dict[str, Sequence[str]], **kw: Any) -> FakeResolver:
     return FakeResolver(dict(table), **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connect beyond loopback made in-process by these tests (a safety net)."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def _check(address: Any) -> None:
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and not ipaddress.ip_address(host.split("%")[0]).is_loopback:
+            raise AssertionError(f"test tried to connect beyond loopback: {address}")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        _check(address)
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        _check(address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)

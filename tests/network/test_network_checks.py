@@ -15,7 +15,7 @@ from tests.fakes.imds import FakeImds
 from tests.fakes.tls import TlsEndpoint, closed_port
 from tests.network.conftest import HOST, REGION, by_id, finding_ids, host_with, pipeline
 
-SSM = {f"{s}.{REGION}.amazonaws.com": ["192.0.2.40"] for s in ("ssm", "ssmmessages",
+SSM = {f"{s}.{REGION}.amazonaws.com": ["127.0.0.1"] for s in ("ssm", "ssmmessages",
                                                                 "ec2messages")}
 
 
