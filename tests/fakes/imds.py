@@ -24,6 +24,7 @@ without ``X-aws-ec2-metadata-token-ttl-seconds`` gets 400; tokens are opaque str
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -69,6 +70,11 @@ class _State:
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
     protocol_version = "HTTP/1.1"
+    wbufsize = 64 * 1024  # headers and body leave in one segment, as from the real IMDS
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         return
