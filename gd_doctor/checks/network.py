@@ -444,7 +444,11 @@ def guardduty_https(ctx: Context) -> Outcome:
     rows = [_probe_data(p) for p in probes if isinstance(p, HttpsProbe)]
     proxied: Optional[Dict[str, JSONValue]] = None
     proxy_raw = _agent_proxy_raw(ctx) if ctx.fact("network.proxy", "applies_to_endpoint") else None
-    if proxy_raw:
+    if proxy_raw and "[REDACTED]" in proxy_raw:
+        # only a redacted copy was readable (not root): probing would send wrong credentials
+        proxied = {"address": host, "via_proxy": redact(proxy_raw), "tcp": None, "tls": None,
+                   "aws_shaped": False, "problem": "proxy credentials not readable; not probed"}
+    elif proxy_raw:
         p = ctx.host.net.https_probe(host, port, host, timeout=ctx.timeout(limit),
                                      proxy_url=proxy_raw)
         proxied = _probe_data(p)
@@ -495,26 +499,58 @@ def _unit_environment_files(ctx: Context) -> List[Tuple[str, str]]:
     return out
 
 
+def _fact_env(ctx: Context, check_id: str, key: str) -> Dict[str, str]:
+    """An environment another check reported (values already redacted), as str -> str."""
+    value = ctx.fact(check_id, key) if check_id in AGENT_FACTS else None
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if v is not None}
+
+
 def gather_proxy_sources(ctx: Context) -> List[Tuple[str, Dict[str, str]]]:
-    """(source, environment) pairs as the agent would see them; raw values (may hold secrets)."""
+    """(source, environment) pairs as the agent would see them; raw values (may hold secrets).
+
+    Files are read here (unit file, drop-ins, EnvironmentFile=, /proc/PID/environ) so a proxy
+    can be probed with its real credentials; the agent checks' redacted views fill in what this
+    check cannot read itself (``systemctl show`` Environment, the environ of a process that
+    needs root to read).
+    """
     sources: List[Tuple[str, Dict[str, str]]] = []
     unit_env: Dict[str, str] = {}
     files: List[str] = []
-    for _path, text in _unit_environment_files(ctx):
+    texts = _unit_environment_files(ctx)
+    seen = {path for path, _ in texts}
+    extra = ctx.fact("agent.unit", "drop_in_paths") if "agent.unit" in AGENT_FACTS else None
+    for path in extra if isinstance(extra, list) else []:
+        text = ctx.host.fs.read_text(str(path), max_bytes=256 * 1024)
+        if text is not None and str(path) not in seen:
+            texts.append((str(path), text))
+    for _path, text in texts:
         parsed = parse_unit_environment(text)
         unit_env.update(parsed.environment)
         files.extend(parsed.environment_files)
+    more = ctx.fact("agent.unit", "environment_files") if "agent.unit" in AGENT_FACTS else None
+    if isinstance(more, list):
+        files.extend(str(f) for f in more if str(f) not in files)
     for env_path in files:
-        env_text = ctx.host.fs.read_text(env_path, max_bytes=256 * 1024)
+        env_text = ctx.host.fs.read_text(env_path.lstrip("-"), max_bytes=256 * 1024)
         if env_text is not None:
-            sources.append((f"EnvironmentFile {env_path}", parse_env_file(env_text)))
+            sources.append((f"EnvironmentFile {env_path.lstrip('-')}", parse_env_file(env_text)))
     if unit_env:
         sources.append(("unit Environment=", unit_env))
+    elif _fact_env(ctx, "agent.unit", "environment"):
+        sources.append(("unit Environment= (systemctl show)",
+                        _fact_env(ctx, "agent.unit", "environment")))
     pid = next((ctx.fact(c, "main_pid") for c in AGENT_FACTS if ctx.fact(c, "main_pid")), None)
+    environ_read = False
     if isinstance(pid, int) and pid > 0:
         raw, read = ctx.host.fs.read_bytes(f"/proc/{pid}/environ", max_bytes=256 * 1024)
         if read.problem is None:
             sources.append((f"/proc/{pid}/environ (running agent)", parse_environ(raw)))
+            environ_read = True
+    if not environ_read and _fact_env(ctx, "agent.process", "proxy_env"):
+        sources.append(("/proc/PID/environ (running agent, via agent.process)",
+                        _fact_env(ctx, "agent.process", "proxy_env")))
     etc = ctx.host.fs.read_text("/etc/environment", max_bytes=64 * 1024)
     if etc is not None:
         sources.append(("/etc/environment (login sessions only)", parse_env_file(etc)))

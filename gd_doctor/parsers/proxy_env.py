@@ -152,6 +152,8 @@ def parse_proxy_url(value: str) -> ProxyUrl:
 
     >>> parse_proxy_url("http://alice:s3cret@proxy.corp:3128").display
     'http://[REDACTED]@proxy.corp:3128'
+    >>> parse_proxy_url("http://[REDACTED]@proxy.corp:3128").has_credentials
+    True
     >>> parse_proxy_url("proxy.corp:8080")
     ProxyUrl(scheme='http', host='proxy.corp', port=8080, has_credentials=False)
     >>> parse_proxy_url("http://proxy:port")
@@ -164,9 +166,14 @@ def parse_proxy_url(value: str) -> ProxyUrl:
         raise ProxyUrlError("empty")
     if "://" not in text:
         text = "http://" + text
+    # a value another check already redacted still names a proxy that needs credentials
+    text = text.replace("[REDACTED]@", "redacted:redacted@")
     try:
         parts = urlsplit(text)
         host = parts.hostname
+    except ValueError:
+        raise ProxyUrlError("not a URL") from None
+    try:
         port = parts.port
     except ValueError:
         raise ProxyUrlError("port is not a number") from None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from gd_doctor.checks.base import Options
 from tests.fakes.dns import FakeResolver
 from tests.fakes.tls import ConnectProxy, TlsEndpoint
@@ -80,3 +82,23 @@ def test_probe_through_the_agents_proxy(tmp_path: Path) -> None:
     assert "proxy-authorization: basic" in proxy.connects[0].lower()
     assert "s3cr3t" not in json.dumps(doc)
     assert finding_ids(diagnosis) == []
+
+
+def test_agent_facts_fill_in_what_cannot_be_read(tmp_path: Path) -> None:
+    """No readable unit files: the agent checks' redacted views are used (not root, say)."""
+    from gd_doctor.checks.network import AGENT_FACTS, proxy_as_agent_sees
+    from tests.hostkit import result, run_one
+
+    if "agent.process" not in AGENT_FACTS:
+        pytest.skip("agent.process check not registered")
+    host = host_with(tmp_path, resolver=FakeResolver({}))
+    earlier = {
+        "network.region": result("network.region", "ok", host=HOST, region=REGION),
+        "agent.unit": result("agent.unit", "ok", main_pid=4242, environment={}),
+        "agent.process": result("agent.process", "ok", proxy_env={
+            "HTTPS_PROXY": "http://[REDACTED]@proxy.corp:3128", "NO_PROXY": "localhost"}),
+    }
+    out = run_one(proxy_as_agent_sees, host, earlier)
+    assert out.data["agent_source"].endswith("via agent.process)")
+    assert out.data["applies_to_imds"] is True
+    assert out.data["proxy"] == "http://[REDACTED]@proxy.corp:3128"
