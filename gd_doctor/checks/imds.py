@@ -40,7 +40,7 @@ CREDS_PATH = "/latest/meta-data/identity-credentials/ec2/security-credentials/ec
 def _describe(reply: ImdsReply) -> str:
     """One evidence line for an exchange (never the body of a credential or token)."""
     outcome = f"HTTP {reply.status}" if reply.status is not None else reply.problem
-    token = " with token" if reply.used_token else ""
+    token = " (IMDSv2)" if reply.used_token else ""
     tries = f" ({reply.attempts} attempts)" if reply.attempts > 1 else ""
     return f"{reply.method} {reply.path}{token}: {outcome}{tries}"
 

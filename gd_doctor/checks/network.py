@@ -274,6 +274,11 @@ def resolver_in_use(ctx: Context) -> Outcome:
         data["kind"] = "systemd-resolved"
         return _outcome(Status.OK, "systemd-resolved stub (upstream servers not readable)",
                         data, evidence)
+    if kinds == {"loopback"}:
+        data["kind"] = "local"
+        return _outcome(Status.OK, "a local resolver on " + ", ".join(
+            str(s["address"]) for s in upstream) + " (dnsmasq, unbound or similar): private DNS "
+            "works only if it forwards to the VPC resolver", data, evidence)
     if "custom" not in kinds and "loopback" not in kinds:
         data["kind"] = "unknown"
         return _outcome(Status.OK, "resolver " + ", ".join(str(s["address"]) for s in upstream)
@@ -423,7 +428,8 @@ def _probe_line(d: Mapping[str, JSONValue]) -> str:
         return f"{d['address']}{where}: {d.get('problem') or d.get('tcp')}"
     if d["tls"] != "ok":
         return f"{d['address']}{where}: TLS {d['tls']} ({d['tls_detail']})"
-    return (f"{d['address']}{where}: TLS ok, issuer {d['issuer_o']} / {d['issuer_cn']}, "
+    issuer = " / ".join(str(x) for x in (d.get("issuer_o"), d.get("issuer_cn")) if x) or "?"
+    return (f"{d['address']}{where}: TLS ok, issuer {issuer}, "
             f"HTTP {d['http_status']} {d.get('error_type') or ''}".rstrip()
             + (" (AWS request id present)" if d.get("request_id_present") else ""))
 

@@ -59,7 +59,8 @@ def endpoint_public(r: Results) -> RuleOutput:
 @rule("network.custom_resolver")
 def custom_resolver(r: Results) -> RuleOutput:
     """A custom resolver is in use and the endpoint does not resolve to the VPC: context."""
-    if r.data("network.resolver", "kind") != "custom" or r.ok("network.guardduty_dns"):
+    if r.data("network.resolver", "kind") not in ("custom", "local") or r.ok(
+            "network.guardduty_dns"):
         return None
     return finding("network.custom-resolver", evidence=r.evidence("network.resolver"),
                    checks=["network.resolver"], **_common(r))

@@ -82,6 +82,7 @@ class FakeDnsServer:
         self.silent = silent
         self.queries: List[Tuple[str, int]] = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.sock.settimeout(0.2)
         self._stop = threading.Event()
