@@ -68,7 +68,9 @@ def tags_not_in_metadata(r: Results) -> RuleOutput:
 @rule("imds.token_trouble")
 def token_trouble(r: Results) -> RuleOutput:
     """The token PUT times out (hop limit) or is refused while IMDSv1 answers."""
-    mode = r.data("imds.token", "token_mode")
+    # imds.token is skipped when imds.reachable fails (HttpTokens=required and the PUT lost to
+    # the hop limit: every GET is 401), so read the mode where it was measured.
+    mode = r.data("imds.token", "token_mode") or r.data("imds.reachable", "token_mode")
     ev = r.evidence("imds.reachable")
     if mode == "hop-limit":
         return finding("imds.hop-limit", evidence=ev, checks=["imds.reachable", "imds.token"],

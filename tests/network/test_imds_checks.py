@@ -125,3 +125,13 @@ def test_under_root_imds_checks_skip(tmp_path: Path) -> None:
     run, diagnosis, _, _ = pipeline(make_host(tmp_path, live=False), "imds")
     assert by_id(run)["imds.reachable"].skip_reason == "UNAVAILABLE_WITH_ROOT"
     assert finding_ids(diagnosis) == []
+
+
+def test_hop_limit_with_tokens_required_is_still_named(tmp_path: Path) -> None:
+    # HttpTokens=required and the PUT reply lost to the hop limit: every GET is 401, so
+    # imds.reachable fails, imds.token is skipped, and the rule must read the measured mode.
+    with FakeImds(tokens="required", drop_put=True) as fake:
+        run, diagnosis, _, _ = pipeline(host_with(tmp_path, imds_url=fake.url), "imds")
+    assert by_id(run)["imds.reachable"].data["token_mode"] == "hop-limit"
+    assert by_id(run)["imds.token"].status.value == "skip"
+    assert "imds.hop-limit" in finding_ids(diagnosis)
