@@ -48,10 +48,8 @@ if [ "${GD_DOCTOR_SKIP_PREPARE:-0}" != 1 ]; then
             say "packages and their test roots"
             GD_DOCTOR_PREPARE_ONLY=1 PYTHON="$PY" sh packaging/ci.sh
         fi
-        if [ -f tests/simulator/prepare.sh ]; then
-            say "simulator"
-            PYTHON="$PY" sh tests/simulator/prepare.sh
-        fi
+        say "simulator: vendored dependencies for gd-doctor inside the simulated hosts"
+        "$PY" -m tests.simulator prepare
     fi
 fi
 
