@@ -21,8 +21,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
-OLD_LINE = "2026-11-{day:02d}T{h:02d}:00:00.000000Z  INFO amazon_guardduty_agent: heartbeat ok seq={i}\n"
-NEW_LINE = "2026-11-30T11:{m:02d}:00.000000Z ERROR amazon_guardduty_agent: dns error: no such host\n"
+OLD_LINE = (
+    "2026-11-{day:02d}T{h:02d}:00:00.000000Z  INFO amazon_guardduty_agent: heartbeat ok seq={i}\n"
+)
+NEW_LINE = (
+    "2026-11-30T11:{m:02d}:00.000000Z ERROR amazon_guardduty_agent: dns error: no such host\n"
+)
 
 CHILD = r"""
 import json, resource, sys, time
@@ -45,7 +49,8 @@ elif mode == "journal":
                      clock=FixedClock(datetime(2026, 11, 30, 12, tzinfo=timezone.utc)))
     out = run_one(agent.journal, host)
 dt = time.perf_counter() - t0
-print(json.dumps({"s": round(dt, 3), "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"s": round(dt, 3), "maxrss_kib": peak}))
 """
 
 
