@@ -29,7 +29,7 @@ NEW_LINE = (
 )
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from datetime import datetime, timezone
 mode, arg = sys.argv[1], sys.argv[2]
@@ -49,7 +49,10 @@ elif mode == "journal":
                      clock=FixedClock(datetime(2026, 11, 30, 12, tzinfo=timezone.utc)))
     out = run_one(agent.journal, host)
 dt = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM is this process image's own peak RSS. ru_maxrss is not: Linux carries the peak of the
+# forked parent across execve, so it would count the parent's generated test data.
+with open("/proc/self/status") as fh:
+    peak = next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:"))
 print(json.dumps({"s": round(dt, 3), "maxrss_kib": peak}))
 """
 
