@@ -23,8 +23,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Protocol
 
-import requests
-
 from gd_doctor.host import timeouts
 from gd_doctor.host.settings import HostSettings
 
@@ -85,6 +83,8 @@ class UnavailableImds:
 
 
 def _classify_exception(exc: BaseException) -> str:
+    import requests
+
     if isinstance(exc, (requests.Timeout, TimeoutError)):
         return "timeout"
     text = str(exc).lower()
@@ -101,6 +101,9 @@ class HttpImds:
     """IMDS over HTTP with requests (one session, no proxies, bounded reads)."""
 
     def __init__(self, endpoint: str, retries: int = timeouts.IMDS_RETRIES) -> None:
+        # Imported here: requests costs tens of milliseconds, and --root runs never need it.
+        import requests
+
         self.endpoint: Optional[str] = endpoint.rstrip("/")
         self._retries = max(0, retries)
         self._token: Optional[str] = None
@@ -118,6 +121,8 @@ class HttpImds:
         box: Dict[str, Any],
     ) -> None:
         """The HTTP exchange itself; runs in a daemon thread so a trickling body cannot hold us."""
+        import requests
+
         try:
             with self._session.request(
                 method,
