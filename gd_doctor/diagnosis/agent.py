@@ -238,7 +238,8 @@ def memlock_low(r: Results) -> RuleOutput:
     if not low:
         return None
     return finding("agent.memlock-low", checks=["agent.process", "agent.unit"],
-                   evidence=[f"Max locked memory: soft {soft} hard {hard} bytes"],
+                   evidence=[f"Max locked memory: soft {soft} hard {hard} bytes",
+                             *r.evidence("platform.memlock")],
                    memlock=_human(min(low)), kernel=kernel)  # fmt: skip
 
 

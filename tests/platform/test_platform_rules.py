@@ -117,3 +117,19 @@ def test_memlock_finding_carries_the_documented_fix() -> None:
     assert f.issue_id == "agent-disconnected"
     assert any("DefaultLimitMEMLOCK=32M:32M" in s for s in f.steps)
     assert "8M:8M" in f.title
+
+
+def test_measured_agent_memlock_decides_over_the_configuration() -> None:
+    from gd_doctor.diagnosis import ALL_RULES
+    from gd_doctor.diagnosis.engine import diagnose
+    from tests.hostkit import result
+
+    config_low = result("platform.memlock", "fail", effective="8M")
+    kernel = result("agent.version_kernel", "ok", series="5.10")
+    measured_ok = result("agent.process", "ok", memlock_soft=64 << 20, memlock_hard=64 << 20)
+    measured_low = result("agent.process", "ok", memlock_soft=8 << 20, memlock_hard=8 << 20)
+    ids = lambda res: [f.finding_id for f in diagnose(res, ALL_RULES).findings]  # noqa: E731
+    assert "platform.memlock-low" in ids([config_low, kernel])
+    assert ids([config_low, kernel, measured_ok]) == []
+    found = ids([config_low, kernel, measured_low])
+    assert "agent.memlock-low" in found and "platform.memlock-low" not in found
