@@ -219,7 +219,7 @@ def test_suite_on_python39(root_copy: RootFactory) -> None:
     src = root / "src"
     src.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "*.egg-info")
-    for name in ("gd_doctor", "tests"):
+    for name in ("gd_doctor", "tests", "benchmarks"):
         shutil.copytree(TOP / name, src / name, ignore=ignore, symlinks=True)
     shutil.copy(TOP / "pyproject.toml", src)
     shutil.copytree(vendor, root / "opt/vendor")
