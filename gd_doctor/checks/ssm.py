@@ -43,6 +43,7 @@ from gd_doctor.host import timeouts
 from gd_doctor.host.journal import JournalUnavailable
 from gd_doctor.knowledge import load
 from gd_doctor.model import JSONValue, Outcome, SkipReason, Status
+from gd_doctor.parsers.dpkg_status import parse_dpkg_status_file
 from gd_doctor.parsers.ssm_log import (
     Signature,
     SsmLogEntry,
@@ -55,13 +56,12 @@ from gd_doctor.parsers.ssm_state import (
     StateParseError,
     instance_dirs,
     parse_document_state,
-    parse_dpkg_status,
     parse_installstate,
     parse_registration,
     parse_snap_list,
     parse_snap_yaml_version,
-    parse_systemctl_show,
 )
+from gd_doctor.parsers.systemctl_show import parse_properties
 from gd_doctor.redact import redact
 
 PACKAGE = "amazon-ssm-agent"
@@ -137,7 +137,7 @@ def _deb_version(ctx: Context) -> Tuple[Optional[bool], Optional[str]]:
     read = ctx.host.fs.read("/var/lib/dpkg/status", max_bytes=32 * 1024 * 1024)
     if not read.ok or read.text is None:
         return None, None
-    pkg = parse_dpkg_status(read.text, PACKAGE)
+    pkg = parse_dpkg_status_file(read.text, PACKAGE)
     if pkg is None:
         return False, None
     return pkg.installed, pkg.version
@@ -220,7 +220,7 @@ def agent_running(ctx: Context) -> Outcome:
         return skip(SkipReason.NOT_APPLICABLE, "no systemctl on this host (not systemd)")
     if res.problem:
         return warn(f"could not ask systemd about {unit}: {res.problem}", unit=unit, running=None)
-    props = parse_systemctl_show(res.stdout)
+    props = parse_properties(res.stdout)
     active, sub = props.get("ActiveState", "?"), props.get("SubState", "?")
     data: Dict[str, JSONValue] = {
         "unit": unit, "load_state": props.get("LoadState"), "active_state": active,
@@ -663,7 +663,7 @@ def _gd_agent_from_files(ctx: Context) -> Optional[bool]:
     """Fallback when agent.package did not run: the deb record or the unit file."""
     read = ctx.host.fs.read("/var/lib/dpkg/status", max_bytes=32 * 1024 * 1024)
     if read.ok and read.text is not None:
-        pkg = parse_dpkg_status(read.text, GD_AGENT_PACKAGE)
+        pkg = parse_dpkg_status_file(read.text, GD_AGENT_PACKAGE)
         if pkg is not None:
             return pkg.installed
     if _unit_file(ctx, GD_AGENT_UNIT):

@@ -13,6 +13,7 @@ guardduty.md 11.3).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -75,7 +76,7 @@ def parse_dpkg_status_file(text: str, package: str) -> Optional[DpkgPackage]:
     >>> parse_dpkg_status_file(status, "amazon-guardduty-agent").abbrev
     'iU'
     """
-    for stanza in text.split("\n\n"):
+    for stanza in re.split(r"\n[ \t]*\n", text):
         fields = {}
         for line in stanza.splitlines():
             if line[:1] in (" ", "\t"):

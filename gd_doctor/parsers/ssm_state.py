@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 # localpackages.InstallState, in declaration order (iota): the value stored in installstate.
 INSTALL_STATES: Tuple[str, ...] = (
@@ -38,8 +38,15 @@ INSTALL_STATES: Tuple[str, ...] = (
     "Updating",
 )
 INSTALL_IN_PROGRESS = frozenset(
-    {"Uninstalling", "New", "Upgrading", "Installing", "RollbackUninstall", "RollbackInstall",
-     "Updating"}
+    {
+        "Uninstalling",
+        "New",
+        "Upgrading",
+        "Installing",
+        "RollbackUninstall",
+        "RollbackInstall",
+        "Updating",
+    }
 )
 # contracts.ResultStatus values that end a run badly.
 FAILED_STATUSES = frozenset({"Failed", "TimedOut", "Cancelled", "Cancelling"})
@@ -210,7 +217,8 @@ def parse_document_state(text: str) -> DocumentRun:
         raise StateParseError("no DocumentInformation object")
     plugins_raw = data.get("InstancePluginsInformation")
     plugins = tuple(
-        p for p in (_plugin(x) for x in (plugins_raw if isinstance(plugins_raw, list) else ()))
+        p
+        for p in (_plugin(x) for x in (plugins_raw if isinstance(plugins_raw, list) else ()))
         if p is not None
     )
     return DocumentRun(
@@ -241,53 +249,6 @@ def parse_registration(text: str) -> HybridRegistration:
     return HybridRegistration(_str(data.get("ManagedInstanceID")), _str(data.get("Region")))
 
 
-@dataclass(frozen=True)
-class DebPackage:
-    """One stanza of ``/var/lib/dpkg/status``."""
-
-    name: str
-    status: str  # e.g. "install ok installed", "install ok half-configured"
-    version: Optional[str]
-
-    @property
-    def installed(self) -> bool:
-        return self.status.endswith(" installed")
-
-
-def parse_dpkg_status(text: str, package: str) -> Optional[DebPackage]:
-    """The stanza of ``package`` in a dpkg status database, or None.
-
-    Typical input (dpkg status format, as on Ubuntu 22.04)::
-
-        Package: amazon-ssm-agent
-        Status: install ok installed
-        Priority: optional
-        Version: 3.3.1142.0-1
-
-    >>> db = "Package: a\\nStatus: install ok installed\\n\\nPackage: amazon-ssm-agent\\n"
-    >>> db += "Status: install ok installed\\nArchitecture: amd64\\nVersion: 3.3.1142.0-1\\n"
-    >>> parse_dpkg_status(db, "amazon-ssm-agent")
-    DebPackage(name='amazon-ssm-agent', status='install ok installed', version='3.3.1142.0-1')
-    >>> parse_dpkg_status(db, "amazon-guardduty-agent") is None
-    True
-    """
-    for stanza in re.split(r"\n\s*\n", text):
-        fields = _rfc822(stanza)
-        if fields.get("Package") == package:
-            return DebPackage(package, fields.get("Status", ""), fields.get("Version"))
-    return None
-
-
-def _rfc822(stanza: str) -> Dict[str, str]:
-    fields: Dict[str, str] = {}
-    for line in stanza.splitlines():
-        if not line or line[0] in " \t" or ":" not in line:
-            continue
-        key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip()
-    return fields
-
-
 def parse_snap_list(text: str, name: str) -> Optional[str]:
     """The version of snap ``name`` in ``snap list <name>`` output, or None.
 
@@ -316,20 +277,6 @@ def parse_snap_yaml_version(text: str) -> Optional[str]:
     """
     m = re.search(r"^version:\s*['\"]?([^'\"\s]+)", text, re.MULTILINE)
     return m.group(1) if m else None
-
-
-def parse_systemctl_show(text: str) -> Mapping[str, str]:
-    """``systemctl show -p A,B unit`` output as a mapping.
-
-    >>> dict(parse_systemctl_show("LoadState=loaded\\nActiveState=active\\nSubState=running\\n"))
-    {'LoadState': 'loaded', 'ActiveState': 'active', 'SubState': 'running'}
-    """
-    props: Dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key and " " not in key:
-            props[key] = value
-    return props
 
 
 def instance_dirs(names: List[str]) -> List[str]:
