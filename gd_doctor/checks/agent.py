@@ -31,7 +31,8 @@ Data keys other checks and rules read:
 * ``agent.journal`` / ``agent.logs``: ``signatures`` (list of ``{id, finding, issue, show, count,
   first, last}``); journal also ``starts``, ``failed_exits``, ``exit_codes``, ``signals``,
   ``failure_results``, ``restarts_scheduled``, ``restart_interval_s``, ``oom_kills``,
-  ``start_limit_hit``, ``last_clean_run``, ``source``, ``unreadable``.
+  ``start_limit_hit``, ``last_clean_run``, ``source``, ``unreadable``; logs also
+  ``endpoint_hosts`` and ``region`` (the guardduty-data names the agent wrote, and their Region).
 * ``agent.process``: ``pid``, ``name``, ``uptime_s``, ``rss``, ``cpu_percent`` (of the whole
   machine), ``memlock_soft``/``memlock_hard`` (bytes or null = unlimited), ``proxy_env``
   (NAME -> redacted value), ``environ_problem``, ``total_memory``.
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import re
 import stat as stat_mod
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple
@@ -64,7 +66,7 @@ from gd_doctor.host.logfiles import list_log_files, read_log_file
 from gd_doctor.host.procs import ProcessUnavailable
 from gd_doctor.knowledge import load
 from gd_doctor.model import JSONValue, Outcome, SkipReason
-from gd_doctor.parsers.agent_log import parse_agent_log_line
+from gd_doctor.parsers.agent_log import endpoint_host_in, parse_agent_log_line
 from gd_doctor.parsers.dpkg_status import parse_dpkg_query, parse_dpkg_status_file
 from gd_doctor.parsers.journal_events import summarise_unit
 from gd_doctor.parsers.proc_limits import parse_proc_limits
@@ -518,6 +520,7 @@ def logs(ctx: Context) -> Outcome:
         return at is not None and at < since
 
     matches = SignatureMatches()
+    endpoints: List[Tuple[str, str]] = []  # (host, region) of every endpoint name the agent wrote
     files: List[JSONValue] = []
     problems: List[str] = []
     last_lines: List[str] = []
@@ -543,11 +546,18 @@ def logs(ctx: Context) -> Outcome:
         for line in res.lines:
             parsed = parse_agent_log_line(line, year)
             matches.feed(parsed.timestamp, parsed.message, path.rsplit("/", 1)[1])
+            host = endpoint_host_in(parsed.message)
+            if host is not None:
+                endpoints.append(host)
         if res.lines and not last_lines:
             last_lines = [redact(x[:300]) for x in res.lines[-5:]]
     data: Dict[str, Any] = {
         "files": files, "signatures": matches.data(), "problems": problems,
         "since": since.isoformat(), "last_lines": last_lines,
+        # The Region of the endpoint the agent itself talks to, as its own lines name it: the
+        # region-mismatch rule compares it with the instance's.
+        "endpoint_hosts": sorted({h for h, _ in endpoints}),
+        "region": Counter(r for _, r in endpoints).most_common(1)[0][0] if endpoints else None,
     }
     if problems and all("permission denied" in p for p in problems) and ctx.host.euid != 0:
         return skip(SkipReason.NEEDS_ROOT, f"{len(problems)} log file(s) not readable without "

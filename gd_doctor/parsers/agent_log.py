@@ -23,7 +23,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Tuple
 
 MAX_LINE = 8192  # longer lines are cut: a 10 MB single line must not cost 10 MB per copy
 
@@ -150,3 +150,31 @@ def parse_agent_log_line(line: str, year: Optional[int] = None) -> LogLine:
         return LogLine(m.group("msg"), at, LEVELS.get(lm.group("level").upper()) if lm else None)
     lm = _LEVEL_ANYWHERE.match(line)
     return LogLine(line, None, LEVELS.get(lm.group("level").upper()) if lm else None)
+
+
+# guardduty-data, -v2 and -fips names in every partition (amazonaws.com, amazonaws.com.cn).
+_ENDPOINT_HOST = re.compile(
+    r"\b(guardduty-data(?:-v2|-fips)?\.((?:[a-z]{2}(?:-gov|-iso[a-z]?)?)-[a-z]+-\d+)"
+    r"\.amazonaws\.com(?:\.cn)?)\b",
+    re.IGNORECASE,
+)
+
+
+def endpoint_host_in(message: str) -> Optional[Tuple[str, str]]:
+    """The GuardDuty data endpoint a log line names, and its Region, or None.
+
+    Typical input (a DNS failure as an agent would log it)::
+
+        dns error: failed to lookup address information for guardduty-data.eu-west-1.amazonaws.com
+
+    >>> endpoint_host_in("connect to guardduty-data.eu-west-1.amazonaws.com:443 timed out")
+    ('guardduty-data.eu-west-1.amazonaws.com', 'eu-west-1')
+    >>> endpoint_host_in("https://guardduty-data-v2.cn-north-1.amazonaws.com.cn/ refused")
+    ('guardduty-data-v2.cn-north-1.amazonaws.com.cn', 'cn-north-1')
+    >>> endpoint_host_in("heartbeat ok") is None
+    True
+    """
+    m = _ENDPOINT_HOST.search(message)
+    if m is None:
+        return None
+    return m.group(1).lower(), m.group(2).lower()

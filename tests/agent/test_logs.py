@@ -129,3 +129,30 @@ def test_lines_are_parsed_in_every_format() -> None:
     parsed = [parse_agent_log_line(x) for x in lines]
     assert sum(p.timestamp is not None for p in parsed) == len(lines) - 3  # the libbpf lines
     assert {p.level for p in parsed} >= {"INFO", "ERROR", "WARN"}
+
+
+def test_the_region_the_agent_talks_to_comes_from_its_own_lines(tmp_path: Path) -> None:
+    from gd_doctor.checks import agent, network
+    from gd_doctor.diagnosis import ALL_RULES
+    from gd_doctor.diagnosis.engine import diagnose
+    from gd_doctor.model import CheckResult, Status
+    from tests.hostkit import NOW, make_host, run_one
+
+    stamp = (NOW.replace(minute=5)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    log = (f"{stamp} ERROR amazon_guardduty_agent::client: failed to connect to "
+           "guardduty-data.eu-west-1.amazonaws.com:443: connection timed out\n")
+    host = make_host(tmp_path, files={"/var/log/amzn-guardduty-agent/agent.log": log})
+    out = run_one(agent.logs, host)
+    assert out.data["region"] == "eu-west-1"
+    assert out.data["endpoint_hosts"] == ["guardduty-data.eu-west-1.amazonaws.com"]
+    logs_result = CheckResult("agent.logs", "logs", "agent", out.status, out.summary, out.data)
+    identity = CheckResult("imds.identity", "identity", "imds", Status.OK, "ok",
+                           {"region": "us-east-1", "instance_id": "i-0abc12345def67890"})
+    region = run_one(network.region_and_endpoint, host,
+                     {"agent.logs": logs_result, "imds.identity": identity})
+    assert region.data["agent_region"] == "eu-west-1"
+    assert region.data["instance_region"] == "us-east-1"
+    region_result = CheckResult("network.region", "r", "network", region.status, region.summary,
+                                region.data)
+    ids = [f.finding_id for f in diagnose([identity, logs_result, region_result], ALL_RULES).findings]
+    assert "network.region-mismatch" in ids
