@@ -33,6 +33,7 @@ Data keys other checks and rules read:
   ``failure_results``, ``restarts_scheduled``, ``restart_interval_s``, ``oom_kills``,
   ``start_limit_hit``, ``last_clean_run``, ``source``, ``unreadable``; logs also
   ``endpoint_hosts`` and ``region`` (the guardduty-data names the agent wrote, and their Region).
+* ``agent.kernel_log``: ``oom_kills``, ``last_oom_kill``, ``since`` (from ``dmesg``).
 * ``agent.process``: ``pid``, ``name``, ``uptime_s``, ``rss``, ``cpu_percent`` (of the whole
   machine), ``memlock_soft``/``memlock_hard`` (bytes or null = unlimited), ``proxy_env``
   (NAME -> redacted value), ``environ_problem``, ``total_memory``.
@@ -67,8 +68,9 @@ from gd_doctor.host.procs import ProcessUnavailable
 from gd_doctor.knowledge import load
 from gd_doctor.model import JSONValue, Outcome, SkipReason
 from gd_doctor.parsers.agent_log import endpoint_host_in, parse_agent_log_line
+from gd_doctor.parsers.dmesg import parse_dmesg_iso
 from gd_doctor.parsers.dpkg_status import parse_dpkg_query, parse_dpkg_status_file
-from gd_doctor.parsers.journal_events import summarise_unit
+from gd_doctor.parsers.journal_events import kernel_oom_kill, summarise_unit
 from gd_doctor.parsers.proc_limits import parse_proc_limits
 from gd_doctor.parsers.rpm import RPM_QUERY_FORMAT, parse_rpm_query, parse_rpm_verify
 from gd_doctor.parsers.systemctl_show import PROPERTIES, parse_systemctl_show
@@ -497,6 +499,43 @@ def journal(ctx: Context) -> Outcome:
     return ok(f"{len(entries)} entries, {len(hist.starts)} start(s), no failures", **data)
 
 
+COMM = UNIT.replace(".service", "")[:15]  # the kernel cuts comm to 15 characters
+
+
+@check("agent.kernel_log", title="the kernel's ring buffer shows no OOM kill of the agent",
+       category="agent", after=("agent.journal",), needs=("live",))  # fmt: skip
+def kernel_log(ctx: Context) -> Outcome:
+    """Reads `dmesg --time-format=iso --kernel` for cgroup OOM kills of the agent since --since:
+    the ring buffer keeps them when the journal does not (volatile storage, a container)."""
+    res = ctx.host.run.run(["dmesg", "--time-format=iso", "--kernel", "--nopager"],
+                           timeout=ctx.timeout(timeouts.COMMAND))  # fmt: skip
+    if res.problem == "not found":
+        return not_applicable("dmesg is not installed")
+    if res.problem:
+        return warn(f"dmesg: {res.problem}", oom_kills=None)
+    if res.returncode != 0:
+        err = res.stderr.strip().splitlines()
+        reason = err[-1] if err else f"exit code {res.returncode}"
+        if "not permitted" in reason or "ermission" in reason:
+            # kernel.dmesg_restrict=1: only root (CAP_SYSLOG) reads the ring buffer
+            return skip(SkipReason.NEEDS_ROOT, f"the kernel ring buffer needs root: {reason}")
+        return warn(f"dmesg failed: {reason}", oom_kills=None)
+    since = ctx.host.clock.now() - ctx.options.since
+    kills = [line for line in parse_dmesg_iso(res.stdout)
+             if line.timestamp >= since and kernel_oom_kill(line.message, COMM)]  # fmt: skip
+    evidence = tuple(redact(f"{k.timestamp.isoformat()} kernel: {k.message[:300]}")
+                     for k in kills[-5:])  # fmt: skip
+    data: Dict[str, Any] = {
+        "oom_kills": len(kills), "since": since.isoformat(),
+        "last_oom_kill": kills[-1].timestamp.isoformat() if kills else None,
+    }
+    if kills:
+        return fail(f"the kernel killed the agent's process for lack of memory {len(kills)} "
+                    f"time(s) since {since:%Y-%m-%d %H:%M} UTC", evidence=evidence, **data)
+    return ok(f"no OOM kill of {COMM} in the kernel ring buffer since {since:%Y-%m-%d %H:%M} UTC",
+              **data)  # fmt: skip
+
+
 # --------------------------------------------------------------------------------------------
 # agent.logs
 
@@ -697,6 +736,7 @@ CHECKS: Tuple[Check, ...] = (
     unit,
     unit_file,
     journal,
+    kernel_log,
     logs,
     process,
     memory_limit,

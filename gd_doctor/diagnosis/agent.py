@@ -127,11 +127,17 @@ def unit_masked(r: Results) -> RuleOutput:
                    checks=["agent.unit", "agent.unit_file"])  # fmt: skip
 
 
+def _oom_kills(r: Results) -> int:
+    """OOM kills of the agent in the window: the journal and the kernel ring buffer see the
+    same kills when both keep them, so the larger count, not the sum."""
+    counts = [r.data(cid, "oom_kills") for cid in ("agent.journal", "agent.kernel_log")]
+    return max((c for c in counts if isinstance(c, int)), default=0)
+
+
 @rule("agent.oom_killed")
 def oom_killed(r: Results) -> RuleOutput:
     """The agent was killed by its memory cgroup (journal, or Result=oom-kill)."""
-    count = r.data("agent.journal", "oom_kills")
-    n = count if isinstance(count, int) else 0
+    n = _oom_kills(r)
     if r.data("agent.unit", "result") == "oom-kill":
         n = max(n, 1)
     if n == 0:
@@ -141,8 +147,11 @@ def oom_killed(r: Results) -> RuleOutput:
     base = limit if isinstance(limit, int) else 128 * MiB
     suggested = max(base * 2, documented if isinstance(documented, int) else 0)
     evidence = [e for e in r.evidence("agent.journal") if "oom" in e.lower() or "memory" in e]
+    evidence += [e for e in r.evidence("agent.kernel_log")
+                 if e.split(" ", 1)[-1] not in " ".join(evidence)]  # the journal's twin lines
     return finding("agent.oom-killed", evidence=evidence,
-                   checks=["agent.journal", "agent.unit", "agent.memory_limit"], count=n,
+                   checks=["agent.journal", "agent.kernel_log", "agent.unit",
+                           "agent.memory_limit"], count=n,
                    limit=_human(limit), suggested=_human(suggested))  # fmt: skip
 
 
@@ -158,7 +167,7 @@ def crash_loop(r: Results) -> RuleOutput:
     """The agent exits and systemd restarts it, over and over ('Agent disconnected')."""
     if not _in_crash_loop(r):
         return None
-    if r.data("agent.journal", "oom_kills"):
+    if _oom_kills(r):
         return None  # the OOM finding says it better
     restarts = r.data("agent.unit", "n_restarts")
     if not isinstance(restarts, int):

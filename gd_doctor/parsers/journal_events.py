@@ -137,6 +137,21 @@ def _kernel_oom_of(message: str, comm_prefix: str) -> bool:
     return bool(name) and (comm_prefix.startswith(name) or name.startswith(comm_prefix))
 
 
+def kernel_oom_kill(message: str, comm_prefix: str) -> bool:
+    """A kernel "Killed process" line of a cgroup (or global) OOM kill of ``comm_prefix``.
+
+    The ``oom-kill:`` summary line is its twin and is not counted.
+
+    >>> kernel_oom_kill("Memory cgroup out of memory: Killed process 14499 (amazon-guarddut) "
+    ...                 "total-vm:174204kB", "amazon-guarddut")
+    True
+    >>> kernel_oom_kill("oom-kill:constraint=CONSTRAINT_MEMCG,task=amazon-guarddut,pid=1",
+    ...                 "amazon-guarddut")
+    False
+    """
+    return _kernel_oom_of(message, comm_prefix) and bool(_KILLED_PROCESS.search(message))
+
+
 def summarise_unit(entries: Iterable[EntryLike], unit: str, comm: str = "") -> UnitHistory:
     """Walk the entries once, in time order, and count what happened to ``unit``.
 
