@@ -33,7 +33,8 @@ Data keys other checks and rules read:
   ``failure_results``, ``restarts_scheduled``, ``restart_interval_s``, ``oom_kills``,
   ``start_limit_hit``, ``last_clean_run``, ``source``, ``unreadable``; logs also
   ``endpoint_hosts`` and ``region`` (the guardduty-data names the agent wrote, and their Region).
-* ``agent.kernel_log``: ``oom_kills``, ``last_oom_kill``, ``since`` (from ``dmesg``).
+* ``agent.kernel_log``: ``oom_kills`` (paired with the unit's SIGKILL deaths in the journal when
+  it was read), ``named_oom_kills``, ``paired_with_journal``, ``last_oom_kill``, ``since``.
 * ``agent.process``: ``pid``, ``name``, ``uptime_s``, ``rss``, ``cpu_percent`` (of the whole
   machine), ``memlock_soft``/``memlock_hard`` (bytes or null = unlimited), ``proxy_env``
   (NAME -> redacted value), ``environ_problem``, ``total_memory``.
@@ -68,7 +69,7 @@ from gd_doctor.host.procs import ProcessUnavailable
 from gd_doctor.knowledge import load
 from gd_doctor.model import JSONValue, Outcome, SkipReason
 from gd_doctor.parsers.agent_log import endpoint_host_in, parse_agent_log_line
-from gd_doctor.parsers.dmesg import parse_dmesg_iso
+from gd_doctor.parsers.dmesg import KernelLine, parse_dmesg_iso
 from gd_doctor.parsers.dpkg_status import parse_dpkg_query, parse_dpkg_status_file
 from gd_doctor.parsers.journal_events import kernel_oom_kill, summarise_unit
 from gd_doctor.parsers.proc_limits import parse_proc_limits
@@ -521,19 +522,43 @@ def kernel_log(ctx: Context) -> Outcome:
             return skip(SkipReason.NEEDS_ROOT, f"the kernel ring buffer needs root: {reason}")
         return warn(f"dmesg failed: {reason}", oom_kills=None)
     since = ctx.host.clock.now() - ctx.options.since
-    kills = [line for line in parse_dmesg_iso(res.stdout)
+    named = [line for line in parse_dmesg_iso(res.stdout)
              if line.timestamp >= since and kernel_oom_kill(line.message, COMM)]  # fmt: skip
+    # The ring buffer is the whole kernel's (containers share it), so a kill of a process with
+    # the agent's name counts only when the unit's main process died of SIGKILL at that moment.
+    # Without a readable journal there is nothing to pair with: then the name has to do.
+    sigkills = ctx.fact("agent.journal", "sigkill_exits")
+    correlated = isinstance(sigkills, list)
+    kills = _paired_with(named, sigkills) if isinstance(sigkills, list) else named
+    shown = kills or named
     evidence = tuple(redact(f"{k.timestamp.isoformat()} kernel: {k.message[:300]}")
-                     for k in kills[-5:])  # fmt: skip
+                     for k in shown[-5:])  # fmt: skip
     data: Dict[str, Any] = {
-        "oom_kills": len(kills), "since": since.isoformat(),
+        "oom_kills": len(kills), "named_oom_kills": len(named), "paired_with_journal": correlated,
+        "since": since.isoformat(),
         "last_oom_kill": kills[-1].timestamp.isoformat() if kills else None,
     }
     if kills:
         return fail(f"the kernel killed the agent's process for lack of memory {len(kills)} "
                     f"time(s) since {since:%Y-%m-%d %H:%M} UTC", evidence=evidence, **data)
+    if named:
+        return warn(f"{len(named)} OOM kill(s) of a process named {COMM} since "
+                    f"{since:%Y-%m-%d %H:%M} UTC, none of them the unit's main process",
+                    evidence=evidence, **data)  # fmt: skip
     return ok(f"no OOM kill of {COMM} in the kernel ring buffer since {since:%Y-%m-%d %H:%M} UTC",
               **data)  # fmt: skip
+
+
+def _paired_with(kills: List[KernelLine], sigkill_exits: List[Any]) -> List[KernelLine]:
+    """The kernel kills that the journal shows as the unit's main process dying of SIGKILL
+    within a few seconds (systemd notices the death right after the kernel's line)."""
+    times = []
+    for raw in sigkill_exits:
+        try:
+            times.append(datetime.fromisoformat(str(raw)))
+        except ValueError:
+            continue
+    return [k for k in kills if any(abs((k.timestamp - t).total_seconds()) <= 5 for t in times)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -122,6 +122,9 @@ class UnitHistory:
             "start_limit_hit": self.start_limit_hit,
             "last_clean_run": self.last_clean_run,
             "last_start": self.starts[-1] if self.starts else None,
+            # when the main process died of SIGKILL: a kernel OOM kill at the same moment was
+            # this unit's process (agent.kernel_log pairs them)
+            "sigkill_exits": [e.at for e in exits if e.code == "killed" and e.status == 9][-50:],
         }
 
 

@@ -83,3 +83,41 @@ def test_journal_and_ring_buffer_seeing_the_same_kill_count_it_once() -> None:
     oom = [f for f in diagnose([journal, kernel], ALL_RULES).findings
            if f.finding_id == "agent.oom-killed"]
     assert len(oom) == 1 and "1 time" in oom[0].title
+
+
+def _journal(**data):  # type: ignore[no-untyped-def]
+    return {"agent.journal": result("agent.journal", "fail", **data)}
+
+
+def test_a_kill_counts_when_the_unit_died_of_sigkill_at_that_moment(tmp_path: Path) -> None:
+    host = make_host(tmp_path, commands={DMESG: REAL}, clock=AFTER)
+    # systemd: "Main process exited, code=killed, status=9/KILL" a moment after the kernel line
+    out = run_one(agent.kernel_log, host, _journal(sigkill_exits=["2026-11-30T14:13:33.101000+00:00"]))
+    assert out.status == Status.FAIL
+    assert out.data["oom_kills"] == 1 and out.data["paired_with_journal"] is True
+
+
+def test_a_kill_of_a_namesake_elsewhere_on_the_kernel_is_only_a_warning(tmp_path: Path) -> None:
+    # the ring buffer is the whole kernel's: another container's process with the same name
+    host = make_host(tmp_path, commands={DMESG: REAL}, clock=AFTER)
+    out = run_one(agent.kernel_log, host, _journal(sigkill_exits=[], starts=3))
+    assert out.status == Status.WARN
+    assert out.data["oom_kills"] == 0 and out.data["named_oom_kills"] == 1
+    assert "none of them the unit's main process" in out.summary
+    found = _findings(result("agent.kernel_log", "warn", oom_kills=0, named_oom_kills=1))
+    assert "agent.oom-killed" not in found
+
+
+def test_the_journal_records_sigkill_deaths_for_the_pairing() -> None:
+    from types import SimpleNamespace as E
+
+    from gd_doctor.parsers.journal_events import summarise_unit
+
+    u = "amazon-guardduty-agent.service"
+    t = datetime(2026, 11, 30, 14, 13, 33, tzinfo=timezone.utc)
+    hist = summarise_unit([
+        E(timestamp=t, message="Started amazon-guardduty-agent.service.", fields={"UNIT": u}),
+        E(timestamp=t, message=u + ": Main process exited, code=killed, status=9/KILL",
+          fields={"UNIT": u}),
+    ], u)
+    assert hist.as_data()["sigkill_exits"] == [t.isoformat()]
