@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Callable, Mapping, Optional, Tuple
+from typing import Callable, Iterable, Mapping, Optional, Tuple
 
 from gd_doctor.host import Host
 from gd_doctor.model import CheckResult, JSONValue, Outcome, SkipReason, Status
+from gd_doctor.redact import redact
 
 CATEGORIES: Tuple[str, ...] = ("platform", "agent", "ssm", "imds", "network")
 NEEDS: Tuple[str, ...] = ("live", "network", "root-user")
@@ -137,6 +138,18 @@ def skip(reason: str, summary: str, **data: JSONValue) -> Outcome:
 
 def not_applicable(summary: str, **data: JSONValue) -> Outcome:
     return skip(SkipReason.NOT_APPLICABLE, summary, **data)
+
+
+def outcome(
+    status: Status,
+    summary: str,
+    data: Mapping[str, JSONValue],
+    evidence: Iterable[str] = (),
+    **more: JSONValue,
+) -> Outcome:
+    """An Outcome from a data mapping the check built up (plus a few more keys); evidence lines
+    are redacted here, since they are raw host text."""
+    return Outcome(status, summary, {**data, **more}, tuple(redact(e) for e in evidence))
 
 
 def error(summary: str, *, evidence: Tuple[str, ...] = (), **data: JSONValue) -> Outcome:

@@ -19,7 +19,7 @@ import json
 import threading
 from typing import Any, Dict, List, Optional, Tuple
 
-from gd_doctor.checks.base import Check, Context, check, fail, ok, skip, warn
+from gd_doctor.checks.base import Check, Context, check, fail, ok, outcome, skip, warn
 from gd_doctor.host import timeouts
 from gd_doctor.host.imds import ImdsReply
 from gd_doctor.model import JSONValue, Outcome, SkipReason, Status
@@ -39,16 +39,10 @@ CREDS_PATH = "/latest/meta-data/identity-credentials/ec2/security-credentials/ec
 
 def _describe(reply: ImdsReply) -> str:
     """One evidence line for an exchange (never the body of a credential or token)."""
-    outcome = f"HTTP {reply.status}" if reply.status is not None else reply.problem
+    answer = f"HTTP {reply.status}" if reply.status is not None else reply.problem
     token = " (IMDSv2)" if reply.used_token else ""
     tries = f" ({reply.attempts} attempts)" if reply.attempts > 1 else ""
-    return f"{reply.method} {reply.path}{token}: {outcome}{tries}"
-
-
-def _outcome(
-    status: Status, summary: str, data: Dict[str, JSONValue], evidence: Tuple[str, ...] = ()
-) -> Outcome:
-    return Outcome(status, summary, data, evidence)
+    return f"{reply.method} {reply.path}{token}: {answer}{tries}"
 
 
 def _unavailable(ctx: Context) -> Optional[Outcome]:
@@ -105,15 +99,15 @@ def imds_reachable(ctx: Context) -> Outcome:
     }
     if put.status is None and tokenless.status is None:
         data["reachable"] = False
-        return _outcome(Status.FAIL, f"IMDS at {imds.endpoint} does not answer "
+        return outcome(Status.FAIL, f"IMDS at {imds.endpoint} does not answer "
                         f"({tokenless.problem})", data, evidence)
     if put.status == 403 and tokenless.status == 403:
         data["disabled"] = True
-        return _outcome(Status.FAIL, "IMDS answers 403 Forbidden: the metadata service is "
+        return outcome(Status.FAIL, "IMDS answers 403 Forbidden: the metadata service is "
                         "turned off for this instance", data, evidence)
     if put.ok or tokenless.ok:
-        return _outcome(Status.OK, f"IMDS answers at {imds.endpoint}", data, evidence)
-    return _outcome(Status.FAIL, f"IMDS answers but serves nothing usable (PUT {put.status}, "
+        return outcome(Status.OK, f"IMDS answers at {imds.endpoint}", data, evidence)
+    return outcome(Status.FAIL, f"IMDS answers but serves nothing usable (PUT {put.status}, "
                     f"GET {tokenless.status})", data, evidence)
 
 
@@ -137,7 +131,7 @@ def imds_token(ctx: Context) -> Outcome:
         "token_mode": mode, "v1_fallback": mode in ("disabled", "hop-limit")
     }
     status = Status.OK if mode in ("required", "optional") else Status.WARN
-    return _outcome(status, summary, data)
+    return outcome(status, summary, data)
 
 
 @check("imds.identity", title="Instance identity document can be retrieved", category="imds",
@@ -159,7 +153,7 @@ def imds_identity(ctx: Context) -> Outcome:
     dns_suffix = domain.text.strip() if domain.ok and "." in domain.text.strip() else None
     data: Dict[str, JSONValue] = {"available": True, "services_domain": dns_suffix}
     data.update(doc.as_data())
-    return _outcome(Status.OK, f"{doc.instance_id} in {doc.region} (account {doc.account_id}, "
+    return outcome(Status.OK, f"{doc.instance_id} in {doc.region} (account {doc.account_id}, "
                     f"{doc.instance_type}, {doc.architecture})", data, evidence)
 
 
@@ -177,9 +171,9 @@ def imds_tags(ctx: Context) -> Outcome:
         }
         line = f"GuardDutyManaged = {value!r}"
         if excluded:
-            return _outcome(Status.FAIL, f"{line}: the instance is excluded from Runtime "
+            return outcome(Status.FAIL, f"{line}: the instance is excluded from Runtime "
                             "Monitoring", data, (_describe(tag), line))
-        return _outcome(Status.OK, line, data, (_describe(tag),))
+        return outcome(Status.OK, line, data, (_describe(tag),))
     listing = imds.get(TAGS_PATH, timeout=ctx.timeout(timeouts.IMDS_CALL))
     evidence = (_describe(tag), _describe(listing))
     if listing.ok:
@@ -264,9 +258,9 @@ def imds_identity_credentials(ctx: Context) -> Outcome:
         "status": reply.status,
     }
     if code != "Success":
-        return _outcome(Status.WARN, f"identity credentials reported Code={code}", data,
+        return outcome(Status.WARN, f"identity credentials reported Code={code}", data,
                         evidence)
-    return _outcome(Status.OK, f"available (expire {data['expiration']})", data, evidence)
+    return outcome(Status.OK, f"available (expire {data['expiration']})", data, evidence)
 
 
 CHECKS: Tuple[Check, ...] = (

@@ -29,7 +29,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Typ
 from urllib.parse import urlsplit
 
 from gd_doctor.checks import agent as agent_checks
-from gd_doctor.checks.base import Check, Context, check
+from gd_doctor.checks.base import Check, Context, check, outcome
 from gd_doctor.host import timeouts
 from gd_doctor.host.net import DnsAnswer, HttpsProbe, TcpResult
 from gd_doctor.knowledge import load
@@ -63,12 +63,6 @@ AGENT_FACTS: Tuple[str, ...] = tuple(
 def _endpoints() -> Mapping[str, object]:
     data: Mapping[str, object] = load("endpoints.json")
     return data
-
-
-def _outcome(
-    status: Status, summary: str, data: Dict[str, JSONValue], evidence: Sequence[str] = ()
-) -> Outcome:
-    return Outcome(status, summary, data, tuple(redact(e) for e in evidence))
 
 
 def parallel(fn: Callable[[T], R], items: Sequence[T], timeout: float) -> List[Optional[R]]:
@@ -142,7 +136,7 @@ def region_and_endpoint(ctx: Context) -> Outcome:
     }
     url = ctx.options.endpoint_url or ctx.host.settings.endpoint_url
     if region is not None and not valid_region(str(region)):
-        return _outcome(Status.FAIL, f"{region!r} is not a Region name", data)
+        return outcome(Status.FAIL, f"{region!r} is not a Region name", data)
     gd = _endpoints()["guardduty_data"]
     assert isinstance(gd, dict)
     if region is not None:
@@ -161,17 +155,17 @@ def region_and_endpoint(ctx: Context) -> Outcome:
         try:
             port = parts.port or 443
         except ValueError:
-            return _outcome(Status.FAIL, "--endpoint-url has an invalid port", data)
+            return outcome(Status.FAIL, "--endpoint-url has an invalid port", data)
         if not parts.hostname:
-            return _outcome(Status.FAIL, "--endpoint-url has no host name", data)
+            return outcome(Status.FAIL, "--endpoint-url has no host name", data)
         data.update(host=parts.hostname, port=port, endpoint_url=url, v2_host=None,
                     fips_host=None)
         data.setdefault("region", region)
-        return _outcome(Status.OK, f"{parts.hostname}:{port} (--endpoint-url)", data)
+        return outcome(Status.OK, f"{parts.hostname}:{port} (--endpoint-url)", data)
     if region is None:
         return Outcome(Status.SKIP, "Region unknown: IMDS gave none; pass --region", data,
                        skip_reason=SkipReason.NOT_APPLICABLE)
-    return _outcome(Status.OK, f"{data['host']} (Region {region} from {source})", data)
+    return outcome(Status.OK, f"{data['host']} (Region {region} from {source})", data)
 
 
 # --- Resolver ---------------------------------------------------------------------------------
@@ -245,7 +239,7 @@ def resolver_in_use(ctx: Context) -> Outcome:
     """Reads /etc/resolv.conf (and systemd-resolved's upstream list) and names the resolver."""
     read = ctx.host.fs.read("/etc/resolv.conf", max_bytes=64 * 1024)
     if not read.ok or read.text is None:
-        return _outcome(Status.WARN, f"/etc/resolv.conf: {read.problem}",
+        return outcome(Status.WARN, f"/etc/resolv.conf: {read.problem}",
                         {"nameservers": [], "kind": "unknown", "problem": read.problem})
     conf = parse_resolv_conf(read.text)
     cidrs = _vpc_cidrs(ctx)
@@ -265,28 +259,28 @@ def resolver_in_use(ctx: Context) -> Outcome:
                                   "vpc_cidrs": cidrs}
     if not conf.nameservers:
         data["kind"] = "none"
-        return _outcome(Status.WARN, "/etc/resolv.conf names no nameserver (glibc then asks "
+        return outcome(Status.WARN, "/etc/resolv.conf names no nameserver (glibc then asks "
                         "127.0.0.1)", data, evidence)
     if kinds and kinds <= {"amazon", "vpc+2"}:
         data["kind"] = "amazon"
-        return _outcome(Status.OK, "Amazon-provided DNS (Route 53 Resolver)", data, evidence)
+        return outcome(Status.OK, "Amazon-provided DNS (Route 53 Resolver)", data, evidence)
     if not kinds:
         data["kind"] = "systemd-resolved"
-        return _outcome(Status.OK, "systemd-resolved stub (upstream servers not readable)",
+        return outcome(Status.OK, "systemd-resolved stub (upstream servers not readable)",
                         data, evidence)
     if kinds == {"loopback"}:
         data["kind"] = "local"
-        return _outcome(Status.OK, "a local resolver on " + ", ".join(
+        return outcome(Status.OK, "a local resolver on " + ", ".join(
             str(s["address"]) for s in upstream) + " (dnsmasq, unbound or similar): private DNS "
             "works only if it forwards to the VPC resolver", data, evidence)
     if "custom" not in kinds and "loopback" not in kinds:
         data["kind"] = "unknown"
-        return _outcome(Status.OK, "resolver " + ", ".join(str(s["address"]) for s in upstream)
+        return outcome(Status.OK, "resolver " + ", ".join(str(s["address"]) for s in upstream)
                         + " (VPC CIDR unknown: cannot tell whether it is the VPC resolver)",
                         data, evidence)
     data["kind"] = "custom"
     custom = ", ".join(str(s["address"]) for s in upstream if s["kind"] not in ("amazon", "vpc+2"))
-    return _outcome(Status.WARN, f"custom resolver ({custom}): it must forward the endpoint's "
+    return outcome(Status.WARN, f"custom resolver ({custom}): it must forward the endpoint's "
                     "name to the VPC resolver for private DNS to work", data, evidence)
 
 
@@ -364,15 +358,15 @@ def guardduty_dns(ctx: Context) -> Outcome:
     evidence = [f"{n}: {', '.join(d['addresses']) or d['problem']}"  # type: ignore[arg-type]
                 for n, d in per_name.items()]
     if overall == "unresolved":
-        return _outcome(Status.FAIL, f"{host} does not resolve ({main['problem']})", data,
+        return outcome(Status.FAIL, f"{host} does not resolve ({main['problem']})", data,
                         evidence)
     listing = ", ".join(f"{a} ({c})" for a, c in classes.items())
     if overall == "public":
-        return _outcome(Status.WARN, f"{host} resolves to public addresses only: {listing}",
+        return outcome(Status.WARN, f"{host} resolves to public addresses only: {listing}",
                         data, evidence)
     if overall == "vpc" or (overall == "private" and not cidrs):
-        return _outcome(Status.OK, f"{host} -> {listing}", data, evidence)
-    return _outcome(Status.WARN, f"{host} -> {listing}", data, evidence)
+        return outcome(Status.OK, f"{host} -> {listing}", data, evidence)
+    return outcome(Status.WARN, f"{host} -> {listing}", data, evidence)
 
 
 # --- TCP, TLS and HTTPS -----------------------------------------------------------------------
@@ -394,10 +388,10 @@ def guardduty_tcp(ctx: Context) -> Outcome:
     evidence = [f"{a}:{port} {s}" for a, s in states.items()]
     if "ok" in states.values():
         status = Status.OK if set(states.values()) == {"ok"} else Status.WARN
-        return _outcome(status, f"TCP {port} open on {sum(s == 'ok' for s in states.values())}"
+        return outcome(status, f"TCP {port} open on {sum(s == 'ok' for s in states.values())}"
                         f" of {len(states)} addresses", data, evidence)
     kinds = sorted(set(states.values()))
-    return _outcome(Status.FAIL, f"TCP {port} fails on every address ({', '.join(kinds)})",
+    return outcome(Status.FAIL, f"TCP {port} fails on every address ({', '.join(kinds)})",
                     data, evidence)
 
 
@@ -472,17 +466,17 @@ def guardduty_https(ctx: Context) -> Outcome:
     }
     evidence = [_probe_line(r) for r in rows] + ([_probe_line(proxied)] if proxied else [])
     if good and not intercepted:
-        return _outcome(Status.OK, f"{host} answered as an AWS service (TLS issued by "
+        return outcome(Status.OK, f"{host} answered as an AWS service (TLS issued by "
                         f"{good[0]['issuer_o']})", data, evidence)
     if intercepted or untrusted:
-        return _outcome(Status.FAIL, f"TLS to {host} is not Amazon's: certificate issued by "
+        return outcome(Status.FAIL, f"TLS to {host} is not Amazon's: certificate issued by "
                         f"{(intercepted or untrusted)[0].get('issuer_o') or 'an untrusted CA'}"
                         , data, evidence)
     if not rows:
-        return _outcome(Status.FAIL, "no TLS answer from any address", data, evidence)
+        return outcome(Status.FAIL, "no TLS answer from any address", data, evidence)
     if data["tls_failed"]:
-        return _outcome(Status.FAIL, f"TLS handshake with {host} failed", data, evidence)
-    return _outcome(Status.FAIL, f"something other than the AWS service answers on {host}",
+        return outcome(Status.FAIL, f"TLS handshake with {host} failed", data, evidence)
+    return outcome(Status.FAIL, f"something other than the AWS service answers on {host}",
                     data, evidence)
 
 
@@ -617,20 +611,20 @@ def proxy_as_agent_sees(ctx: Context) -> Outcome:
     evidence = [f"{r['source']}: {r['variable']}={r['proxy'] or r['malformed']} "
                 f"no_proxy={','.join(r['no_proxy']) or '(unset)'}" for r in rows]  # type: ignore[arg-type]
     if not applies:
-        return _outcome(Status.OK, "no proxy in the agent's environment", data, evidence)
+        return outcome(Status.OK, "no proxy in the agent's environment", data, evidence)
     try:
         data["proxy"] = parse_proxy_url(str(s.https_proxy)).display
     except ProxyUrlError as exc:
         data["malformed"] = str(exc)
         data["applies_to_endpoint"] = False
-        return _outcome(Status.WARN, f"the agent's {s.https_variable} is malformed ({exc})",
+        return outcome(Status.WARN, f"the agent's {s.https_variable} is malformed ({exc})",
                         data, evidence)
     if data["applies_to_imds"]:
-        return _outcome(Status.WARN, f"the agent uses proxy {data['proxy']} without no_proxy "
+        return outcome(Status.WARN, f"the agent uses proxy {data['proxy']} without no_proxy "
                         f"for {imds_host}: IMDS calls would go to the proxy", data, evidence)
     where = "the endpoint goes through it" if data["applies_to_endpoint"] else \
         "the endpoint is exempt"
-    return _outcome(Status.OK, f"proxy {data['proxy']} ({where}; IMDS exempt)", data, evidence)
+    return outcome(Status.OK, f"proxy {data['proxy']} ({where}; IMDS exempt)", data, evidence)
 
 
 # --- SSM endpoints ----------------------------------------------------------------------------
@@ -669,9 +663,9 @@ def ssm_endpoints(ctx: Context) -> Outcome:
                 for e in endpoints.values()]
     bad = [k for k, e in endpoints.items() if e["tcp"] != "ok"]
     if not bad:
-        return _outcome(Status.OK, "ssm, ssmmessages and ec2messages reachable on 443", data,
+        return outcome(Status.OK, "ssm, ssmmessages and ec2messages reachable on 443", data,
                         evidence)
-    return _outcome(Status.WARN, f"not reachable: {', '.join(bad)}", data, evidence)
+    return outcome(Status.WARN, f"not reachable: {', '.join(bad)}", data, evidence)
 
 
 CHECKS: Tuple[Check, ...] = (

@@ -36,6 +36,7 @@ from gd_doctor.checks.base import (
     check,
     not_applicable,
     ok,
+    outcome,
     skip,
     warn,
 )
@@ -103,17 +104,6 @@ def _excerpt(text: str, limit: int = EXCERPT) -> str:
 
 def _iso(dt: Optional[datetime]) -> Optional[str]:
     return dt.isoformat(timespec="seconds") if dt else None
-
-
-def _outcome(
-    status: Status,
-    summary: str,
-    data: Mapping[str, JSONValue],
-    evidence: Iterable[str] = (),
-    **more: JSONValue,
-) -> Outcome:
-    """An Outcome from a data mapping built up by the check (plus a few more keys)."""
-    return Outcome(status, summary, {**data, **more}, tuple(evidence))
 
 
 def _platform_failure(
@@ -228,11 +218,11 @@ def agent_running(ctx: Context) -> Outcome:
         "result": props.get("Result"), "n_restarts": props.get("NRestarts"),
     }
     if props.get("LoadState") == "not-found":
-        return _outcome(Status.FAIL, f"{unit} is not a known unit", data, running=False)
+        return outcome(Status.FAIL, f"{unit} is not a known unit", data, running=False)
     if active == "active":
-        return _outcome(Status.OK, f"{unit} is active ({sub})", data, running=True)
+        return outcome(Status.OK, f"{unit} is active ({sub})", data, running=True)
     line = f"{unit}: ActiveState={active} SubState={sub} Result={props.get('Result', '?')}"
-    return _outcome(Status.FAIL, f"{unit} is {active} ({sub})", data, (line,), running=False)
+    return outcome(Status.FAIL, f"{unit} is {active} ({sub})", data, (line,), running=False)
 
 
 # --- 3. Registration: EC2 instance or hybrid node? ----------------------------------------------
@@ -289,22 +279,22 @@ def registration(ctx: Context) -> Outcome:
         summary = f"registered as a hybrid node ({mid or 'mi-?'})"
         if imds_id or ec2_dirs:
             summary += " although this is an EC2 instance"
-            return _outcome(Status.WARN, summary, data, evidence, registered=True,
+            return outcome(Status.WARN, summary, data, evidence, registered=True,
                             kind="hybrid", managed_instance_id=mid)
-        return _outcome(Status.OK, summary, data, evidence, registered=True, kind="hybrid",
+        return outcome(Status.OK, summary, data, evidence, registered=True, kind="hybrid",
                         managed_instance_id=mid)
     if ec2_dirs:
         mine = imds_id if isinstance(imds_id, str) and imds_id in ec2_dirs else ec2_dirs[-1]
         summary = f"works as EC2 instance {mine}"
         if isinstance(imds_id, str) and imds_id not in ec2_dirs:
             summary += f" (state of another instance, not of {imds_id}: a copied image?)"
-            return _outcome(Status.WARN, summary, data, evidence, registered=None, kind="ec2",
+            return outcome(Status.WARN, summary, data, evidence, registered=None, kind="ec2",
                             managed_instance_id=mine)
-        return _outcome(Status.OK, summary, data, evidence, registered=True, kind="ec2",
+        return outcome(Status.OK, summary, data, evidence, registered=True, kind="ec2",
                         managed_instance_id=mine)
     why = f" ({reg_problem})" if reg_problem else ""
     summary = f"no instance directory under {SSM_ROOT}: the SSM Agent has not registered{why}"
-    return _outcome(Status.WARN, summary, data, registered=False, kind=None,
+    return outcome(Status.WARN, summary, data, registered=False, kind=None,
                     managed_instance_id=None)
 
 
@@ -431,15 +421,15 @@ def _log_outcome(found: Mapping[str, Mapping[str, JSONValue]], ping: List[str],
     if ping:
         worst = next((s for s in _PING_ORDER if s in found), next(iter(found)))
         rec = found[worst]
-        return _outcome(Status.FAIL, f"health ping failing ({', '.join(ping)}): "
+        return outcome(Status.FAIL, f"health ping failing ({', '.join(ping)}): "
                         f"{rec['count']} time(s), last {rec['last_at'] or 'at an unknown time'}",
                         data, evidence)
     other = [s for s in found if s != "guardduty-trace"]
     if other:
-        return _outcome(Status.WARN, f"SSM Agent logged: {', '.join(sorted(other))}", data,
+        return outcome(Status.WARN, f"SSM Agent logged: {', '.join(sorted(other))}", data,
                         evidence)
     last = data.get("last_entry_at") or "never"
-    return _outcome(Status.OK, f"no known SSM Agent error since {data['since']} (last entry "
+    return outcome(Status.OK, f"no known SSM Agent error since {data['since']} (last entry "
                     f"{last})", data)
 
 
@@ -590,14 +580,14 @@ def guardduty_traces(ctx: Context) -> Outcome:
         associations.extend(_association_docs(ctx, inst))
     runs.sort(key=_sort_key, reverse=True)
     package = _package_state(ctx)
-    outcome = _traces_outcome(ctx, package, runs, corrupt, int(str(log_lines)))
+    traces = _traces_outcome(ctx, package, runs, corrupt, int(str(log_lines)))
     if not associations:
-        return outcome
-    data = {**outcome.data, "associations": associations[:5], "has_traces": True}  # type: ignore[dict-item]
-    summary = outcome.summary
+        return traces
+    data = {**traces.data, "associations": associations[:5], "has_traces": True}  # type: ignore[dict-item]
+    summary = traces.summary
     if not (runs or package.get("present") or log_lines):
         summary = "GuardDuty's association document is here but no run of it was found"
-    return Outcome(outcome.status, summary, data, outcome.evidence)
+    return Outcome(traces.status, summary, data, traces.evidence)
 
 
 def _traces_unreadable(ctx: Context, log_lines: int) -> Outcome:
@@ -606,12 +596,12 @@ def _traces_unreadable(ctx: Context, log_lines: int) -> Outcome:
                                   "log_lines": log_lines, "state_readable": False}
     if _needs_root(ctx, problem):
         if log_lines:
-            return _outcome(Status.WARN, f"{SSM_ROOT} needs root; the SSM log names GuardDuty "
+            return outcome(Status.WARN, f"{SSM_ROOT} needs root; the SSM log names GuardDuty "
                             f"{log_lines} time(s)", data)
         return Outcome(Status.SKIP, f"{SSM_ROOT} is readable by root only", data,
                        skip_reason=SkipReason.NEEDS_ROOT)
     data["has_traces"] = bool(log_lines)
-    return _outcome(Status.OK, f"{SSM_ROOT} {problem or 'unreadable'}: no GuardDuty trace on the "
+    return outcome(Status.OK, f"{SSM_ROOT} {problem or 'unreadable'}: no GuardDuty trace on the "
                     "SSM side", data)
 
 
@@ -641,19 +631,19 @@ def _traces_outcome(ctx: Context, package: Dict[str, JSONValue], runs: List[Dict
         what = "Distributor install Failed" if package.get("state") == "Failed" else (
             f"last run failed ({last.get('when') or 'time unknown'})" if last and last.get("failed")
             else "the SSM log shows a platform mismatch")
-        return _outcome(Status.FAIL, f"GuardDuty's SSM plugin: {what}", data, ev)
+        return outcome(Status.FAIL, f"GuardDuty's SSM plugin: {what}", data, ev)
     if corrupt or package.get("problem"):
         extra = f", {package['problem']}" if package.get("problem") else ""
-        return _outcome(Status.WARN, f"GuardDuty's SSM state is partly unreadable "
+        return outcome(Status.WARN, f"GuardDuty's SSM state is partly unreadable "
                         f"({len(corrupt)} corrupt file(s){extra})", data,
                         ev + tuple(redact(c) for c in corrupt[:3]))
     if package.get("present"):
         version = f" {package['version']}" if package.get("version") else ""
-        return _outcome(Status.OK, f"{GD_PACKAGE}{version} {package.get('state')}", data, ev)
+        return outcome(Status.OK, f"{GD_PACKAGE}{version} {package.get('state')}", data, ev)
     if runs or log_lines:
-        return _outcome(Status.OK, f"GuardDuty's SSM document ran here ({len(runs)} run(s), "
+        return outcome(Status.OK, f"GuardDuty's SSM document ran here ({len(runs)} run(s), "
                         f"{log_lines} log line(s))", data, ev)
-    return _outcome(Status.OK, "no trace of GuardDuty's SSM plugin on this host", data)
+    return outcome(Status.OK, "no trace of GuardDuty's SSM plugin on this host", data)
 
 
 # --- 6. Management type as the host sees it -----------------------------------------------------
@@ -689,15 +679,15 @@ def management_type(ctx: Context) -> Outcome:
     data: Dict[str, JSONValue] = {"gd_agent_installed": gd_installed, "agent_source": source,
                                   "ssm_traces": traces}
     if traces is True:
-        return _outcome(Status.OK, "automated: GuardDuty's SSM plugin has run here", data,
+        return outcome(Status.OK, "automated: GuardDuty's SSM plugin has run here", data,
                         management_type="automated")
     if traces is False and gd_installed is True:
-        return _outcome(Status.OK, "manual: the GuardDuty agent is installed without SSM traces",
+        return outcome(Status.OK, "manual: the GuardDuty agent is installed without SSM traces",
                         data, management_type="manual")
     if traces is False and gd_installed is False:
-        return _outcome(Status.OK, "none: no GuardDuty agent and no GuardDuty SSM trace", data,
+        return outcome(Status.OK, "none: no GuardDuty agent and no GuardDuty SSM trace", data,
                         management_type="none")
-    return _outcome(Status.OK, "unknown: the SSM state could not be read (run as root)", data,
+    return outcome(Status.OK, "unknown: the SSM state could not be read (run as root)", data,
                     management_type="unknown")
 
 
