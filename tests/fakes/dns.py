@@ -15,11 +15,11 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
-import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from gd_doctor.host.net import DnsAnswer
+from tests.fakes.background import BackgroundServer
 
 Entry = Union[Sequence[str], str]
 
@@ -71,7 +71,7 @@ def _decode_question(data: bytes) -> Tuple[str, int, int]:
     return ".".join(labels), qtype, i + 5
 
 
-class FakeDnsServer:
+class FakeDnsServer(BackgroundServer):
     """A tiny authoritative-style DNS server over UDP (A, AAAA, CNAME; NXDOMAIN otherwise)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
@@ -85,8 +85,7 @@ class FakeDnsServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.sock.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._prepare_thread()
 
     @property
     def address(self) -> Tuple[str, int]:
@@ -134,11 +133,3 @@ class FakeDnsServer:
             except (OSError, IndexError, struct.error, UnicodeDecodeError):
                 continue
 
-    def __enter__(self) -> "FakeDnsServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(1)
-        self.sock.close()

@@ -24,6 +24,8 @@ from typing import Dict, List, Optional, Tuple
 
 import trustme
 
+from tests.fakes.background import TcpAcceptServer
+
 AWS_REPLY = (
     b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
     b"x-amzn-RequestId: 5d1c5c4b-7c1e-4a0b-9d8e-1f2a3b4c5d6e\r\n"
@@ -37,7 +39,7 @@ HTML_REPLY = (
 )
 
 
-class TlsEndpoint:
+class TlsEndpoint(TcpAcceptServer):
     def __init__(self, name: str, *, cert: str = "valid", reply: str = "aws",
                  ca_org: str = "Amazon", host: str = "127.0.0.1", port: int = 0) -> None:
         self.name = name
@@ -62,8 +64,7 @@ class TlsEndpoint:
         self.sock.listen(16)
         self.sock.settimeout(0.2)
         self.requests: List[bytes] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._prepare_thread()
 
     @property
     def address(self) -> Tuple[str, int]:
@@ -87,26 +88,11 @@ class TlsEndpoint:
         except (OSError, ssl.SSLError):
             return
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def __enter__(self) -> "TlsEndpoint":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(1)
-        self.sock.close()
+    def _cleanup(self) -> None:
         self._dir.cleanup()
 
 
-class ConnectProxy:
+class ConnectProxy(TcpAcceptServer):
     """A minimal HTTP CONNECT proxy. ``routes`` maps ``host:port`` to a local ``(ip, port)``.
 
     ``require_auth``: answer 407 unless ``Proxy-Authorization`` is present. ``connects`` logs
@@ -122,8 +108,7 @@ class ConnectProxy:
         self.sock.listen(16)
         self.sock.settimeout(0.2)
         self.port = int(self.sock.getsockname()[1])
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._prepare_thread()
 
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:
         try:
@@ -173,22 +158,6 @@ class ConnectProxy:
         threading.Thread(target=self._pipe, args=(conn, upstream), daemon=True).start()
         threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True).start()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def __enter__(self) -> "ConnectProxy":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(1)
-        self.sock.close()
 
 
 def closed_port() -> int:
