@@ -28,7 +28,7 @@ import typer
 from gd_doctor import __version__
 
 if TYPE_CHECKING:
-    from gd_doctor.model import CheckResult, Report
+    from gd_doctor.model import CheckResult
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -153,17 +153,14 @@ def run_check(
     """Run every selected check, diagnose, render; returns the exit code."""
     from gd_doctor.checks import ALL_CHECKS, UnknownSelection, select_checks
     from gd_doctor.checks.base import Options
-    from gd_doctor.diagnosis import ALL_RULES
-    from gd_doctor.diagnosis.engine import diagnose
     from gd_doctor.host import Host
     from gd_doctor.host.settings import HostSettings
     from gd_doctor.model import Verdict
-    from gd_doctor.report.build import build_report
+    from gd_doctor.pipeline import run_doctor
     from gd_doctor.report.json import render_json
     from gd_doctor.report.ssm import render_ssm
     from gd_doctor.report.style import Style
     from gd_doctor.report.text import render_text
-    from gd_doctor.runner import run_checks
 
     if timeout <= 0:
         raise typer.BadParameter("must be greater than 0", param_hint="--timeout")
@@ -190,29 +187,19 @@ def run_check(
     else:
         host = Host.live_host(settings)
     options = Options(since=window, region=region, endpoint_url=endpoint_url, verbose=verbose)
-    started = datetime.now(timezone.utc)
     progress = _Progress(sys.stderr.isatty() and fmt == OutputFormat.text)
-    run = run_checks(
+    done = run_doctor(
         host,
-        checks,
-        options,
+        checks=checks,
+        options=options,
         budget_s=timeout,
-        debug=debug,
         deselected=deselected,
+        debug=debug,
+        report_path=str(output) if output else None,
         progress=progress,
     )
     progress.clear()
-    diagnosis = diagnose(run.results, ALL_RULES, debug=debug)
-    report_path = str(output) if output else None
-    report: Report = build_report(
-        run,
-        diagnosis,
-        started_at=started,
-        root=str(root or "/"),
-        live=host.live,
-        budget_s=timeout,
-        report_path=report_path,
-    )
+    run, report = done.outcome, done.report
     status = EXIT_OK if report.verdict == Verdict.HEALTHY else EXIT_PROBLEMS
     if output is not None:
         problem = _write_report_file(output, render_json(report))

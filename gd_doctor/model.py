@@ -13,6 +13,11 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 JSONValue = Union[None, bool, int, float, str, List[Any], Dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Facts:
+    """Base of every check's typed facts (see :mod:`gd_doctor.facts`)."""
+
+
 class Status(str, Enum):
     """The state of one check, in the order a reader cares about them."""
 
@@ -58,8 +63,8 @@ class Outcome:
     summary: str
     data: Mapping[str, JSONValue] = field(default_factory=dict)
     evidence: Tuple[str, ...] = ()
-    details: Tuple[str, ...] = ()
     skip_reason: Optional[str] = None
+    facts: Optional[Facts] = None
 
 
 @dataclass(frozen=True)
@@ -73,11 +78,11 @@ class CheckResult:
     summary: str
     data: Mapping[str, JSONValue] = field(default_factory=dict)
     evidence: Tuple[str, ...] = ()
-    details: Tuple[str, ...] = ()
     skip_reason: Optional[str] = None
     error: Optional[str] = None
     duration_s: float = 0.0
     timed_out: bool = False
+    facts: Optional[Facts] = None
 
     @property
     def passed(self) -> bool:
@@ -98,6 +103,8 @@ class Finding:
     doc: Optional[str] = None
     rank: int = 500
     checks: Tuple[str, ...] = ()
+    # Check ids whose evidence the engine prepends (resolved from facts types by the rule).
+    evidence_from: Tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -131,3 +138,4 @@ class Report:
     budget_exhausted: bool = False
     report_path: Optional[str] = None
     control_plane_issues: Tuple[str, ...] = ()
+    verdict_reason: Optional[str] = None

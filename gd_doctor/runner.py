@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import AbstractSet, Callable, Dict, List, Optional, Sequence, Tuple
 
 from gd_doctor.checks.base import Check, Context, Options
+from gd_doctor.facts import Facts, to_data
 from gd_doctor.host import Host
 from gd_doctor.model import CheckResult, Outcome, SkipReason, Status
 
@@ -35,18 +36,36 @@ class RunOutcome:
     duration_s: float
 
 
+class FactsContractError(TypeError):
+    """A check returned facts of another type than it declared."""
+
+
+def _checked_facts(chk: Check, outcome: Outcome) -> Optional[Facts]:
+    """The outcome's facts, after checking they are of the type the check declared."""
+    got = outcome.facts
+    if got is None:
+        return None
+    if chk.facts is None or not isinstance(got, chk.facts):
+        declared = chk.facts.__name__ if chk.facts else "no facts"
+        raise FactsContractError(
+            f"{chk.id} returned {type(got).__name__}, but declares {declared}"
+        )
+    return got
+
+
 def _stamp(chk: Check, outcome: Outcome, duration: float) -> CheckResult:
+    facts = _checked_facts(chk, outcome)
     return CheckResult(
         check_id=chk.id,
         title=chk.title,
         category=chk.category,
         status=outcome.status,
         summary=outcome.summary,
-        data=dict(outcome.data),
+        data=to_data(facts) if facts is not None else dict(outcome.data),
         evidence=tuple(outcome.evidence),
-        details=tuple(outcome.details),
         skip_reason=outcome.skip_reason,
         duration_s=round(duration, 4),
+        facts=facts,
     )
 
 
@@ -100,7 +119,7 @@ def _precondition_skip(
 
 
 def _ready(chk: Check, results: Dict[str, CheckResult], selected: Dict[str, Check]) -> bool:
-    return all(dep in results for dep in (*chk.requires, *chk.after) if dep in selected)
+    return all(dep in results for dep in chk.waits_on if dep in selected)
 
 
 class _Pool:

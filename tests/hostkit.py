@@ -10,8 +10,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from gd_doctor.checks import ALL_CHECKS
 from gd_doctor.checks.base import Check, Context, Options
-from gd_doctor.diagnosis import ALL_RULES
-from gd_doctor.diagnosis.engine import Diagnosis, diagnose
+from gd_doctor.diagnosis.engine import Diagnosis
 from gd_doctor.host import Host
 from gd_doctor.host.clock import FixedClock
 from gd_doctor.host.commands import CommandResult
@@ -23,9 +22,9 @@ from gd_doctor.host.procs import UnavailableProcesses
 from gd_doctor.host.settings import HostSettings
 from gd_doctor.knowledge import HERE as KNOWLEDGE_DIR
 from gd_doctor.model import CheckResult, Outcome, Report
-from gd_doctor.report.build import build_report
+from gd_doctor.pipeline import run_doctor
 from gd_doctor.report.json import report_to_dict
-from gd_doctor.runner import RunOutcome, run_checks
+from gd_doctor.runner import RunOutcome
 
 NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -120,12 +119,10 @@ def run_pipeline(
     budget_s: float = 20.0,
 ) -> Tuple[RunOutcome, Diagnosis, Report]:
     """Run checks, rules and report building exactly as the CLI does."""
-    run = run_checks(host, checks, options or Options(), budget_s=budget_s)
-    diagnosis = diagnose(run.results, ALL_RULES)
-    report = build_report(
-        run, diagnosis, started_at=NOW, root=str(host.fs.root), live=host.live, budget_s=budget_s
+    done = run_doctor(
+        host, checks=checks, options=options or Options(), budget_s=budget_s, started_at=NOW
     )
-    return run, diagnosis, report
+    return done.outcome, done.diagnosis, done.report
 
 
 _SCHEMA: Optional[Dict[str, Any]] = None

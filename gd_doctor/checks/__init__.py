@@ -60,7 +60,7 @@ def select_checks(
         stack: List[str] = list(only_ids)
         while stack:
             chk = by_id[stack.pop()]
-            for dep in (*chk.requires, *chk.after):
+            for dep in chk.waits_on:
                 if dep in by_id and dep not in only_ids:
                     only_ids.add(dep)
                     stack.append(dep)

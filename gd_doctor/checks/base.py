@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Callable, Iterable, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterable, Mapping, Optional, Tuple, Type, TypeVar
 
+from gd_doctor.facts import Facts, producer_of, register_producer
 from gd_doctor.host import Host
 from gd_doctor.model import CheckResult, JSONValue, Outcome, SkipReason, Status
 from gd_doctor.redact import redact
+
+F = TypeVar("F", bound=Facts)
 
 CATEGORIES: Tuple[str, ...] = ("platform", "agent", "ssm", "imds", "network")
 NEEDS: Tuple[str, ...] = ("live", "network", "root-user")
@@ -45,6 +48,14 @@ class Context:
         self.options = options
         self._results = results
         self._deadline = deadline
+
+    def facts(self, facts_type: Type[F]) -> Optional[F]:
+        """The facts an earlier check produced, when it ran (the check must declare
+        ``facts_type`` in ``reads``); None when that check was skipped, crashed or not run."""
+        for res in self._results.values():
+            if isinstance(res.facts, facts_type):
+                return res.facts
+        return None
 
     def result(self, check_id: str) -> Optional[CheckResult]:
         """The result of a check this one declared in ``requires`` or ``after``."""
@@ -81,6 +92,8 @@ class Check:
     after: Tuple[str, ...] = ()
     needs: Tuple[str, ...] = ()
     description: str = field(default="")
+    facts: Optional[Type[Facts]] = None
+    reads: Tuple[Type[Facts], ...] = ()
 
     def __call__(self, ctx: Context) -> Outcome:
         return self.func(ctx)
@@ -88,6 +101,12 @@ class Check:
     @property
     def network(self) -> bool:
         return "network" in self.needs
+
+    @property
+    def waits_on(self) -> Tuple[str, ...]:
+        """Every check id this one must wait for: requires, after, and producers of reads."""
+        readers = tuple(producer_of(t) for t in self.reads)
+        return tuple(dict.fromkeys((*self.requires, *self.after, *readers)))
 
 
 def check(
@@ -98,8 +117,17 @@ def check(
     requires: Tuple[str, ...] = (),
     after: Tuple[str, ...] = (),
     needs: Tuple[str, ...] = (),
+    facts: Optional[Type[Facts]] = None,
+    reads: Tuple[Type[Facts], ...] = (),
 ) -> Callable[[CheckFunc], Check]:
-    """Declare a check. The function's docstring becomes its description."""
+    """Declare a check. The function's docstring becomes its description.
+
+    ``facts`` is the one :class:`~gd_doctor.facts.Facts` type the check returns in its Outcome;
+    ``reads`` the facts types of earlier checks it reads with :meth:`Context.facts` (the runner
+    waits for their producers, as for ``after``).
+    """
+    if facts is not None:
+        register_producer(facts, check_id)
 
     def wrap(func: CheckFunc) -> Check:
         return Check(
@@ -111,6 +139,8 @@ def check(
             after=after,
             needs=needs,
             description=(func.__doc__ or "").strip(),
+            facts=facts,
+            reads=reads,
         )
 
     return wrap
@@ -119,25 +149,43 @@ def check(
 # Small constructors so a check body reads like prose.
 
 
-def ok(summary: str, *, evidence: Tuple[str, ...] = (), **data: JSONValue) -> Outcome:
-    return Outcome(Status.OK, summary, data, evidence)
+def ok(
+    summary: str,
+    *,
+    evidence: Iterable[str] = (),
+    facts: Optional[Facts] = None,
+    **data: Any,
+) -> Outcome:
+    return Outcome(Status.OK, summary, data, tuple(evidence), facts=facts)
 
 
-def warn(summary: str, *, evidence: Tuple[str, ...] = (), **data: JSONValue) -> Outcome:
-    return Outcome(Status.WARN, summary, data, evidence)
+def warn(
+    summary: str,
+    *,
+    evidence: Iterable[str] = (),
+    facts: Optional[Facts] = None,
+    **data: Any,
+) -> Outcome:
+    return Outcome(Status.WARN, summary, data, tuple(evidence), facts=facts)
 
 
-def fail(summary: str, *, evidence: Tuple[str, ...] = (), **data: JSONValue) -> Outcome:
-    return Outcome(Status.FAIL, summary, data, evidence)
+def fail(
+    summary: str,
+    *,
+    evidence: Iterable[str] = (),
+    facts: Optional[Facts] = None,
+    **data: Any,
+) -> Outcome:
+    return Outcome(Status.FAIL, summary, data, tuple(evidence), facts=facts)
 
 
-def skip(reason: str, summary: str, **data: JSONValue) -> Outcome:
+def skip(reason: str, summary: str, *, facts: Optional[Facts] = None, **data: Any) -> Outcome:
     """Not applicable here; ``reason`` is from :class:`gd_doctor.model.SkipReason`."""
-    return Outcome(Status.SKIP, summary, data, skip_reason=reason)
+    return Outcome(Status.SKIP, summary, data, skip_reason=reason, facts=facts)
 
 
-def not_applicable(summary: str, **data: JSONValue) -> Outcome:
-    return skip(SkipReason.NOT_APPLICABLE, summary, **data)
+def not_applicable(summary: str, *, facts: Optional[Facts] = None, **data: Any) -> Outcome:
+    return skip(SkipReason.NOT_APPLICABLE, summary, facts=facts, **data)
 
 
 def outcome(
@@ -145,13 +193,30 @@ def outcome(
     summary: str,
     data: Mapping[str, JSONValue],
     evidence: Iterable[str] = (),
+    *,
+    facts: Optional[Facts] = None,
     **more: JSONValue,
 ) -> Outcome:
     """An Outcome from a data mapping the check built up (plus a few more keys); evidence lines
     are redacted here, since they are raw host text."""
-    return Outcome(status, summary, {**data, **more}, tuple(redact(e) for e in evidence))
+    return Outcome(
+        status, summary, {**data, **more}, tuple(redact(e) for e in evidence), facts=facts
+    )
 
 
-def error(summary: str, *, evidence: Tuple[str, ...] = (), **data: JSONValue) -> Outcome:
+def judged(
+    status: Status, summary: str, facts: Facts, evidence: Iterable[str] = ()
+) -> Outcome:
+    """An Outcome carrying ``facts``; evidence lines are redacted here (raw host text)."""
+    return Outcome(status, summary, evidence=tuple(redact(e) for e in evidence), facts=facts)
+
+
+def error(
+    summary: str,
+    *,
+    evidence: Iterable[str] = (),
+    facts: Optional[Facts] = None,
+    **data: Any,
+) -> Outcome:
     """The check could not judge (unexpected host data); not a crash."""
-    return Outcome(Status.ERROR, summary, data, evidence)
+    return Outcome(Status.ERROR, summary, data, tuple(evidence), facts=facts)

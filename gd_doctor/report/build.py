@@ -63,4 +63,5 @@ def build_report(
         control_plane_issues=tuple(
             row.id for row in coverage_issues().values() if row.host_observable == "no"
         ),
+        verdict_reason=diagnosis.reason,
     )

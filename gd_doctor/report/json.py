@@ -10,7 +10,7 @@ from gd_doctor.knowledge import coverage_issues
 from gd_doctor.model import CheckResult, Finding, Report, Status
 from gd_doctor.redact import redact_value
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _finding(f: Finding) -> Dict[str, Any]:
@@ -41,7 +41,6 @@ def _check(c: CheckResult) -> Dict[str, Any]:
         "summary": c.summary,
         "data": dict(c.data),
         "evidence": list(c.evidence),
-        "details": list(c.details),
         "skip_reason": c.skip_reason,
         "error": c.error,
         "duration_s": c.duration_s,
@@ -69,6 +68,7 @@ def report_to_dict(report: Report) -> Dict[str, Any]:
         "budget_s": report.budget_s,
         "budget_exhausted": report.budget_exhausted,
         "verdict": report.verdict.value,
+        "verdict_reason": report.verdict_reason,
         "host": asdict(report.host),
         "findings": [_finding(f) for f in report.findings],
         "summary": _counts(checks),

@@ -35,7 +35,8 @@ def _verdict_line(report: Report, style: Style) -> str:
         if warns:
             tail += f", {warns} warning{'s' * (warns != 1)}"
     else:
-        tail = "some checks could not finish; the diagnosis may be incomplete"
+        tail = report.verdict_reason or "some checks could not finish"
+        tail = f"not proven healthy: {tail}"
     return f"{style.verdict(report.verdict)} {style.symbols['dash']} {tail}"
 
 
@@ -75,7 +76,7 @@ def _check_line(c: CheckResult, style: Style, width: int) -> str:
 
 
 def _check_details(c: CheckResult) -> List[str]:
-    out = [f"      {d}" for d in c.details]
+    out: List[str] = []
     out.extend(f"      | {e}" for e in c.evidence[:20])
     if c.data:
         data = redact_value(dict(c.data))

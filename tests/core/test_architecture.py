@@ -1,4 +1,5 @@
-"""Imports run one way: model/knowledge -> host -> parsers -> checks -> diagnosis -> report -> cli."""
+"""Imports run one way: model/knowledge -> host -> parsers -> facts -> checks -> diagnosis ->
+report -> pipeline -> cli."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ LAYERS: Dict[str, int] = {
     "redact": 0,
     "host": 1,
     "parsers": 2,
-    "checks": 3,
-    "runner": 3,
-    "diagnosis": 4,
-    "report": 5,
-    "cli": 6,
-    "__main__": 6,
+    "facts": 3,
+    "checks": 4,
+    "runner": 4,
+    "diagnosis": 5,
+    "report": 6,
+    "pipeline": 7,
+    "cli": 8,
+    "__main__": 8,
 }
 
 

@@ -129,12 +129,12 @@ def test_an_unwritable_output_is_a_tool_failure(tmp_path: Path) -> None:
 def test_internal_failure_exits_3_without_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import gd_doctor.runner
+    import gd_doctor.pipeline
 
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(gd_doctor.runner, "run_checks", explode)
+    monkeypatch.setattr(gd_doctor.pipeline, "run_checks", explode)
     with pytest.raises(SystemExit) as exc:
         main(["check", "--root", str(_root(tmp_path))])
     assert exc.value.code == 3

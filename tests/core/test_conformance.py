@@ -49,7 +49,7 @@ def test_checks_declare_known_metadata() -> None:
 def test_prerequisites_name_earlier_checks() -> None:
     seen: set = set()  # type: ignore[type-arg]
     for c in ALL_CHECKS:
-        for dep in (*c.requires, *c.after):
+        for dep in c.waits_on:
             assert dep in seen, f"{c.id} waits on {dep}, which is not registered before it"
         seen.add(c.id)
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gd_doctor.diagnosis.engine import Diagnosis, verdict_for
+from gd_doctor.diagnosis.verdict import Proof, ProofState
 from gd_doctor.model import CheckResult, Finding, Severity, Status, Verdict
 from gd_doctor.report.build import build_report
 from gd_doctor.report.json import render_json, report_to_dict
@@ -113,11 +114,15 @@ def _findings() -> Tuple[Finding, ...]:
     )
 
 
+PROVEN = Proof(ProofState.PROVEN, "the agent is installed, active and running")
+
+
 def _report(report_path: str = "/var/log/gd-doctor/report.json"):  # type: ignore[no-untyped-def]
     results = _results()
     findings = _findings()
     run = RunOutcome(results, True, 20.01)
-    diagnosis = Diagnosis(findings, verdict_for(findings, results))
+    verdict, reason = verdict_for(findings, results, PROVEN)
+    diagnosis = Diagnosis(findings, verdict, reason)
     return build_report(
         run, diagnosis, started_at=NOW, root="/", live=True, budget_s=20.0, report_path=report_path
     )
@@ -259,7 +264,11 @@ def test_verdicts() -> None:
     err = CheckResult("platform.os", "t", "platform", Status.ERROR, "s")
     warn = Finding("platform.x", "t", Severity.WARN, None)
     fail = Finding("platform.y", "t", Severity.FAIL, None)
-    assert verdict_for((), (ok,)) == Verdict.HEALTHY
-    assert verdict_for((warn,), (ok,)) == Verdict.HEALTHY
-    assert verdict_for((warn,), (err,)) == Verdict.UNKNOWN
-    assert verdict_for((fail,), (err,)) == Verdict.UNHEALTHY
+    unread = Proof(ProofState.UNKNOWN, "cannot read the package database")
+    assert verdict_for((), (ok,), PROVEN)[0] == Verdict.HEALTHY
+    assert verdict_for((warn,), (ok,), PROVEN)[0] == Verdict.HEALTHY
+    assert verdict_for((warn,), (err,), PROVEN)[0] == Verdict.UNKNOWN
+    assert verdict_for((fail,), (err,), PROVEN)[0] == Verdict.UNHEALTHY
+    # Healthy needs the proof: without it the verdict is unknown, with the proof's reason.
+    assert verdict_for((), (ok,), unread) == (Verdict.UNKNOWN, unread.reason)
+    assert verdict_for((), (ok,), Proof(ProofState.DISPROVEN, "x"))[0] == Verdict.UNKNOWN
