@@ -81,7 +81,8 @@ class RunResults:
 
 RuleOutput = Union[None, Finding, Iterable[Finding]]
 RuleFunc = Callable[..., RuleOutput]
-Readable = Union[Type[Facts], Type[RunResults]]
+# ``Results`` is readable only while a rule still needs another domain's untyped data.
+Readable = Union[Type[Facts], Type[RunResults], Type[Results]]
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class Rule:
 def _argument(wanted: Readable, results: Sequence[CheckResult]) -> Any:
     if wanted is RunResults:
         return RunResults(results)
+    if wanted is Results:
+        return Results(results)
     for res in results:
         if isinstance(res.facts, wanted):
             return res.facts
