@@ -12,8 +12,10 @@ inside the commands so ``--version`` and ``--help`` stay fast.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import stat
 import sys
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -57,6 +59,8 @@ class OutputFormat(str, Enum):
     ssm = "ssm"
 
 
+# Ten years: far beyond any journal, and small enough that datetime arithmetic cannot overflow.
+MAX_SINCE = timedelta(days=3650)
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 3600.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
@@ -71,9 +75,17 @@ def parse_since(text: str, now: Optional[datetime] = None) -> timedelta:
     >>> parse_since("2026-11-30T00:00:00+00:00", datetime(2026, 11, 30, 6, tzinfo=timezone.utc))
     datetime.timedelta(seconds=21600)
     """
+    if len(text) > 64:
+        raise typer.BadParameter("too long for a duration or a time", param_hint="--since")
     m = _SINCE.match(text)
     if m:
-        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()])
+        seconds = float(m.group(1)) * _UNITS[m.group(2).lower()]
+        if not 0 < seconds <= MAX_SINCE.total_seconds():
+            raise typer.BadParameter(
+                f"{text!r}: the window must be more than 0 and at most {MAX_SINCE.days} days",
+                param_hint="--since",
+            )
+        return timedelta(seconds=seconds)
     try:
         at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -84,7 +96,11 @@ def parse_since(text: str, now: Optional[datetime] = None) -> timedelta:
         at = at.replace(tzinfo=timezone.utc)
     delta = (now or datetime.now(timezone.utc)) - at
     if delta.total_seconds() <= 0:
-        raise typer.BadParameter(f"{text!r} is in the future")
+        raise typer.BadParameter(f"{text!r} is in the future", param_hint="--since")
+    if delta > MAX_SINCE:
+        raise typer.BadParameter(
+            f"{text!r} is more than {MAX_SINCE.days} days ago", param_hint="--since"
+        )
     return delta
 
 
@@ -123,12 +139,41 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _write_report_file(path: Path, text: str) -> Optional[str]:
-    """Write the JSON report where the user asked; returns an error message or None."""
+def output_problem(path: Path) -> Optional[str]:
+    """Why ``--output`` cannot be written, checked before any check runs; None when it can.
+
+    Only a regular file (new or existing) in an existing, writable directory is accepted: a
+    FIFO would block the run, a device or a directory is never what the user meant.
+    """
     try:
-        if path.parent and not path.parent.exists():
-            return f"directory {path.parent} does not exist"
-        path.write_text(text, encoding="utf-8")
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        return f"cannot use {path}: {exc.strerror or exc}"
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file (a directory, FIFO, socket or device)"
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        return f"directory {parent} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK) or (
+        st is not None and not os.access(path, os.W_OK)
+    ):
+        return f"cannot write {path}: permission denied"
+    return None
+
+
+def _write_report_file(path: Path, text: str) -> Optional[str]:
+    """Write the JSON report where the user asked, mode 0600 (it describes the host);
+    returns an error message or None."""
+    problem = output_problem(path)
+    if problem:
+        return problem
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK,
+                     0o600)  # fmt: skip
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
     except OSError as exc:
         return f"cannot write {path}: {exc.strerror or exc}"
     return None
@@ -162,9 +207,13 @@ def run_check(
     from gd_doctor.report.style import Style
     from gd_doctor.report.text import render_text
 
-    if timeout <= 0:
-        raise typer.BadParameter("must be greater than 0", param_hint="--timeout")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise typer.BadParameter("must be a finite number greater than 0", param_hint="--timeout")
     window = parse_since(since)
+    if output is not None:
+        problem = output_problem(output)
+        if problem:
+            raise typer.BadParameter(problem, param_hint="--output")
     try:
         checks, deselected = select_checks(only or (), skip or (), ALL_CHECKS)
     except UnknownSelection as exc:
@@ -181,8 +230,10 @@ def run_check(
         if not root.is_dir():
             raise typer.BadParameter(f"{root} is not a directory", param_hint="--root")
         if not (root / "etc").is_dir():
-            sys.stderr.write(f"gd-doctor: warning: {root} has no etc/ directory; is it the root "
-                             "of a filesystem?\n")
+            sys.stderr.write(
+                f"gd-doctor: warning: {root} has no etc/ directory; is it the root "
+                "of a filesystem?\n"
+            )
         host = Host.from_root(root, settings)
     else:
         host = Host.live_host(settings)

@@ -8,7 +8,8 @@
   network probes overlap. Every I/O call has its own timeout, clamped to the deadline.
 * The whole run has one budget. When it is spent the runner stops waiting: a check still running
   is an ERROR marked ``timed_out``, one not started is a SKIP marked ``timed_out``, and the report
-  is produced all the same. Workers are daemon threads, so a stuck probe cannot hold the exit, and they end with the run.
+  is produced all the same. Workers are daemon threads, so a stuck probe cannot hold the exit;
+  they end with the run.
 """
 
 from __future__ import annotations
@@ -47,9 +48,7 @@ def _checked_facts(chk: Check, outcome: Outcome) -> Optional[Facts]:
         return None
     if chk.facts is None or not isinstance(got, chk.facts):
         declared = chk.facts.__name__ if chk.facts else "no facts"
-        raise FactsContractError(
-            f"{chk.id} returned {type(got).__name__}, but declares {declared}"
-        )
+        raise FactsContractError(f"{chk.id} returned {type(got).__name__}, but declares {declared}")
     return got
 
 
