@@ -23,6 +23,7 @@ from typing import AbstractSet, Callable, Dict, List, Optional, Sequence, Tuple
 from gd_doctor.checks.base import Check, Context, Options
 from gd_doctor.facts import Facts, to_data
 from gd_doctor.host import Host
+from gd_doctor.limits import MAX_SUMMARY, cut_lines, cut_text
 from gd_doctor.model import CheckResult, Outcome, SkipReason, Status
 
 ProgressFn = Callable[[CheckResult, int, int], None]
@@ -59,9 +60,9 @@ def _stamp(chk: Check, outcome: Outcome, duration: float) -> CheckResult:
         title=chk.title,
         category=chk.category,
         status=outcome.status,
-        summary=outcome.summary,
+        summary=cut_text(outcome.summary, MAX_SUMMARY),
         data=to_data(facts) if facts is not None else dict(outcome.data),
-        evidence=tuple(outcome.evidence),
+        evidence=cut_lines(tuple(outcome.evidence)),
         skip_reason=outcome.skip_reason,
         duration_s=round(duration, 4),
         facts=facts,

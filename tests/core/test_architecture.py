@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "gd_doctor"
 LAYERS: Dict[str, int] = {
     "__init__": 0,
     "model": 0,
+    "limits": 0,
     "knowledge": 0,
     "redact": 0,
     "host": 1,
