@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import stat
 import sys
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -30,6 +29,7 @@ import typer
 from gd_doctor import __version__
 
 if TYPE_CHECKING:
+    from gd_doctor.integrations.outputs import FleetOutputs
     from gd_doctor.model import CheckResult
 
 EXIT_OK = 0
@@ -145,22 +145,9 @@ def output_problem(path: Path) -> Optional[str]:
     Only a regular file (new or existing) in an existing, writable directory is accepted: a
     FIFO would block the run, a device or a directory is never what the user meant.
     """
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        return f"cannot use {path}: {exc.strerror or exc}"
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        return f"{path} is not a regular file (a directory, FIFO, socket or device)"
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        return f"directory {parent} does not exist"
-    if not os.access(parent, os.W_OK | os.X_OK) or (
-        st is not None and not os.access(path, os.W_OK)
-    ):
-        return f"cannot write {path}: permission denied"
-    return None
+    from gd_doctor.integrations.outputs import file_problem
+
+    return file_problem(path)
 
 
 def _write_report_file(path: Path, text: str) -> Optional[str]:
@@ -194,12 +181,15 @@ def run_check(
     imds_endpoint: Optional[str] = None,
     region: Optional[str] = None,
     endpoint_url: Optional[str] = None,
+    fleet: Optional[FleetOutputs] = None,
 ) -> int:
     """Run every selected check, diagnose, render; returns the exit code."""
     from gd_doctor.checks import ALL_CHECKS, UnknownSelection, select_checks
     from gd_doctor.checks.base import Options
     from gd_doctor.host import Host
     from gd_doctor.host.settings import HostSettings
+    from gd_doctor.integrations.outputs import FleetOutputs, deliver
+    from gd_doctor.integrations.outputs import problems as fleet_problems
     from gd_doctor.model import Verdict
     from gd_doctor.pipeline import run_doctor
     from gd_doctor.report.json import render_json
@@ -214,6 +204,10 @@ def run_check(
         problem = output_problem(output)
         if problem:
             raise typer.BadParameter(problem, param_hint="--output")
+    fleet = fleet or FleetOutputs()
+    refused = fleet_problems(fleet)
+    if refused:
+        raise typer.BadParameter(refused[1], param_hint=refused[0])
     try:
         checks, deselected = select_checks(only or (), skip or (), ALL_CHECKS)
     except UnknownSelection as exc:
@@ -268,6 +262,8 @@ def run_check(
         text = text.encode("ascii", errors="replace").decode("ascii")
     sys.stdout.write(text)
     sys.stdout.flush()
+    for line in deliver(report, fleet) if fleet.any else ():
+        sys.stderr.write(f"gd-doctor: {line}\n")
     if run.budget_exhausted:
         sys.stderr.write(
             f"gd-doctor: time budget of {timeout:g} s ran out; "
@@ -353,6 +349,31 @@ def check_command(
     endpoint_url: Optional[str] = typer.Option(
         None, "--endpoint-url", help="Override the guardduty-data endpoint URL to probe."
     ),
+    inventory: bool = typer.Option(
+        False,
+        "--inventory",
+        help="Also write the verdict as the SSM custom inventory item Custom:GdDoctor "
+        "(/var/lib/amazon/ssm/<instance-id>/inventory/custom/GdDoctor.json).",
+    ),
+    inventory_dir: Optional[Path] = typer.Option(
+        None, "--inventory-dir", help="Write the inventory item into DIR instead."
+    ),
+    compliance: Optional[Path] = typer.Option(
+        None,
+        "--compliance",
+        help="Also write the items for 'aws ssm put-compliance-items --items file://FILE'.",
+    ),
+    emf: bool = typer.Option(
+        False,
+        "--emf",
+        help="Also send one CloudWatch EMF event to the CloudWatch agent (127.0.0.1:25888).",
+    ),
+    emf_endpoint: Optional[str] = typer.Option(
+        None, "--emf-endpoint", help="Send the EMF event to HOST:PORT instead."
+    ),
+    emf_file: Optional[Path] = typer.Option(
+        None, "--emf-file", help="Append the EMF event to FILE (for an agent that ships it)."
+    ),
 ) -> None:
     """Check this host and diagnose its GuardDuty Runtime Monitoring coverage."""
     raise typer.Exit(
@@ -370,8 +391,22 @@ def check_command(
             imds_endpoint=imds_endpoint,
             region=region,
             endpoint_url=endpoint_url,
+            fleet=_fleet_outputs(inventory, inventory_dir, compliance, emf, emf_endpoint, emf_file),
         )
     )
+
+
+def _fleet_outputs(
+    inventory: bool,
+    inventory_dir: Optional[Path],
+    compliance: Optional[Path],
+    emf: bool,
+    emf_endpoint: Optional[str],
+    emf_file: Optional[Path],
+) -> FleetOutputs:
+    from gd_doctor.integrations.outputs import FleetOutputs
+
+    return FleetOutputs(inventory, inventory_dir, compliance, emf, emf_endpoint, emf_file)
 
 
 @app.command("checks")

@@ -24,6 +24,7 @@ LAYERS: Dict[str, int] = {
     "runner": 4,
     "diagnosis": 5,
     "report": 6,
+    "integrations": 7,
     "pipeline": 7,
     "cli": 8,
     "__main__": 8,
