@@ -15,12 +15,12 @@ by them.
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+from gd_doctor.host.delivery import send_tcp_then_udp
 from gd_doctor.integrations.common import top_finding, top_row
 from gd_doctor.model import Report, Severity, Verdict
 from gd_doctor.redact import redact
@@ -104,34 +104,10 @@ def parse_endpoint(text: str) -> Tuple[str, int]:
     return host, int(port)
 
 
-def _family(host: str) -> int:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
 def send(line: str, endpoint: Tuple[str, int] = DEFAULT_ENDPOINT, timeout: float = 0.5) -> Sent:
-    """Send one event: TCP first (the agent's stream listener), then UDP. Both bounded by
-    ``timeout``; a UDP send cannot confirm delivery, so it says so."""
-    data = line.encode("utf-8")[:MAX_EVENT]
-    host, port = endpoint
-    tcp_problem = ""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as conn:
-            conn.settimeout(timeout)
-            conn.sendall(data)
-        return Sent("tcp")
-    except OSError as exc:
-        tcp_problem = exc.strerror or type(exc).__name__
-    try:
-        with socket.socket(_family(host), socket.SOCK_DGRAM) as udp:
-            udp.settimeout(timeout)
-            udp.sendto(data, (host, port))
-        return Sent("udp", f"TCP {host}:{port} failed ({tcp_problem}); sent over UDP, unconfirmed")
-    except OSError as exc:
-        return Sent(
-            None,
-            f"CloudWatch agent not reachable at {host}:{port}: TCP {tcp_problem}, "
-            f"UDP {exc.strerror or type(exc).__name__}",
-        )
+    """Send one event to the CloudWatch agent: TCP, then UDP (see host.delivery)."""
+    how, problem = send_tcp_then_udp(line.encode("utf-8")[:MAX_EVENT], endpoint, timeout)
+    return Sent(how, problem)
 
 
 def append(line: str, path: Path) -> Sent:
