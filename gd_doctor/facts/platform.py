@@ -278,13 +278,10 @@ class MemlockFacts(Facts):
 
     ``required`` is None when the kernel is unknown; ``effective`` is None when nothing sets the
     limit (systemd's built-in default applies: ``effective_source`` says which).
-    ``effective_soft``/``effective_hard`` are bytes, None for infinity.
     """
 
     required: Optional[bool]
     effective: Optional[str]
-    effective_soft: Optional[int]
-    effective_hard: Optional[int]
     effective_source: str
     sufficient: bool
     default_limit_memlock: Optional[str]
@@ -313,8 +310,6 @@ class MemlockFacts(Facts):
         return cls(
             required=required,
             effective=format_limit(effective) if effective else None,
-            effective_soft=effective.soft if effective else None,
-            effective_hard=effective.hard if effective else None,
             effective_source=source,
             sufficient=effective.at_least(minimum_bytes) if effective else False,
             default_limit_memlock=default_value,
