@@ -14,7 +14,7 @@ from gd_doctor.facts import to_data
 from gd_doctor.host import Host
 from gd_doctor.host.settings import HostSettings
 from gd_doctor.model import Status
-from tests.hostkit import FIXTURES, run_pipeline
+from tests.hostkit import FIXTURES, make_host, run_pipeline
 
 ROOTS = sorted(p for p in (FIXTURES / "roots").iterdir() if p.is_dir())
 JUDGED = (Status.OK, Status.WARN, Status.FAIL)
@@ -41,6 +41,15 @@ def test_every_platform_check_returns_its_declared_facts(case: Path) -> None:
         assert res.status in JUDGED, f"{chk.id}: {res.status.value} {res.summary}"
         assert chk.facts is not None and isinstance(res.facts, chk.facts), chk.id
         assert dict(res.data) == to_data(res.facts), chk.id
+    assert UNEXPLAINED not in [f.finding_id for f in diagnosis.findings]
+
+
+def test_an_empty_root_still_gives_every_check_its_facts(tmp_path: Path) -> None:
+    """Nothing readable is a judgement too ("cannot tell"), carried by the facts' None values."""
+    run, diagnosis, _ = run_pipeline(make_host(tmp_path, live=False), checks=PLATFORM_CHECKS)
+    for res, chk in zip(run.results, PLATFORM_CHECKS):
+        assert res.check_id == chk.id
+        assert chk.facts is not None and isinstance(res.facts, chk.facts), chk.id
     assert UNEXPLAINED not in [f.finding_id for f in diagnosis.findings]
 
 
