@@ -181,8 +181,10 @@ def run_check(
         if not root.is_dir():
             raise typer.BadParameter(f"{root} is not a directory", param_hint="--root")
         if not (root / "etc").is_dir():
-            sys.stderr.write(f"gd-doctor: warning: {root} has no etc/ directory; is it the root "
-                             "of a filesystem?\n")
+            sys.stderr.write(
+                f"gd-doctor: warning: {root} has no etc/ directory; is it the root "
+                "of a filesystem?\n"
+            )
         host = Host.from_root(root, settings)
     else:
         host = Host.live_host(settings)

@@ -202,9 +202,7 @@ def outcome(
     )
 
 
-def judged(
-    status: Status, summary: str, facts: Facts, evidence: Iterable[str] = ()
-) -> Outcome:
+def judged(status: Status, summary: str, facts: Facts, evidence: Iterable[str] = ()) -> Outcome:
     """An Outcome carrying ``facts``; evidence lines are redacted here (raw host text)."""
     return Outcome(status, summary, evidence=tuple(redact(e) for e in evidence), facts=facts)
 

@@ -50,8 +50,13 @@ def host_with(
     if resolver is not None:
         ports["net"] = LiveNetwork(resolver, ca_file)
     settings = HostSettings(region=region, endpoint_url=endpoint_url)
-    return make_host(root, files=files or {"/etc/resolv.conf": "nameserver 192.0.2.2\n"},
-                     live=live, settings=settings, **ports)
+    return make_host(
+        root,
+        files=files or {"/etc/resolv.conf": "nameserver 192.0.2.2\n"},
+        live=live,
+        settings=settings,
+        **ports,
+    )
 
 
 def pipeline(

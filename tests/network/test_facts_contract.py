@@ -29,8 +29,7 @@ from tests.network.conftest import HOST, REGION, host_with, pipeline
 PACKAGE = Path(__file__).resolve().parents[2] / "gd_doctor"
 DOMAIN_CHECKS = [c for c in ALL_CHECKS if c.category in ("imds", "network")]
 JUDGED = (Status.OK, Status.WARN, Status.FAIL)
-SSM = {f"{s}.{REGION}.amazonaws.com": ["127.0.0.1"] for s in ("ssm", "ssmmessages",
-                                                                "ec2messages")}
+SSM = {f"{s}.{REGION}.amazonaws.com": ["127.0.0.1"] for s in ("ssm", "ssmmessages", "ec2messages")}
 Setup = Callable[[Path], "contextlib.AbstractContextManager[Host]"]
 
 
@@ -39,8 +38,13 @@ def _healthy(tmp_path: Path) -> Iterator[Host]:
     """IMDS with tokens required, the endpoint and the SSM names on loopback."""
     with FakeImds(tokens="required") as imds, TlsEndpoint(HOST) as ep:
         resolver = FakeResolver({HOST: ["127.0.0.1"], **SSM})
-        yield host_with(tmp_path, imds_url=imds.url, resolver=resolver, ca_file=ep.ca_file,
-                        endpoint_url=f"https://{HOST}:{ep.address[1]}")
+        yield host_with(
+            tmp_path,
+            imds_url=imds.url,
+            resolver=resolver,
+            ca_file=ep.ca_file,
+            endpoint_url=f"https://{HOST}:{ep.address[1]}",
+        )
 
 
 @contextlib.contextmanager
@@ -50,19 +54,30 @@ def _broken(tmp_path: Path) -> Iterator[Host]:
     tree["/latest/meta-data/tags/instance/GuardDutyManaged"] = "false"
     tree["/latest/meta-data/identity-credentials/ec2/security-credentials/ec2-instance"] = None
     tree = {k: v for k, v in tree.items() if "cidr-block" not in k}
-    proxy = ('[Service]\nEnvironment="https_proxy=http://proxy.corp:3128"\n')
-    files = {"/etc/resolv.conf": "nameserver 10.9.9.9\n",
-             "/etc/systemd/system/amazon-guardduty-agent.service.d/proxy.conf": proxy}
+    proxy = '[Service]\nEnvironment="https_proxy=http://proxy.corp:3128"\n'
+    files = {
+        "/etc/resolv.conf": "nameserver 10.9.9.9\n",
+        "/etc/systemd/system/amazon-guardduty-agent.service.d/proxy.conf": proxy,
+    }
     with FakeImds(tokens="optional", tree=tree) as imds:
-        yield host_with(tmp_path, imds_url=imds.url, resolver=FakeResolver({HOST: ["127.0.0.1"]}),
-                        endpoint_url=f"https://{HOST}:{closed_port()}", files=files)
+        yield host_with(
+            tmp_path,
+            imds_url=imds.url,
+            resolver=FakeResolver({HOST: ["127.0.0.1"]}),
+            endpoint_url=f"https://{HOST}:{closed_port()}",
+            files=files,
+        )
 
 
 @contextlib.contextmanager
 def _unreachable(tmp_path: Path) -> Iterator[Host]:
     """IMDS refuses connections; the Region is not a Region name."""
-    yield host_with(tmp_path, imds_url=f"http://127.0.0.1:{closed_port()}",
-                    resolver=FakeResolver({}), region="not a region")
+    yield host_with(
+        tmp_path,
+        imds_url=f"http://127.0.0.1:{closed_port()}",
+        resolver=FakeResolver({}),
+        region="not a region",
+    )
 
 
 @contextlib.contextmanager
@@ -130,8 +145,16 @@ def test_rules_of_the_domains_read_typed_facts() -> None:
         assert r.reads is not None, r.id
 
 
-@pytest.mark.parametrize("path", ["checks/imds.py", "checks/network.py", "checks/proxy.py",
-                                  "diagnosis/imds.py", "diagnosis/network.py"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "checks/imds.py",
+        "checks/network.py",
+        "checks/proxy.py",
+        "diagnosis/imds.py",
+        "diagnosis/network.py",
+    ],
+)
 def test_no_string_lookup_of_imds_or_network_data(path: str) -> None:
     text = (PACKAGE / path).read_text(encoding="utf-8")
     lookups = re.findall(r"\.(?:fact|data|evidence|summary|result)\(\s*\"(?:imds|network)\.", text)

@@ -24,9 +24,9 @@ IDENTITY = "/latest/dynamic/instance-identity/document"
 CREDS = "/latest/meta-data/identity-credentials/ec2/security-credentials/ec2-instance"
 
 
-@pytest.mark.parametrize("mode,expected", [("required", "required"),
-                                           ("optional", "optional"),
-                                           ("disabled", "disabled")])
+@pytest.mark.parametrize(
+    "mode,expected", [("required", "required"), ("optional", "optional"), ("disabled", "disabled")]
+)
 def test_token_modes(tmp_path: Path, mode: str, expected: str) -> None:
     with FakeImds(tokens=mode) as fake:
         run, diagnosis, _, _ = pipeline(host_with(tmp_path, imds_url=fake.url), "imds")
@@ -41,17 +41,22 @@ def test_healthy_imds_reports_everything_and_no_secret(tmp_path: Path) -> None:
     with FakeImds(tokens="required") as fake:
         run, diagnosis, report, doc = pipeline(host_with(tmp_path, imds_url=fake.url), "imds")
     assert facts(run, ImdsNetworkFacts) == ImdsNetworkFacts(
-        mac="0e:49:61:0f:c3:11", vpc_id="vpc-d295a6a7", vpc_cidrs=("192.0.2.0/24",))
+        mac="0e:49:61:0f:c3:11", vpc_id="vpc-d295a6a7", vpc_cidrs=("192.0.2.0/24",)
+    )
     assert facts(run, ImdsCredentialsFacts) == ImdsCredentialsFacts(
-        available=True, code="Success", expiration="2026-11-30T18:12:15Z", status=200,
-        problem=None)
+        available=True, code="Success", expiration="2026-11-30T18:12:15Z", status=200, problem=None
+    )
     assert facts(run, ImdsTagsFacts).excluded is False
     # the JSON report's data is the facts serialised
     assert by_id(run)["imds.network"].data["vpc_cidrs"] == ["192.0.2.0/24"]
     assert report.host.instance_id == "i-1234567890abcdef0"
     text = json.dumps(doc)
-    for secret in (TOKEN, "FAKE-SECRET-MUST-NEVER-BE-PRINTED", "FAKE-SESSION-TOKEN",
-                   "ASIAFAKEFAKEFAKEFAKE"):
+    for secret in (
+        TOKEN,
+        "FAKE-SECRET-MUST-NEVER-BE-PRINTED",
+        "FAKE-SESSION-TOKEN",
+        "ASIAFAKEFAKEFAKEFAKE",
+    ):
         assert secret not in text
     assert finding_ids(diagnosis) == []
 
@@ -73,7 +78,8 @@ def test_tags_in_metadata_off_is_unknown_not_healthy(tmp_path: Path) -> None:
         run, diagnosis, _, _ = pipeline(host_with(tmp_path, imds_url=fake.url), "imds")
     assert by_id(run)["imds.tags"].status.value == "warn"
     assert facts(run, ImdsTagsFacts) == ImdsTagsFacts(
-        tags_in_metadata=False, guardduty_managed=None, excluded=None)
+        tags_in_metadata=False, guardduty_managed=None, excluded=None
+    )
     assert "imds.tags-not-in-metadata" in finding_ids(diagnosis)
 
 
@@ -87,8 +93,15 @@ def test_missing_identity_document_is_row_7(tmp_path: Path) -> None:
     assert "HTTP 404" in found["imds.identity-document-missing"].title
 
 
-@pytest.mark.parametrize("body", ["<html><body>Service Unavailable</body></html>",
-                                  '{"instanceId": 5}', "[1, 2", "\x00\x01garbage"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<html><body>Service Unavailable</body></html>",
+        '{"instanceId": 5}',
+        "[1, 2",
+        "\x00\x01garbage",
+    ],
+)
 def test_garbage_identity_document(tmp_path: Path, body: str) -> None:
     tree = default_tree()
     tree[IDENTITY] = body

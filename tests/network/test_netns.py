@@ -41,8 +41,11 @@ def _resolve(ns: str, name: str, timeout: float = 2.0) -> Dict[str, Any]:
 
 def test_system_resolver_through_a_fake_dns_server() -> None:
     chain = {f"c{i}.example.test": f"c{i + 1}.example.test" for i in range(8)}
-    names = {"c8.example.test": ["192.0.2.30"], HOST: ["192.0.2.25", "192.0.2.26"],
-             "v6only.example.test": ["fd00:ec2::25"]}
+    names = {
+        "c8.example.test": ["192.0.2.30"],
+        HOST: ["192.0.2.25", "192.0.2.26"],
+        "v6only.example.test": ["fd00:ec2::25"],
+    }
     with make_netns(resolv_conf="nameserver 127.0.0.1\noptions timeout:1 attempts:1\n") as ns:
         server = inside(ns, lambda: FakeDnsServer("127.0.0.1", 53, names=names, cname=chain))
         with server:
@@ -63,8 +66,9 @@ def test_silent_resolver_is_cut_at_the_deadline() -> None:
 def test_everything_black_holed_returns_within_the_budget() -> None:
     with make_netns() as ns:  # resolv.conf and 169.254.169.254 both lead into the black hole
         start = time.monotonic()
-        out = exec_in(ns, [sys.executable, "-m", "gd_doctor", "check", "--timeout", "5",
-                           "--format", "json"])
+        out = exec_in(
+            ns, [sys.executable, "-m", "gd_doctor", "check", "--timeout", "5", "--format", "json"]
+        )
         wall = time.monotonic() - start
     report = json.loads(out.stdout)
     checks = {c["id"] if "id" in c else c["check_id"]: c for c in report["checks"]}
@@ -74,15 +78,31 @@ def test_everything_black_holed_returns_within_the_budget() -> None:
 
 def test_healthy_path_end_to_end() -> None:
     endpoint_ip = "192.0.2.25"  # inside the AEMM tree's VPC CIDR 192.0.2.0/24
-    with make_netns(addresses=["169.254.169.254", endpoint_ip],
-                    resolv_conf="nameserver 127.0.0.1\n") as ns:
+    with make_netns(
+        addresses=["169.254.169.254", endpoint_ip], resolv_conf="nameserver 127.0.0.1\n"
+    ) as ns:
         imds = inside(ns, lambda: FakeImds("169.254.169.254", 80, tokens="required"))
         dns = inside(ns, lambda: FakeDnsServer("127.0.0.1", 53, names={HOST: [endpoint_ip]}))
         tls = inside(ns, lambda: TlsEndpoint(HOST, host=endpoint_ip, port=443))
         with imds, dns, tls:
-            out = exec_in(ns, [sys.executable, "-m", "gd_doctor", "check", "--format", "json",
-                               "--only", "imds", "--only", "network", "--timeout", "15"],
-                          env={"AWS_CA_BUNDLE": tls.ca_file})
+            out = exec_in(
+                ns,
+                [
+                    sys.executable,
+                    "-m",
+                    "gd_doctor",
+                    "check",
+                    "--format",
+                    "json",
+                    "--only",
+                    "imds",
+                    "--only",
+                    "network",
+                    "--timeout",
+                    "15",
+                ],
+                env={"AWS_CA_BUNDLE": tls.ca_file},
+            )
     report = json.loads(out.stdout)
     checks = {c.get("id") or c.get("check_id"): c for c in report["checks"]}
     assert checks["imds.token"]["data"]["token_mode"] == "required"

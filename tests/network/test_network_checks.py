@@ -36,14 +36,14 @@ from tests.network.conftest import (
     pipeline,
 )
 
-SSM = {f"{s}.{REGION}.amazonaws.com": ["127.0.0.1"] for s in ("ssm", "ssmmessages",
-                                                                "ec2messages")}
+SSM = {f"{s}.{REGION}.amazonaws.com": ["127.0.0.1"] for s in ("ssm", "ssmmessages", "ec2messages")}
 
 
 def _endpoint_host(tmp_path: Path, port: int, resolver: FakeResolver, **kw: Any) -> Host:
     """--region and --endpoint-url pointing at a loopback endpoint on ``port``."""
-    return host_with(tmp_path, resolver=resolver, region=REGION,
-                     endpoint_url=f"https://{HOST}:{port}", **kw)
+    return host_with(
+        tmp_path, resolver=resolver, region=REGION, endpoint_url=f"https://{HOST}:{port}", **kw
+    )
 
 
 def test_healthy_endpoint_answers_as_aws(tmp_path: Path) -> None:
@@ -58,8 +58,12 @@ def test_healthy_endpoint_answers_as_aws(tmp_path: Path) -> None:
     (probe,) = https.probes
     assert probe.aws_shaped and probe.issuer_o == "Amazon" and probe.tls == "ok"
     assert probe.error_type == "MissingAuthenticationTokenException"
-    assert doc["checks"][[c["id"] for c in doc["checks"]].index("network.guardduty_https")][
-        "data"]["probes"][0]["aws_shaped"] is True
+    assert (
+        doc["checks"][[c["id"] for c in doc["checks"]].index("network.guardduty_https")]["data"][
+            "probes"
+        ][0]["aws_shaped"]
+        is True
+    )
     # the refusal of the unsigned probe is healthy: no denial finding
     assert [f for f in finding_ids(diagnosis) if f.startswith("network.")] == []
     request = ep.requests[0].decode()
@@ -68,12 +72,15 @@ def test_healthy_endpoint_answers_as_aws(tmp_path: Path) -> None:
     assert HOST in json.dumps(doc)
 
 
-@pytest.mark.parametrize("cert,tls", [("untrusted", "untrusted"), ("wrong-name", "name-mismatch"),
-                                      ("expired", "expired")])
+@pytest.mark.parametrize(
+    "cert,tls",
+    [("untrusted", "untrusted"), ("wrong-name", "name-mismatch"), ("expired", "expired")],
+)
 def test_bad_certificates(tmp_path: Path, cert: str, tls: str) -> None:
     with TlsEndpoint(HOST, cert=cert) as ep:
-        host = _endpoint_host(tmp_path, ep.address[1], FakeResolver({HOST: ["127.0.0.1"]}),
-                              ca_file=ep.ca_file)
+        host = _endpoint_host(
+            tmp_path, ep.address[1], FakeResolver({HOST: ["127.0.0.1"]}), ca_file=ep.ca_file
+        )
         run, diagnosis, _, _ = pipeline(host, "network.guardduty_https")
     https = facts(run, HttpsFacts)
     assert [p.tls for p in https.probes] == [tls] and https.intercepted
@@ -82,8 +89,9 @@ def test_bad_certificates(tmp_path: Path, cert: str, tls: str) -> None:
 
 def test_trusted_but_non_amazon_issuer_is_interception(tmp_path: Path) -> None:
     with TlsEndpoint(HOST, ca_org="Corp TLS Inspection") as ep:
-        host = _endpoint_host(tmp_path, ep.address[1], FakeResolver({HOST: ["127.0.0.1"]}),
-                              ca_file=ep.ca_file)
+        host = _endpoint_host(
+            tmp_path, ep.address[1], FakeResolver({HOST: ["127.0.0.1"]}), ca_file=ep.ca_file
+        )
         _, diagnosis, _, _ = pipeline(host, "network.guardduty_https")
     found = {f.finding_id: f for f in diagnosis.findings}
     assert "Corp TLS Inspection" in found["network.tls-intercepted"].title
@@ -91,8 +99,9 @@ def test_trusted_but_non_amazon_issuer_is_interception(tmp_path: Path) -> None:
 
 def test_middlebox_answering(tmp_path: Path) -> None:
     with TlsEndpoint(HOST, reply="html") as ep:
-        host = _endpoint_host(tmp_path, ep.address[1], FakeResolver({HOST: ["127.0.0.1"]}),
-                              ca_file=ep.ca_file)
+        host = _endpoint_host(
+            tmp_path, ep.address[1], FakeResolver({HOST: ["127.0.0.1"]}), ca_file=ep.ca_file
+        )
         _, diagnosis, _, _ = pipeline(host, "network.guardduty_https")
     found = {f.finding_id: f for f in diagnosis.findings}
     assert "HTTP 200, Server: corp-gateway" in found["network.not-the-service"].title
@@ -114,8 +123,10 @@ def test_public_resolution_is_the_private_dns_row(tmp_path: Path) -> None:
         run, diagnosis, report, _ = pipeline(host, "network.guardduty_dns", "imds")
     dns = facts(run, DnsFacts)
     assert dns.endpoint_class == "public" and dns.vpc_cidrs == ("192.0.2.0/24",)
-    assert dns.addresses == (ResolvedAddress("52.94.236.248", "public"),
-                             ResolvedAddress("52.94.236.249", "public"))
+    assert dns.addresses == (
+        ResolvedAddress("52.94.236.248", "public"),
+        ResolvedAddress("52.94.236.249", "public"),
+    )
     assert facts(run, RegionFacts).region_source == "instance identity document"
     found = {f.finding_id: f for f in diagnosis.findings}
     assert found["network.endpoint-public"].issue_id == "private-dns-attributes"
@@ -125,21 +136,30 @@ def test_public_resolution_is_the_private_dns_row(tmp_path: Path) -> None:
 
 def test_vpc_resolution_is_healthy(tmp_path: Path) -> None:
     with FakeImds(tokens="required") as imds:
-        res = FakeResolver({HOST: ["192.0.2.10", "192.0.2.11"],
-                            f"guardduty-data-v2.{REGION}.amazonaws.com": "no such name"})
+        res = FakeResolver(
+            {
+                HOST: ["192.0.2.10", "192.0.2.11"],
+                f"guardduty-data-v2.{REGION}.amazonaws.com": "no such name",
+            }
+        )
         host = host_with(tmp_path, imds_url=imds.url, resolver=res)
         run, diagnosis, _, _ = pipeline(host, "network.guardduty_dns", "imds")
     assert by_id(run)["network.guardduty_dns"].status.value == "ok"
     dns = facts(run, DnsFacts)
     assert dns.endpoint_class == "vpc" and dns.in_vpc
-    assert dns.names[1] == NameAnswer(f"guardduty-data-v2.{REGION}.amazonaws.com", (),
-                                      "no such name")
+    assert dns.names[1] == NameAnswer(
+        f"guardduty-data-v2.{REGION}.amazonaws.com", (), "no such name"
+    )
     assert "network.endpoint-public" not in finding_ids(diagnosis)
 
 
 def test_unresolvable_endpoint(tmp_path: Path) -> None:
-    host = host_with(tmp_path, resolver=FakeResolver({}), region=REGION,
-                     files={"/etc/resolv.conf": "nameserver 1.1.1.1\n"})
+    host = host_with(
+        tmp_path,
+        resolver=FakeResolver({}),
+        region=REGION,
+        files={"/etc/resolv.conf": "nameserver 1.1.1.1\n"},
+    )
     run, diagnosis, _, _ = pipeline(host, "network.guardduty_dns")
     ids = finding_ids(diagnosis)
     assert "network.endpoint-unresolvable" in ids and "network.custom-resolver" in ids
@@ -164,8 +184,9 @@ def test_region_unknown_skips_with_a_reason(tmp_path: Path) -> None:
     assert by_id(run)["network.guardduty_dns"].skip_reason == "BLOCKED_BY:network.region"
 
 
-@pytest.mark.parametrize("region,suffix", [("cn-north-1", "amazonaws.com.cn"),
-                                           ("us-gov-west-1", "amazonaws.com")])
+@pytest.mark.parametrize(
+    "region,suffix", [("cn-north-1", "amazonaws.com.cn"), ("us-gov-west-1", "amazonaws.com")]
+)
 def test_partitions(tmp_path: Path, region: str, suffix: str) -> None:
     host = host_with(tmp_path, resolver=FakeResolver({}), region=region)
     run, _, _, _ = pipeline(host, "network.region")
@@ -175,8 +196,12 @@ def test_partitions(tmp_path: Path, region: str, suffix: str) -> None:
 
 
 def test_ssm_endpoints_shape(tmp_path: Path) -> None:
-    res = FakeResolver({f"ssm.{REGION}.amazonaws.com": ["127.0.0.1"],
-                        f"ssmmessages.{REGION}.amazonaws.com": "no such name"})
+    res = FakeResolver(
+        {
+            f"ssm.{REGION}.amazonaws.com": ["127.0.0.1"],
+            f"ssmmessages.{REGION}.amazonaws.com": "no such name",
+        }
+    )
     host = host_with(tmp_path, resolver=res, region=REGION)
     run, _, _, _ = pipeline(host, "network.ssm_endpoints")
     eps = facts(run, SsmEndpointsFacts)
@@ -185,9 +210,12 @@ def test_ssm_endpoints_shape(tmp_path: Path) -> None:
     assert ssm is not None and ssm.addresses == ("127.0.0.1",)
     assert ssm.tcp in ("refused", "ok")
     assert eps.get("ssmmessages") == SsmEndpoint(
-        "ssmmessages", f"ssmmessages.{REGION}.amazonaws.com", (), "dns-failed", "no such name")
+        "ssmmessages", f"ssmmessages.{REGION}.amazonaws.com", (), "dns-failed", "no such name"
+    )
     assert [e.service for e in eps.unreachable if e.tcp == "dns-failed"] == [
-        "ssmmessages", "ec2messages"]
+        "ssmmessages",
+        "ec2messages",
+    ]
 
 
 def test_live_network_against_loopback_only() -> None:
@@ -196,16 +224,25 @@ def test_live_network_against_loopback_only() -> None:
     assert net.resolve("127.0.0.1", timeout=0.5).addresses == ("127.0.0.1",)
 
 
-@pytest.mark.parametrize("resolv,upstream,kind", [
-    ("nameserver 169.254.169.253\n", None, "amazon"),
-    ("# generated by /usr/sbin/dhclient-script\nsearch ec2.internal\nnameserver 192.0.2.2\n",
-     None, "amazon"),
-    ("nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n", "nameserver 192.0.2.2\n",
-     "amazon"),
-    ("nameserver 127.0.0.53\n", "nameserver 10.200.0.10\n", "custom"),
-    ("nameserver 127.0.0.1\n", None, "local"),
-    ("\x00\x00binary garbage", None, "none"),
-])
+@pytest.mark.parametrize(
+    "resolv,upstream,kind",
+    [
+        ("nameserver 169.254.169.253\n", None, "amazon"),
+        (
+            "# generated by /usr/sbin/dhclient-script\nsearch ec2.internal\nnameserver 192.0.2.2\n",
+            None,
+            "amazon",
+        ),
+        (
+            "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n",
+            "nameserver 192.0.2.2\n",
+            "amazon",
+        ),
+        ("nameserver 127.0.0.53\n", "nameserver 10.200.0.10\n", "custom"),
+        ("nameserver 127.0.0.1\n", None, "local"),
+        ("\x00\x00binary garbage", None, "none"),
+    ],
+)
 def test_resolver_kinds(tmp_path: Path, resolv: str, upstream: str, kind: str) -> None:
     files = {"/etc/resolv.conf": resolv}
     if upstream:
@@ -217,8 +254,9 @@ def test_resolver_kinds(tmp_path: Path, resolv: str, upstream: str, kind: str) -
 
 
 def test_under_root_only_file_checks_run(tmp_path: Path) -> None:
-    host = host_with(tmp_path, live=False, region=REGION,
-                     files={"/etc/resolv.conf": "nameserver 10.0.0.2\n"})
+    host = host_with(
+        tmp_path, live=False, region=REGION, files={"/etc/resolv.conf": "nameserver 10.0.0.2\n"}
+    )
     run, _, _, _ = pipeline(host, "network")
     r = by_id(run)
     assert r["network.resolver"].status.value == "ok"

@@ -15,8 +15,12 @@ UNIT = "/lib/systemd/system/amazon-guardduty-agent.service"
 
 
 def test_no_proxy(tmp_path: Path) -> None:
-    host = host_with(tmp_path, resolver=FakeResolver({}), region=REGION,
-                     files={UNIT: "[Service]\nExecStart=/opt/agent\n"})
+    host = host_with(
+        tmp_path,
+        resolver=FakeResolver({}),
+        region=REGION,
+        files={UNIT: "[Service]\nExecStart=/opt/agent\n"},
+    )
     run, diagnosis, _, _ = pipeline(host, "network.proxy")
     proxy = facts(run, ProxyFacts)
     assert proxy.proxy is None and proxy.sources == () and proxy.applies_to_imds is False
@@ -27,15 +31,18 @@ def test_ssm_style_dropin_without_imds_exemption(tmp_path: Path) -> None:
     files = {
         UNIT: "[Service]\nExecStart=/opt/agent\n",
         DROPIN: '[Service]\nEnvironment="https_proxy=http://bob:hunter2@proxy.corp:3128"\n'
-                'Environment="no_proxy=localhost"\n',
+        'Environment="no_proxy=localhost"\n',
     }
     host = host_with(tmp_path, resolver=FakeResolver({}), files=files, region=REGION)
     run, diagnosis, _, doc = pipeline(host, "network.proxy")
     proxy = facts(run, ProxyFacts)
     assert proxy.applies_to_imds is True and proxy.applies_to_endpoint is True
     assert proxy.proxy == "http://[REDACTED]@proxy.corp:3128"
-    assert proxy.sources == (ProxySource("unit Environment=", "https_proxy", ("localhost",),
-                                         "http://[REDACTED]@proxy.corp:3128"),)
+    assert proxy.sources == (
+        ProxySource(
+            "unit Environment=", "https_proxy", ("localhost",), "http://[REDACTED]@proxy.corp:3128"
+        ),
+    )
     assert "network.proxy-without-imds-exemption" in finding_ids(diagnosis)
     assert "hunter2" not in json.dumps(doc) and "bob" not in json.dumps(doc)
 
@@ -44,7 +51,7 @@ def test_environment_file_with_exemptions(tmp_path: Path) -> None:
     files = {
         DROPIN: "[Service]\nEnvironmentFile=-/etc/sysconfig/gd-proxy\n",
         "/etc/sysconfig/gd-proxy": "HTTPS_PROXY=http://10.0.0.9:3128\n"
-                                   "NO_PROXY=169.254.169.254,.amazonaws.com\n",
+        "NO_PROXY=169.254.169.254,.amazonaws.com\n",
         "/etc/environment": 'PATH="/usr/bin"\nhttp_proxy=http://other:8080\n',
     }
     host = host_with(tmp_path, resolver=FakeResolver({}), files=files, region=REGION)
@@ -72,11 +79,18 @@ def test_probe_through_the_agents_proxy(tmp_path: Path) -> None:
     with TlsEndpoint(HOST) as ep:
         port = ep.address[1]
         with ConnectProxy({f"{HOST}:{port}": ep.address}, require_auth=True) as proxy:
-            files = {DROPIN: "[Service]\nEnvironment=\"https_proxy=http://u:s3cr3t@127.0.0.1:"
-                             f"{proxy.port}\" \"no_proxy=169.254.169.254\"\n"}
-            host = host_with(tmp_path, resolver=FakeResolver({HOST: ["127.0.0.1"]}),
-                             ca_file=ep.ca_file, files=files, region=REGION,
-                             endpoint_url=f"https://{HOST}:{port}")
+            files = {
+                DROPIN: '[Service]\nEnvironment="https_proxy=http://u:s3cr3t@127.0.0.1:'
+                f'{proxy.port}" "no_proxy=169.254.169.254"\n'
+            }
+            host = host_with(
+                tmp_path,
+                resolver=FakeResolver({HOST: ["127.0.0.1"]}),
+                ca_file=ep.ca_file,
+                files=files,
+                region=REGION,
+                endpoint_url=f"https://{HOST}:{port}",
+            )
             run, diagnosis, _, doc = pipeline(host, "network.guardduty_https")
     https = facts(run, HttpsFacts)
     assert https.agent_path == "proxy" and https.via_proxy is not None
@@ -98,8 +112,11 @@ def test_agent_facts_fill_in_what_cannot_be_read(tmp_path: Path) -> None:
     earlier = {
         "network.region": result("network.region", "ok", facts=region),
         "agent.unit": result("agent.unit", "ok", main_pid=4242, environment={}),
-        "agent.process": result("agent.process", "ok", proxy_env={
-            "HTTPS_PROXY": "http://[REDACTED]@proxy.corp:3128", "NO_PROXY": "localhost"}),
+        "agent.process": result(
+            "agent.process",
+            "ok",
+            proxy_env={"HTTPS_PROXY": "http://[REDACTED]@proxy.corp:3128", "NO_PROXY": "localhost"},
+        ),
     }
     out = run_one(proxy_as_agent_sees, host, earlier)
     assert isinstance(out.facts, ProxyFacts)

@@ -14,16 +14,30 @@ from tests.hostkit import result
 
 HOST = "guardduty-data.eu-west-1.amazonaws.com"
 # One signature as agent.logs reports it (knowledge/log_signatures.json "access-denied").
-DENIED = {"id": "access-denied", "finding": "agent.log-access-denied",
-          "issue": "no-agent-reporting", "show": "GuardDuty refused the agent's telemetry",
-          "count": 12,
-          "last_line": "ERROR send telemetry: AccessDeniedException: not authorized to perform "
-                       "guardduty:SendSecurityTelemetry with an explicit deny in a service "
-                       "control policy", "last_time": "2026-11-30T11:00:00Z"}
+DENIED = {
+    "id": "access-denied",
+    "finding": "agent.log-access-denied",
+    "issue": "no-agent-reporting",
+    "show": "GuardDuty refused the agent's telemetry",
+    "count": 12,
+    "last_line": "ERROR send telemetry: AccessDeniedException: not authorized to perform "
+    "guardduty:SendSecurityTelemetry with an explicit deny in a service "
+    "control policy",
+    "last_time": "2026-11-30T11:00:00Z",
+}
 REGION = RegionFacts("eu-west-1", "instance identity document", "eu-west-1", None, host=HOST)
-AWS_REFUSAL = HttpsProbeResult("10.0.1.5", None, "ok", tls="ok", http_status=403,
-                               aws_shaped=True, request_id_present=True, issuer_o="Amazon",
-                               error_type="AccessDeniedException", amazon_issuer=True)
+AWS_REFUSAL = HttpsProbeResult(
+    "10.0.1.5",
+    None,
+    "ok",
+    tls="ok",
+    http_status=403,
+    aws_shaped=True,
+    request_id_present=True,
+    issuer_o="Amazon",
+    error_type="AccessDeniedException",
+    amazon_issuer=True,
+)
 
 
 def _findings(*results: CheckResult) -> List[Finding]:
@@ -41,15 +55,26 @@ def _https(status: str, *probes: HttpsProbeResult) -> CheckResult:
 
 
 def test_access_denied_when_the_path_is_healthy() -> None:
-    found = _findings(result("agent.logs", "warn", signatures=[DENIED]),
-                      result("network.region", "ok", facts=REGION), _https("ok", AWS_REFUSAL))
+    found = _findings(
+        result("agent.logs", "warn", signatures=[DENIED]),
+        result("network.region", "ok", facts=REGION),
+        _https("ok", AWS_REFUSAL),
+    )
     (denied,) = [f for f in found if f.finding_id == "network.access-denied"]
     assert HOST in denied.title and DENIED["last_line"] in denied.evidence
 
 
 def test_access_denied_waits_for_a_working_path() -> None:
-    html = HttpsProbeResult("10.0.1.5", None, "ok", tls="ok", http_status=200,
-                            issuer_o="Amazon", amazon_issuer=True, server="corp-gateway")
+    html = HttpsProbeResult(
+        "10.0.1.5",
+        None,
+        "ok",
+        tls="ok",
+        http_status=200,
+        issuer_o="Amazon",
+        amazon_issuer=True,
+        server="corp-gateway",
+    )
     ids = _ids(result("agent.logs", "warn", signatures=[DENIED]), _https("fail", html))
     assert "network.access-denied" not in ids and "network.not-the-service" in ids
     assert UNEXPLAINED not in ids
@@ -65,8 +90,9 @@ def test_region_mismatch() -> None:
 
 
 def test_failed_tls_handshake_is_explained() -> None:
-    reset = HttpsProbeResult("10.0.1.5", None, "ok", tls="failed",
-                             tls_detail="[SSL: UNEXPECTED_EOF_WHILE_READING] EOF")
+    reset = HttpsProbeResult(
+        "10.0.1.5", None, "ok", tls="failed", tls_detail="[SSL: UNEXPECTED_EOF_WHILE_READING] EOF"
+    )
     (f,) = _findings(_https("fail", reset))
     assert f.finding_id == "network.tls-failed" and "UNEXPECTED_EOF" in f.title
     assert f.checks == ("network.guardduty_https",)
@@ -78,15 +104,29 @@ def test_no_tls_answer_in_time_is_explained() -> None:
 
 
 def test_a_bad_region_name_is_explained() -> None:
-    bad = RegionFacts(None, "instance identity document", "x; rm -rf", None,
-                      problem="'x; rm -rf' is not a Region name")
+    bad = RegionFacts(
+        None,
+        "instance identity document",
+        "x; rm -rf",
+        None,
+        problem="'x; rm -rf' is not a Region name",
+    )
     (f,) = _findings(result("network.region", "fail", facts=bad))
     assert f.finding_id == "network.endpoint-name-invalid" and "rm -rf" in f.title
 
 
 def test_imds_failing_off_ec2_is_the_platform_finding() -> None:
-    silent = ImdsReachableFacts("http://169.254.169.254", "unknown", None, "timeout", None,
-                                "timeout", reachable=False, disabled=False, usable=False)
+    silent = ImdsReachableFacts(
+        "http://169.254.169.254",
+        "unknown",
+        None,
+        "timeout",
+        None,
+        "timeout",
+        reachable=False,
+        disabled=False,
+        usable=False,
+    )
     found = _findings(
         result("platform.ec2", "fail", is_ec2=False, evidence_against=["sys_vendor is 'QEMU'"]),
         result("imds.reachable", "fail", facts=silent),
