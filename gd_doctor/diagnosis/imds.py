@@ -23,9 +23,8 @@ from gd_doctor.model import Finding
 
 
 def _not_ec2(r: Results) -> bool:
-    return (
-        r.data("platform.ec2", "is_ec2") is False
-    )  # TODO(facts): cross-domain platform.ec2.is_ec2
+    # TODO(facts): cross-domain platform.ec2.is_ec2
+    return r.data("platform.ec2", "is_ec2") is False
 
 
 def _not_ec2_finding(r: Results, explains: Type[Facts]) -> Finding:

@@ -219,9 +219,8 @@ def not_the_service(
 
 
 def _access_denied_signature(r: Results) -> Dict[str, Any]:
-    sigs = (
-        r.data("agent.logs", "signatures") or []
-    )  # TODO(facts): cross-domain agent.logs.signatures
+    # TODO(facts): cross-domain agent.logs.signatures
+    sigs = r.data("agent.logs", "signatures") or []
     if not isinstance(sigs, list):
         return {}
     for sig in sigs:

@@ -13,6 +13,7 @@ from typing import Any, Dict
 
 import pytest
 
+from gd_doctor.diagnosis.engine import UNEXPLAINED
 from tests.fakes.dns import FakeDnsServer
 from tests.fakes.imds import FakeImds
 from tests.fakes.tls import TlsEndpoint
@@ -37,6 +38,19 @@ def _resolve(ns: str, name: str, timeout: float = 2.0) -> Dict[str, Any]:
     out = exec_in(ns, [sys.executable, "-c", RESOLVE, name, str(timeout)])
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def _assert_failures_explained(report: Dict[str, Any]) -> None:
+    """Every failing imds/network check is explained by a real rule, never the generic finding
+    (on this machine the agent's own checks fail too; explaining those is the agent rules' job)."""
+    generic = [
+        c
+        for f in report["findings"]
+        if (f.get("id") or f.get("finding_id")) == UNEXPLAINED
+        for c in f.get("checks", ())
+        if str(c).startswith(("imds.", "network."))
+    ]
+    assert generic == [], generic
 
 
 def test_system_resolver_through_a_fake_dns_server() -> None:
@@ -74,6 +88,7 @@ def test_everything_black_holed_returns_within_the_budget() -> None:
     checks = {c["id"] if "id" in c else c["check_id"]: c for c in report["checks"]}
     assert checks["imds.reachable"]["status"] in ("fail", "error")
     assert wall <= 5.25 + 0.5, f"black-holed run took {wall:.2f} s"  # + interpreter start-up
+    _assert_failures_explained(report)
 
 
 def test_healthy_path_end_to_end() -> None:
@@ -110,6 +125,7 @@ def test_healthy_path_end_to_end() -> None:
     assert checks["network.guardduty_https"]["status"] == "ok", checks["network.guardduty_https"]
     ids = [f.get("id") or f.get("finding_id") for f in report["findings"]]
     assert not [i for i in ids if str(i).startswith(("network.", "imds."))], ids
+    _assert_failures_explained(report)
     assert [r.path for r in imds.requests if r.method == "PUT"] == ["/latest/api/token"]
     identity = [r for r in imds.requests if r.path.endswith("instance-identity/document")]
     assert identity and all("X-aws-ec2-metadata-token" in r.headers for r in identity)
