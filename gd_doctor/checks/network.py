@@ -182,10 +182,9 @@ def region_and_endpoint(ctx: Context) -> Outcome:
     source, region = next(((s, r) for s, r in candidates if r), (None, None))
     facts = RegionFacts(region, source, instance_region, agent_region)
     if region is not None and not valid_region(region):
-        bad = RegionFacts(
-            None, source, instance_region, agent_region, problem=f"{region!r} is not a Region name"
-        )
-        return judged(Status.FAIL, f"{region!r} is not a Region name (from {source})", bad)
+        problem = f"{region[:64]!r} is not a Region name"  # hostile IMDS: keep it short
+        bad = RegionFacts(None, source, instance_region, agent_region, problem=problem)
+        return judged(Status.FAIL, f"{problem} (from {source})", bad)
     if region is not None:
         facts = _with_names(facts, identity)
     url = ctx.host.settings.endpoint_url
