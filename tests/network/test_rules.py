@@ -3,13 +3,19 @@ mismatch, and failing checks that a rule must explain (never the generic finding
 
 from __future__ import annotations
 
-from typing import List
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
 from gd_doctor.facts.imds import ImdsReachableFacts
 from gd_doctor.facts.network import HttpsFacts, HttpsProbeResult, RegionFacts
-from gd_doctor.model import CheckResult, Finding
+from gd_doctor.host.imds import ImdsReply
+from gd_doctor.model import CheckResult, Finding, Severity, Status
 from tests.hostkit import result
 
 HOST = "guardduty-data.eu-west-1.amazonaws.com"
@@ -133,3 +139,75 @@ def test_imds_failing_off_ec2_is_the_platform_finding() -> None:
     )
     assert [f.finding_id for f in found] == ["platform.not-ec2"]
     assert set(found[0].checks) >= {"platform.ec2", "imds.reachable"}
+
+
+# --- property: every failing outcome of these checks is explained by a real rule -------------
+
+_TLS = st.sampled_from(["ok", "untrusted", "name-mismatch", "expired", "failed", None])
+
+
+@st.composite
+def _probe(draw: st.DrawFn) -> HttpsProbeResult:
+    tls = draw(_TLS)
+    verified = tls == "ok"
+    return HttpsProbeResult(
+        f"10.0.1.{draw(st.integers(1, 254))}",
+        None,
+        "ok" if tls is not None else draw(st.sampled_from(["refused", "timeout"])),
+        tls=tls,
+        tls_detail="" if verified else draw(st.sampled_from(["", "handshake timed out"])),
+        issuer_o=draw(st.sampled_from(["Amazon", "Corp TLS Inspection"])) if verified else None,
+        amazon_issuer=draw(st.booleans()) if verified else None,
+        http_status=draw(st.sampled_from([403, 200, None])) if verified else None,
+        aws_shaped=draw(st.booleans()) if verified else False,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_probe(), max_size=4))
+def test_every_failing_https_outcome_is_explained(probes: List[HttpsProbeResult]) -> None:
+    from gd_doctor.checks.network import _https_summary
+
+    facts = HttpsFacts.from_probes(HOST, probes, None, agent_path="direct")
+    status, summary = _https_summary(facts)
+    res = result("network.guardduty_https", status.value, summary, facts=facts)
+    found = _findings(res)
+    assert UNEXPLAINED not in [f.finding_id for f in found]
+    if status == Status.FAIL:
+        assert any(f.severity == Severity.FAIL and res.check_id in f.checks for f in found)
+
+
+_REPLY = st.builds(
+    lambda method, status, problem: ImdsReply(method, "/", status, problem=problem),
+    st.just("GET"),
+    st.sampled_from([200, 401, 403, 404, 405, 503, None]),
+    st.sampled_from([None, "timeout", "refused"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_REPLY, _REPLY, st.sampled_from([True, False, None]))
+def test_every_failing_imds_reachable_outcome_is_explained(
+    put: ImdsReply, get: ImdsReply, is_ec2: Optional[bool]
+) -> None:
+    from gd_doctor.checks.imds import imds_reachable
+    from tests.hostkit import make_host, run_one
+
+    class Fixed:
+        endpoint = "http://169.254.169.254"
+
+        def fetch_token(self, *, timeout: float) -> ImdsReply:
+            return ImdsReply("PUT", "/latest/api/token", put.status, problem=put.problem)
+
+        def get(self, path: str, *, timeout: float, use_token: bool = True) -> ImdsReply:
+            return ImdsReply("GET", path, get.status, problem=get.problem)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = run_one(imds_reachable, make_host(Path(tmp), imds=Fixed()))
+    assert isinstance(out.facts, ImdsReachableFacts)
+    res = result("imds.reachable", out.status.value, out.summary, facts=out.facts)
+    ec2 = [] if is_ec2 is None else [result("platform.ec2", "ok", is_ec2=is_ec2)]
+    found = _findings(res, *ec2)
+    assert UNEXPLAINED not in [f.finding_id for f in found]
+    if out.status == Status.FAIL:
+        assert any(f.severity == Severity.FAIL and res.check_id in f.checks for f in found)
