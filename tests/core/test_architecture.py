@@ -27,6 +27,7 @@ LAYERS: Dict[str, int] = {
     "integrations": 7,
     "pipeline": 7,
     "cli": 8,
+    "entry": 9,
     "__main__": 8,
 }
 
