@@ -28,7 +28,7 @@ LAYERS: Dict[str, int] = {
     "pipeline": 7,
     "cli": 8,
     "entry": 9,
-    "__main__": 8,
+    "__main__": 9,
 }
 
 
