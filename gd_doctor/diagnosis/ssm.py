@@ -8,8 +8,8 @@ shows. On a host whose GuardDuty agent is managed manually the SSM path does not
 SSM rules stay quiet there (and the SSM checks do not fail: see ``NOT_BLOCKING``).
 
 Facts read from other domains, each optional and still untyped (``Results``, each read marked
-for the typed conversion): ``imds.identity`` (instance_id, region), ``network.ssm_endpoints`` (endpoints),
-``platform.os``/``platform.arch``/``platform.kernel``, ``agent.unit`` and the
+for the typed conversion): ``imds.identity`` (instance_id, region), ``network.ssm_endpoints``
+(endpoints), ``platform.os``/``platform.arch``/``platform.kernel``, ``agent.unit`` and the
 ``network.guardduty_*`` checks.
 """
 
