@@ -57,8 +57,10 @@ def _ssm_matters(mgmt: Optional[ManagementTypeFacts]) -> bool:
 
 
 def _ping_cause_known(log: Optional[SsmLogFacts]) -> bool:
-    """The log names why the health ping fails (a finding of its own explains it)."""
-    return log is not None and any(log.hit(sig) for sig, _ in _PING_FINDINGS)
+    """The log shows the health ping failing (a finding of its own explains it)."""
+    if log is None:
+        return False
+    return log.health_ping_failing is True or any(log.hit(sig) for sig, _ in _PING_FINDINGS)
 
 
 @rule(
@@ -141,6 +143,15 @@ def health_ping(
                 checks=(SsmLogFacts,),
                 what=_what_unreachable(hit),
                 **_ids(reg, r),
+            )
+        )
+    generic = log.hit("health-ping-failed")
+    if not out and log.health_ping_failing and generic is not None:
+        # A failing ping whose cause no signature names still fails the check: say so.
+        line = f"{generic.line} ({generic.count}x, last {generic.last_at})"
+        out.append(
+            finding(
+                "ssm.health-ping-failed", evidence=[line], checks=(SsmLogFacts,), **_ids(reg, r)
             )
         )
     return out
@@ -355,7 +366,7 @@ def control_plane_rows(
         return None
     if pkg is None or pkg.installed is not True or (unit is not None and unit.running is False):
         return None
-    if log is not None and (log.health_ping_failing is True or _ping_cause_known(log)):
+    if _ping_cause_known(log):
         return None  # the health-ping finding explains why SSM never delivered the document
     evidence = [
         _traces_line(traces),

@@ -169,3 +169,20 @@ def test_root_analysis_of_a_non_root_user_goes_on(tmp_path: Path) -> None:
     assert all(r.status != Status.ERROR for r in run.results)
     assert "ssm.endpoint-unreachable" in _finding_ids(report)
     validate_report(report)
+
+
+def test_health_ping_failing_for_an_unknown_reason_is_explained(tmp_path: Path) -> None:
+    log = (
+        "2026-11-30 10:00:00 INFO [ssm-agent-worker] Starting Core Agent\n"
+        "2026-11-30 10:05:00 ERROR [ssm-agent-worker] [HealthCheck] error when calling AWS APIs. "
+        "error: InternalFailure: something new\n"
+    )
+    files = ec2_tree(**{AGENT_LOG: log})
+    run, diag, report = run_pipeline(
+        make_host(tmp_path, files=files, commands={SHOW: ACTIVE}), checks=ssm.CHECKS
+    )
+    status = {r.check_id: r.status for r in run.results}
+    assert status["ssm.agent_log"] == Status.FAIL
+    assert _finding_ids(report) == ["ssm.health-ping-failed"]
+    assert "InternalFailure: something new" in report.findings[0].evidence[0]
+    assert diag.verdict == Verdict.UNHEALTHY

@@ -306,6 +306,7 @@ def test_every_failing_ssm_check_is_explained() -> None:
         fresult(unit, "fail"),
         fresult(_log(_hit("health-ping-access-denied", DENIED_LINE)), "fail"),
         fresult(_log(_hit("no-identity")), "fail"),
+        fresult(_log(_hit("health-ping-failed")), "fail"),
         fresult(traces, "fail"),
     ):
         ids = _ids(*_replace(_base("automated"), new))
