@@ -63,31 +63,26 @@ RPM_DBS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 BINARY = "/usr/bin/amazon-ssm-agent"
 SYSTEMCTL_PROPS = "LoadState,ActiveState,SubState,UnitFileState,MainPID,NRestarts,Result"
 
-# What one package-database probe found: (found, version, what could not be read).
+# What the rpm probe found: (found, version, what could not be read).
 Probe = Tuple[Optional[bool], Optional[str], Optional[str]]
 
 
 # --- 1. Is the SSM Agent installed, and how? ----------------------------------------------------
 
 
-def _deb_probe(ctx: Context) -> Tuple[Probe, Optional[DpkgPackage]]:
+def _deb_probe(ctx: Context) -> Tuple[Optional[DpkgPackage], Optional[str]]:
+    """The agent's dpkg record, or why the status file could not answer (both None: no record)."""
     read = ctx.host.fs.read(DPKG_STATUS, max_bytes=DPKG_STATUS_MAX_BYTES)
     if read.problem == "missing":
-        return (False, None, None), None
+        return None, None
     if not read.ok or read.text is None:
-        return (None, None, f"{DPKG_STATUS}: {read.problem or 'unreadable'}"), None
+        return None, f"{DPKG_STATUS}: {read.problem or 'unreadable'}"
     pkg = parse_dpkg_status_file(read.text, PACKAGE)
     if pkg is None and read.truncated:
         # The stanza may lie beyond the cap: the part read is no proof of absence.
         cap = DPKG_STATUS_MAX_BYTES // (1024 * 1024)
-        return (
-            None,
-            None,
-            f"{DPKG_STATUS} is larger than {cap} MiB: only its start was read",
-        ), None
-    if pkg is None:
-        return (False, None, None), None
-    return (pkg.installed, pkg.version, None), pkg
+        return None, f"{DPKG_STATUS} is larger than {cap} MiB: only its start was read"
+    return pkg, None
 
 
 def _rpm_probe(ctx: Context) -> Probe:
@@ -133,9 +128,9 @@ def agent_installed(ctx: Context) -> Outcome:
         ver = f" {snap_ver}" if snap_ver else ""
         facts = SsmPackageFacts.found("snap", snap_ver, SNAP_UNIT)
         return judged(Status.OK, f"amazon-ssm-agent{ver} installed as a snap", facts)
-    (deb, deb_ver, deb_problem), pkg = _deb_probe(ctx)
-    if deb and pkg is not None:
-        summary = f"amazon-ssm-agent {deb_ver or '(version unknown)'} installed (deb)"
+    pkg, deb_problem = _deb_probe(ctx)
+    if pkg is not None and pkg.installed:
+        summary = f"amazon-ssm-agent {pkg.version or '(version unknown)'} installed (deb)"
         return judged(Status.OK, summary, SsmPackageFacts.from_dpkg(pkg, UNIT))
     rpm, rpm_ver, rpm_problem = _rpm_probe(ctx)
     if rpm:

@@ -9,15 +9,26 @@ SSM rules stay quiet there (and the SSM checks do not fail: see ``NOT_BLOCKING``
 
 Facts read from other domains, each optional and still untyped (``Results``, each read marked
 for the typed conversion): ``imds.identity`` (instance_id, region), ``network.ssm_endpoints``
-(endpoints), ``platform.os``/``platform.arch``/``platform.kernel``, ``agent.unit`` and the
-``network.guardduty_*`` checks.
+(endpoints), the status of ``agent.unit`` and of the ``network.guardduty_*`` checks. The platform
+facts are typed (:mod:`gd_doctor.facts.platform`); which platform checks failed comes from
+:class:`RunResults`.
 """
 
 from __future__ import annotations
 
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from gd_doctor.diagnosis.base import CheckRef, Results, Rule, RuleOutput, finding, rule
+from gd_doctor.diagnosis.base import (
+    CheckRef,
+    Results,
+    Rule,
+    RuleOutput,
+    RunResults,
+    finding,
+    rule,
+)
+from gd_doctor.facts import producer_of
+from gd_doctor.facts.platform import ArchFacts, KernelFacts, OsFacts
 from gd_doctor.facts.ssm import (
     GuardDutyTracesFacts,
     ManagementTypeFacts,
@@ -239,18 +250,22 @@ def not_registered(
     )
 
 
-def _platform_context(r: Results) -> Tuple[List[str], List[str]]:
+def _platform_context(
+    os_: Optional[OsFacts],
+    kernel: Optional[KernelFacts],
+    arch: Optional[ArchFacts],
+    run: RunResults,
+) -> Tuple[List[str], List[str]]:
     """Platform facts worth quoting next to a plugin failure, and the failing platform checks
     (the same cause: the plugin has no package for this platform)."""
-    facts = [
-        ("platform.os", "pretty_name"),  # TODO(facts): cross-domain platform.os.pretty_name
-        ("platform.kernel", "release"),  # TODO(facts): cross-domain platform.kernel.release
-        ("platform.arch", "machine"),  # TODO(facts): cross-domain platform.arch.machine
+    quoted = [
+        (OsFacts, os_.pretty_name if os_ else None),
+        (KernelFacts, kernel.release if kernel else None),
+        (ArchFacts, arch.machine if arch else None),
     ]
-    lines = [f"{cid}: {r.data(cid, key)}" for cid, key in facts if r.data(cid, key)]
-    # TODO(facts): cross-domain platform.* status and summary
+    lines = [f"{producer_of(t)}: {value}" for t, value in quoted if value]
     failing = [
-        res for res in r.all() if res.check_id.startswith("platform.") and res.status == Status.FAIL
+        res for res in run.results if res.category == "platform" and res.status == Status.FAIL
     ]
     lines += [f"{res.check_id}: {res.summary}" for res in failing]
     return lines, [res.check_id for res in failing]
@@ -258,17 +273,29 @@ def _platform_context(r: Results) -> Tuple[List[str], List[str]]:
 
 @rule(
     "ssm.plugin_failed",
-    reads=(GuardDutyTracesFacts, SsmRegistrationFacts, Results),
+    reads=(
+        GuardDutyTracesFacts,
+        SsmRegistrationFacts,
+        OsFacts,
+        KernelFacts,
+        ArchFacts,
+        RunResults,
+        Results,
+    ),
 )
 def plugin_failed(
     traces: Optional[GuardDutyTracesFacts],
     reg: Optional[SsmRegistrationFacts],
+    os_: Optional[OsFacts],
+    kernel: Optional[KernelFacts],
+    arch: Optional[ArchFacts],
+    run: RunResults,
     r: Results,
 ) -> RuleOutput:
     """GuardDuty's SSM plugin ran and failed: platform mismatch, or another recorded failure."""
     if traces is None or not traces.failed:
         return None
-    platform_lines, platform_checks = _platform_context(r)
+    platform_lines, platform_checks = _platform_context(os_, kernel, arch, run)
     if traces.platform_failure:
         explains: Tuple[CheckRef, ...] = (GuardDutyTracesFacts, SsmLogFacts, *platform_checks)
         return finding(

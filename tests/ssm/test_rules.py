@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, List
 
 from gd_doctor.diagnosis import ssm as rules
 from gd_doctor.diagnosis.base import Results
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
+from gd_doctor.facts.platform import ArchFacts, OsFacts
 from gd_doctor.facts.ssm import (
     GuardDutyTracesFacts,
     ManagementTypeFacts,
@@ -226,14 +228,31 @@ def test_platform_failure_is_row_12_with_platform_facts() -> None:
     rs = _replace(
         _base("automated"),
         fresult(traces, "fail"),
-        result("platform.os", "ok", pretty_name="Ubuntu 22.04.5 LTS"),
-        result("platform.arch", "fail", "aarch64 not verified for this agent", machine="aarch64"),
+        fresult(
+            replace(
+                OsFacts.unknown(hostname=None, matrix_date="2026-11-30", problems=()),
+                pretty_name="Ubuntu 22.04.5 LTS",
+            )
+        ),
+        fresult(
+            ArchFacts(
+                machine="aarch64",
+                source="uname",
+                supported=False,
+                cpu_part="0xd0c",
+                graviton="Graviton2",
+                first_generation_graviton=False,
+            ),
+            "fail",
+            "aarch64 not verified for this agent",
+        ),
     )
     (f,) = _findings(*rs)
     assert f.finding_id == "ssm.plugin-platform-unsupported"
     assert f.issue_id == "association-execution-failed"
     assert "ubuntu, version 22.04, architecture arm64" in f.title
     assert "platform.os: Ubuntu 22.04.5 LTS" in f.evidence
+    assert "platform.arch: aarch64" in f.evidence
     assert "platform.arch: aarch64 not verified for this agent" in f.evidence
     # Same cause: the finding explains the failing platform check it quotes.
     assert {"ssm.guardduty_traces", "platform.arch"} <= set(f.checks)
