@@ -3,6 +3,10 @@
 Each JSON file names its source and its date, so it can be updated without touching logic:
 
 * ``coverage_issues.json``: AWS's EC2 coverage-issue table (every issue type and message);
+* ``bottlerocket.json``: AWS's ECS-EC2 Bottlerocket coverage table, variants, host container,
+  ECR registry accounts and endpoints;
+* ``endpoints.json``: endpoint names per partition (GuardDuty, SSM, S3 for Distributor, IMDS);
+* ``timing.json``: notes on how long the console takes to catch up, added to the fixes that need it;
 * ``support_matrix.json``: verified distributions, kernels and architectures, with agent versions;
 * ``log_signatures.json``: error signatures of the agent's logs;
 * ``findings/*.json``: what each diagnosis rule can conclude, with its fix steps;
@@ -41,13 +45,12 @@ class CoverageIssue:
     steps: Tuple[str, ...]
     doc: str
     seed_message: str = ""
+    table: str = "ec2"  # "ec2" | "bottlerocket": which of AWS's coverage tables holds the row
 
 
-@cache
-def coverage_issues() -> Mapping[str, CoverageIssue]:
-    """The coverage-issue rows by id, in table order."""
+def _issue_rows(name: str, table: str) -> Mapping[str, CoverageIssue]:
     rows: Dict[str, CoverageIssue] = {}
-    for raw in load("coverage_issues.json")["issues"]:
+    for raw in load(name)["issues"]:
         rows[raw["id"]] = CoverageIssue(
             id=raw["id"],
             number=int(raw["number"]),
@@ -59,8 +62,27 @@ def coverage_issues() -> Mapping[str, CoverageIssue]:
             steps=tuple(raw["steps"]),
             doc=raw["doc"],
             seed_message=raw.get("seed_message", ""),
+            table=table,
         )
     return rows
+
+
+@cache
+def coverage_issues() -> Mapping[str, CoverageIssue]:
+    """The EC2 coverage-issue rows by id, in table order."""
+    return _issue_rows("coverage_issues.json", "ec2")
+
+
+@cache
+def bottlerocket_issues() -> Mapping[str, CoverageIssue]:
+    """The ECS-EC2 Bottlerocket coverage-issue rows by id, in table order."""
+    return _issue_rows("bottlerocket.json", "bottlerocket")
+
+
+@cache
+def all_coverage_issues() -> Mapping[str, CoverageIssue]:
+    """Both tables' rows by id: the EC2 table first, then the Bottlerocket one."""
+    return {**coverage_issues(), **bottlerocket_issues()}
 
 
 @dataclass(frozen=True)
@@ -104,7 +126,14 @@ def finding_specs() -> Mapping[str, FindingSpec]:
 def knowledge_date() -> str:
     """The date of the newest knowledge file (ISO), printed in every report and --version."""
     dates = [str(load("coverage_issues.json")["date"])]
-    for name in ("support_matrix.json", "log_signatures.json"):
+    for name in (
+        "support_matrix.json",
+        "log_signatures.json",
+        "bottlerocket.json",
+        "endpoints.json",
+        "ssm_signatures.json",
+        "timing.json",
+    ):
         if (HERE / name).exists():
             dates.append(str(load(name)["date"]))
     return max(dates)

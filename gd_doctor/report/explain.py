@@ -16,11 +16,12 @@ _OBSERVABLE = {
 
 def _row_block(row: CoverageIssue, check_titles: dict) -> List[str]:  # type: ignore[type-arg]
     message = f'"{row.message}"' if row.message else "(empty message)"
+    table = "Bottlerocket (ECS-EC2) table, row" if row.table == "bottlerocket" else "Row"
     lines = [
-        f"Row {row.number} [{row.id}]: {row.type} {message}",
+        f"{table} {row.number} [{row.id}]: {row.type} {message}",
         f"  From the host: {_OBSERVABLE.get(row.host_observable, row.host_observable)}.",
     ]
-    if not row.in_seed:
+    if row.table == "ec2" and not row.in_seed:
         lines.append("  Added to the AWS table after the 2025 edition.")
     lines.append("  Troubleshooting:")
     lines.extend(f"    {n}. {s}" for n, s in enumerate(row.steps, 1))
