@@ -9,7 +9,9 @@ installed, must not pass. :func:`prove_health` says whether the evidence shows
 * offline (``--root``), the install alone: live state cannot be seen in a root.
 
 It answers PROVEN, DISPROVEN (the evidence shows the opposite) or UNKNOWN (could not be read),
-with a reason the report prints.
+with a reason the report prints. Hosts outside the EC2 table's ordinary case (EKS nodes without
+the EC2 agent, Bottlerocket's host container) get their proof from
+:mod:`gd_doctor.diagnosis.scope` instead.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ class ProofState(str, Enum):
 class Proof:
     state: ProofState
     reason: Optional[str] = None
+
+
+def agent_installed(r: Results) -> Proof:
+    """Whether the EC2 host agent is installed (package database or unit file)."""
+    return _installed(r)
 
 
 def _installed(r: Results) -> Proof:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import List
 
-from gd_doctor.knowledge import coverage_issues
+from gd_doctor.knowledge import all_coverage_issues
 from gd_doctor.model import Finding, Report, Severity, Status
 from gd_doctor.redact import redact
 
@@ -17,7 +17,7 @@ LIMIT = 2500
 
 
 def _finding_lines(n: int, f: Finding) -> List[str]:
-    row = coverage_issues().get(f.issue_id) if f.issue_id else None
+    row = all_coverage_issues().get(f.issue_id) if f.issue_id else None
     issue = ""
     if row is not None:
         issue = f" [{row.type}: {row.message or '(empty)'}]"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import List
 
-from gd_doctor.knowledge import coverage_issues
+from gd_doctor.knowledge import all_coverage_issues, coverage_issues
 from gd_doctor.model import CheckResult, Finding, Report, Severity, Status, Verdict
 from gd_doctor.redact import redact, redact_value
 from gd_doctor.report.style import Style
@@ -41,7 +41,7 @@ def _verdict_line(report: Report, style: Style) -> str:
 
 
 def _issue_line(f: Finding) -> str:
-    row = coverage_issues().get(f.issue_id) if f.issue_id else None
+    row = all_coverage_issues().get(f.issue_id) if f.issue_id else None
     if row is None:
         return ""
     message = f'"{row.message}"' if row.message else "(empty message)"

@@ -12,7 +12,7 @@ from gd_doctor.checks import ALL_CHECKS
 from gd_doctor.checks.base import CATEGORIES, NEEDS, Check
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.base import Rule
-from gd_doctor.knowledge import coverage_issues, finding_specs, load
+from gd_doctor.knowledge import all_coverage_issues, coverage_issues, finding_specs, load
 
 ID = re.compile(r"^[a-z0-9]+(\.[a-z0-9_]+)+$")
 
@@ -86,7 +86,7 @@ def test_coverage_table_is_complete_and_well_formed() -> None:
 
 
 def test_finding_specs_point_at_real_rows_and_checks() -> None:
-    rows = coverage_issues()
+    rows = all_coverage_issues()  # the EC2 table and the Bottlerocket one
     check_ids = {c.id for c in ALL_CHECKS}
     for spec in finding_specs().values():
         assert re.match(r"^[a-z0-9]+(\.[a-z0-9-]+)+$", spec.id), spec.id

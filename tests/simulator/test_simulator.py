@@ -92,9 +92,9 @@ def test_corpus_has_healthy_hosts_on_al2023_and_ubuntu_2204() -> None:
 
 
 def test_expected_ids_exist_in_the_knowledge_base() -> None:
-    from gd_doctor.knowledge import coverage_issues, finding_specs
+    from gd_doctor.knowledge import all_coverage_issues, finding_specs
 
-    specs, rows = finding_specs(), coverage_issues()
+    specs, rows = finding_specs(), all_coverage_issues()
     for sc in SCENARIOS:
         if sc.known_gap:
             continue
