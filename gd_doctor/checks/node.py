@@ -93,9 +93,7 @@ def _unit_state(ctx: Context, unit: str) -> Dict[str, Optional[str]]:
     if res.problem is not None or res.returncode != 0 or "LoadState=" not in res.stdout:
         why = res.problem or (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
         return {"unit_problem": f"systemctl show {unit}: {redact(why)[:200]}"}
-    props = dict(
-        line.split("=", 1) for line in res.stdout.splitlines()[:20] if "=" in line
-    )
+    props = dict(line.split("=", 1) for line in res.stdout.splitlines()[:20] if "=" in line)
     return {
         "unit_load_state": props.get("LoadState") or None,
         "unit_active_state": props.get("ActiveState") or None,
@@ -122,7 +120,10 @@ def _journal(ctx: Context, unit: str) -> Dict[str, Any]:
 def _bottlerocket_status(facts: BottlerocketFacts) -> Tuple[Status, str]:
     what = f"Bottlerocket {facts.version or '(no VERSION_ID)'} ({facts.variant or 'no variant'})"
     if facts.version_ok is False:
-        return Status.FAIL, f"{what}: older than {facts.min_version}, the first one GuardDuty supports"
+        return (
+            Status.FAIL,
+            f"{what}: older than {facts.min_version}, the first one GuardDuty supports",
+        )
     if facts.pull_errors:
         return Status.FAIL, f"{what}: the agent's image could not be pulled from Amazon ECR"
     if facts.running is False:

@@ -9,12 +9,15 @@ how (``findings/node.json``, ``scopes``):
 * Bottlerocket: the agent is a host container, never a package, so the package and unit checks
   do not apply; the health proof is the host container's unit being active (running).
 
-A scope demotes the listed findings to INFO (they stay in the report, as context) and counts the
-listed checks as explained, so they do not raise ``tool.unexplained-failure`` either.
+A scope demotes the listed findings to INFO (they stay in the report, as context), drops those
+that are wrong there (Bottlerocket: "install the SSM Agent package"), counts the listed checks as
+explained, so they do not raise ``tool.unexplained-failure`` either, and on Bottlerocket replaces
+any step that runs a package manager by the note that Bottlerocket has none.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -31,6 +34,9 @@ class Scope:
     demote: Tuple[str, ...]
     explained: Tuple[str, ...]  # check ids, or prefixes ending in "."
     proof: Proof
+    drop: Tuple[str, ...] = ()
+    package_steps: Optional[str] = None  # regex of steps that would run a package manager
+    no_package_note: str = ""
 
     def explains(self, check_id: str) -> bool:
         return any(
@@ -38,11 +44,22 @@ class Scope:
         )
 
     def apply(self, findings: Sequence[Finding]) -> Tuple[Finding, ...]:
-        """The findings with those the scope makes context demoted to INFO."""
-        return tuple(
-            replace(f, severity=Severity.INFO) if f.finding_id in self.demote else f
-            for f in findings
-        )
+        """The findings as this scope sees them (see the module docstring)."""
+        out = []
+        for f in findings:
+            if f.finding_id in self.drop:
+                continue
+            if f.finding_id in self.demote:
+                f = replace(f, severity=Severity.INFO)
+            out.append(self._without_package_managers(f))
+        return tuple(out)
+
+    def _without_package_managers(self, f: Finding) -> Finding:
+        if not self.package_steps:
+            return f
+        pattern = re.compile(self.package_steps)
+        steps = [self.no_package_note if pattern.search(s) else s for s in f.steps]
+        return replace(f, steps=tuple(dict.fromkeys(steps)))
 
 
 def _conf(name: str) -> Dict[str, Any]:
@@ -77,6 +94,9 @@ def node_scope(results: Sequence[CheckResult]) -> Optional[Scope]:
             tuple(conf["demote"]),
             tuple(conf["explained_checks"]),
             _bottlerocket_proof(br),
+            drop=tuple(conf["drop"]),
+            package_steps=str(conf["package_manager_steps"]),
+            no_package_note=str(load("bottlerocket.json")["host_container"]["no_package_manager"]),
         )
     role = _facts(results, NodeRoleFacts)
     # TODO(facts): cross-domain agent.package.installed / agent.unit_file.path

@@ -64,4 +64,3 @@ class NodeRoleFacts(Facts):
     @property
     def eks_agent(self) -> bool:
         return bool(self.eks_agent_pods)
-
