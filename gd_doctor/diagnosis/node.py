@@ -1,7 +1,9 @@
 """Rules about the kind of node: Bottlerocket's OS, variant, host container and endpoints; EKS
 worker nodes (and the EKS agent beside the EC2 one); ECS container instances.
 
-What these hosts change in the verdict itself is in :mod:`gd_doctor.diagnosis.scope`.
+What these hosts change in the verdict itself is in :mod:`gd_doctor.diagnosis.scope`. Also here:
+an instance excluded with ``GuardDutyManaged:false`` whose agent still runs (the tag does not
+uninstall it).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Optional, Tuple
 
 from gd_doctor.diagnosis.base import Results, Rule, RuleOutput, finding, rule
 from gd_doctor.diagnosis.verdict import ProofState, agent_installed
+from gd_doctor.facts.imds import ImdsTagsFacts
 from gd_doctor.facts.network import BottlerocketEndpointsFacts, RegionFacts
 from gd_doctor.facts.node import BottlerocketFacts, NodeRoleFacts
 from gd_doctor.knowledge import load
@@ -114,7 +117,29 @@ def node_role(role: Optional[NodeRoleFacts], r: Results) -> RuleOutput:
     return found
 
 
+@rule("imds.excluded_agent_running", reads=(ImdsTagsFacts, Results))
+def excluded_agent_running(tags: Optional[ImdsTagsFacts], r: Results) -> RuleOutput:
+    """GuardDutyManaged:false, yet the agent is installed and running: the tag stops management,
+    it does not uninstall the agent."""
+    if tags is None or tags.excluded is not True:
+        return None
+    # TODO(facts): cross-domain agent.unit.active_state / agent.package.installed
+    active = r.data("agent.unit", "active_state")
+    if active == "active":
+        state = "running"
+    elif agent_installed(r).state == ProofState.PROVEN:
+        state = "installed (its state is not visible here)"
+    else:
+        return None
+    return finding(
+        "imds.excluded-agent-running",
+        evidence_from=(ImdsTagsFacts, "agent.unit"),
+        state=state,
+    )
+
+
 RULES: Tuple[Rule, ...] = (
+    excluded_agent_running,
     bottlerocket_os_too_old,
     bottlerocket_variant_unsupported,
     bottlerocket_ecr_pull_failed,

@@ -16,7 +16,7 @@ Each JSON file names its source and its date, so it can be updated without touch
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -120,7 +120,39 @@ def finding_specs() -> Mapping[str, FindingSpec]:
                 source_file=path.name,
                 checks=tuple(raw.get("checks", ())),
             )
-    return specs
+    return {k: _with_notes(v) for k, v in specs.items()}
+
+
+def _note_applies(note: Mapping[str, Any], spec: "FindingSpec") -> bool:
+    if spec.id in note.get("except", ()):
+        return False
+    if spec.id in note.get("findings", ()):
+        return True
+    # "every finding that names a coverage-issue row": the console shows that row until it
+    # re-evaluates, so the fix needs the console to catch up.
+    return bool(note.get("applies_to")) and spec.issue is not None and spec.severity != "info"
+
+
+def _with_notes(spec: "FindingSpec") -> "FindingSpec":
+    """The spec with the timing and tag notes of timing.json that apply to it, as last steps."""
+    extra = tuple(str(n["text"]) for n in load("timing.json")["notes"] if _note_applies(n, spec))
+    if not extra:
+        return spec
+    return replace(spec, steps=spec.steps + tuple(e for e in extra if e not in spec.steps))
+
+
+def tag_key_allowed(key: str) -> bool:
+    """Whether IMDS's 'Allow tags in metadata' accepts an instance tag key (timing.json).
+
+    >>> tag_key_allowed("GuardDutyManaged"), tag_key_allowed("kubernetes.io/cluster/prod")
+    (True, False)
+    >>> tag_key_allowed("_index"), tag_key_allowed("team name")
+    (False, False)
+    """
+    import re
+
+    rules = load("timing.json")["tag_keys"]
+    return key not in rules["forbidden"] and re.match(rules["allowed"], key) is not None
 
 
 def knowledge_date() -> str:

@@ -295,3 +295,56 @@ def test_a_region_without_a_registry_account_skips_the_dkr_name(tmp_path: Path) 
     assert res.status == Status.FAIL  # nothing resolves
     hosts = {e.host for e in res.facts.endpoints}  # type: ignore[union-attr]
     assert ECR_DKR in hosts  # eu-central-1 has a published account
+
+
+# --- GuardDutyManaged:false with the agent still there (timing.json notes too) -------------
+
+
+def _excluded(active: str) -> List[CheckResult]:
+    from gd_doctor.facts.imds import ImdsTagsFacts
+
+    return [
+        result("imds.tags", Status.OK, facts=ImdsTagsFacts(True, "false", True)),
+        result("agent.unit", Status.OK, active_state=active, sub_state="running"),
+        result("agent.package", Status.OK, installed=True),
+    ]
+
+
+def test_an_excluded_instance_whose_agent_runs_gets_the_uninstall_steps() -> None:
+    diagnosis = diagnose(_excluded("active"), ALL_RULES)
+    found = next(f for f in diagnosis.findings if f.finding_id == "imds.excluded-agent-running")
+    steps = " ".join(found.steps)
+    assert "does not uninstall" in steps and "action Uninstall" in steps
+    assert (
+        "rpm -e amazon-guardduty-agent" in steps and "dpkg --purge amazon-guardduty-agent" in steps
+    )
+    assert "running" in found.title
+
+
+def test_an_excluded_instance_without_the_agent_has_no_such_finding() -> None:
+    results = _excluded("inactive")
+    results[-1] = result("agent.package", Status.OK, installed=False)
+    ids = [f.finding_id for f in diagnose(results, ALL_RULES).findings]
+    assert "imds.excluded-agent-running" not in ids
+
+
+def test_fixes_the_console_must_catch_up_with_say_15_minutes() -> None:
+    from gd_doctor.knowledge import finding_specs, load
+
+    note = next(n for n in load("timing.json")["notes"] if n["id"] == "console-catch-up")
+    for spec in finding_specs().values():
+        has = note["text"] in spec.steps
+        expected = spec.id in note["findings"] or (
+            spec.issue is not None and spec.severity != "info" and spec.id not in note["except"]
+        )
+        assert has == expected, spec.id
+    assert "15 minutes" in note["text"] and note["minutes"] == 15
+
+
+def test_tag_keys_imds_refuses() -> None:
+    from gd_doctor.knowledge import finding_specs, tag_key_allowed
+
+    assert not tag_key_allowed("kubernetes.io/cluster/prod")
+    assert tag_key_allowed("karpenter.sh:nodepool") and not tag_key_allowed("..")
+    steps = " ".join(finding_specs()["imds.tags-not-in-metadata"].steps)
+    assert "kubernetes.io/cluster" in steps and "stop and start" in steps
