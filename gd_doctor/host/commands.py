@@ -157,7 +157,7 @@ class SubprocessRunner:
                 if _leader_exited(proc.pid):
                     # A child may hold the pipes open for ever: read what is there, briefly.
                     deadline = min(deadline, now + EXIT_GRACE)
-                for key, _ in sel.select(min(deadline - now, 0.25)):
+                for key, _ in sel.select(min(deadline - now, 0.05)):
                     chunk = os.read(key.fd, CHUNK)
                     if chunk:
                         outputs[key.fd].add(chunk)

@@ -184,6 +184,7 @@ def _walk_in_root(rootfd: int, rel: str, final_flags: int) -> int:
     """
     stack: List[int] = [os.dup(rootfd)]
     todo: Deque[str] = deque(_components(rel))
+    must_be_dir = rel.endswith("/")  # "x/" names a directory, as for the kernel
     links = 0
     try:
         while todo:
@@ -206,12 +207,13 @@ def _walk_in_root(rootfd: int, rel: str, final_flags: int) -> int:
                         os.close(stack.pop())
                 todo.extendleft(reversed(_components(target)))
                 continue
-            if todo:  # an intermediate component: must be a directory to go on
+            if todo or must_be_dir:  # an intermediate component (or "x/"): a directory
                 if not stat_mod.S_ISDIR(st.st_mode):
                     os.close(fd)
                     raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), rel)
-                stack.append(fd)
-                continue
+                if todo:
+                    stack.append(fd)
+                    continue
             if final_flags & _O_PATH:
                 return fd
             os.close(fd)
@@ -435,7 +437,7 @@ class RootFS:
                 os.lseek(fd, start, os.SEEK_SET)
             # A size-0 pseudo-file (/proc, /sys) cannot seek from its end: read a bounded
             # amount forwards and keep its end.
-            data = _read_up_to(fd, max_bytes if st.st_size else 4 * max_bytes + 1)
+            data = _read_up_to(fd, max_bytes if st.st_size else max(4 * max_bytes, 1 << 20))
         except OSError as exc:
             return FileRead(abs_path, problem=_describe_os_error(exc))
         finally:

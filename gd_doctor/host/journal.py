@@ -175,8 +175,7 @@ class ReaderJournal:
         except OSError as exc:
             if exc.errno == errno.EPROTONOSUPPORT:
                 raise JournalUnavailable(
-                    "journal files are newer than this libsystemd reads (errno 93, "
-                    "EPROTONOSUPPORT)"
+                    "journal files are newer than this libsystemd reads (errno 93, EPROTONOSUPPORT)"
                 ) from exc
             raise JournalUnavailable(f"cannot open the journal: {exc.strerror or exc}") from exc
 

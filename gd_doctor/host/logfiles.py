@@ -198,7 +198,9 @@ def _stream_gzip(
             out.bytes_read += len(data)
             take(cutter.feed(data))
             if dec.eof:  # one member done; the next (if any) starts in unused_data
-                pending_in = dec.unused_data + pending_in
+                # at the end of a member the rest of the input is in unused_data only (the
+                # unconsumed_tail then repeats it)
+                pending_in = dec.unused_data
                 dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 ended = True
                 if not pending_in.strip(b"\x00"):  # trailing zero padding, as gzip allows
