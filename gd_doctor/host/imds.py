@@ -117,11 +117,7 @@ class HttpImds:
         return self._token is not None
 
     def _exchange(
-        self,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        timeout: float,
+        self, method: str, path: str, headers: Mapping[str, str], timeout: float,
         box: Dict[str, Any],
     ) -> None:
         """The HTTP exchange itself; runs in a daemon thread so a trickling body cannot hold us."""
@@ -153,10 +149,8 @@ class HttpImds:
         start = time.monotonic()
         box: Dict[str, Any] = {}
         worker = threading.Thread(
-            target=self._exchange,
-            args=(method, path, headers, timeout, box),
-            name="gd-doctor-imds",
-            daemon=True,
+            target=self._exchange, args=(method, path, headers, timeout, box),
+            name="gd-doctor-imds", daemon=True,
         )
         worker.start()
         worker.join(max(0.05, timeout))
@@ -180,14 +174,8 @@ class HttpImds:
             attempts += 1
             reply = self._once(method, path, headers, timeout)
         return ImdsReply(
-            reply.method,
-            reply.path,
-            reply.status,
-            reply.text,
-            reply.problem,
-            attempts,
-            bool(headers.get("X-aws-ec2-metadata-token")),
-            reply.elapsed_s,
+            reply.method, reply.path, reply.status, reply.text, reply.problem, attempts,
+            bool(headers.get("X-aws-ec2-metadata-token")), reply.elapsed_s,
         )
 
     def fetch_token(self, *, timeout: float) -> ImdsReply:
@@ -202,14 +190,8 @@ class HttpImds:
                 self._token = reply.text.strip()
         # the token itself never leaves the client
         return ImdsReply(
-            reply.method,
-            reply.path,
-            reply.status,
-            "",
-            reply.problem,
-            reply.attempts,
-            False,
-            reply.elapsed_s,
+            reply.method, reply.path, reply.status, "", reply.problem, reply.attempts,
+            False, reply.elapsed_s,
         )
 
     def get(self, path: str, *, timeout: float, use_token: bool = True) -> ImdsReply:
