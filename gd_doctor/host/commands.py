@@ -8,7 +8,8 @@ A command is never trusted to behave: each runs in its own process group (its ow
 output is read while it runs and only up to a limit (a command printing a GiB costs no more than
 the limit), and at its timeout, at the limit, when it exits and at the end of the run
 (:meth:`SubprocessRunner.close`) the whole group is killed, so neither the command nor a child
-it left behind outlives gd-doctor.
+it left behind outlives gd-doctor. As root, ``rpm`` runs in a read-only mount namespace
+(:mod:`gd_doctor.host.readonly`): its SQLite database would otherwise be opened for writing.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Dict, Mapping, Optional, Protocol, Sequence, Set, Tuple
+
+from gd_doctor.host import readonly
 
 MAX_OUTPUT = 16 * 1024 * 1024  # stdout kept per command
 MAX_STDERR = 1024 * 1024
@@ -100,6 +103,7 @@ class SubprocessRunner:
         *,
         max_output: int = MAX_OUTPUT,
         max_stderr: int = MAX_STDERR,
+        readonly_sandbox: bool = True,
     ) -> None:
         base = dict(env if env is not None else os.environ)
         base.update({"LC_ALL": "C", "LANG": "C", "SYSTEMD_PAGER": "", "PAGER": "cat"})
@@ -110,15 +114,23 @@ class SubprocessRunner:
         self._lock = threading.Lock()
         self._groups: Set[int] = set()  # process groups of commands not yet reaped
         self._closed = False
+        self._sandbox = readonly_sandbox  # rpm in a read-only mount namespace (readonly.py)
+        self._euid = os.geteuid()
 
     def run(self, argv: Sequence[str], *, timeout: float) -> CommandResult:
         args = tuple(argv)
+        spawn = args
+        if self._sandbox and readonly.needs_sandbox(args, self._euid):
+            wrapped = readonly.sandboxed(args, self._env)
+            if wrapped is None:
+                return CommandResult(args, None, problem="not found")
+            spawn = tuple(wrapped)
         with self._lock:  # close() cannot slip between the spawn and the bookkeeping
             if self._closed:
                 return CommandResult(args, None, problem="not run: the run is over")
             try:
                 proc = subprocess.Popen(
-                    args,
+                    spawn,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -134,9 +146,11 @@ class SubprocessRunner:
                 return CommandResult(args, None, problem=f"could not run: {exc.strerror or exc}")
             self._groups.add(proc.pid)
         try:
-            return self._collect(proc, args, max(timeout, 0.05))
+            res = self._collect(proc, args, max(timeout, 0.05))
         finally:
             self._finish(proc)
+        problem = readonly.launcher_problem(res.returncode, res.stderr) if spawn != args else None
+        return replace(res, returncode=None, problem=problem) if problem else res
 
     def _collect(
         self, proc: subprocess.Popen[bytes], args: Tuple[str, ...], timeout: float

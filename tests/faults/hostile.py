@@ -156,7 +156,7 @@ def relative_links(root: Path, c: Canary) -> None:
 
 def link_chains_and_loops(root: Path, c: Canary) -> None:
     """Chains of links that end outside (absolute then relative), and loops."""
-    _link(root, "etc/a", "/etc/b")
+    _link(root, "etc/a", "b")
     _link(root, "etc/b", "../usr/c")
     _link(root, "usr/c", _climb("usr/c", c.file))
     _link(root, "etc/os-release", "/etc/a")
@@ -486,11 +486,41 @@ def gz_bomb_read(base: Path, size: int = 1 << 30, timeout: float = 4.0) -> Tuple
     return time.monotonic() - start, res.bytes_read
 
 
+def live_write_attempts() -> Optional[int]:
+    """Opens for writing of a traced live ``gd-doctor check`` (tests/faults/test_readonly.py),
+    or None when it cannot run here (not root, no strace or unshare)."""
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("strace") or not shutil.which("unshare"):
+        return None
+    from tests.faults.test_readonly import _traced, writes
+
+    with tempfile.TemporaryDirectory(prefix="gd-doctor-ro-") as tmp:
+        out = f"{tmp}/out"
+        command = [
+            sys.executable,
+            "-m",
+            "gd_doctor",
+            "check",
+            "--format",
+            "json",
+            "--output",
+            f"{out}/report.json",
+            "--imds-endpoint",
+            "http://127.0.0.1:9",
+        ]
+        _, trace, _, _ = _traced(Path(tmp), command)
+        return len(writes(trace, (out + "/",)))
+
+
 def hostile_summary(
-    roots: Optional[List[str]] = None, resolvers: Tuple[str, ...] = ("openat2", "walk")
+    roots: Optional[List[str]] = None,
+    resolvers: Tuple[str, ...] = ("openat2", "walk"),
+    live: bool = False,
 ) -> Dict[str, object]:
     """Build every hostile root, run each through the CLI with each resolver, run the runaway
-    commands and the gzip bomb; return the figures (every count but ``roots_tried`` must be 0)."""
+    commands and the gzip bomb (and with ``live`` the traced live check); return the figures
+    (every count but ``roots_tried``, ``runs`` and the runaway/gzip sizes must be 0)."""
     names = list(roots or ROOTS)
     runs: List[RootRun] = []
     skipped: List[str] = []
@@ -510,6 +540,7 @@ def hostile_summary(
                 runs.append(run_cli(name, root, canary, out_dir, resolver_name=res))
         commands = run_runaway()
         bomb_s, bomb_bytes = gz_bomb_read(base)
+    live_writes = live_write_attempts() if live else None
     return {
         "roots_tried": len(names),
         "runs": len(runs),
@@ -524,7 +555,8 @@ def hostile_summary(
         "processes_left": sum(r.processes_left for r in runs)
         + sum(c.processes_left for c in commands)
         + len(children()),
-        "host_writes": sum(len(r.root_changed) for r in runs),
+        "host_writes": sum(len(r.root_changed) for r in runs) + (live_writes or 0),
+        "live_write_attempts": live_writes,  # None: not measured (needs root, strace, unshare)
         "runaway_commands_tried": len(commands),
         "runaway_commands_over_timeout": sum(1 for c in commands if c.elapsed_s > 1.0 * 1.05 + 0.5),
         "gz_bomb_seconds": round(bomb_s, 2),
@@ -536,5 +568,5 @@ def hostile_summary(
 if __name__ == "__main__":
     import json
 
-    json.dump(hostile_summary(), sys.stdout, indent=2)
+    json.dump(hostile_summary(live="--live" in sys.argv), sys.stdout, indent=2)
     sys.stdout.write("\n")

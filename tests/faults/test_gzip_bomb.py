@@ -13,8 +13,15 @@ from tests.faults.hostile import write_gz_bomb
 
 
 def _read(root: Path, name: str, *, max_bytes: int, timeout: float = 5.0, max_line: int = 8192):  # type: ignore[no-untyped-def]
-    return read_log_file(RootFS(root), f"/{name}", lambda line: False, max_bytes=max_bytes,
-                         max_line=max_line, max_lines=100, timeout=timeout)  # fmt: skip
+    return read_log_file(
+        RootFS(root),
+        f"/{name}",
+        lambda line: False,
+        max_bytes=max_bytes,
+        max_line=max_line,
+        max_lines=100,
+        timeout=timeout,
+    )
 
 
 def test_4_gib_without_a_newline_stops_at_the_cap(tmp_path: Path) -> None:
