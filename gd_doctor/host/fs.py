@@ -27,17 +27,27 @@ import functools
 import os
 import posixpath
 import stat as stat_mod
+import threading
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, ClassVar, Deque, Iterator, List, Optional, Set, Tuple
+from typing import IO, Any, ClassVar, Deque, Dict, Iterator, List, Optional, Set, Tuple
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 MAX_DIR_ENTRIES = 10_000  # names one listing returns (sorted; the rest are counted)
 MAX_DIR_SCAN = 200_000  # names one listing reads at most, so a huge directory cannot stall
 MAX_SYMLINKS = 40  # as the kernel's MAXSYMLINKS
 MAX_WALK_FILES = 5_000
+# Directory listings one RootFS (one run) does at most: a real system needs hundreds; a caller
+# that walks a directory full of links to itself without fs.walk() would otherwise list 100^depth
+# of them until the budget runs out. Past the cap a listing is a clear problem.
+MAX_LISTINGS = 20_000
+LISTINGS_SPENT = "unreadable: directory listing budget spent (links that fan out?)"
+# The same directory (device, inode) listed more often than this in one run is reached through
+# links that lead back to it: refused, so a walk that follows links blindly stops there.
+MAX_RELISTS = 32
+RELISTED = "unreadable: listed too often (links that lead back to this directory?)"
 OUTSIDE = "points outside the root"
 NOT_REGULAR = "not a regular file"
 
@@ -253,6 +263,10 @@ class RootFS:
     def _root_real(self) -> str:
         return os.path.realpath(self.root)
 
+    @functools.cached_property
+    def _listings(self) -> _Counter:
+        return _Counter(MAX_LISTINGS)
+
     @property
     def is_live(self) -> bool:
         """True when the root is this machine's own ``/``."""
@@ -460,8 +474,13 @@ class RootFS:
 
     def list_dir(self, abs_path: str, limit: int = MAX_DIR_ENTRIES) -> DirListing:
         """The first ``limit`` entry names of a directory (sorted) and how many were left out."""
+        if not self._listings.take():
+            return DirListing(abs_path, problem=LISTINGS_SPENT)
         try:
             with self._fd(abs_path, _O_LIST) as fd:
+                st = os.fstat(fd)
+                if not self._listings.seen((st.st_dev, st.st_ino), MAX_RELISTS):
+                    return DirListing(abs_path, problem=RELISTED)
                 names: List[str] = []
                 capped = False
                 with os.scandir(fd) as it:
@@ -534,6 +553,29 @@ class RootFS:
                     seen.add((st.st_dev, st.st_ino))
                     out.files.append((p, st))
         return out
+
+
+class _Counter:
+    """A thread-safe countdown and visit counter (checks run on several threads)."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+        self._lock = threading.Lock()
+        self._seen: Dict[Tuple[int, int], int] = {}
+
+    def seen(self, key: Tuple[int, int], most: int) -> bool:
+        """Count one more visit of ``key``; False past ``most`` visits."""
+        with self._lock:
+            n = self._seen.get(key, 0) + 1
+            self._seen[key] = n
+            return n <= most
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
 
 
 def _read_up_to(fd: int, limit: int) -> bytes:

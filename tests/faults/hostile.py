@@ -270,6 +270,12 @@ def link_fan_out(root: Path, c: Canary) -> None:
             _link(root, f"{rel}/u{i}", "..")
             _link(root, f"{rel}/r{i}", "/")
     _write(root, f"{LOG_DIR}/agent.log", "2026-11-30T10:00:00Z INFO ok\n")
+    # SSM's document folders, walked a few levels deep
+    inst = "var/lib/amazon/ssm/i-0123456789abcdef0/document"
+    for rel in ("orchestration/AWS-GuardDuty", "association", "state/current"):
+        for i in range(60):
+            _link(root, f"{inst}/{rel}/d{i}", ".")
+    _write(root, f"{inst}/orchestration/AWS-GuardDuty/stdout", "AmazonGuardDuty\n")
 
 
 def gz_bomb(root: Path, c: Canary) -> None:

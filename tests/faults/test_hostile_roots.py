@@ -83,6 +83,16 @@ def test_fifos_are_results_not_hangs(world: Tuple[Path, h.Canary, Dict[str, Path
     assert "not a regular file" in run.outputs["stdout"]
 
 
+@pytest.mark.parametrize("name", ["link-fan-out", "many-files", "gz-bomb"])
+def test_bounded_work_ends_well_within_the_budget(
+    world: Tuple[Path, h.Canary, Dict[str, Path]], name: str
+) -> None:
+    """Not only inside the budget: these roots must not need it (no check times out)."""
+    run = _run(world, name, "walk")
+    assert run.elapsed_s < h.BUDGET_S / 2, run.elapsed_s
+    assert '"timed_out": true' not in run.outputs["stdout"]
+
+
 def test_journal_dir_linked_out_gives_no_journal(
     world: Tuple[Path, h.Canary, Dict[str, Path]],
 ) -> None:

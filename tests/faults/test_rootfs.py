@@ -366,3 +366,28 @@ def test_reads_change_nothing_in_the_root(world: Tuple[Path, Path], resolver: st
     for p in ("/etc/real", "/etc", "/missing", "/etc/real/x"):
         fs.read(p), fs.stat(p), fs.listdir(p), fs.walk(p), fs.host_path(p)
     assert dict(_tree(root)) == before
+
+
+def test_a_naive_walk_over_self_links_stops(world: Tuple[Path, Path], resolver: str) -> None:
+    """A caller walking with listdir/is_dir (not fs.walk) through 60 links back to the same
+    directory, 4 levels deep: 60^4 listings, unless the same directory is refused after a few."""
+    root, _ = world
+    d = root / "var/lib/x"
+    d.mkdir(parents=True)
+    for i in range(60):
+        os.symlink(".", d / f"d{i}")
+    fs = _fs(root, resolver)
+    listings = 0
+    stack = [("/var/lib/x", 0)]
+    start = time.monotonic()
+    while stack:
+        folder, level = stack.pop()
+        names = fs.listdir(folder)
+        if names is None:
+            assert "listed too often" in (fs.list_dir(folder).problem or "")
+            continue
+        listings += 1
+        stack += [
+            (f"{folder}/{n}", level + 1) for n in names if level < 4 and fs.is_dir(f"{folder}/{n}")
+        ]
+    assert listings <= fs_mod.MAX_RELISTS and time.monotonic() - start < 5
