@@ -296,6 +296,12 @@ class RootFS:
 
     def _open(self, abs_path: str, flags: int) -> int:
         """An fd for ``abs_path`` opened with ``flags``, resolved inside the root."""
+        if "\x00" in abs_path:  # a path parsed from a hostile file; C would cut it there
+            raise _Refused("unreadable: the path holds a NUL byte")
+        try:
+            os.fsencode(abs_path)
+        except UnicodeError:  # a lone surrogate, e.g. from a JSON "\ud800" escape
+            raise _Refused("unreadable: the path is not valid text") from None
         if not self.confined:
             return os.open(posixpath.join("/", abs_path), flags | os.O_CLOEXEC)
         rootfd = os.open(self._root_real, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)

@@ -6,7 +6,10 @@ through the real CLI (``gd_doctor.cli.main``), so what is tested is what a user 
 
 :func:`hostile_summary` builds every root, runs each with both path resolvers (openat2 and the
 component walk) and returns the figures a fault summary prints; the tests in this folder assert
-the same properties one case at a time.
+the same properties one case at a time. From the top directory::
+
+    python -m tests.faults.hostile           # prints the figures as JSON
+    python -m tests.faults.hostile --live    # also the traced live check (root, strace)
 """
 
 from __future__ import annotations

@@ -391,3 +391,13 @@ def test_a_naive_walk_over_self_links_stops(world: Tuple[Path, Path], resolver: 
             (f"{folder}/{n}", level + 1) for n in names if level < 4 and fs.is_dir(f"{folder}/{n}")
         ]
     assert listings <= fs_mod.MAX_RELISTS and time.monotonic() - start < 5
+
+
+def test_a_nul_byte_in_a_path_is_a_problem_not_a_crash(
+    world: Tuple[Path, Path], resolver: str
+) -> None:
+    root, _ = world
+    fs = _fs(root, resolver)
+    assert fs.read("/etc/real\x00/../../x").problem == "unreadable: the path holds a NUL byte"
+    assert fs.stat("/etc/real\x00") is None and fs.listdir("/etc\x00") is None
+    assert RootFS().read("/etc/hostname\x00").problem == "unreadable: the path holds a NUL byte"
