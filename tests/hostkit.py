@@ -58,6 +58,9 @@ class FakeRunner:
             return CommandResult(key, spec[0], spec[1], "")
         return CommandResult(key, spec[0], spec[1], spec[2])
 
+    def close(self) -> None:
+        """Nothing runs for real."""
+
 
 def write_tree(root: Path, files: Mapping[str, Union[str, bytes]]) -> Path:
     """Create ``files`` (absolute paths as keys) under ``root``."""
