@@ -167,3 +167,12 @@ class RootFS:
             return self.path(abs_path).stat()
         except OSError:
             return None
+
+    def readlink(self, abs_path: str) -> Optional[str]:
+        """The target of a symbolic link as written in the link (``/dev/null`` for a masked
+        unit), or None when ``abs_path`` is no link or cannot be read. The target is not
+        followed: callers resolve it as a path of the root."""
+        try:
+            return os.readlink(self.path(abs_path))
+        except (OSError, ValueError):
+            return None

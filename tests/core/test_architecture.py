@@ -1,5 +1,6 @@
-"""Imports run one way: model/knowledge -> host -> parsers -> facts -> checks -> diagnosis ->
-report -> pipeline -> cli."""
+"""Imports run one way: model/knowledge -> parsers -> host -> facts -> checks -> diagnosis ->
+report -> pipeline -> cli. Parsers are pure (no I/O), so the host layer may use them to read
+what it fetched (the effective systemd unit, the package databases)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ LAYERS: Dict[str, int] = {
     "model": 0,
     "knowledge": 0,
     "redact": 0,
-    "host": 1,
-    "parsers": 2,
+    "parsers": 1,
+    "host": 2,
     "facts": 3,
     "checks": 4,
     "runner": 4,
