@@ -240,6 +240,29 @@ def _join(base_dir: str, target: str) -> str:
     return "/" + "/".join(parts)
 
 
+def real_path(fs: RootFS, path: str) -> str:
+    """``path`` with every symlink resolved as the root sees it (absolute targets start at the
+    root, ``..`` stops there); resolution ends at the first component that is no link."""
+    done: List[str] = []
+    todo = [p for p in path.split("/") if p not in ("", ".")]
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        link = fs.readlink("/" + "/".join([*done, part]))
+        if link is None or hops >= 40:
+            done.append(part)
+            continue
+        hops += 1
+        if link.startswith("/"):
+            done = []
+        todo = [p for p in link.split("/") if p not in ("", ".")] + todo
+    return "/" + "/".join(done)
+
+
 def _split_name(name: str) -> Tuple[str, str]:
     stem, dot, suffix = name.rpartition(".")
     return (stem, suffix) if dot else (name, "")
@@ -468,30 +491,7 @@ class UnitResolver:
             dirs.extend(f"{base}/{suffix}.d" for base in self.search_path())
         # systemd names drop-in directories by their canonical path (chase_symlinks):
         # /usr/lib/systemd/system/x.d even where it searched /lib/systemd/system.
-        return self._unique_dirs([self._realpath(d) for d in dirs])
-
-    def _realpath(self, path: str) -> str:
-        """``path`` with every symlink resolved as the root sees it (absolute targets start
-        at the root, ``..`` stops there); a missing component ends the resolution."""
-        done: List[str] = []
-        todo = [p for p in path.split("/") if p not in ("", ".")]
-        hops = 0
-        while todo:
-            part = todo.pop(0)
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            candidate = "/" + "/".join([*done, part])
-            link = self.fs.readlink(candidate)
-            if link is None or hops >= 40:
-                done.append(part)
-                continue
-            hops += 1
-            if link.startswith("/"):
-                done = []
-            todo = [p for p in link.split("/") if p not in ("", ".")] + todo
-        return "/" + "/".join(done)
+        return self._unique_dirs([real_path(self.fs, d) for d in dirs])
 
     def _read_unit(self, path: str, unreadable: List[Tuple[str, str]]) -> Optional[UnitFile]:
         read = self.fs.read(path, max_bytes=MAX_UNIT_BYTES)

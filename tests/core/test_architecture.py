@@ -74,6 +74,7 @@ def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
     (fake / "parsers" / "impure.py").write_text("import gd_doctor.host.fs\n")
     assert _violations(fake) == [
         "host/bad.py:1 (host) imports gd_doctor.report.text (report)",
+        "parsers/impure.py:1 (parsers) imports gd_doctor.host.fs (host)",
         "parsers/impure.py:1: parsers must stay pure, not import host",
     ]
 
