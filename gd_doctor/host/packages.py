@@ -45,7 +45,7 @@ except ImportError:  # a Python built without SQLite: rpm itself is asked instea
 from gd_doctor.host import timeouts
 from gd_doctor.host.commands import CommandRunner
 from gd_doctor.host.fs import RootFS
-from gd_doctor.host.units import real_path
+from gd_doctor.host.units import ConfinedFS, real_path
 from gd_doctor.parsers.dpkg_status import DpkgPackage, parse_dpkg_database
 from gd_doctor.parsers.rpm import RPM_QUERY_FORMAT, parse_rpm_header, parse_rpm_query
 from gd_doctor.parsers.ssm_state import parse_snap_list, parse_snap_yaml_version
@@ -106,7 +106,8 @@ class PackageQuery:
         tools: Optional[CommandRunner] = None,
         timeout: float = timeouts.COMMAND,
     ) -> None:
-        self.fs = fs
+        self.root_fs = fs
+        self.fs = ConfinedFS(fs)
         self.run = run
         self.live = live
         self.tools = tools
@@ -171,7 +172,7 @@ class PackageQuery:
             return self._dpkg
 
     def _read_dpkg(self) -> Tuple[Optional[Dict[str, DpkgPackage]], Optional[str]]:
-        read = self.fs.read(DPKG_STATUS, max_bytes=MAX_DPKG_BYTES)
+        read = self.fs.read(DPKG_STATUS, MAX_DPKG_BYTES)
         if read.truncated:
             return None, f"{DPKG_STATUS} is larger than {MAX_DPKG_BYTES // (1024 * 1024)} MiB"
         if not read.ok or read.text is None:
@@ -179,7 +180,7 @@ class PackageQuery:
         db = parse_dpkg_database(read.text)
         journal = [n for n in self.fs.listdir(DPKG_UPDATES) or [] if n.isdigit()]
         for fname in sorted(journal, key=int)[:MAX_DPKG_UPDATES]:
-            part = self.fs.read(f"{DPKG_UPDATES}/{fname}", max_bytes=MAX_DPKG_BYTES)
+            part = self.fs.read(f"{DPKG_UPDATES}/{fname}", MAX_DPKG_BYTES)
             if not part.ok or part.text is None or part.truncated:
                 return None, f"cannot read {DPKG_UPDATES}/{fname}: {part.problem or 'too large'}"
             db.update(parse_dpkg_database(part.text))
@@ -221,7 +222,7 @@ class PackageQuery:
                 ("Packages.db", "ndb"),
             ):
                 if self.fs.exists(f"{d}/{fname}"):
-                    return _RpmDb(real_path(self.fs, d), backend)
+                    return _RpmDb(real_path(self.root_fs, d), backend)
         return None
 
     def rpm(self, name: str) -> PackageInfo:
@@ -261,7 +262,7 @@ class PackageQuery:
             )
         if sqlite3 is None:
             return self._rpm_command(name, db)
-        uri = "file:" + _uri_path(str(self.fs.path(path))) + "?mode=ro&immutable=1"
+        uri = "file:" + _uri_path(self.fs.host_path(path)) + "?mode=ro&immutable=1"
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=self.timeout)
             try:
@@ -333,7 +334,7 @@ class PackageQuery:
                         "database read-only; install rpm 4.16 or later to read it"
                     ),
                 )
-            argv += ["--dbpath", str(self.fs.path(db.directory))]
+            argv += ["--dbpath", self.fs.host_path(db.directory)]
         argv += ["-q", "--qf", RPM_QUERY_FORMAT, name]
         res = runner.run(argv, timeout=self.timeout)
         source = " ".join([*argv[:-4], "-q", name])
@@ -383,10 +384,10 @@ class PackageQuery:
 
     def snap(self, name: str) -> PackageInfo:
         version = None
-        yaml = self.fs.read_text(f"/snap/{name}/current/meta/snap.yaml", max_bytes=64 * 1024)
-        if yaml:
-            version = parse_snap_yaml_version(yaml)
-        read = self.fs.read(SNAPD_STATE, max_bytes=MAX_SNAPD_STATE_BYTES)
+        yaml = self.fs.read(f"/snap/{name}/current/meta/snap.yaml", 64 * 1024)
+        if yaml.ok and yaml.text:
+            version = parse_snap_yaml_version(yaml.text)
+        read = self.fs.read(SNAPD_STATE, MAX_SNAPD_STATE_BYTES)
         if read.ok and read.text is not None and not read.truncated:
             state = _snapd_snaps(read.text)
             if state is not None:

@@ -37,12 +37,13 @@ units are not searched. Values may hold secrets (proxy credentials): callers red
 
 from __future__ import annotations
 
+import os
 import stat as stat_mod
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from gd_doctor.host.fs import RootFS
+from gd_doctor.host.fs import FileRead, RootFS
 from gd_doctor.parsers.systemd_conf import LimitSetting, parse_limit
 from gd_doctor.parsers.unit_file import (
     EnvironmentFileSetting,
@@ -263,6 +264,50 @@ def real_path(fs: RootFS, path: str) -> str:
     return "/" + "/".join(done)
 
 
+class ConfinedFS:
+    """The RootFS calls this layer makes, each path first resolved inside the root with
+    :func:`real_path`, so a link in a captured root (``/etc/systemd/system -> /elsewhere``, an
+    EnvironmentFile linked to ``/etc/shadow``) is followed as that system would follow it and
+    never into the machine gd-doctor runs on. Results name the path as asked."""
+
+    def __init__(self, fs: RootFS) -> None:
+        self.fs = fs
+
+    def _in(self, path: str) -> str:
+        return real_path(self.fs, path)
+
+    def read(self, path: str, max_bytes: int) -> FileRead:
+        return replace(self.fs.read(self._in(path), max_bytes=max_bytes), path=path)
+
+    def stat(self, path: str) -> Optional[os.stat_result]:
+        return self.fs.stat(self._in(path))
+
+    def exists(self, path: str) -> bool:
+        return self.fs.exists(self._in(path))
+
+    def is_file(self, path: str) -> bool:
+        return self.fs.is_file(self._in(path))
+
+    def is_dir(self, path: str) -> bool:
+        return self.fs.is_dir(self._in(path))
+
+    def listdir(self, path: str) -> Optional[List[str]]:
+        return self.fs.listdir(self._in(path))
+
+    def glob(self, directory: str, pattern: str) -> List[str]:
+        base = directory.rstrip("/")
+        return [f"{base}/{p.rsplit('/', 1)[1]}" for p in self.fs.glob(self._in(directory), pattern)]
+
+    def readlink(self, path: str) -> Optional[str]:
+        """The link ``path`` itself (its directory resolved, its last component not)."""
+        directory, _, base = path.rstrip("/").rpartition("/")
+        return self.fs.readlink(f"{self._in(directory or '/').rstrip('/')}/{base}")
+
+    def host_path(self, path: str) -> str:
+        """Where ``path`` of the root is on this machine (for SQLite, which opens by name)."""
+        return str(self.fs.path(self._in(path)))
+
+
 def _split_name(name: str) -> Tuple[str, str]:
     stem, dot, suffix = name.rpartition(".")
     return (stem, suffix) if dot else (name, "")
@@ -293,7 +338,8 @@ class UnitResolver:
     """Answers "what is the effective unit" for unit names; results are cached per name."""
 
     def __init__(self, fs: RootFS) -> None:
-        self.fs = fs
+        self.root_fs = fs
+        self.fs = ConfinedFS(fs)
         self._lock = threading.Lock()
         self._dirs: Optional[Tuple[str, ...]] = None
         self._cache: Dict[str, EffectiveUnit] = {}
@@ -491,10 +537,10 @@ class UnitResolver:
             dirs.extend(f"{base}/{suffix}.d" for base in self.search_path())
         # systemd names drop-in directories by their canonical path (chase_symlinks):
         # /usr/lib/systemd/system/x.d even where it searched /lib/systemd/system.
-        return self._unique_dirs([real_path(self.fs, d) for d in dirs])
+        return self._unique_dirs([real_path(self.root_fs, d) for d in dirs])
 
     def _read_unit(self, path: str, unreadable: List[Tuple[str, str]]) -> Optional[UnitFile]:
-        read = self.fs.read(path, max_bytes=MAX_UNIT_BYTES)
+        read = self.fs.read(path, MAX_UNIT_BYTES)
         if read.truncated:
             unreadable.append((path, f"larger than {MAX_UNIT_BYTES // 1024} KiB, not read"))
             return None
@@ -524,7 +570,10 @@ class UnitResolver:
                 errors=tuple(notes),
             )
         unreadable: List[Tuple[str, str]] = []
-        fragment_path = entry.target or entry.path
+        # systemd 252 names a unit linked under its own name (`systemctl link`) by the link,
+        # an alias (a link to another name) by the target it loads.
+        same_name = entry.target is None or entry.target.rsplit("/", 1)[1] == names[0]
+        fragment_path = entry.path if same_name else (entry.target or entry.path)
         fragment = self._read_unit(fragment_path, unreadable)
         drop_ins = [self._read_unit(e.path, unreadable) for e in applied]
         parsed = [f for f in [fragment, *drop_ins] if f is not None]
@@ -584,7 +633,7 @@ class UnitResolver:
             for path in paths:
                 if len(out) >= MAX_ENV_FILES:
                     break
-                read = self.fs.read(path, max_bytes=MAX_ENV_FILE_BYTES)
+                read = self.fs.read(path, MAX_ENV_FILE_BYTES)
                 if read.truncated:
                     why = f"larger than {MAX_ENV_FILE_BYTES // 1024} KiB, not read"
                     out.append(EnvironmentFileRead(path, setting.ignore_errors, (), why, pattern))
@@ -606,7 +655,7 @@ class UnitResolver:
         files: List[UnitFile] = []
         errors: List[str] = []
         for path in self.manager_files():
-            read = self.fs.read(path, max_bytes=MAX_UNIT_BYTES)
+            read = self.fs.read(path, MAX_UNIT_BYTES)
             if read.ok and read.text is not None and not read.truncated:
                 files.append(parse_unit_file(read.text, path))
             else:

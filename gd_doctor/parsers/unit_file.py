@@ -545,13 +545,17 @@ def environment_files_from_settings(
     values: Sequence[str], unit: str
 ) -> Tuple[Tuple[EnvironmentFileSetting, ...], Tuple[str, ...]]:
     """``EnvironmentFile=`` lines (after resets) as systemd's ``config_parse_unit_env_file``:
-    specifiers expanded, relative paths ignored, ``//`` and ``/./`` simplified.
+    specifiers expanded, ``//`` and ``/./`` simplified, relative paths and paths with ``..``
+    ignored (systemd 252 logs "not absolute" / "not normalized" and drops the assignment).
 
     >>> files, errs = environment_files_from_settings(
-    ...     ["-/etc/sysconfig/%N", "relative/x", "/etc//default/./proxy"], "agent.service")
-    >>> [(f.path, f.ignore_errors) for f in files], errs
-    ([('/etc/sysconfig/agent', True), ('/etc/default/proxy', False)], \
-('EnvironmentFile=: path is not absolute, ignoring: relative/x',))
+    ...     ["-/etc/sysconfig/%N", "relative/x", "/etc//default/./proxy", "-/etc/../x"],
+    ...     "a.service")
+    >>> [(f.path, f.ignore_errors) for f in files]
+    [('/etc/sysconfig/a', True), ('/etc/default/proxy', False)]
+    >>> errs
+    ('EnvironmentFile=: path is not absolute, ignoring: relative/x', \
+'EnvironmentFile=: path is not normalized, ignoring: /etc/../x')
     """
     out: List[EnvironmentFileSetting] = []
     errors: List[str] = []
@@ -566,5 +570,8 @@ def environment_files_from_settings(
             errors.append(f"EnvironmentFile=: path is not absolute, ignoring: {path[:120]}")
             continue
         parts = [p for p in path.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            errors.append(f"EnvironmentFile=: path is not normalized, ignoring: {path[:120]}")
+            continue
         out.append(EnvironmentFileSetting("/" + "/".join(parts), ignore))
     return tuple(out), tuple(errors)

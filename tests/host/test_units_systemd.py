@@ -96,8 +96,22 @@ FILES: Dict[str, FileSpec] = {
     f"{RUN}/gdt-vendor.service.d/runtime.conf": "[Service]\nRestart=on-failure\n",
     f"{ETC}/gdt-alias.service": Symlink(f"{LIB}/gdt-vendor.service"),
     f"{ETC}/gdt-alias.service.d/alias.conf": "[Service]\nEnvironment=VIA_ALIAS=1\n",
+    # linked from outside the search path (`systemctl link`), a `..` in EnvironmentFile=
+    "/opt/gdt/gdt-linked.service": (
+        "[Service]\nType=oneshot\nExecStart=/bin/true\n"
+        "EnvironmentFile=-/etc/gdt/../gdt/b.env\nEnvironmentFile=-/etc/./gdt//required.conf\n"
+    ),
+    f"{ETC}/gdt-linked.service": Symlink("/opt/gdt/gdt-linked.service"),
 }
-UNITS = ("gdt-agent", "gdt-masked", "gdt-empty", "gdt-vendor", "gdt-alias", "gdt-none")
+UNITS = (
+    "gdt-agent",
+    "gdt-masked",
+    "gdt-empty",
+    "gdt-vendor",
+    "gdt-alias",
+    "gdt-linked",
+    "gdt-none",
+)
 PROPS = (
     "Id",
     "LoadState",
@@ -133,6 +147,9 @@ def container() -> Iterator[Container]:
             if path.startswith("/run/"):
                 _write_runtime(c, path, spec)
         c.run(["systemctl", "daemon-reload"], timeout=60, check=True)
+        # what an administrator's `systemctl set-property` leaves: a drop-in in
+        # /etc/systemd/system.control, the highest-precedence directory
+        c.run(["systemctl", "set-property", "gdt-vendor.service", "MemoryMax=77M"], check=True)
         yield c
 
 
@@ -172,7 +189,7 @@ def test_fragment_drop_ins_and_load_state_match_systemctl(
         assert show["FragmentPath"] in ("", ours.fragment_path)
 
 
-@pytest.mark.parametrize("unit", ("gdt-agent", "gdt-vendor", "gdt-alias"))
+@pytest.mark.parametrize("unit", ("gdt-agent", "gdt-vendor", "gdt-alias", "gdt-linked"))
 def test_settings_match_systemctl_show(
     container: Container, resolver: UnitResolver, unit: str
 ) -> None:
