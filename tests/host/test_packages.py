@@ -334,3 +334,32 @@ def test_snap_live_falls_back_to_snap_list_when_state_is_unreadable(tmp_path: Pa
     assert (info.installed, info.version, info.source) == (True, "3.3.1142.0", "snap list")
     offline = PackageQuery(RootFS(tmp_path), FakeRunner(), live=False).snap("amazon-ssm-agent")
     assert offline.installed is None and "state.json" in (offline.problem or "")
+
+
+def test_live_berkeley_db_uses_the_read_only_backend_when_rpm_has_it(tmp_path: Path) -> None:
+    root = _bdb_root(tmp_path)
+    query = ("-q", "--qf", RPM_QUERY_FORMAT, AGENT)
+    new = FakeRunner(
+        {
+            ("rpm", "--version"): "RPM version 4.16.1.3\n",
+            (
+                "rpm",
+                "--define",
+                "_db_backend bdb_ro",
+                *query,
+            ): f"package {AGENT} is not installed\n",
+        }
+    )
+    info = PackageQuery(RootFS(root), new, live=True).query(AGENT)
+    assert (info.installed, info.manager, info.consulted) == (False, "rpm", ("rpm",))
+    # Amazon Linux 2's rpm 4.11 has no bdb_ro: plain rpm -q (documented in the module)
+    old = FakeRunner(
+        {
+            ("rpm", "--version"): "RPM version 4.11.3\n",
+            ("rpm", *query): f"{AGENT}|1.9.2|1.amzn2|x86_64\n",
+        }
+    )
+    assert PackageQuery(RootFS(root), old, live=True).rpm(AGENT).full_version == "1.9.2-1.amzn2"
+    # under --root that old rpm is not trusted with the root's database
+    offline = PackageQuery(RootFS(root), FakeRunner(), live=False, tools=old).rpm(AGENT)
+    assert offline.installed is None and "4.16 or later" in (offline.problem or "")

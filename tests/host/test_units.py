@@ -211,3 +211,20 @@ def test_real_path_stays_in_the_root(tmp_path: Path) -> None:
     fs = RootFS(root)
     assert real_path(fs, "/lib/systemd/system") == "/usr/lib/systemd/system"
     assert real_path(fs, "/lib/up/shadow") == "/etc/shadow"  # the root's /etc, never the host's
+
+
+def test_links_in_a_captured_root_never_lead_out_of_it(tmp_path: Path) -> None:
+    """A drop-in and an environment file linked to absolute paths are read from the root's
+    own /etc (as that system would), never from the machine gd-doctor runs on."""
+    assert Path("/etc/shadow").exists() and Path("/etc/hostname").exists()
+    u = _resolve(
+        tmp_path,
+        {
+            f"{LIB}/{AGENT}": VENDOR + "EnvironmentFile=-/etc/gd/proxy.env\n",
+            "/etc/hostname": "[Service]\nMemoryMax=42M\n",  # the root's own file
+        },
+        links={f"{ETC}/{AGENT}.d/evil.conf": "/etc/hostname", "/etc/gd/proxy.env": "/etc/shadow"},
+    )
+    assert u.drop_in_paths == (f"{ETC}/{AGENT}.d/evil.conf",) and u.memory_max == "42M"
+    (read,) = u.environment_file_reads
+    assert (read.path, read.problem, read.pairs) == ("/etc/gd/proxy.env", "missing", ())
