@@ -218,6 +218,30 @@ class EffectiveUnit:
 
 
 @dataclass(frozen=True)
+class ManagerConfig:
+    """``/etc/systemd/system.conf`` and its ``system.conf.d`` drop-ins, merged like a unit."""
+
+    files: Tuple[str, ...] = ()  # in the order applied
+    directives: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
+    directive_sources: Mapping[str, str] = field(default_factory=dict)
+    default_environment: Tuple[Tuple[str, str], ...] = ()
+    unreadable: Tuple[Tuple[str, str], ...] = ()
+    errors: Tuple[str, ...] = ()
+
+    def value(self, key: str) -> Optional[str]:
+        values = self.directives.get(f"Manager.{key}", ())
+        return values[-1] if values else None
+
+    def source_of(self, key: str) -> Optional[str]:
+        return self.directive_sources.get(f"Manager.{key}")
+
+    @property
+    def default_limit_memlock(self) -> Optional[LimitSetting]:
+        value = self.value("DefaultLimitMEMLOCK")
+        return parse_limit(value) if value else None
+
+
+@dataclass(frozen=True)
 class _Entry:
     """One directory entry as systemd sees it: null (a mask), a file, or a link elsewhere."""
 
@@ -344,7 +368,7 @@ class UnitResolver:
         self._dirs: Optional[Tuple[str, ...]] = None
         self._cache: Dict[str, EffectiveUnit] = {}
         self._aliases: Optional[Dict[str, Tuple[str, ...]]] = None
-        self._manager: Optional[Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...]]] = None
+        self._manager: Optional[ManagerConfig] = None
 
     # --- public -----------------------------------------------------------------------------
 
@@ -647,25 +671,44 @@ class UnitResolver:
                     )
         return tuple(out)
 
-    def manager_environment(self) -> Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...]]:
-        """``DefaultEnvironment=`` of system.conf and its drop-ins: (pairs, errors)."""
+    def manager_config(self) -> ManagerConfig:
+        """system.conf and its drop-ins merged (read once): what platform.memlock needs for
+        ``DefaultLimitMEMLOCK=`` and what every unit inherits as ``DefaultEnvironment=``."""
         with self._lock:
             if self._manager is not None:
                 return self._manager
         files: List[UnitFile] = []
-        errors: List[str] = []
-        for path in self.manager_files():
+        unreadable: List[Tuple[str, str]] = []
+        paths = self.manager_files()
+        for path in paths:
             read = self.fs.read(path, MAX_UNIT_BYTES)
-            if read.ok and read.text is not None and not read.truncated:
-                files.append(parse_unit_file(read.text, path))
+            if read.truncated:
+                unreadable.append((path, f"larger than {MAX_UNIT_BYTES // 1024} KiB, not read"))
+            elif not read.ok or read.text is None:
+                unreadable.append((path, read.problem or "unreadable"))
             else:
-                errors.append(f"{path}: {read.problem or 'too large'}, DefaultEnvironment= unknown")
-        values = collect_settings(files).get("Manager.DefaultEnvironment", ())
-        pairs, env_errors = environment_from_settings(values, "")
-        result = (pairs, tuple(errors) + env_errors)
+                files.append(parse_unit_file(read.text, path))
+        settings = collect_settings(files)
+        pairs, env_errors = environment_from_settings(
+            settings.get("Manager.DefaultEnvironment", ()), ""
+        )
+        config = ManagerConfig(
+            files=paths,
+            directives=settings,
+            directive_sources=_sources(files),
+            default_environment=pairs,
+            unreadable=tuple(unreadable),
+            errors=tuple(e for f in files for e in f.errors) + env_errors,
+        )
         with self._lock:
-            self._manager = result
-        return result
+            self._manager = config
+        return config
+
+    def manager_environment(self) -> Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...]]:
+        """``DefaultEnvironment=`` of system.conf and its drop-ins: (pairs, problems)."""
+        config = self.manager_config()
+        problems = tuple(f"{p}: {why}, DefaultEnvironment= unknown" for p, why in config.unreadable)
+        return config.default_environment, problems + config.errors
 
 
 def _sources(files: Sequence[UnitFile]) -> Dict[str, str]:

@@ -228,3 +228,26 @@ def test_links_in_a_captured_root_never_lead_out_of_it(tmp_path: Path) -> None:
     assert u.drop_in_paths == (f"{ETC}/{AGENT}.d/evil.conf",) and u.memory_max == "42M"
     (read,) = u.environment_file_reads
     assert (read.path, read.problem, read.pairs) == ("/etc/gd/proxy.env", "missing", ())
+
+
+def test_manager_configuration_for_memlock(tmp_path: Path) -> None:
+    """system.conf, then its drop-ins by name across /etc, /run, /usr/lib (the first wins)."""
+    root = write_tree(
+        tmp_path / "root",
+        {
+            "/etc/systemd/system.conf": "[Manager]\n#DefaultLimitMEMLOCK=8M\nDefaultLimitMEMLOCK=8M\n",
+            "/usr/lib/systemd/system.conf.d/60-limits.conf": "[Manager]\nDefaultLimitMEMLOCK=1M\n",
+            "/etc/systemd/system.conf.d/60-limits.conf": "[Manager]\nDefaultLimitMEMLOCK=64M\n",
+            "/run/systemd/system.conf.d/10-early.conf": "[Manager]\nDefaultLimitMEMLOCK=2M\n",
+        },
+    )
+    config = UnitResolver(RootFS(root)).manager_config()
+    assert config.files == (
+        "/etc/systemd/system.conf",
+        "/run/systemd/system.conf.d/10-early.conf",
+        "/etc/systemd/system.conf.d/60-limits.conf",
+    )
+    assert config.value("DefaultLimitMEMLOCK") == "64M"
+    assert config.source_of("DefaultLimitMEMLOCK") == "/etc/systemd/system.conf.d/60-limits.conf"
+    limit = config.default_limit_memlock
+    assert limit is not None and limit.at_least(32 * 1024 * 1024)

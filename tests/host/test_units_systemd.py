@@ -80,7 +80,10 @@ FILES: Dict[str, FileSpec] = {
     "/etc/gdt/required.conf": "REQUIRED=1\n",
     "/etc/systemd/system.conf.d/50-gdt.conf": (
         '[Manager]\nDefaultEnvironment="GDT_DEFAULT=manager" GDT_BOTH=manager\n'
+        "DefaultLimitMEMLOCK=48M:64M\n"
     ),
+    "/usr/lib/systemd/system.conf.d/50-gdt.conf": "[Manager]\nDefaultLimitMEMLOCK=1M\n",
+    "/usr/lib/systemd/system.conf.d/60-gdt.conf": "[Manager]\nDefaultEnvironment=GDT_LIB=1\n",
     # masked by a link to /dev/null in /etc, with a drop-in of its own
     f"{LIB}/gdt-masked.service": f"[Service]\nExecStart={DUMP}\n",
     f"{ETC}/gdt-masked.service": Symlink("/dev/null"),
@@ -251,3 +254,28 @@ def test_masked_units(resolver: UnitResolver) -> None:
     assert (linked.masked, linked.fragment_path) == (True, f"{ETC}/gdt-masked.service")
     assert (empty.masked, empty.fragment_path) == (True, f"{RUN}/gdt-empty.service")
     assert linked.directives == {} and linked.environment == ()
+
+
+def test_manager_configuration_matches_systemctl_show(
+    container: Container, resolver: UnitResolver
+) -> None:
+    """The manager's own properties: DefaultLimitMEMLOCK= and DefaultEnvironment= after
+    system.conf and its drop-ins (the same-named one in /usr/lib is hidden by /etc's)."""
+    props = "DefaultLimitMEMLOCK,DefaultLimitMEMLOCKSoft,Environment"
+    out = container.run(["systemctl", "show", "-p", props], check=True).stdout
+    show = dict(line.partition("=")[::2] for line in out.splitlines() if "=" in line)
+    config = resolver.manager_config()
+    limit = config.default_limit_memlock
+    assert limit is not None
+    assert (show["DefaultLimitMEMLOCKSoft"], show["DefaultLimitMEMLOCK"]) == (
+        str(limit.soft),
+        str(limit.hard),
+    )
+    # the manager's Environment= is DefaultEnvironment= sorted, plus LANG and PATH it adds
+    manager = dict(parse_environment(show["Environment"]))
+    ours = dict(config.default_environment)
+    assert (
+        {k: manager.get(k) for k in ours}
+        == ours
+        == {"GDT_DEFAULT": "manager", "GDT_BOTH": "manager", "GDT_LIB": "1"}
+    )
