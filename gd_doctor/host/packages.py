@@ -45,7 +45,7 @@ except ImportError:  # a Python built without SQLite: rpm itself is asked instea
 from gd_doctor.host import timeouts
 from gd_doctor.host.commands import CommandRunner
 from gd_doctor.host.fs import RootFS
-from gd_doctor.host.units import ConfinedFS, real_path
+from gd_doctor.host.rootpath import ConfinedFS, real_path
 from gd_doctor.parsers.dpkg_status import DpkgPackage, parse_dpkg_database
 from gd_doctor.parsers.rpm import RPM_QUERY_FORMAT, parse_rpm_header, parse_rpm_query
 from gd_doctor.parsers.ssm_state import parse_snap_list, parse_snap_yaml_version

@@ -1,9 +1,11 @@
 """The effective systemd unit: which file systemd loads for a unit name, which drop-ins it
 applies, and the settings and environment that result. Works the same on the live host and under
-``--root``: everything is read through :class:`RootFS`, so the root's confinement applies.
+``--root``: everything is read through :class:`RootFS` behind :class:`ConfinedFS`, so links are
+followed inside the root only.
 
 What systemd 252 does, and this module follows (systemd.unit(5), src/shared/dropin.c,
-src/basic/conf-files.c, src/core/load-fragment.c, src/core/execute.c):
+src/basic/conf-files.c, src/core/load-fragment.c, src/core/execute.c); every rule below was
+checked against a real systemd 252 (tests/host/test_units_systemd.py):
 
 * Unit search path, highest precedence first: ``/etc/systemd/system.control``,
   ``/run/systemd/system.control``, ``/run/systemd/transient``, ``/run/systemd/generator.early``,
@@ -11,20 +13,27 @@ src/basic/conf-files.c, src/core/load-fragment.c, src/core/execute.c):
   ``/run/systemd/system.attached``, ``/run/systemd/generator``, ``/usr/local/lib/systemd/system``,
   ``/usr/lib/systemd/system``, ``/lib/systemd/system``, ``/run/systemd/generator.late``. A
   directory that is the same as an earlier one (``/lib`` -> ``usr/lib`` on merged-/usr systems)
-  counts once.
+  counts once. Debian and Ubuntu build systemd before 255 for a split /usr: there
+  ``/lib/systemd/system`` comes before ``/usr/lib/systemd/system``, so systemd names a vendor
+  unit ``/lib/systemd/system/...`` (detected from ``/etc/debian_version`` and the version in
+  ``libsystemd-shared-NNN.so``).
 * The fragment is the unit file in the first directory that has one. An entry that is a link to
   ``/dev/null`` or an empty file masks the unit: systemd loads nothing (LoadState=masked). A link
-  to a file of another name makes the unit an alias of that name. An instance
+  to a file of another name makes the unit an alias of that name (named by the target; other
+  links to it add their drop-ins); a link under the unit's own name (``systemctl link``) is
+  named by the link. An instance
   (``name@x.service``) without a file of its own uses its template (``name@.service``).
 * Drop-in directories, in this order: for each name of the unit (the name, then its aliases),
   for each search directory: ``<name>.d/``, the template's ``.d/``, then the dash prefixes
   (``amazon-guardduty-.service.d/``, ``amazon-.service.d/``); last the type-level
   ``service.d/`` of each search directory (systemd 247+). Of same-named ``*.conf`` files the
   one in the earlier directory wins, and a link to ``/dev/null`` or an empty file there hides
-  the others; all files are applied in the lexical order of their names.
+  the others (it stays in DropInPaths); all files are applied in the lexical order of their
+  names. Drop-in directories are named by their real path (``/usr/lib/...`` on Debian too).
 * Settings: later assignments win, an empty assignment resets (lists and single values alike);
   ``Environment=`` is split, unquoted and unescaped as systemd does, ``%`` specifiers are
-  expanded; ``EnvironmentFile=`` paths must be absolute, ``-`` makes an unreadable file
+  expanded; ``EnvironmentFile=`` paths must be absolute and free of ``..``, ``-`` makes an
+  unreadable file
   harmless, a glob in the last path component is expanded (execute.c globs every path); the
   files' assignments override ``Environment=``, and ``DefaultEnvironment=`` of
   ``/etc/systemd/system.conf`` (and its ``system.conf.d`` drop-ins) is under both.
@@ -37,24 +46,44 @@ units are not searched. Values may hold secrets (proxy credentials): callers red
 
 from __future__ import annotations
 
-import os
 import stat as stat_mod
 import threading
-from dataclasses import dataclass, field, replace
-from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from gd_doctor.host.fs import FileRead, RootFS
-from gd_doctor.parsers.systemd_conf import LimitSetting, parse_limit
-from gd_doctor.parsers.unit_file import (
+from gd_doctor.host.fs import RootFS
+from gd_doctor.host.rootpath import ConfinedFS, join_in_root, real_path
+from gd_doctor.host.unit_model import (
+    SYSTEM_CONF,
+    EffectiveUnit,
+    EnvironmentFileRead,
+    ManagerConfig,
+)
+from gd_doctor.parsers.systemd_env import (
     EnvironmentFileSetting,
-    UnitFile,
-    collect_settings,
     environment_files_from_settings,
     environment_from_settings,
     parse_environment_file,
-    parse_size,
-    parse_unit_file,
 )
+from gd_doctor.parsers.unit_file import (
+    UnitFile,
+    collect_settings,
+    dash_prefixes,
+    parse_unit_file,
+    settings_sources,
+    split_unit_name,
+    template_of,
+)
+
+__all__ = [
+    "SYSTEM_UNIT_PATH",
+    "ConfinedFS",
+    "EffectiveUnit",
+    "EnvironmentFileRead",
+    "ManagerConfig",
+    "UnitResolver",
+    "real_path",
+]
 
 #: The system manager's unit search path, highest precedence first (systemd 252,
 #: lookup_paths_init() for the system scope; /lib is searched on split-/usr builds).
@@ -82,7 +111,6 @@ SPLIT_USR_UNIT_PATH: Tuple[str, ...] = (
     "/run/systemd/generator.late",
 )
 #: The manager's own configuration and its drop-in directories, highest precedence first.
-SYSTEM_CONF = "/etc/systemd/system.conf"
 SYSTEM_CONF_DIRS: Tuple[str, ...] = (
     "/etc/systemd/system.conf.d",
     "/run/systemd/system.conf.d",
@@ -101,261 +129,12 @@ _GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
-class EnvironmentFileRead:
-    """One file an ``EnvironmentFile=`` names, as the unit would read it when it starts.
-
-    ``problem`` set and ``ignore_errors`` False means systemd refuses to start the unit
-    ("Failed to load environment files").
-    """
-
-    path: str
-    ignore_errors: bool
-    pairs: Tuple[Tuple[str, str], ...] = ()
-    problem: Optional[str] = None
-    pattern: Optional[str] = None  # the glob this path came from
-
-
-@dataclass(frozen=True)
-class EffectiveUnit:
-    """What systemd loads for one unit name. ``directives`` maps ``Section.Key`` to the values
-    kept after merging (the last one is effective); see the module docstring for the rules."""
-
-    name: str
-    load_state: str  # "loaded", "masked", "not-found", "unreadable"
-    fragment_path: Optional[str] = None  # the unit file (the mask, when masked)
-    masked: bool = False
-    aliases: Tuple[str, ...] = ()
-    drop_in_paths: Tuple[str, ...] = ()  # in the order applied (as systemctl show lists them)
-    masked_drop_ins: Tuple[str, ...] = ()  # of those, /dev/null links or empty files: no effect
-    overridden_drop_ins: Tuple[str, ...] = ()  # same name in a higher-precedence directory
-    directives: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
-    directive_sources: Mapping[str, str] = field(default_factory=dict)  # key -> file of last
-    environment: Tuple[Tuple[str, str], ...] = ()  # Environment= (what systemctl show prints)
-    environment_files: Tuple[EnvironmentFileSetting, ...] = ()
-    environment_file_reads: Tuple[EnvironmentFileRead, ...] = ()
-    manager_environment: Tuple[Tuple[str, str], ...] = ()  # DefaultEnvironment= of system.conf
-    unreadable: Tuple[Tuple[str, str], ...] = ()  # (path, reason)
-    errors: Tuple[str, ...] = ()  # lines and assignments systemd would ignore
-
-    @property
-    def found(self) -> bool:
-        """A unit file exists (possibly masked)."""
-        return self.load_state != "not-found"
-
-    def values(self, key: str, section: str = "Service") -> Tuple[str, ...]:
-        return self.directives.get(f"{section}.{key}", ())
-
-    def value(self, key: str, section: str = "Service") -> Optional[str]:
-        """The effective (last) value of a setting, None when unset or reset."""
-        values = self.values(key, section)
-        return values[-1] if values else None
-
-    def source_of(self, key: str, section: str = "Service") -> Optional[str]:
-        """The file whose assignment of ``key`` is the effective one."""
-        return self.directive_sources.get(f"{section}.{key}")
-
-    @property
-    def memory_max(self) -> Optional[str]:
-        return self.value("MemoryMax")
-
-    @property
-    def memory_limit(self) -> Optional[str]:
-        return self.value("MemoryLimit")
-
-    @property
-    def cpu_quota(self) -> Optional[str]:
-        return self.value("CPUQuota")
-
-    @property
-    def restart(self) -> Optional[str]:
-        return self.value("Restart")
-
-    @property
-    def exec_start(self) -> Tuple[str, ...]:
-        return self.values("ExecStart")
-
-    @property
-    def limit_memlock(self) -> Optional[LimitSetting]:
-        value = self.value("LimitMEMLOCK")
-        return parse_limit(value) if value else None
-
-    def memory_max_bytes(self, total_memory: Optional[int] = None) -> Optional[int]:
-        """MemoryMax= in bytes (percentages need the machine's memory); None when unlimited."""
-        return parse_size(self.memory_max, total_memory)
-
-    @property
-    def file_environment(self) -> Tuple[Tuple[str, str], ...]:
-        """The assignments of all readable environment files, later files winning."""
-        merged: Dict[str, str] = {}
-        for read in self.environment_file_reads:
-            merged.update(read.pairs)
-        return tuple(merged.items())
-
-    def process_environment(self) -> Dict[str, str]:
-        """The variables systemd hands the service (before the ones it adds itself such as
-        INVOCATION_ID): DefaultEnvironment=, then Environment=, then the environment files."""
-        env: Dict[str, str] = dict(self.manager_environment)
-        env.update(self.environment)
-        env.update(self.file_environment)
-        return env
-
-    def environment_source(self, name: str) -> Optional[str]:
-        """Where the value the service gets for ``name`` comes from (for evidence lines)."""
-        for read in reversed(self.environment_file_reads):
-            if any(k == name for k, _ in read.pairs):
-                return f"EnvironmentFile {read.path}"
-        if any(k == name for k, _ in self.environment):
-            src = self.source_of("Environment")
-            return f"Environment= in {src}" if src else "Environment="
-        if any(k == name for k, _ in self.manager_environment):
-            return f"DefaultEnvironment= in {SYSTEM_CONF} or system.conf.d"
-        return None
-
-    @property
-    def unstartable_environment_files(self) -> Tuple[EnvironmentFileRead, ...]:
-        """Environment files without ``-`` that cannot be read: systemd will not start it."""
-        return tuple(r for r in self.environment_file_reads if r.problem and not r.ignore_errors)
-
-
-@dataclass(frozen=True)
-class ManagerConfig:
-    """``/etc/systemd/system.conf`` and its ``system.conf.d`` drop-ins, merged like a unit."""
-
-    files: Tuple[str, ...] = ()  # in the order applied
-    directives: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
-    directive_sources: Mapping[str, str] = field(default_factory=dict)
-    default_environment: Tuple[Tuple[str, str], ...] = ()
-    unreadable: Tuple[Tuple[str, str], ...] = ()
-    errors: Tuple[str, ...] = ()
-
-    def value(self, key: str) -> Optional[str]:
-        values = self.directives.get(f"Manager.{key}", ())
-        return values[-1] if values else None
-
-    def source_of(self, key: str) -> Optional[str]:
-        return self.directive_sources.get(f"Manager.{key}")
-
-    @property
-    def default_limit_memlock(self) -> Optional[LimitSetting]:
-        value = self.value("DefaultLimitMEMLOCK")
-        return parse_limit(value) if value else None
-
-
-@dataclass(frozen=True)
 class _Entry:
     """One directory entry as systemd sees it: null (a mask), a file, or a link elsewhere."""
 
     path: str
     null: bool
     target: Optional[str] = None  # the resolved path a symlink points to
-
-
-def _join(base_dir: str, target: str) -> str:
-    """A link target as a normalised path of the root (``..`` never climbs above ``/``)."""
-    raw = target if target.startswith("/") else f"{base_dir}/{target}"
-    parts: List[str] = []
-    for part in raw.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
-
-
-def real_path(fs: RootFS, path: str) -> str:
-    """``path`` with every symlink resolved as the root sees it (absolute targets start at the
-    root, ``..`` stops there); resolution ends at the first component that is no link."""
-    done: List[str] = []
-    todo = [p for p in path.split("/") if p not in ("", ".")]
-    hops = 0
-    while todo:
-        part = todo.pop(0)
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        link = fs.readlink("/" + "/".join([*done, part]))
-        if link is None or hops >= 40:
-            done.append(part)
-            continue
-        hops += 1
-        if link.startswith("/"):
-            done = []
-        todo = [p for p in link.split("/") if p not in ("", ".")] + todo
-    return "/" + "/".join(done)
-
-
-class ConfinedFS:
-    """The RootFS calls this layer makes, each path first resolved inside the root with
-    :func:`real_path`, so a link in a captured root (``/etc/systemd/system -> /elsewhere``, an
-    EnvironmentFile linked to ``/etc/shadow``) is followed as that system would follow it and
-    never into the machine gd-doctor runs on. Results name the path as asked."""
-
-    def __init__(self, fs: RootFS) -> None:
-        self.fs = fs
-
-    def _in(self, path: str) -> str:
-        return real_path(self.fs, path)
-
-    def read(self, path: str, max_bytes: int) -> FileRead:
-        return replace(self.fs.read(self._in(path), max_bytes=max_bytes), path=path)
-
-    def stat(self, path: str) -> Optional[os.stat_result]:
-        return self.fs.stat(self._in(path))
-
-    def exists(self, path: str) -> bool:
-        return self.fs.exists(self._in(path))
-
-    def is_file(self, path: str) -> bool:
-        return self.fs.is_file(self._in(path))
-
-    def is_dir(self, path: str) -> bool:
-        return self.fs.is_dir(self._in(path))
-
-    def listdir(self, path: str) -> Optional[List[str]]:
-        return self.fs.listdir(self._in(path))
-
-    def glob(self, directory: str, pattern: str) -> List[str]:
-        base = directory.rstrip("/")
-        return [f"{base}/{p.rsplit('/', 1)[1]}" for p in self.fs.glob(self._in(directory), pattern)]
-
-    def readlink(self, path: str) -> Optional[str]:
-        """The link ``path`` itself (its directory resolved, its last component not)."""
-        directory, _, base = path.rstrip("/").rpartition("/")
-        return self.fs.readlink(f"{self._in(directory or '/').rstrip('/')}/{base}")
-
-    def host_path(self, path: str) -> str:
-        """Where ``path`` of the root is on this machine (for SQLite, which opens by name)."""
-        return str(self.fs.path(self._in(path)))
-
-
-def _split_name(name: str) -> Tuple[str, str]:
-    stem, dot, suffix = name.rpartition(".")
-    return (stem, suffix) if dot else (name, "")
-
-
-def _template_of(name: str) -> Optional[str]:
-    stem, suffix = _split_name(name)
-    prefix, at, instance = stem.partition("@")
-    return f"{prefix}@.{suffix}" if at and instance else None
-
-
-def _dash_prefixes(name: str) -> List[str]:
-    """``foo-bar-baz.service`` -> ``foo-bar-.service``, ``foo-.service`` (dropin.c)."""
-    stem, suffix = _split_name(name)
-    prefix, at, instance = stem.partition("@")
-    out: List[str] = []
-    work = prefix
-    while True:
-        cut = work.rstrip("-") if work.endswith("-") else work
-        dash = cut.rfind("-")
-        if dash <= 0:
-            return out
-        work = cut[: dash + 1]
-        out.append(f"{work}{'@' + instance if at else ''}.{suffix}")
 
 
 class UnitResolver:
@@ -451,7 +230,7 @@ class UnitResolver:
         """What systemd would make of ``path``: None when absent or not a file."""
         link = self.fs.readlink(path)
         if link is not None:
-            target = self._canonical(_join(path.rsplit("/", 1)[0], link))
+            target = self._canonical(join_in_root(path.rsplit("/", 1)[0], link))
             if target == "/dev/null":
                 return _Entry(path, null=True, target=target)
             st = self.fs.stat(target)
@@ -505,7 +284,7 @@ class UnitResolver:
         names = [name]
         entry = self._fragment(name)
         if entry is None:
-            template = _template_of(name)
+            template = template_of(name)
             entry = self._fragment(template) if template else None
         hops = 0
         while entry is not None and not entry.null and entry.target and hops < MAX_ALIAS_HOPS:
@@ -539,7 +318,7 @@ class UnitResolver:
                 if link is None or "." not in fname:
                     continue
                 target = link.rstrip("/").rsplit("/", 1)[-1]
-                if target != fname and _split_name(target)[1] == _split_name(fname)[1]:
+                if target != fname and split_unit_name(target)[1] == split_unit_name(fname)[1]:
                     found.setdefault(target, set()).add(fname)
         result = {k: tuple(sorted(v)) for k, v in found.items()}
         with self._lock:
@@ -548,13 +327,13 @@ class UnitResolver:
 
     def _drop_in_dirs(self, names: Sequence[str]) -> Tuple[str, ...]:
         dirs: List[str] = []
-        suffix = _split_name(names[0])[1]
+        suffix = split_unit_name(names[0])[1]
         for name in names:
             variants = [name]
-            template = _template_of(name)
+            template = template_of(name)
             if template:
                 variants.append(template)
-            variants += _dash_prefixes(name)
+            variants += dash_prefixes(name)
             for base in self.search_path():
                 dirs.extend(f"{base}/{v}.d" for v in variants)
         if suffix:
@@ -616,7 +395,7 @@ class UnitResolver:
             masked_drop_ins=masked_drop,
             overridden_drop_ins=tuple(overridden),
             directives=settings,
-            directive_sources=_sources(parsed),
+            directive_sources=settings_sources(parsed),
             environment=env,
             environment_files=env_files,
             environment_file_reads=self._read_env_files(env_files),
@@ -695,7 +474,7 @@ class UnitResolver:
         config = ManagerConfig(
             files=paths,
             directives=settings,
-            directive_sources=_sources(files),
+            directive_sources=settings_sources(files),
             default_environment=pairs,
             unreadable=tuple(unreadable),
             errors=tuple(e for f in files for e in f.errors) + env_errors,
@@ -709,16 +488,3 @@ class UnitResolver:
         config = self.manager_config()
         problems = tuple(f"{p}: {why}, DefaultEnvironment= unknown" for p, why in config.unreadable)
         return config.default_environment, problems + config.errors
-
-
-def _sources(files: Sequence[UnitFile]) -> Dict[str, str]:
-    """``Section.Key`` -> the file of its last non-empty assignment (an empty one resets)."""
-    out: Dict[str, str] = {}
-    for unit in files:
-        for section, key, value in unit.assignments:
-            name = f"{section}.{key}"
-            if value:
-                out[name] = unit.path
-            else:
-                out.pop(name, None)
-    return out
