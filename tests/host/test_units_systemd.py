@@ -59,7 +59,11 @@ FILES: Dict[str, FileSpec] = {
     ),
     f"{LIB}/gdt-agent.service.d/20-same-name.conf": "[Service]\nMemoryMax=999M\n",
     f"{RUN}/gdt-agent.service.d/10-run.conf": "[Service]\nMemoryMax=150M\nEnvironment=RUN=1\n",
-    f"{LIB}/gdt-agent.service.d/30-lib.conf": "[Service]\nCPUQuota=20%\nEnvironment=LIB=1\n",
+    f"{LIB}/gdt-agent.service.d/30-lib.conf": (
+        "[Service]\nCPUQuota=20%\nEnvironment=LIB=1\n"
+        # a percent-encoded password: %4 is no specifier, systemd drops that assignment
+        'Environment="PCT_PROXY=http://u:p%40ss@proxy.example:3128" PCT_OK=50%%\n'
+    ),
     f"{ETC}/gdt-agent.service.d/40-masked.conf": Symlink("/dev/null"),
     f"{LIB}/gdt-agent.service.d/40-masked.conf": "[Service]\nMemoryMax=1M\n",
     f"{LIB}/gdt-.service.d/05-prefix.conf": "[Service]\nEnvironment=PREFIX=lib\n",
@@ -247,6 +251,9 @@ def test_the_agent_scenario_is_the_one_the_issue_describes(resolver: UnitResolve
     assert reads["/etc/gdt/missing.conf"].problem == "missing"
     assert u.unstartable_environment_files == ()
     assert any("relative.conf" in e for e in u.errors)
+    # systemd dropped the percent-encoded proxy ("%4" is no specifier): so do we, and say so
+    assert "PCT_PROXY" not in dict(u.environment) and dict(u.environment)["PCT_OK"] == "50%"
+    assert any("unknown specifier %4" in e and "PCT_PROXY" in e for e in u.errors)
 
 
 def test_masked_units(resolver: UnitResolver) -> None:
