@@ -120,7 +120,7 @@ def env_assignment_valid(word: str) -> bool:
     return not any((ord(ch) < 32 and ch not in "\t\n") or ord(ch) == 127 for ch in val)
 
 
-def replace_env(pairs: List[Tuple[str, str]], name: str, value: str) -> None:
+def _replace_env(pairs: List[Tuple[str, str]], name: str, value: str) -> None:
     """``strv_env_replace``: a later assignment of a name replaces the earlier one in place."""
     for i, (old, _) in enumerate(pairs):
         if old == name:
@@ -171,7 +171,7 @@ def resolve_specifiers(value: str, unit: str) -> Tuple[Optional[str], Optional[s
 
     Returns (value, None), or (None, error) for an unknown specifier: systemd ignores such an
     assignment ("Failed to resolve specifiers"). Machine-dependent ones (``%H``, ``%m``, ...)
-    are kept as written and named in the error-free note list by the caller.
+    are kept as written.
 
     >>> resolve_specifiers("%t/%N.env", "amazon-guardduty-agent.service")
     ('/run/amazon-guardduty-agent.env', None)
@@ -200,15 +200,6 @@ def resolve_specifiers(value: str, unit: str) -> Tuple[Optional[str], Optional[s
             return None, f"unknown specifier %{spec}"
         i += 2
     return "".join(out), None
-
-
-def has_host_specifier(value: str) -> bool:
-    """Whether a value holds a specifier only the running machine can expand (``%H``, ``%m``).
-
-    >>> has_host_specifier("%H.env"), has_host_specifier("100%%H")
-    (True, False)
-    """
-    return any(spec in _HOST_SPECIFIERS for spec in re.findall(r"%(.)", value) if spec != "%")
 
 
 @dataclass(frozen=True)
@@ -252,7 +243,7 @@ not a comment'), ('A', 'xy'))
         name = "".join(key[:key_ws] if key_ws is not None else key)
         value = "".join(val[:val_ws] if val_ws is not None else val)
         if env_assignment_valid(f"{name}={value}"):
-            replace_env(pairs, name, value)
+            _replace_env(pairs, name, value)
         else:
             errors.append(f"{path}:{line}: invalid environment assignment, ignoring: {name[:80]}")
 
@@ -361,7 +352,7 @@ def environment_from_settings(
                 errors.append(f"Environment=: invalid assignment, ignoring: {resolved[:80]}")
                 continue
             name, _, val = resolved.partition("=")
-            replace_env(pairs, name, val)
+            _replace_env(pairs, name, val)
     return tuple(pairs), tuple(errors)
 
 
