@@ -20,14 +20,20 @@ from gd_doctor.host import procs as procs_mod
 from gd_doctor.host.clock import Clock, SystemClock
 from gd_doctor.host.commands import CommandRunner, SubprocessRunner, UnavailableRunner
 from gd_doctor.host.fs import RootFS
+from gd_doctor.host.packages import PackageQuery
 from gd_doctor.host.settings import HostSettings
+from gd_doctor.host.units import UnitResolver
 
 ROOT_REASON = "analysing a root directory (--root), not the live host"
 
 
 @dataclass(frozen=True)
 class Host:
-    """Everything a check may touch."""
+    """Everything a check may touch.
+
+    ``units`` answers "what is the effective unit" (host/units.py) and ``packages`` "is this
+    package installed" (host/packages.py); both read through ``fs`` and cache per run.
+    """
 
     fs: RootFS
     run: CommandRunner
@@ -36,6 +42,8 @@ class Host:
     net: net_mod.Network
     procs: procs_mod.ProcessTable
     clock: Clock
+    units: UnitResolver
+    packages: PackageQuery
     live: bool = True
     euid: int = 0
     env: Mapping[str, str] = field(default_factory=dict)
@@ -53,14 +61,17 @@ class Host:
     def live_host(cls, settings: HostSettings) -> Host:
         """The machine gd-doctor runs on."""
         runner = SubprocessRunner()
+        fs = RootFS(Path("/"))
         return cls(
-            fs=RootFS(Path("/")),
+            fs=fs,
             run=runner,
             journal=journal_mod.live_journal(runner),
             imds=imds_mod.live_imds(settings),
             net=net_mod.live_network(settings),
             procs=procs_mod.live_processes(),
             clock=SystemClock(),
+            units=UnitResolver(fs),
+            packages=PackageQuery(fs, runner, live=True),
             live=True,
             euid=os.geteuid(),
             env=dict(settings.env),
@@ -80,6 +91,9 @@ class Host:
             net=net_mod.UnavailableNetwork(ROOT_REASON),
             procs=procs_mod.UnavailableProcesses(ROOT_REASON),
             clock=SystemClock(),
+            units=UnitResolver(fs),
+            # this machine's rpm may read the root's Berkeley DB rpm database (--dbpath, bdb_ro)
+            packages=PackageQuery(fs, runner, live=False, tools=SubprocessRunner()),
             live=False,
             euid=os.geteuid(),
             env={},
