@@ -82,18 +82,21 @@ class Host:
     def from_root(cls, root: Path, settings: HostSettings) -> Host:
         """A mounted or captured root filesystem: files and journal files only."""
         fs = RootFS(root)
+        runner = UnavailableRunner(ROOT_REASON)
+        # This machine's own tools, for the root's files only: journalctl --file reads the
+        # (confined) journal files it is given; rpm may read the root's Berkeley DB database
+        # (--dbpath, bdb_ro). One runner, so Host.close() ends whatever either started.
+        tools = SubprocessRunner()
         return cls(
             fs=fs,
-            run=UnavailableRunner(ROOT_REASON),
-            # journalctl --file only reads the (confined) journal files it is given
-            journal=journal_mod.root_journal(fs, SubprocessRunner()),
+            run=runner,
+            journal=journal_mod.root_journal(fs, tools),
             imds=imds_mod.UnavailableImds(ROOT_REASON),
             net=net_mod.UnavailableNetwork(ROOT_REASON),
             procs=procs_mod.UnavailableProcesses(ROOT_REASON),
             clock=SystemClock(),
             units=UnitResolver(fs),
-            # this machine's rpm may read the root's Berkeley DB rpm database (--dbpath, bdb_ro)
-            packages=PackageQuery(fs, runner, live=False, tools=SubprocessRunner()),
+            packages=PackageQuery(fs, runner, live=False, tools=tools),
             live=False,
             euid=os.geteuid(),
             env={},
