@@ -11,6 +11,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 from gd_doctor.checks import ALL_CHECKS
 from gd_doctor.checks.base import Check, Context, Options
 from gd_doctor.diagnosis.engine import Diagnosis
+from gd_doctor.facts import Facts, to_data
 from gd_doctor.host import Host
 from gd_doctor.host.clock import FixedClock
 from gd_doctor.host.commands import CommandResult
@@ -145,14 +146,18 @@ def validate_report(doc: Union[Report, Mapping[str, Any], str]) -> Dict[str, Any
     return data
 
 
-def result(check_id: str, status: str, summary: str = "", **data: Any) -> CheckResult:
-    """A hand-made CheckResult for rule tests."""
+def result(
+    check_id: str, status: str, summary: str = "", *, facts: Optional[Facts] = None, **data: Any
+) -> CheckResult:
+    """A hand-made CheckResult for rule tests (``facts``: the check's typed facts, whose
+    serialised form becomes ``data``)."""
     from gd_doctor.model import Status
 
     return CheckResult(
         check_id=check_id, title=check_id, category=check_id.split(".")[0]
         if check_id.split(".")[0] in ("platform", "agent", "ssm", "imds", "network") else "platform",
-        status=Status(status), summary=summary or status, data=data,
+        status=Status(status), summary=summary or status,
+        data=to_data(facts) if facts is not None else data, facts=facts,
     )
 
 

@@ -10,10 +10,12 @@ from typing import Dict, List
 
 import pytest
 
-from gd_doctor.checks import agent
+from gd_doctor.checks import agent_logs as agent
+from gd_doctor.facts import to_data
+from gd_doctor.facts.agent import LogFacts
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.logfiles import read_log_file
-from gd_doctor.model import Status
+from gd_doctor.model import Outcome, Status
 from tests.hostkit import FIXTURES, NOW, make_host, run_one
 
 LOGS = FIXTURES / "agent-logs"
@@ -34,8 +36,13 @@ def _install(root: Path, fmt: str) -> Path:
     return target
 
 
-def _ids(out: object) -> Dict[str, int]:
-    return {s["id"]: s["count"] for s in out.data["signatures"]}  # type: ignore[attr-defined]
+def _facts(out: Outcome) -> LogFacts:
+    assert isinstance(out.facts, LogFacts)
+    return out.facts
+
+
+def _ids(out: Outcome) -> Dict[str, int]:
+    return {s.id: s.count for s in _facts(out).signatures}
 
 
 def test_tracing_text_rotated_and_gzipped(tmp_path: Path) -> None:
@@ -45,7 +52,7 @@ def test_tracing_text_rotated_and_gzipped(tmp_path: Path) -> None:
     # the AccessDenied line of 2026-11-28 is outside the 24 h window; the one of 11-29 is in
     assert _ids(out) == {"dns": 2, "connect-timeout": 1, "access-denied": 1, "tls": 1}
     text = "\n".join(out.evidence)
-    assert "hunter2" not in text and "hunter2" not in repr(out.data)
+    assert "hunter2" not in text and "hunter2" not in repr(to_data(out.facts))
     assert "agent.log.2.gz" in text  # the gzipped file was read
 
 
@@ -65,13 +72,15 @@ def test_lines_without_timestamps(tmp_path: Path) -> None:
 def test_missing_directory_is_not_applicable(tmp_path: Path) -> None:
     out = run_one(agent.logs, make_host(tmp_path))
     assert out.status == Status.SKIP and "does not exist" in out.summary
+    assert not _facts(out).exists and _facts(out).unreadable is None
 
 
 def test_clean_log_is_ok(tmp_path: Path) -> None:
     d = tmp_path / LOG_DIR
     d.mkdir(parents=True)
     (d / "agent.log").write_text("2026-11-30T11:00:00Z INFO started\n")
-    assert run_one(agent.logs, make_host(tmp_path)).status == Status.OK
+    out = run_one(agent.logs, make_host(tmp_path))
+    assert out.status == Status.OK and _facts(out).files_read == 1 and not _facts(out).signatures
 
 
 def test_bad_input_gives_clear_results(tmp_path: Path) -> None:
@@ -85,7 +94,7 @@ def test_bad_input_gives_clear_results(tmp_path: Path) -> None:
     (d / "subdir").mkdir()
     out = run_one(agent.logs, make_host(tmp_path))
     assert out.status == Status.WARN
-    problems = " ".join(out.data["problems"])
+    problems = " ".join(_facts(out).problems)
     assert "truncated or corrupt gzip" in problems
     assert "dns" in _ids(out)
     assert all(len(e) < 1000 for e in out.evidence)
@@ -117,6 +126,7 @@ def test_unreadable_files_when_not_root(tmp_path: Path) -> None:
     (d / "agent.log").chmod(0)
     out = run_one(agent.logs, make_host(tmp_path, euid=1000))
     assert out.status == Status.SKIP and out.skip_reason == "NEEDS_ROOT"
+    assert _facts(out).unreadable == "permission denied"  # not "no error lines"
 
 
 def test_lines_are_parsed_in_every_format() -> None:
@@ -132,7 +142,7 @@ def test_lines_are_parsed_in_every_format() -> None:
 
 
 def test_the_region_the_agent_talks_to_comes_from_its_own_lines(tmp_path: Path) -> None:
-    from gd_doctor.checks import agent, network
+    from gd_doctor.checks import network
     from gd_doctor.diagnosis import ALL_RULES
     from gd_doctor.diagnosis.engine import diagnose
     from gd_doctor.model import CheckResult, Status
@@ -143,9 +153,10 @@ def test_the_region_the_agent_talks_to_comes_from_its_own_lines(tmp_path: Path) 
            "guardduty-data.eu-west-1.amazonaws.com:443: connection timed out\n")
     host = make_host(tmp_path, files={"/var/log/amzn-guardduty-agent/agent.log": log})
     out = run_one(agent.logs, host)
-    assert out.data["region"] == "eu-west-1"
-    assert out.data["endpoint_hosts"] == ["guardduty-data.eu-west-1.amazonaws.com"]
-    logs_result = CheckResult("agent.logs", "logs", "agent", out.status, out.summary, out.data)
+    assert _facts(out).region == "eu-west-1"
+    assert _facts(out).endpoint_hosts == ("guardduty-data.eu-west-1.amazonaws.com",)
+    logs_result = CheckResult("agent.logs", "logs", "agent", out.status, out.summary,
+                              to_data(out.facts), facts=out.facts)
     identity = CheckResult("imds.identity", "identity", "imds", Status.OK, "ok",
                            {"region": "us-east-1", "instance_id": "i-0abc12345def67890"})
     region = run_one(network.region_and_endpoint, host,
