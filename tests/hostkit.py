@@ -154,10 +154,15 @@ def result(
     from gd_doctor.model import Status
 
     return CheckResult(
-        check_id=check_id, title=check_id, category=check_id.split(".")[0]
-        if check_id.split(".")[0] in ("platform", "agent", "ssm", "imds", "network") else "platform",
-        status=Status(status), summary=summary or status,
-        data=to_data(facts) if facts is not None else data, facts=facts,
+        check_id=check_id,
+        title=check_id,
+        category=check_id.split(".")[0]
+        if check_id.split(".")[0] in ("platform", "agent", "ssm", "imds", "network")
+        else "platform",
+        status=Status(status),
+        summary=summary or status,
+        data=to_data(facts) if facts is not None else data,
+        facts=facts,
     )
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from gd_doctor.checks import agent_logs as agent
 from gd_doctor.checks.base import Options
+from gd_doctor.facts import to_data
+from gd_doctor.facts.agent import JournalFacts
 from gd_doctor.host.clock import FixedClock
 from gd_doctor.host.commands import SubprocessRunner
 from gd_doctor.host.fs import RootFS
@@ -26,8 +28,6 @@ from gd_doctor.host.journal import (
     UnavailableJournal,
     root_journal,
 )
-from gd_doctor.facts import to_data
-from gd_doctor.facts.agent import JournalFacts
 from gd_doctor.model import Outcome, Status
 from tests.harness.journal_files import journal_from_export, journal_remote_unavailable_reason
 from tests.hostkit import FIXTURES, make_host, run_one
@@ -55,7 +55,10 @@ needs_reader = pytest.mark.skipif(not _has_reader(), reason="systemd-python not 
 
 def _read(source: object, hours: float = 24) -> List[JournalEntry]:
     return source.read(  # type: ignore[attr-defined,no-any-return]
-        units=[UNIT], since=CAPTURED_AT - timedelta(hours=hours), kernel=True, timeout=10,
+        units=[UNIT],
+        since=CAPTURED_AT - timedelta(hours=hours),
+        kernel=True,
+        timeout=10,
         max_entries=20_000,
     )
 
@@ -81,7 +84,9 @@ def test_reader_and_journalctl_agree(tmp_path: Path, name: str) -> None:
     r = _journal_check(tmp_path, ReaderJournal([str(path)]))
     c = _journal_check(tmp_path, JournalctlJournal(SubprocessRunner(), [str(path)]))
     assert (r.status, r.summary, to_data(r.facts) | {"source": ""}) == (
-        c.status, c.summary, to_data(c.facts) | {"source": ""}
+        c.status,
+        c.summary,
+        to_data(c.facts) | {"source": ""},
     )
 
 
@@ -92,8 +97,10 @@ def test_unit_entries_match_journalctl_json_capture(tmp_path: Path) -> None:
 
     path = journal_from_export(FIXTURES / "journal" / "restart-loop.export", tmp_path)
     got = [e.message for e in _read(JournalctlJournal(SubprocessRunner(), [str(path)]))]
-    want = [json.loads(line)["MESSAGE"] for line in
-            (FIXTURES / "journal" / "restart-loop.json").read_text().splitlines()]
+    want = [
+        json.loads(line)["MESSAGE"]
+        for line in (FIXTURES / "journal" / "restart-loop.json").read_text().splitlines()
+    ]
     assert got == want
 
 
@@ -139,8 +146,11 @@ def test_crash_signal_reports_the_signal(tmp_path: Path) -> None:
 def test_window_excludes_old_entries(tmp_path: Path) -> None:
     path = journal_from_export(FIXTURES / "journal" / "restart-loop.export", tmp_path)
     later = CAPTURED_AT + timedelta(days=3)
-    host = make_host(tmp_path / "r", journal=JournalctlJournal(SubprocessRunner(), [str(path)]),
-                     clock=FixedClock(later))
+    host = make_host(
+        tmp_path / "r",
+        journal=JournalctlJournal(SubprocessRunner(), [str(path)]),
+        clock=FixedClock(later),
+    )
     out = run_one(agent.journal, host, options=Options(since=timedelta(hours=24)))
     assert out.status == Status.OK and _facts(out).entries == 0 and _facts(out).readable
 

@@ -10,8 +10,8 @@ from gd_doctor.checks import agent_logs as agent
 from gd_doctor.checks.base import Options
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import diagnose
-from gd_doctor.host.clock import FixedClock
 from gd_doctor.facts.agent import JournalFacts, KernelLogFacts, UnitFacts
+from gd_doctor.host.clock import FixedClock
 from gd_doctor.model import CheckResult, Outcome, SkipReason, Status
 from tests.hostkit import FIXTURES, make_host, result, run_one, since
 
@@ -76,10 +76,16 @@ def _findings(*results):  # type: ignore[no-untyped-def]
 
 def test_ring_buffer_kills_name_oom_when_the_journal_missed_them() -> None:
     # cgroup v1: systemd says Result=signal and the journal kept no kernel line
-    unit = result("agent.unit", "fail", facts=UnitFacts(
-        "loaded", "activating", "auto-restart", result="signal", n_restarts=5))
-    journal = result("agent.journal", "fail", facts=JournalFacts(
-        None, failed_exits=5, restarts_scheduled=5, starts=5))
+    unit = result(
+        "agent.unit",
+        "fail",
+        facts=UnitFacts("loaded", "activating", "auto-restart", result="signal", n_restarts=5),
+    )
+    journal = result(
+        "agent.journal",
+        "fail",
+        facts=JournalFacts(None, failed_exits=5, restarts_scheduled=5, starts=5),
+    )
     kernel = result("agent.kernel_log", "fail", facts=KernelLogFacts(2))
     found = _findings(unit, journal, kernel)
     assert found[0] == "agent.oom-killed"
@@ -89,8 +95,11 @@ def test_ring_buffer_kills_name_oom_when_the_journal_missed_them() -> None:
 def test_journal_and_ring_buffer_seeing_the_same_kill_count_it_once() -> None:
     journal = result("agent.journal", "fail", facts=JournalFacts(None, oom_kills=1))
     kernel = result("agent.kernel_log", "fail", facts=KernelLogFacts(1))
-    oom = [f for f in diagnose([journal, kernel], ALL_RULES).findings
-           if f.finding_id == "agent.oom-killed"]
+    oom = [
+        f
+        for f in diagnose([journal, kernel], ALL_RULES).findings
+        if f.finding_id == "agent.oom-killed"
+    ]
     assert len(oom) == 1 and "1 time" in oom[0].title
 
 
@@ -106,7 +115,9 @@ def _facts(out: Outcome) -> KernelLogFacts:
 def test_a_kill_counts_when_the_unit_died_of_sigkill_at_that_moment(tmp_path: Path) -> None:
     host = make_host(tmp_path, commands={DMESG: REAL}, clock=AFTER)
     # systemd: "Main process exited, code=killed, status=9/KILL" a moment after the kernel line
-    out = run_one(agent.kernel_log, host, _journal(sigkill_exits=("2026-11-30T14:13:33.101000+00:00",)))
+    out = run_one(
+        agent.kernel_log, host, _journal(sigkill_exits=("2026-11-30T14:13:33.101000+00:00",))
+    )
     assert out.status == Status.FAIL
     assert _facts(out).oom_kills == 1 and _facts(out).paired_with_journal is True
 
@@ -129,9 +140,15 @@ def test_the_journal_records_sigkill_deaths_for_the_pairing() -> None:
 
     u = "amazon-guardduty-agent.service"
     t = datetime(2026, 11, 30, 14, 13, 33, tzinfo=timezone.utc)
-    hist = summarise_unit([
-        E(timestamp=t, message="Started amazon-guardduty-agent.service.", fields={"UNIT": u}),
-        E(timestamp=t, message=u + ": Main process exited, code=killed, status=9/KILL",
-          fields={"UNIT": u}),
-    ], u)
+    hist = summarise_unit(
+        [
+            E(timestamp=t, message="Started amazon-guardduty-agent.service.", fields={"UNIT": u}),
+            E(
+                timestamp=t,
+                message=u + ": Main process exited, code=killed, status=9/KILL",
+                fields={"UNIT": u},
+            ),
+        ],
+        u,
+    )
     assert hist.as_data()["sigkill_exits"] == [t.isoformat()]

@@ -87,8 +87,11 @@ def test_bad_input_gives_clear_results(tmp_path: Path) -> None:
     d = tmp_path / LOG_DIR
     d.mkdir(parents=True)
     (d / "garbage.bin").write_bytes(os.urandom(200_000) + b"\x00" * 1000)
-    (d / "huge-line.log").write_bytes(b"x" * (10 * 1024 * 1024) + b" dns error\n"
-                                      + b"2026-11-30T11:00:00Z ERROR dns error: no such host\n")
+    (d / "huge-line.log").write_bytes(
+        b"x" * (10 * 1024 * 1024)
+        + b" dns error\n"
+        + b"2026-11-30T11:00:00Z ERROR dns error: no such host\n"
+    )
     good = gzip.compress(b"2026-11-30T11:00:00Z ERROR Connection refused (os error 111)\n" * 50)
     (d / "truncated.log.1.gz").write_bytes(good[: len(good) // 2])
     (d / "subdir").mkdir()
@@ -101,20 +104,35 @@ def test_bad_input_gives_clear_results(tmp_path: Path) -> None:
 
 
 def test_reading_backwards_stops_at_the_window(tmp_path: Path) -> None:
-    old = "".join(f"2026-11-{d:02d}T00:00:00Z INFO line {i}\n" for d in range(1, 29)
-                  for i in range(2000))
+    old = "".join(
+        f"2026-11-{d:02d}T00:00:00Z INFO line {i}\n" for d in range(1, 29) for i in range(2000)
+    )
     new = "2026-11-30T10:00:00Z ERROR dns error\n"
     p = tmp_path / "big.log"
     p.write_text(old + new)
-    res = read_log_file(RootFS(tmp_path), "/big.log", lambda line: not line.startswith("2026-11-30"),
-                        max_bytes=1 << 30, max_line=8192, max_lines=100, timeout=5)
+    res = read_log_file(
+        RootFS(tmp_path),
+        "/big.log",
+        lambda line: not line.startswith("2026-11-30"),
+        max_bytes=1 << 30,
+        max_line=8192,
+        max_lines=100,
+        timeout=5,
+    )
     assert res.lines == [new.strip()] and res.reached_window_start
     assert res.bytes_read < 200_000 < p.stat().st_size
 
 
 def test_file_rotated_away_while_reading(tmp_path: Path) -> None:
-    res = read_log_file(RootFS(tmp_path), "/gone.log", lambda line: False, max_bytes=1 << 20,
-                        max_line=8192, max_lines=10, timeout=5)
+    res = read_log_file(
+        RootFS(tmp_path),
+        "/gone.log",
+        lambda line: False,
+        max_bytes=1 << 20,
+        max_line=8192,
+        max_lines=10,
+        timeout=5,
+    )
     assert res.problem and "missing" in res.problem and res.lines == []
 
 
@@ -149,21 +167,34 @@ def test_the_region_the_agent_talks_to_comes_from_its_own_lines(tmp_path: Path) 
     from tests.hostkit import NOW, make_host, run_one
 
     stamp = (NOW.replace(minute=5)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-    log = (f"{stamp} ERROR amazon_guardduty_agent::client: failed to connect to "
-           "guardduty-data.eu-west-1.amazonaws.com:443: connection timed out\n")
+    log = (
+        f"{stamp} ERROR amazon_guardduty_agent::client: failed to connect to "
+        "guardduty-data.eu-west-1.amazonaws.com:443: connection timed out\n"
+    )
     host = make_host(tmp_path, files={"/var/log/amzn-guardduty-agent/agent.log": log})
     out = run_one(agent.logs, host)
     assert _facts(out).region == "eu-west-1"
     assert _facts(out).endpoint_hosts == ("guardduty-data.eu-west-1.amazonaws.com",)
-    logs_result = CheckResult("agent.logs", "logs", "agent", out.status, out.summary,
-                              to_data(out.facts), facts=out.facts)
-    identity = CheckResult("imds.identity", "identity", "imds", Status.OK, "ok",
-                           {"region": "us-east-1", "instance_id": "i-0abc12345def67890"})
-    region = run_one(network.region_and_endpoint, host,
-                     {"agent.logs": logs_result, "imds.identity": identity})
+    logs_result = CheckResult(
+        "agent.logs", "logs", "agent", out.status, out.summary, to_data(out.facts), facts=out.facts
+    )
+    identity = CheckResult(
+        "imds.identity",
+        "identity",
+        "imds",
+        Status.OK,
+        "ok",
+        {"region": "us-east-1", "instance_id": "i-0abc12345def67890"},
+    )
+    region = run_one(
+        network.region_and_endpoint, host, {"agent.logs": logs_result, "imds.identity": identity}
+    )
     assert region.data["agent_region"] == "eu-west-1"
     assert region.data["instance_region"] == "us-east-1"
-    region_result = CheckResult("network.region", "r", "network", region.status, region.summary,
-                                region.data)
-    ids = [f.finding_id for f in diagnose([identity, logs_result, region_result], ALL_RULES).findings]
+    region_result = CheckResult(
+        "network.region", "r", "network", region.status, region.summary, region.data
+    )
+    ids = [
+        f.finding_id for f in diagnose([identity, logs_result, region_result], ALL_RULES).findings
+    ]
     assert "network.region-mismatch" in ids

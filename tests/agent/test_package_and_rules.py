@@ -32,7 +32,9 @@ DPKG = ("dpkg-query", "-W", "-f", "${Status}|${Version}\\n", "amazon-guardduty-a
 RPM_Q = ("rpm", "-q", "--qf", RPM_QUERY_FORMAT, "amazon-guardduty-agent")
 RPM_V = ("rpm", "-V", "amazon-guardduty-agent")
 SHOW = ("systemctl", "show", "amazon-guardduty-agent", "-p", ",".join(PROPERTIES))
-NOT_FOUND = CommandResult((), 1, "", "dpkg-query: no packages found matching amazon-guardduty-agent\n")
+NOT_FOUND = CommandResult(
+    (), 1, "", "dpkg-query: no packages found matching amazon-guardduty-agent\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -53,28 +55,36 @@ def test_dpkg_states(tmp_path: Path, status_line: str, expect: Status, abbrev: s
 
 
 def test_rpm_installed_with_changed_binary(tmp_path: Path) -> None:
-    host = make_host(tmp_path, commands={
-        DPKG: CommandResult((), None, problem="not found"),
-        RPM_Q: "amazon-guardduty-agent|1.9.2|1|x86_64\n",
-        RPM_V: (1, "S.5....T.  c /etc/amazon-guardduty-agent/x.conf\n"
-                   "missing     /opt/aws/amazon-guardduty-agent/bin/amazon-guardduty-agent\n"),
-    })
+    host = make_host(
+        tmp_path,
+        commands={
+            DPKG: CommandResult((), None, problem="not found"),
+            RPM_Q: "amazon-guardduty-agent|1.9.2|1|x86_64\n",
+            RPM_V: (
+                1,
+                "S.5....T.  c /etc/amazon-guardduty-agent/x.conf\n"
+                "missing     /opt/aws/amazon-guardduty-agent/bin/amazon-guardduty-agent\n",
+            ),
+        },
+    )
     out = run_one(agent.package, host)
     assert isinstance(out.facts, PackageFacts)
     assert out.status == Status.WARN and len(out.facts.verify_problems) == 1
 
 
 def test_not_installed_anywhere(tmp_path: Path) -> None:
-    host = make_host(tmp_path, commands={
-        DPKG: NOT_FOUND, RPM_Q: CommandResult((), None, problem="not found")})
+    host = make_host(
+        tmp_path, commands={DPKG: NOT_FOUND, RPM_Q: CommandResult((), None, problem="not found")}
+    )
     out = run_one(agent.package, host)
     assert isinstance(out.facts, PackageFacts)
     assert out.status == Status.FAIL and out.facts.installed is False
 
 
 def test_dpkg_status_file_under_root(tmp_path: Path) -> None:
-    status = ("Package: amazon-guardduty-agent\nStatus: install ok half-configured\n"
-              "Version: 1.9.2\n\n")
+    status = (
+        "Package: amazon-guardduty-agent\nStatus: install ok half-configured\nVersion: 1.9.2\n\n"
+    )
     host = make_host(tmp_path, files={"/var/lib/dpkg/status": status}, live=False)
     out = run_one(agent.package, host)
     assert isinstance(out.facts, PackageFacts)
@@ -82,13 +92,15 @@ def test_dpkg_status_file_under_root(tmp_path: Path) -> None:
 
 
 def test_unit_file_with_syntax_errors_and_dropins(tmp_path: Path) -> None:
-    host = make_host(tmp_path, live=False, files={
-        "/lib/systemd/system/amazon-guardduty-agent.service":
-            "[Unit]\nDescription=x\n[Service]\nExecStart=/opt/x\nMemoryLimit=128M\n"
+    host = make_host(
+        tmp_path,
+        live=False,
+        files={
+            "/lib/systemd/system/amazon-guardduty-agent.service": "[Unit]\nDescription=x\n[Service]\nExecStart=/opt/x\nMemoryLimit=128M\n"
             "MemoryMax=128M\n\x00garbage here\n",
-        "/etc/systemd/system/amazon-guardduty-agent.service.d/50-proxy.conf":
-            "[Service]\nEnvironment=HTTPS_PROXY=http://u:pw@p:3128\nMemoryMax=256M\n",
-    })
+            "/etc/systemd/system/amazon-guardduty-agent.service.d/50-proxy.conf": "[Service]\nEnvironment=HTTPS_PROXY=http://u:pw@p:3128\nMemoryMax=256M\n",
+        },
+    )
     out = run_one(agent.unit_file, host)
     assert out.status == Status.WARN
     assert isinstance(out.facts, UnitFileFacts)
@@ -112,19 +124,36 @@ def _unit(**kw: Any) -> UnitFacts:
     return UnitFacts(**{**base, **kw})
 
 
-DNS = SignatureHit("dns", "agent.log-dns", "agent-disconnected",
-                   "The agent could not resolve the GuardDuty endpoint name", 7,
-                   "2026-11-30T11:00:00+00:00", "2026-11-30T11:59:00+00:00",
-                   ("journal: dns error: failed to lookup address information",))
+DNS = SignatureHit(
+    "dns",
+    "agent.log-dns",
+    "agent-disconnected",
+    "The agent could not resolve the GuardDuty endpoint name",
+    7,
+    "2026-11-30T11:00:00+00:00",
+    "2026-11-30T11:59:00+00:00",
+    ("journal: dns error: failed to lookup address information",),
+)
 
 
 def test_crash_loop_names_the_network_cause() -> None:
     found = _findings(
         result("agent.package", "ok", facts=PackageFacts(True, manager="dpkg", version="1.9.2")),
-        result("agent.unit", "fail", facts=_unit(active_state="activating",
-               sub_state="auto-restart", n_restarts=7, result="exit-code")),
-        result("agent.journal", "fail", facts=JournalFacts(None, failed_exits=7,
-               restart_interval_s=2.1, signatures=(DNS,))),
+        result(
+            "agent.unit",
+            "fail",
+            facts=_unit(
+                active_state="activating",
+                sub_state="auto-restart",
+                n_restarts=7,
+                result="exit-code",
+            ),
+        ),
+        result(
+            "agent.journal",
+            "fail",
+            facts=JournalFacts(None, failed_exits=7, restart_interval_s=2.1, signatures=(DNS,)),
+        ),
     )
     ids = [f.finding_id for f in found]
     assert ids == ["agent.crash-loop", "agent.log-dns"]
@@ -134,12 +163,20 @@ def test_crash_loop_names_the_network_cause() -> None:
 
 
 def test_journal_and_log_file_hits_of_one_signature_merge() -> None:
-    in_logs = replace(DNS, count=2, first="2026-11-30T10:00:00+00:00", last=None,
-                      lines=("agent.log: 2026-11-30T10:00:00+00:00 dns error",))
+    in_logs = replace(
+        DNS,
+        count=2,
+        first="2026-11-30T10:00:00+00:00",
+        last=None,
+        lines=("agent.log: 2026-11-30T10:00:00+00:00 dns error",),
+    )
     found = _findings(
         result("agent.journal", "warn", facts=JournalFacts(None, signatures=(DNS,))),
-        result("agent.logs", "warn", facts=LogFacts("/var/log/amzn-guardduty-agent", True,
-                                                    signatures=(in_logs,))),
+        result(
+            "agent.logs",
+            "warn",
+            facts=LogFacts("/var/log/amzn-guardduty-agent", True, signatures=(in_logs,)),
+        ),
     )
     dns = [f for f in found if f.finding_id == "agent.log-dns"]
     assert len(dns) == 1 and dns[0].checks == ("agent.journal", "agent.logs")
@@ -151,8 +188,16 @@ def test_journal_and_log_file_hits_of_one_signature_merge() -> None:
 
 def test_oom_rule_suggests_a_higher_limit() -> None:
     found = _findings(
-        result("agent.unit", "fail", facts=_unit(active_state="activating",
-               sub_state="auto-restart", memory_cap=128 * 1024 * 1024, result="oom-kill")),
+        result(
+            "agent.unit",
+            "fail",
+            facts=_unit(
+                active_state="activating",
+                sub_state="auto-restart",
+                memory_cap=128 * 1024 * 1024,
+                result="oom-kill",
+            ),
+        ),
         result("agent.journal", "fail", facts=JournalFacts(None, oom_kills=2, failed_exits=2)),
     )
     oom = next(f for f in found if f.finding_id == "agent.oom-killed")
@@ -160,36 +205,53 @@ def test_oom_rule_suggests_a_higher_limit() -> None:
     assert "agent.crash-loop" not in [f.finding_id for f in found]
 
 
-@pytest.mark.parametrize("starts,finding_id,row", [
-    (2, "agent.disconnected", "agent-disconnected"),
-    (0, "agent.not-running", "no-agent-reporting"),
-])
+@pytest.mark.parametrize(
+    "starts,finding_id,row",
+    [
+        (2, "agent.disconnected", "agent-disconnected"),
+        (0, "agent.not-running", "no-agent-reporting"),
+    ],
+)
 def test_stopped_agent(starts: int, finding_id: str, row: str) -> None:
     found = _findings(
         result("agent.package", "ok", facts=PackageFacts(True)),
-        result("agent.unit", "fail", facts=_unit(active_state="inactive", sub_state="dead",
-               result="success", unit_file_state="enabled")),
+        result(
+            "agent.unit",
+            "fail",
+            facts=_unit(
+                active_state="inactive",
+                sub_state="dead",
+                result="success",
+                unit_file_state="enabled",
+            ),
+        ),
         result("agent.journal", "ok", facts=JournalFacts(None, starts=starts)),
     )
     assert [(f.finding_id, f.issue_id) for f in found] == [(finding_id, row)]
 
 
 def test_not_installed_and_broken_package() -> None:
-    not_found = result("agent.unit", "fail", facts=_unit(load_state="not-found",
-                       active_state="inactive", sub_state="dead"))
-    assert [f.finding_id for f in _findings(
-        result("agent.package", "fail", facts=PackageFacts(False)), not_found)] == [
-        "agent.not-installed"]
-    broken = PackageFacts(True, manager="dpkg", broken=True, state="iF",
-                          dpkg_status="install ok half-configured")
-    assert [f.finding_id for f in _findings(
-        result("agent.package", "fail", facts=broken), not_found)] == [
-        "agent.package-broken", "agent.unit-missing"]
+    not_found = result(
+        "agent.unit",
+        "fail",
+        facts=_unit(load_state="not-found", active_state="inactive", sub_state="dead"),
+    )
+    assert [
+        f.finding_id
+        for f in _findings(result("agent.package", "fail", facts=PackageFacts(False)), not_found)
+    ] == ["agent.not-installed"]
+    broken = PackageFacts(
+        True, manager="dpkg", broken=True, state="iF", dpkg_status="install ok half-configured"
+    )
+    assert [
+        f.finding_id for f in _findings(result("agent.package", "fail", facts=broken), not_found)
+    ] == ["agent.package-broken", "agent.unit-missing"]
 
 
 def test_unreadable_database_alone_is_not_called_not_installed() -> None:
-    unknown = PackageFacts.unknown("cannot read /var/lib/dpkg/status: permission denied",
-                                   install_method="manual-or-unknown")
+    unknown = PackageFacts.unknown(
+        "cannot read /var/lib/dpkg/status: permission denied", install_method="manual-or-unknown"
+    )
     pkg = result("agent.package", "warn", facts=unknown)
     assert _findings(pkg) == []
     present = result("agent.unit_file", "ok", facts=UnitFileFacts("/lib/systemd/system/x"))
@@ -201,10 +263,18 @@ def test_unreadable_database_alone_is_not_called_not_installed() -> None:
 
 def test_too_old_and_memlock() -> None:
     found = _findings(
-        result("agent.version_kernel", "fail", facts=VersionKernelFacts(
-            "5.10.0-1", "5.10", "1.9.1", needed="1.9.2")),
-        result("agent.process", "ok", facts=ProcessFacts(
-            True, pid=4242, memlock_soft=8 * 1024 * 1024, memlock_hard=8 * 1024 * 1024)),
+        result(
+            "agent.version_kernel",
+            "fail",
+            facts=VersionKernelFacts("5.10.0-1", "5.10", "1.9.1", needed="1.9.2"),
+        ),
+        result(
+            "agent.process",
+            "ok",
+            facts=ProcessFacts(
+                True, pid=4242, memlock_soft=8 * 1024 * 1024, memlock_hard=8 * 1024 * 1024
+            ),
+        ),
     )
     assert {f.finding_id for f in found} == {"agent.too-old-for-kernel", "agent.memlock-low"}
 
@@ -212,8 +282,11 @@ def test_too_old_and_memlock() -> None:
 def test_unknown_memlock_is_not_low() -> None:
     found = _findings(
         result("agent.version_kernel", "ok", facts=VersionKernelFacts("5.10.0-1", "5.10", "2.0")),
-        result("agent.process", "ok", facts=ProcessFacts(True, pid=4242,
-                                                         memlock_problem="permission denied")),
+        result(
+            "agent.process",
+            "ok",
+            facts=ProcessFacts(True, pid=4242, memlock_problem="permission denied"),
+        ),
     )
     assert found == []
 
@@ -226,8 +299,9 @@ def test_pipeline_on_a_crash_looping_host(tmp_path: Path) -> None:
     host = make_host(
         tmp_path,
         commands={DPKG: "install ok installed|1.9.2\n", SHOW: capture},
-        files={"/var/log/amzn-guardduty-agent/agent.log":
-               "2026-11-30T11:59:00Z ERROR dispatch failure: Connection refused (os error 111)\n"},
+        files={
+            "/var/log/amzn-guardduty-agent/agent.log": "2026-11-30T11:59:00Z ERROR dispatch failure: Connection refused (os error 111)\n"
+        },
         procs=FakeProcesses([ProcessInfo(pid=1, name="systemd")]),
     )
     _, diagnosis, report = run_pipeline(host, checks=agent_checks.CHECKS)

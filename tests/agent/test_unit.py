@@ -47,7 +47,9 @@ def test_unit_state_from_real_capture(tmp_path: Path, capture: Path) -> None:
     assert out.facts.load_state in ("loaded", "not-found", "masked")
 
 
-@pytest.mark.parametrize("capture", sorted((FIXTURES / "systemctl").glob("*/active-running.props.txt")))
+@pytest.mark.parametrize(
+    "capture", sorted((FIXTURES / "systemctl").glob("*/active-running.props.txt"))
+)
 def test_proxy_password_never_in_unit_data(tmp_path: Path, capture: Path) -> None:
     assert "secret" in capture.read_text()  # the capture does hold the password
     host = make_host(tmp_path, commands={SHOW: capture.read_text()})
@@ -98,8 +100,16 @@ def test_systemd_219_style_output(tmp_path: Path) -> None:
     "result,status",
     [
         (CommandResult((), None, problem="not found"), Status.SKIP),
-        (CommandResult((), 1, "", "System has not been booted with systemd as init system (PID 1)."
-                       " Can't operate.\nFailed to connect to bus: Host is down"), Status.SKIP),
+        (
+            CommandResult(
+                (),
+                1,
+                "",
+                "System has not been booted with systemd as init system (PID 1)."
+                " Can't operate.\nFailed to connect to bus: Host is down",
+            ),
+            Status.SKIP,
+        ),
         (CommandResult((), None, problem="timed out after 5.0 s"), Status.ERROR),
         (CommandResult((), 0, "\x00\x01garbage\n", ""), Status.ERROR),
     ],
