@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from gd_doctor.checks import agent_logs as agent
 from gd_doctor.checks.base import Options
@@ -70,7 +70,7 @@ def test_unreadable_ring_buffer_is_not_zero_kills(tmp_path: Path) -> None:
     assert "Input/output error" in (_facts(out).problem or "")
 
 
-def _findings(*results):  # type: ignore[no-untyped-def]
+def _findings(*results: CheckResult) -> List[str]:
     return [f.finding_id for f in diagnose(list(results), ALL_RULES).findings]
 
 
