@@ -273,7 +273,9 @@ def memlock_low(process: Optional[ProcessFacts], vk: Optional[VersionKernelFacts
         return None
     return finding(
         "agent.memlock-low",
-        checks=(ProcessFacts, UnitFacts),
+        # platform.memlock's configuration failure is this cause too: its rule defers to the
+        # measurement of the running process
+        checks=(ProcessFacts, UnitFacts, "platform.memlock"),
         evidence=[f"Max locked memory: soft {soft} hard {hard} bytes"],
         # the configuration lines behind the limit (not data: only the check's evidence)
         evidence_from=("platform.memlock",),
