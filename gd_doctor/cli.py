@@ -12,6 +12,7 @@ inside the commands so ``--version`` and ``--help`` stay fast.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -28,6 +29,7 @@ import typer
 from gd_doctor import __version__
 
 if TYPE_CHECKING:
+    from gd_doctor.integrations.outputs import FleetOutputs
     from gd_doctor.model import CheckResult
 
 EXIT_OK = 0
@@ -57,6 +59,8 @@ class OutputFormat(str, Enum):
     ssm = "ssm"
 
 
+# Ten years: far beyond any journal, and small enough that datetime arithmetic cannot overflow.
+MAX_SINCE = timedelta(days=3650)
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 3600.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
@@ -71,9 +75,17 @@ def parse_since(text: str, now: Optional[datetime] = None) -> timedelta:
     >>> parse_since("2026-11-30T00:00:00+00:00", datetime(2026, 11, 30, 6, tzinfo=timezone.utc))
     datetime.timedelta(seconds=21600)
     """
+    if len(text) > 64:
+        raise typer.BadParameter("too long for a duration or a time", param_hint="--since")
     m = _SINCE.match(text)
     if m:
-        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()])
+        seconds = float(m.group(1)) * _UNITS[m.group(2).lower()]
+        if not 0 < seconds <= MAX_SINCE.total_seconds():
+            raise typer.BadParameter(
+                f"{text!r}: the window must be more than 0 and at most {MAX_SINCE.days} days",
+                param_hint="--since",
+            )
+        return timedelta(seconds=seconds)
     try:
         at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -84,7 +96,11 @@ def parse_since(text: str, now: Optional[datetime] = None) -> timedelta:
         at = at.replace(tzinfo=timezone.utc)
     delta = (now or datetime.now(timezone.utc)) - at
     if delta.total_seconds() <= 0:
-        raise typer.BadParameter(f"{text!r} is in the future")
+        raise typer.BadParameter(f"{text!r} is in the future", param_hint="--since")
+    if delta > MAX_SINCE:
+        raise typer.BadParameter(
+            f"{text!r} is more than {MAX_SINCE.days} days ago", param_hint="--since"
+        )
     return delta
 
 
@@ -123,12 +139,28 @@ class _Progress:
             sys.stderr.flush()
 
 
+def output_problem(path: Path) -> Optional[str]:
+    """Why ``--output`` cannot be written, checked before any check runs; None when it can.
+
+    Only a regular file (new or existing) in an existing, writable directory is accepted: a
+    FIFO would block the run, a device or a directory is never what the user meant.
+    """
+    from gd_doctor.integrations.outputs import file_problem
+
+    return file_problem(path)
+
+
 def _write_report_file(path: Path, text: str) -> Optional[str]:
-    """Write the JSON report where the user asked; returns an error message or None."""
+    """Write the JSON report where the user asked, mode 0600 (it describes the host);
+    returns an error message or None."""
+    problem = output_problem(path)
+    if problem:
+        return problem
     try:
-        if path.parent and not path.parent.exists():
-            return f"directory {path.parent} does not exist"
-        path.write_text(text, encoding="utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK,
+                     0o600)  # fmt: skip
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
     except OSError as exc:
         return f"cannot write {path}: {exc.strerror or exc}"
     return None
@@ -149,12 +181,15 @@ def run_check(
     imds_endpoint: Optional[str] = None,
     region: Optional[str] = None,
     endpoint_url: Optional[str] = None,
+    fleet: Optional[FleetOutputs] = None,
 ) -> int:
     """Run every selected check, diagnose, render; returns the exit code."""
     from gd_doctor.checks import ALL_CHECKS, UnknownSelection, select_checks
     from gd_doctor.checks.base import Options
     from gd_doctor.host import Host
     from gd_doctor.host.settings import HostSettings
+    from gd_doctor.integrations.outputs import FleetOutputs, deliver
+    from gd_doctor.integrations.outputs import problems as fleet_problems
     from gd_doctor.model import Verdict
     from gd_doctor.pipeline import run_doctor
     from gd_doctor.report.json import render_json
@@ -162,9 +197,17 @@ def run_check(
     from gd_doctor.report.style import Style
     from gd_doctor.report.text import render_text
 
-    if timeout <= 0:
-        raise typer.BadParameter("must be greater than 0", param_hint="--timeout")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise typer.BadParameter("must be a finite number greater than 0", param_hint="--timeout")
     window = parse_since(since)
+    if output is not None:
+        problem = output_problem(output)
+        if problem:
+            raise typer.BadParameter(problem, param_hint="--output")
+    fleet = fleet or FleetOutputs()
+    refused = fleet_problems(fleet)
+    if refused:
+        raise typer.BadParameter(refused[1], param_hint=refused[0])
     try:
         checks, deselected = select_checks(only or (), skip or (), ALL_CHECKS)
     except UnknownSelection as exc:
@@ -181,12 +224,14 @@ def run_check(
         if not root.is_dir():
             raise typer.BadParameter(f"{root} is not a directory", param_hint="--root")
         if not (root / "etc").is_dir():
-            sys.stderr.write(f"gd-doctor: warning: {root} has no etc/ directory; is it the root "
-                             "of a filesystem?\n")
+            sys.stderr.write(
+                f"gd-doctor: warning: {root} has no etc/ directory; is it the root "
+                "of a filesystem?\n"
+            )
         host = Host.from_root(root, settings)
     else:
         host = Host.live_host(settings)
-    options = Options(since=window, region=region, endpoint_url=endpoint_url, verbose=verbose)
+    options = Options(since=window)
     progress = _Progress(sys.stderr.isatty() and fmt == OutputFormat.text)
     done = run_doctor(
         host,
@@ -217,6 +262,8 @@ def run_check(
         text = text.encode("ascii", errors="replace").decode("ascii")
     sys.stdout.write(text)
     sys.stdout.flush()
+    for line in deliver(report, fleet) if fleet.any else ():
+        sys.stderr.write(f"gd-doctor: {line}\n")
     if run.budget_exhausted:
         sys.stderr.write(
             f"gd-doctor: time budget of {timeout:g} s ran out; "
@@ -302,6 +349,31 @@ def check_command(
     endpoint_url: Optional[str] = typer.Option(
         None, "--endpoint-url", help="Override the guardduty-data endpoint URL to probe."
     ),
+    inventory: bool = typer.Option(
+        False,
+        "--inventory",
+        help="Also write the verdict as the SSM custom inventory item Custom:GdDoctor "
+        "(/var/lib/amazon/ssm/<instance-id>/inventory/custom/GdDoctor.json).",
+    ),
+    inventory_dir: Optional[Path] = typer.Option(
+        None, "--inventory-dir", help="Write the inventory item into DIR instead."
+    ),
+    compliance: Optional[Path] = typer.Option(
+        None,
+        "--compliance",
+        help="Also write the items for 'aws ssm put-compliance-items --items file://FILE'.",
+    ),
+    emf: bool = typer.Option(
+        False,
+        "--emf",
+        help="Also send one CloudWatch EMF event to the CloudWatch agent (127.0.0.1:25888).",
+    ),
+    emf_endpoint: Optional[str] = typer.Option(
+        None, "--emf-endpoint", help="Send the EMF event to HOST:PORT instead."
+    ),
+    emf_file: Optional[Path] = typer.Option(
+        None, "--emf-file", help="Append the EMF event to FILE (for an agent that ships it)."
+    ),
 ) -> None:
     """Check this host and diagnose its GuardDuty Runtime Monitoring coverage."""
     raise typer.Exit(
@@ -319,8 +391,22 @@ def check_command(
             imds_endpoint=imds_endpoint,
             region=region,
             endpoint_url=endpoint_url,
+            fleet=_fleet_outputs(inventory, inventory_dir, compliance, emf, emf_endpoint, emf_file),
         )
     )
+
+
+def _fleet_outputs(
+    inventory: bool,
+    inventory_dir: Optional[Path],
+    compliance: Optional[Path],
+    emf: bool,
+    emf_endpoint: Optional[str],
+    emf_file: Optional[Path],
+) -> FleetOutputs:
+    from gd_doctor.integrations.outputs import FleetOutputs
+
+    return FleetOutputs(inventory, inventory_dir, compliance, emf, emf_endpoint, emf_file)
 
 
 @app.command("checks")

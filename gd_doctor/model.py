@@ -120,6 +120,11 @@ class HostFacts:
     instance_id: Optional[str] = None
     region: Optional[str] = None
     is_ec2: Optional[bool] = None
+    account_id: Optional[str] = None
+    agent_version: Optional[str] = None
+    agent_state: Optional[str] = None  # the unit's ActiveState (SubState), live only
+    management_type: Optional[str] = None  # automated | manual | none | unknown
+    ssm_agent_version: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,12 @@ from gd_doctor.report.build import build_report
 from gd_doctor.runner import ProgressFn, RunOutcome, run_checks
 
 
+def check_budget(budget_s: float) -> float:
+    """The part of the run's budget the checks may use: diagnosis, report building and
+    rendering keep a reserve (5 %, at most 0.5 s; they are bounded by the size caps)."""
+    return budget_s - min(0.5, 0.05 * budget_s)
+
+
 @dataclass(frozen=True)
 class Run:
     """Everything one run produced."""
@@ -49,7 +55,7 @@ def run_doctor(
         host,
         ALL_CHECKS if checks is None else checks,
         options or Options(),
-        budget_s=budget_s,
+        budget_s=check_budget(budget_s),
         debug=debug,
         deselected=deselected,
         progress=progress,

@@ -8,7 +8,8 @@
   network probes overlap. Every I/O call has its own timeout, clamped to the deadline.
 * The whole run has one budget. When it is spent the runner stops waiting: a check still running
   is an ERROR marked ``timed_out``, one not started is a SKIP marked ``timed_out``, and the report
-  is produced all the same. Workers are daemon threads, so a stuck probe cannot hold the exit.
+  is produced all the same. Workers are daemon threads, so a stuck probe cannot hold the exit;
+  they end with the run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import AbstractSet, Callable, Dict, List, Optional, Sequence, Tuple
 from gd_doctor.checks.base import Check, Context, Options
 from gd_doctor.facts import Facts, to_data
 from gd_doctor.host import Host
+from gd_doctor.limits import MAX_SUMMARY, cut_lines, cut_text
 from gd_doctor.model import CheckResult, Outcome, SkipReason, Status
 
 ProgressFn = Callable[[CheckResult, int, int], None]
@@ -47,9 +49,7 @@ def _checked_facts(chk: Check, outcome: Outcome) -> Optional[Facts]:
         return None
     if chk.facts is None or not isinstance(got, chk.facts):
         declared = chk.facts.__name__ if chk.facts else "no facts"
-        raise FactsContractError(
-            f"{chk.id} returned {type(got).__name__}, but declares {declared}"
-        )
+        raise FactsContractError(f"{chk.id} returned {type(got).__name__}, but declares {declared}")
     return got
 
 
@@ -60,9 +60,9 @@ def _stamp(chk: Check, outcome: Outcome, duration: float) -> CheckResult:
         title=chk.title,
         category=chk.category,
         status=outcome.status,
-        summary=outcome.summary,
+        summary=cut_text(outcome.summary, MAX_SUMMARY),
         data=to_data(facts) if facts is not None else dict(outcome.data),
-        evidence=tuple(outcome.evidence),
+        evidence=cut_lines(tuple(outcome.evidence)),
         skip_reason=outcome.skip_reason,
         duration_s=round(duration, 4),
         facts=facts,
@@ -123,20 +123,33 @@ def _ready(chk: Check, results: Dict[str, CheckResult], selected: Dict[str, Chec
 
 
 class _Pool:
-    """Daemon worker threads that run checks and report back through one condition."""
+    """Worker threads that run checks; they end when the run closes the pool.
+
+    Daemon threads, so a check stuck past the budget cannot hold the exit; such a worker ends
+    as soon as its check returns (every I/O call in a check has its own timeout).
+    """
 
     def __init__(self, workers: int, execute: Callable[[Check], None]) -> None:
-        self._queue: queue.Queue[Check] = queue.Queue()
+        self._queue: queue.Queue[Optional[Check]] = queue.Queue()
         self._execute = execute
+        self._workers = workers
         for n in range(workers):
             threading.Thread(target=self._work, name=f"gd-doctor-check-{n}", daemon=True).start()
 
     def submit(self, chk: Check) -> None:
         self._queue.put(chk)
 
+    def close(self) -> None:
+        """Let every worker end once the checks queued before this are done."""
+        for _ in range(self._workers):
+            self._queue.put(None)
+
     def _work(self) -> None:
         while True:
-            self._execute(self._queue.get())
+            chk = self._queue.get()
+            if chk is None:
+                return
+            self._execute(chk)
 
 
 def run_checks(
@@ -191,59 +204,63 @@ def run_checks(
             finish(res)
 
     pool = _Pool(max(1, min(workers, len(checks))), execute) if checks else None
-    waiting = list(checks)
-    with cond:
-        while len(results) < len(selected):
-            if crashes:
-                raise crashes[0]
-            progressed = True
-            while progressed:
-                progressed = False
-                for chk in list(waiting):
-                    if not _ready(chk, results, selected):
-                        continue
-                    waiting.remove(chk)
-                    progressed = True
-                    skipped = _precondition_skip(chk, host, results, selected, deselected)
-                    if skipped is not None:
-                        finish(skipped)
-                    elif pool is not None:
-                        running[chk.id] = clock.monotonic()
-                        pool.submit(chk)
-            if len(results) >= len(selected):
-                break
-            left = deadline - clock.monotonic()
-            if left <= 0:
-                break
-            if not running and waiting:
-                # Nothing runs and nothing can start: a dependency cycle. The registry
-                # conformance test forbids it; fail loudly rather than wait for the budget.
-                raise RuntimeError(f"checks wait on each other: {[c.id for c in waiting]}")
-            cond.wait(timeout=min(left, 0.5))
-        exhausted = len(results) < len(selected)
-        if exhausted:
-            now = clock.monotonic()
-            for chk_id, t0 in list(running.items()):
-                chk = selected[chk_id]
-                finish(
-                    replace(
-                        _stamp(
-                            chk,
-                            Outcome(Status.ERROR, "did not finish within the time budget"),
-                            now - t0,
-                        ),
-                        timed_out=True,
-                    )
-                )
-            for chk in waiting:
-                if chk.id not in results:
+    try:
+        waiting = list(checks)
+        with cond:
+            while len(results) < len(selected):
+                if crashes:
+                    raise crashes[0]
+                progressed = True
+                while progressed:
+                    progressed = False
+                    for chk in list(waiting):
+                        if not _ready(chk, results, selected):
+                            continue
+                        waiting.remove(chk)
+                        progressed = True
+                        skipped = _precondition_skip(chk, host, results, selected, deselected)
+                        if skipped is not None:
+                            finish(skipped)
+                        elif pool is not None:
+                            running[chk.id] = clock.monotonic()
+                            pool.submit(chk)
+                if len(results) >= len(selected):
+                    break
+                left = deadline - clock.monotonic()
+                if left <= 0:
+                    break
+                if not running and waiting:
+                    # Nothing runs and nothing can start: a dependency cycle. The registry
+                    # conformance test forbids it; fail loudly rather than wait for the budget.
+                    raise RuntimeError(f"checks wait on each other: {[c.id for c in waiting]}")
+                cond.wait(timeout=min(left, 0.5))
+            exhausted = len(results) < len(selected)
+            if exhausted:
+                now = clock.monotonic()
+                for chk_id, t0 in list(running.items()):
+                    chk = selected[chk_id]
                     finish(
-                        _skipped(
-                            chk,
-                            SkipReason.TIMED_OUT,
-                            "not started: the time budget ran out",
+                        replace(
+                            _stamp(
+                                chk,
+                                Outcome(Status.ERROR, "did not finish within the time budget"),
+                                now - t0,
+                            ),
                             timed_out=True,
                         )
                     )
-        ordered = tuple(results[c.id] for c in checks)
+                for chk in waiting:
+                    if chk.id not in results:
+                        finish(
+                            _skipped(
+                                chk,
+                                SkipReason.TIMED_OUT,
+                                "not started: the time budget ran out",
+                                timed_out=True,
+                            )
+                        )
+            ordered = tuple(results[c.id] for c in checks)
+    finally:
+        if pool is not None:
+            pool.close()
     return RunOutcome(ordered, exhausted, round(clock.monotonic() - start, 4))

@@ -149,8 +149,8 @@ def validate_report(doc: Union[Report, Mapping[str, Any], str]) -> Dict[str, Any
 def result(
     check_id: str, status: str, summary: str = "", *, facts: Optional[Facts] = None, **data: Any
 ) -> CheckResult:
-    """A hand-made CheckResult for rule tests (``facts``: the check's typed facts, whose
-    serialised form becomes ``data``)."""
+    """A hand-made CheckResult for rule tests; with ``facts``, its data is the facts serialised,
+    as the runner makes it."""
     from gd_doctor.model import Status
 
     return CheckResult(
@@ -161,7 +161,7 @@ def result(
         else "platform",
         status=Status(status),
         summary=summary or status,
-        data=to_data(facts) if facts is not None else data,
+        data={**to_data(facts), **data},
         facts=facts,
     )
 

@@ -9,11 +9,25 @@ from __future__ import annotations
 
 from typing import AbstractSet, Iterable, List, Set, Tuple
 
-from gd_doctor.checks import agent, imds, network, platform, ssm
+from gd_doctor.checks import agent, imds, kernel, network, platform, ssm
 from gd_doctor.checks.base import Check
 
+# The platform domain's checks live in two modules (the machine's, the kernel's); the report
+# shows them in this order.
+PLATFORM_CHECKS: Tuple[Check, ...] = (
+    platform.os_distribution,
+    kernel.kernel_version,
+    platform.cpu_architecture,
+    kernel.kernel_btf,
+    kernel.kernel_features,
+    kernel.memlock_limit,
+    platform.init_system,
+    platform.container,
+    platform.ec2_instance,
+)
+
 ALL_CHECKS: Tuple[Check, ...] = (
-    *platform.CHECKS,
+    *PLATFORM_CHECKS,
     *imds.CHECKS,
     *agent.CHECKS,
     *ssm.CHECKS,

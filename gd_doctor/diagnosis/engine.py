@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from gd_doctor.diagnosis.base import Rule, finding
 from gd_doctor.diagnosis.verdict import HealthEvidence, Proof, ProofState, prove
+from gd_doctor.limits import cut_lines
 from gd_doctor.model import CheckResult, Finding, Severity, Status, Verdict
 
 _SEVERITY_ORDER = {Severity.FAIL: 0, Severity.WARN: 1, Severity.INFO: 2}
@@ -92,7 +93,7 @@ def unexplained_failures(
     return [
         finding(
             UNEXPLAINED,
-            evidence=(f"{res.check_id}: {res.summary}", *res.evidence),
+            evidence=cut_lines((f"{res.check_id}: {res.summary}", *res.evidence)),
             checks=[res.check_id],
             check=res.check_id,
             summary=res.summary,
@@ -133,7 +134,7 @@ def diagnose(
     """Apply ``rules`` to ``results`` and earn the verdict."""
     by_id = {r.check_id: r for r in results}
     found = [_with_evidence(f, by_id) for f in _collect(rules, results, debug)]
-    findings = _merge(found)
+    findings = [replace(f, evidence=cut_lines(f.evidence)) for f in _merge(found)]
     findings.extend(unexplained_failures(findings, results))
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.rank, f.finding_id))
     proof = prove(HealthEvidence.of(results), live=live)

@@ -1,290 +1,315 @@
 """Diagnosis rules over the platform checks: prerequisites the agent needs before anything else.
 
-Each rule reads check data (never the host) and names a finding of
+Each rule reads the platform facts (never the host) and names a finding of
 ``knowledge/findings/platform.json``. Where a rule maps a local fact to a coverage-issue row by
-inference, the finding spec's ``why`` says so.
+inference, the finding spec's ``why`` says so. Every platform check that can FAIL is explained
+by a FAIL finding here that lists it in ``checks``.
 """
 
 from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from gd_doctor.checks.platform_matrix import matrix, version_tuple
-from gd_doctor.diagnosis.base import Results, Rule, RuleOutput, finding, rule
-from gd_doctor.model import Finding
-
-# Where other domains publish the installed agent's version (the first one present wins).
-AGENT_VERSION_FACTS: Tuple[Tuple[str, str], ...] = (
-    ("agent.package", "version"),
-    ("agent.package", "agent_version"),
-    ("agent.installed", "version"),
+from gd_doctor.diagnosis.base import CheckRef, Results, Rule, RuleOutput, finding, rule
+from gd_doctor.facts.agent import PackageFacts, ProcessFacts, VersionKernelFacts
+from gd_doctor.facts.platform import (
+    ArchFacts,
+    BtfFacts,
+    ContainerFacts,
+    Ec2Facts,
+    InitFacts,
+    KernelFacts,
+    KernelFeaturesFacts,
+    MemlockFacts,
+    OsFacts,
+    format_limit,
 )
+from gd_doctor.knowledge.support import matrix, version_tuple
+from gd_doctor.model import Finding
+from gd_doctor.parsers.systemd_conf import LimitSetting
 
 
-def _text(r: Results, check_id: str, key: str) -> str:
-    value = r.data(check_id, key)
-    return str(value) if value is not None else ""
+def _os_name(os: Optional[OsFacts]) -> str:
+    return (os.pretty_name if os else None) or "this distribution"
 
 
-def _os_name(r: Results) -> str:
-    return _text(r, "platform.os", "pretty_name") or "this distribution"
-
-
-def _verified_kernels(r: Results) -> str:
-    row = matrix().row(_text(r, "platform.os", "matrix_row") or None)
+def _verified_kernels(os: Optional[OsFacts]) -> str:
+    row = matrix().row(os.matrix_row if os else None)
     if row is None:
         return "see the table"
     return ", ".join(row.kernels)
 
 
-def installed_agent_version(r: Results) -> Optional[str]:
-    """The GuardDuty agent version another check found, or None."""
-    for check_id, key in AGENT_VERSION_FACTS:
-        value = r.data(check_id, key)
-        if isinstance(value, str) and version_tuple(value):
-            return value
-    return None
-
-
-@rule("platform.not_ec2")
-def not_ec2(r: Results) -> RuleOutput:
+@rule("platform.not_ec2", reads=(Ec2Facts, Results))
+def not_ec2(ec2: Optional[Ec2Facts], r: Results) -> RuleOutput:
     """DMI or an SSM hybrid registration says this is not EC2, and IMDS found no instance id."""
-    if r.data("platform.ec2", "is_ec2") is not False:
+    if ec2 is None or ec2.is_ec2 is not False:
         return None
+    # TODO(facts): cross-domain imds.identity.instance_id
     if r.data("imds.identity", "instance_id"):
         return None  # IMDS answered with an identity document: it is EC2 after all
-    against = r.data("platform.ec2", "evidence_against")
-    evidence = "; ".join(str(x) for x in against) if isinstance(against, list) else ""
     return finding(
         "platform.not-ec2",
-        evidence=r.evidence("platform.ec2"),
-        checks=["platform.ec2", "imds.identity"],
-        why=evidence or "no EC2 evidence",
+        evidence_from=(Ec2Facts,),
+        checks=(Ec2Facts, "imds.identity"),
+        why="; ".join(ec2.evidence_against) or "no EC2 evidence",
     )
 
 
-@rule("platform.in_container")
-def in_container(r: Results) -> RuleOutput:
-    """gd-doctor itself runs in a container."""
-    if r.data("platform.container", "in_container") is not True:
+@rule("platform.in_container", reads=(ContainerFacts,))
+def in_container(container: Optional[ContainerFacts]) -> RuleOutput:
+    """gd-doctor itself runs in a container: what it saw is the container, not the host."""
+    if container is None or not container.in_container:
         return None
-    signals = r.evidence("platform.container")
     return finding(
         "platform.in-container",
-        evidence=signals,
-        checks=["platform.container"],
-        why=", ".join(signals),
+        evidence_from=(ContainerFacts,),
+        checks=(ContainerFacts,),
+        why=", ".join(container.signals),
     )
 
 
-@rule("platform.arch")
-def architecture(r: Results) -> RuleOutput:
+@rule("platform.arch", reads=(ArchFacts, Results))
+def architecture(arch: Optional[ArchFacts], r: Results) -> RuleOutput:
     """x86_64/aarch64 only; no first-generation Graviton (CPU part or A1 instance type)."""
-    machine = _text(r, "platform.arch", "machine")
-    instance_type = _text(r, "imds.identity", "instance_type")
+    # TODO(facts): cross-domain imds.identity.instance_type
+    instance_type = str(r.data("imds.identity", "instance_type") or "")
     a1_type = any(instance_type.startswith(p) for p in matrix().unsupported_type_prefixes)
-    if r.data("platform.arch", "first_generation_graviton") is True or a1_type:
+    if (arch and arch.first_generation_graviton) or a1_type:
         why = f"instance type {instance_type}" if a1_type else "Cortex-A72 core, CPU part 0xd08"
         return finding(
             "platform.arch-graviton1",
-            evidence=(
-                *r.evidence("platform.arch"),
-                *([f"identity document: instanceType {instance_type}"] if a1_type else []),
-            ),
-            checks=["platform.arch", "imds.identity"],
+            evidence_from=(ArchFacts,),
+            evidence=[f"identity document: instanceType {instance_type}"] if a1_type else [],
+            checks=(ArchFacts, "imds.identity"),
             why=why,
         )
-    if machine and r.data("platform.arch", "supported") is False:
+    if arch and arch.machine and arch.supported is False:
         return finding(
             "platform.arch-unsupported",
-            evidence=r.evidence("platform.arch"),
-            checks=["platform.arch"],
-            machine=machine,
+            evidence_from=(ArchFacts,),
+            checks=(ArchFacts,),
+            machine=arch.machine,
         )
     return None
 
 
-@rule("platform.os")
-def os_matrix(r: Results) -> RuleOutput:
+@rule("platform.os", reads=(OsFacts,))
+def os_matrix(os: Optional[OsFacts]) -> RuleOutput:
     """The distribution is outside the verified matrix, unknown, or needs a manual install."""
+    if os is None:
+        return None
     out: List[Finding] = []
-    match = r.data("platform.os", "match")
-    if match == "unknown":
+    if os.match == "unknown":
+        why = "; ".join(os.problems) or "no os-release names it"
         out.append(
-            finding(
-                "platform.os-unknown",
-                evidence=r.evidence("platform.os"),
-                checks=["platform.os"],
-                why=r.summary("platform.os"),
-            )
+            finding("platform.os-unknown", evidence_from=(OsFacts,), checks=(OsFacts,), why=why)
         )
-    elif r.data("platform.os", "supported") is False:
-        versions = r.data("platform.os", "verified_versions")
-        row = _text(r, "platform.os", "matrix_row")
+    elif os.supported is False:
         verified = (
-            f"{row} {', '.join(str(v) for v in versions)}"
-            if row and isinstance(versions, list) and versions
+            f"{os.matrix_row} {', '.join(os.verified_versions)}"
+            if os.matrix_row and os.verified_versions
             else "a distribution from the table"
         )
         out.append(
             finding(
                 "platform.os-outside-matrix",
-                evidence=r.evidence("platform.os"),
-                checks=["platform.os"],
-                os=_os_name(r),
+                evidence_from=(OsFacts,),
+                checks=(OsFacts,),
+                os=_os_name(os),
                 date=matrix().date,
                 verified=verified,
             )
         )
-    if r.data("platform.os", "manual_install_only") is True:
+    if os.manual_install_only:
         out.append(
-            finding(
-                "platform.fedora-manual-install",
-                evidence=r.evidence("platform.os"),
-                checks=["platform.os"],
-            )
+            finding("platform.fedora-manual-install", evidence_from=(OsFacts,), checks=(OsFacts,))
         )
     return out
 
 
-def _needs_newer_agent(r: Results) -> Optional[Finding]:
-    if r.ran("agent.version_kernel"):
-        # One cause, one finding: agent.version_kernel compared the same version with the same
-        # table (knowledge/agent_versions.py) and agent.too-old-for-kernel reports it.
-        return None
-    required = _text(r, "platform.kernel", "requires_agent")
-    agent = installed_agent_version(r)
-    need, have = version_tuple(required), version_tuple(agent)
+def _needs_newer_agent(
+    kernel: KernelFacts, os: Optional[OsFacts], agent: Optional[str]
+) -> Optional[Finding]:
+    need, have = version_tuple(kernel.requires_agent), version_tuple(agent)
     if not (need and have and have < need):
         return None
     return finding(
         "platform.kernel-needs-newer-agent",
-        evidence=r.evidence("platform.kernel"),
-        checks=["platform.kernel"],
-        kernel=_text(r, "platform.kernel", "major_minor"),
-        required=required,
+        evidence_from=(KernelFacts,),
+        checks=(KernelFacts,),
+        kernel=kernel.major_minor,
+        required=kernel.requires_agent,
         agent=agent,
-        verified=_verified_kernels(r),
+        verified=_verified_kernels(os),
     )
 
 
-@rule("platform.kernel")
-def kernel(r: Results) -> RuleOutput:
+def _kernel_finding(
+    spec_id: str,
+    kernel: KernelFacts,
+    os: Optional[OsFacts],
+    checks: Tuple[CheckRef, ...] = (KernelFacts, OsFacts),
+    **extra: str,
+) -> Finding:
+    """A kernel finding with the placeholders every kernel finding shares."""
+    return finding(
+        spec_id,
+        evidence_from=(KernelFacts,),
+        checks=checks,
+        kernel=kernel.major_minor,
+        os=_os_name(os),
+        row=kernel.matrix_row or "this distribution",
+        verified=_verified_kernels(os),
+        **extra,
+    )
+
+
+@rule("platform.kernel", reads=(KernelFacts, OsFacts, PackageFacts, VersionKernelFacts))
+def kernel(
+    kernel: Optional[KernelFacts],
+    os: Optional[OsFacts],
+    pkg: Optional[PackageFacts],
+    agent_kernel: Optional[VersionKernelFacts],
+) -> RuleOutput:
     """Kernel lower or higher than the table (for every distribution, or for this one), a kernel
     that needs a newer agent than the one installed, or one within range but not listed."""
-    verdict = r.data("platform.kernel", "verdict")
-    scope = r.data("platform.kernel", "scope")
-    params = {
-        "kernel": _text(r, "platform.kernel", "major_minor"),
-        "os": _os_name(r),
-        "row": _text(r, "platform.kernel", "matrix_row") or "this distribution",
-        "verified": _verified_kernels(r),
-    }
-    evidence = r.evidence("platform.kernel")
-    checks = ["platform.kernel", "platform.os"]
-    newer_agent = _needs_newer_agent(r)
-    if verdict == "lower":
-        spec = "platform.kernel-lower" if scope == "all" else "platform.kernel-lower-for-distro"
-        bound = _text(r, "platform.kernel", "table_min" if scope == "all" else "row_min")
-        return finding(spec, evidence=evidence, checks=checks, bound=bound, **params)
-    if verdict == "higher":
-        if scope == "all":
-            return finding(
-                "platform.kernel-higher",
-                evidence=evidence,
-                checks=checks,
-                bound=_text(r, "platform.kernel", "table_max"),
-                **params,
+    if kernel is None or kernel.verdict == "unknown":
+        return None
+    # One cause, one finding: when agent.version_kernel compared the installed agent with the
+    # same table (knowledge/agent_versions.py), agent.too-old-for-kernel reports it.
+    newer_agent = (
+        _needs_newer_agent(kernel, os, pkg.version if pkg else None)
+        if agent_kernel is None
+        else None
+    )
+    if kernel.verdict == "lower":
+        if kernel.scope == "all":
+            return _kernel_finding(
+                "platform.kernel-lower", kernel, os, bound=kernel.table_min or ""
             )
-        required = _text(r, "platform.kernel", "requires_agent")
+        return _kernel_finding(
+            "platform.kernel-lower-for-distro", kernel, os, bound=kernel.row_min or ""
+        )
+    if kernel.verdict == "higher":
+        if kernel.scope == "all":
+            return _kernel_finding(
+                "platform.kernel-higher", kernel, os, bound=kernel.table_max or ""
+            )
         note = (
-            f"; agent {required} added kernel {params['kernel']} for other distributions"
-            if required
+            f"; agent {kernel.requires_agent} added kernel {kernel.major_minor} for other "
+            "distributions"
+            if kernel.requires_agent
             else ""
         )
-        found = [
-            finding(
-                "platform.kernel-higher-for-distro",
-                evidence=evidence,
-                checks=checks,
-                bound=_text(r, "platform.kernel", "row_max"),
-                agent_note=note,
-                **params,
-            )
-        ]
-        return found + ([newer_agent] if newer_agent else [])
+        higher = _kernel_finding(
+            "platform.kernel-higher-for-distro",
+            kernel,
+            os,
+            bound=kernel.row_max or "",
+            agent_note=note,
+        )
+        return [higher, newer_agent] if newer_agent else [higher]
     if newer_agent is not None:
         return newer_agent
-    if verdict == "unverified":
-        return finding(
-            "platform.kernel-unverified", evidence=evidence, checks=["platform.kernel"], **params
-        )
+    if kernel.verdict == "unverified":
+        return _kernel_finding("platform.kernel-unverified", kernel, os, checks=(KernelFacts,))
     return None
 
 
-@rule("platform.btf")
-def btf(r: Results) -> RuleOutput:
+@rule("platform.btf", reads=(BtfFacts,))
+def btf(btf: Optional[BtfFacts]) -> RuleOutput:
     """No BTF: the agent cannot load its eBPF programs."""
-    value = r.data("platform.btf", "btf")
-    if value is False:
-        return finding(
-            "platform.btf-missing",
-            evidence=r.evidence("platform.btf"),
-            checks=["platform.btf"],
-            why=r.summary("platform.btf"),
+    if btf is None:
+        return None
+    if btf.btf is False:
+        why = (
+            f"CONFIG_DEBUG_INFO_BTF is {btf.config_value} in {btf.source}"
+            if btf.config_value
+            else "/sys/kernel/btf/vmlinux is missing"
         )
-    if value is None and r.warned("platform.btf"):
         return finding(
-            "platform.btf-unknown",
-            evidence=r.evidence("platform.btf"),
-            checks=["platform.btf"],
-            why=r.summary("platform.btf"),
+            "platform.btf-missing", evidence_from=(BtfFacts,), checks=(BtfFacts,), why=why
+        )
+    if btf.btf is None:
+        why = "no /sys/kernel/btf/vmlinux and no kernel config to read"
+        return finding(
+            "platform.btf-unknown", evidence_from=(BtfFacts,), checks=(BtfFacts,), why=why
         )
     return None
 
 
-@rule("platform.kernel_features")
-def kernel_features(r: Results) -> RuleOutput:
+@rule("platform.kernel_features", reads=(KernelFeaturesFacts,))
+def kernel_features(features: Optional[KernelFeaturesFacts]) -> RuleOutput:
     """eBPF, tracepoints or kprobes missing from the kernel config."""
-    missing = r.data("platform.kernel_features", "missing")
-    if not (r.failed("platform.kernel_features") and isinstance(missing, list) and missing):
+    if features is None or not features.missing:
         return None
     return finding(
         "platform.kernel-features-missing",
-        evidence=r.evidence("platform.kernel_features"),
-        checks=["platform.kernel_features"],
-        missing=", ".join(map(str, missing)),
+        evidence_from=(KernelFeaturesFacts,),
+        checks=(KernelFeaturesFacts,),
+        missing=", ".join(features.missing),
     )
 
 
-@rule("platform.memlock")
-def memlock(r: Results) -> RuleOutput:
-    """RLIMIT_MEMLOCK below 32 MiB on a kernel that needs it (5.10 and older)."""
-    if not r.failed("platform.memlock"):
+def measured_memlock(process: Optional[ProcessFacts]) -> Optional[LimitSetting]:
+    """The running agent's own RLIMIT_MEMLOCK (/proc/PID/limits), when agent.process read it;
+    a None soft or hard value is ``unlimited``."""
+    if process is None or not process.memlock_known:
+        return None  # no running agent, or its limits could not be read
+    return LimitSetting(process.memlock_soft, process.memlock_hard)
+
+
+@rule("platform.memlock", reads=(MemlockFacts, KernelFacts, ProcessFacts))
+def memlock(
+    memlock: Optional[MemlockFacts],
+    kernel: Optional[KernelFacts],
+    process: Optional[ProcessFacts],
+) -> RuleOutput:
+    """RLIMIT_MEMLOCK below 32 MiB on a kernel that needs it (5.10 and older).
+
+    The running agent's measured limit decides over the configuration: when it is low too,
+    ``agent.memlock-low`` reports it (with this check's configuration lines as evidence); when it
+    is enough, the configuration is still low and the next start of the agent gets it.
+    """
+    if memlock is None or memlock.required is not True or memlock.sufficient:
         return None
-    if isinstance(r.data("agent.process", "memlock_soft"), int):
-        # The running agent's own /proc/PID/limits was read: that measurement decides, and
-        # agent.memlock-low reports it (with this check's configuration lines as evidence).
+    measured = measured_memlock(process)
+    kernel_text = memlock.kernel or (kernel.major_minor if kernel else None) or "5.10 or older"
+    effective = memlock.effective or "the systemd default"
+    if measured is None:
+        return finding(
+            "platform.memlock-low",
+            evidence_from=(MemlockFacts,),
+            checks=(MemlockFacts, KernelFacts),
+            effective=effective,
+            kernel=kernel_text,
+        )
+    if not measured.at_least(memlock.minimum_bytes):
+        # agent.memlock-low (agent domain) reports the measured limit and lists platform.memlock
+        # in its checks.
         return None
     return finding(
-        "platform.memlock-low",
-        evidence=r.evidence("platform.memlock"),
-        checks=["platform.memlock", "platform.kernel"],
-        effective=_text(r, "platform.memlock", "effective") or "the systemd default",
-        kernel=_text(r, "platform.kernel", "major_minor"),
+        "platform.memlock-config-low",
+        evidence_from=(MemlockFacts,),
+        evidence=[f"the running agent's Max locked memory: {format_limit(measured)}"],
+        checks=(MemlockFacts, KernelFacts),
+        effective=effective,
+        measured=format_limit(measured),
+        kernel=kernel_text,
     )
 
 
-@rule("platform.init")
-def init(r: Results) -> RuleOutput:
-    """PID 1 is not systemd (and gd-doctor is not merely inside a container)."""
-    if not r.failed("platform.init") or r.data("platform.container", "in_container") is True:
+@rule("platform.init", reads=(InitFacts,))
+def init(init: Optional[InitFacts]) -> RuleOutput:
+    """PID 1 is not systemd (in a container too: the agent could not run there either)."""
+    if init is None or not init.not_systemd:
         return None
     return finding(
         "platform.no-systemd",
-        evidence=r.evidence("platform.init"),
-        checks=["platform.init"],
-        init=_text(r, "platform.init", "pid1") or "unknown",
+        evidence_from=(InitFacts,),
+        checks=(InitFacts,),
+        init=init.pid1 or "unknown",
     )
 
 

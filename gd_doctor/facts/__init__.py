@@ -16,6 +16,7 @@ import dataclasses
 from enum import Enum
 from typing import Any, Dict, Mapping, Optional, Type, TypeVar
 
+from gd_doctor.limits import MAX_LIST, cut_text, first
 from gd_doctor.model import Facts
 
 __all__ = ["Facts", "facts_of", "producer_of", "producers", "register_producer", "to_data"]
@@ -58,15 +59,37 @@ def producers() -> Mapping[Type[Facts], str]:
     return dict(_PRODUCERS)
 
 
+def _plain_items(name: str, value: Any, out: Dict[str, Any]) -> None:
+    """``out[name]`` = the plain value; a list over MAX_LIST is cut and the number left out is
+    put beside it as ``<name>_left_out``."""
+    if isinstance(value, (tuple, list, frozenset, set)) and len(value) > MAX_LIST:
+        kept, left = first(list(value))
+        out[name] = [_plain(v) for v in kept]
+        out[f"{name}_left_out"] = left
+    else:
+        out[name] = _plain(value)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, str):
+        return cut_text(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out: Dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            _plain_items(f.name, getattr(value, f.name), out)
+        return out
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        mapped: Dict[str, Any] = {}
+        for n, (k, v) in enumerate(value.items()):
+            if n >= MAX_LIST:
+                mapped["_left_out"] = len(value) - MAX_LIST
+                break
+            _plain_items(cut_text(str(k), 200), v, mapped)
+        return mapped
     if isinstance(value, (tuple, list, frozenset, set)):
-        return [_plain(v) for v in value]
+        return [_plain(v) for v in list(value)[:MAX_LIST]]
     return value
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Protocol
 
 from gd_doctor.host import timeouts
+from gd_doctor.host.parallel import call_with_timeout
 from gd_doctor.host.settings import HostSettings
 
 DEFAULT_ENDPOINT = "http://169.254.169.254"
@@ -148,14 +149,13 @@ class HttpImds:
     ) -> ImdsReply:
         start = time.monotonic()
         box: Dict[str, Any] = {}
-        worker = threading.Thread(
-            target=self._exchange, args=(method, path, headers, timeout, box),
-            name="gd-doctor-imds", daemon=True,
+        call = call_with_timeout(
+            lambda: self._exchange(method, path, headers, timeout, box),
+            max(0.05, timeout),
+            name="imds",
         )
-        worker.start()
-        worker.join(max(0.05, timeout))
         elapsed = time.monotonic() - start
-        if worker.is_alive():
+        if not call.done:
             # abandoned: closing the response from here would block on the reader's lock; the
             # daemon thread ends when the server stops or its socket timeout fires
             return ImdsReply(method, path, None, problem="timeout", elapsed_s=elapsed)

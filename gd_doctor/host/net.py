@@ -20,13 +20,13 @@ import base64
 import errno
 import socket
 import ssl
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Protocol, Tuple
 from urllib.parse import unquote, urlsplit
 
 from gd_doctor import __version__
+from gd_doctor.host.parallel import call_with_timeout
 from gd_doctor.host.settings import HostSettings
 
 MAX_REPLY = 64 * 1024
@@ -94,11 +94,9 @@ class SystemResolver:
             except (OSError, UnicodeError) as exc:
                 box["problem"] = f"error: {exc}"
 
-        worker = threading.Thread(target=work, name="gd-doctor-dns", daemon=True)
-        worker.start()
-        worker.join(max(0.0, timeout))
+        call = call_with_timeout(work, max(0.0, timeout), name="dns")
         elapsed = time.monotonic() - start
-        if worker.is_alive():
+        if not call.done:
             return DnsAnswer(name, problem="timeout", elapsed_s=elapsed)
         if "problem" in box:
             return DnsAnswer(name, problem=str(box["problem"]), elapsed_s=elapsed)

@@ -19,11 +19,12 @@ Typical input (synthetic, modelled on Rust ``tracing``, since the agent's SDK is
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional, Tuple
+
+from gd_doctor.parsers.errors import ParseError, loads_json
 
 MAX_LINE = 8192  # longer lines are cut: a 10 MB single line must not cost 10 MB per copy
 
@@ -99,8 +100,8 @@ def _first(obj: Mapping[str, Any], *keys: str) -> Any:
 
 def _parse_json(line: str) -> Optional[LogLine]:
     try:
-        obj = json.loads(line)
-    except ValueError:
+        obj = loads_json(line)
+    except ParseError:
         return None
     if not isinstance(obj, dict):
         return None

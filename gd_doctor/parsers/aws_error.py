@@ -16,10 +16,11 @@ That refusal is the healthy answer: the service itself answered. A 200 HTML page
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Mapping, Optional
+
+from gd_doctor.parsers.errors import ParseError, loads_json
 
 _REQUEST_ID_HEADERS = ("x-amzn-requestid", "x-amz-request-id", "x-amzn-request-id")
 _XML_CODE = re.compile(r"<Code>\s*([A-Za-z0-9_.:-]{1,100})\s*</Code>")
@@ -46,8 +47,8 @@ def _error_type(headers: Mapping[str, str], body: str) -> Optional[str]:
     if m:
         return m.group(1)
     try:
-        doc = json.loads(body)
-    except ValueError:
+        doc = loads_json(body)
+    except ParseError:
         return None
     if isinstance(doc, dict):
         for key in ("__type", "code", "Code"):
@@ -61,8 +62,8 @@ def _message(body: str) -> Optional[str]:
     if m:
         return m.group(1).strip()[:200]
     try:
-        doc = json.loads(body)
-    except ValueError:
+        doc = loads_json(body)
+    except ParseError:
         return None
     if isinstance(doc, dict):
         for key in ("message", "Message"):

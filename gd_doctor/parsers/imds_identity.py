@@ -15,12 +15,13 @@ Typical input (aws/amazon-ec2-metadata-mock default values)::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from gd_doctor.parsers.errors import ParseError, loads_json
 
-class IdentityParseError(ValueError):
+
+class IdentityParseError(ParseError):
     """The body is not an identity document; the message says why, for the report."""
 
 
@@ -71,8 +72,8 @@ def parse_identity_document(text: str) -> IdentityDocument:
     gd_doctor.parsers.imds_identity.IdentityParseError: not JSON (starts with '<html><body>...')
     """
     try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):
+        doc = loads_json(text)
+    except ParseError:
         raise IdentityParseError(f"not JSON (starts with {text[:12] + '...'!r})") from None
     if not isinstance(doc, dict):
         raise IdentityParseError(f"JSON {type(doc).__name__}, not an object")

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
+from gd_doctor.parsers.errors import ParseError
+
 PROXY_VARIABLES: Tuple[str, ...] = (
     "https_proxy",
     "HTTPS_PROXY",
@@ -143,7 +145,7 @@ class ProxyUrl:
         return f"{self.scheme}://{creds}{host}:{self.port}"
 
 
-class ProxyUrlError(ValueError):
+class ProxyUrlError(ParseError):
     """A proxy value that no client could use; the message never contains credentials."""
 
 

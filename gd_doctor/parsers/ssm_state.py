@@ -17,10 +17,11 @@ can tell "corrupt" from "absent".
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
+
+from gd_doctor.parsers.errors import ParseError, loads_json
 
 # localpackages.InstallState, in declaration order (iota): the value stored in installstate.
 INSTALL_STATES: Tuple[str, ...] = (
@@ -53,15 +54,15 @@ FAILED_STATUSES = frozenset({"Failed", "TimedOut", "Cancelled", "Cancelling"})
 OUTPUT_EXCERPT = 600
 
 
-class StateParseError(ValueError):
+class StateParseError(ParseError):
     """The text is not what the SSM Agent writes there (corrupt, truncated, foreign)."""
 
 
 def _load_object(text: str) -> Dict[str, Any]:
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise StateParseError(f"not JSON: {exc}") from None
+        data = loads_json(text)
+    except ParseError as exc:
+        raise StateParseError(str(exc)) from None
     if not isinstance(data, dict):
         raise StateParseError(f"JSON {type(data).__name__}, not an object")
     return data

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Dict, Mapping, Optional, Tuple
 
+from gd_doctor.parsers.numbers import scaled
+
 # Properties gd-doctor asks for, in the order of the issue text.
 PROPERTIES: Tuple[str, ...] = (
     "LoadState", "ActiveState", "SubState", "UnitFileState", "Result", "ExecMainStatus",
@@ -112,9 +114,12 @@ def parse_usec(value: Optional[str]) -> Optional[int]:
     total = 0
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*(us|ms|min|s)\b", value)
     if not parts:
-        return int(value) if value.isdigit() else None
+        return scaled(value) if value.isdigit() else None
     for number, unit in parts:
-        total += int(float(number) * _USEC_UNITS[unit])
+        part = scaled(number, _USEC_UNITS[unit])
+        if part is None:
+            return None
+        total += part
     return total
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from typing import Dict, NamedTuple, Optional, Tuple
 
+from gd_doctor.parsers.numbers import scaled
+
 Sections = Dict[str, Dict[str, str]]
 
 _SUFFIX = {
@@ -87,7 +89,8 @@ def _size(text: str) -> Tuple[bool, Optional[int]]:
     m = _SIZE.match(text)
     if m is None:
         return False, None
-    return True, int(float(m.group(1)) * _SUFFIX[m.group(2).upper()])
+    value = scaled(m.group(1), _SUFFIX[m.group(2).upper()])
+    return value is not None, value
 
 
 def parse_limit(value: str) -> Optional[LimitSetting]:

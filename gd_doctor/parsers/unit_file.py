@@ -22,6 +22,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from gd_doctor.parsers.numbers import scaled
+
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
@@ -150,11 +152,9 @@ def parse_size(value: Optional[str], total_memory: Optional[int] = None) -> Opti
     if value.endswith("%"):
         if total_memory is None:
             return None
-        try:
-            return int(total_memory * float(value[:-1]) / 100)
-        except ValueError:
-            return None
+        percent = scaled(value[:-1], 1000)
+        return None if percent is None else total_memory * percent // 100_000
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)B?", value, re.IGNORECASE)
     if not m:
         return None
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).upper()])
+    return scaled(m.group(1), _SIZE_UNITS[m.group(2).upper()])

@@ -34,7 +34,20 @@ def host_facts(run: RunOutcome, *, root: str, live: bool) -> HostFacts:
         instance_id=fact("imds.identity", "instance_id"),
         region=fact("imds.identity", "region") or fact("network.region", "region"),
         is_ec2=is_ec2 if isinstance(is_ec2, bool) else None,
+        account_id=fact("imds.identity", "account_id"),
+        agent_version=fact("agent.package", "version"),
+        agent_state=_unit_state(
+            fact("agent.unit", "active_state"), fact("agent.unit", "sub_state")
+        ),
+        management_type=fact("ssm.management_type", "management_type"),
+        ssm_agent_version=fact("ssm.agent_installed", "version"),
     )
+
+
+def _unit_state(active: Optional[str], sub: Optional[str]) -> Optional[str]:
+    if active is None:
+        return None
+    return f"{active} ({sub})" if sub else active
 
 
 def build_report(

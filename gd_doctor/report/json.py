@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any, Dict, List
 
 from gd_doctor.knowledge import coverage_issues
+from gd_doctor.limits import MAX_REPORT_BYTES
 from gd_doctor.model import CheckResult, Finding, Report, Status
 from gd_doctor.redact import redact_value
 
@@ -79,7 +80,29 @@ def report_to_dict(report: Report) -> Dict[str, Any]:
         ],
     }
     redacted: Dict[str, Any] = redact_value(doc)
-    return redacted
+    return _within_size_cap(redacted)
+
+
+def _size(doc: Any) -> int:
+    return len(json.dumps(doc, ensure_ascii=False, default=str).encode("utf-8"))
+
+
+def _within_size_cap(doc: Dict[str, Any], limit: int = MAX_REPORT_BYTES) -> Dict[str, Any]:
+    """The report under ``limit`` bytes: the largest checks' ``data`` goes first (the findings,
+    which carry the diagnosis, stay), and ``size_capped`` says so."""
+    doc["size_capped"] = False
+    if _size(doc) <= limit:
+        return doc
+    doc["size_capped"] = True
+    checks = sorted(doc["checks"], key=_size, reverse=True)
+    for check in checks:
+        check["data"] = {"left_out": "the report's size cap"}
+        check["evidence"] = check["evidence"][:3]
+        if _size(doc) <= limit:
+            return doc
+    for f in doc["findings"]:
+        f["evidence"] = f["evidence"][:3]
+    return doc
 
 
 def render_json(report: Report) -> str:

@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "gd_doctor"
 LAYERS: Dict[str, int] = {
     "__init__": 0,
     "model": 0,
+    "limits": 0,
     "knowledge": 0,
     "redact": 0,
     "host": 1,
@@ -23,6 +24,7 @@ LAYERS: Dict[str, int] = {
     "runner": 4,
     "diagnosis": 5,
     "report": 6,
+    "integrations": 7,
     "pipeline": 7,
     "cli": 8,
     "__main__": 8,

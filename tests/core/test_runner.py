@@ -175,3 +175,18 @@ def test_a_check_returning_garbage_is_an_error(tmp_path: Path) -> None:
     run = run_checks(make_host(tmp_path), [garbage], Options(), budget_s=2)
     assert run.results[0].status == Status.ERROR
     assert "not an Outcome" in run.results[0].summary
+
+
+def test_runs_leave_no_worker_threads_behind(tmp_path: Path) -> None:
+    # Threads of earlier tests (a check deliberately stuck past its budget) are not counted.
+    before = {t.ident for t in threading.enumerate()}
+
+    def ours() -> list:  # type: ignore[type-arg]
+        return [t.name for t in threading.enumerate() if t.ident not in before]
+
+    for _ in range(5):
+        run_checks(make_host(tmp_path), [alpha, after_alpha], Options(), budget_s=5, workers=8)
+    deadline = time.monotonic() + 2
+    while ours() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ours() == []

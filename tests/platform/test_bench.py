@@ -32,7 +32,13 @@ def test_registry_and_table() -> None:
     assert case.ratio == pytest.approx(1.25) and case.passed
     table = bench.render_table([("startup", "x", "250 ms", "200 ms", "1.25x", "<= 1.5x", "PASS")])
     assert table.splitlines()[0].split() == [
-        "section", "case", "median", "baseline", "ratio", "target", "result"
+        "section",
+        "case",
+        "median",
+        "baseline",
+        "ratio",
+        "target",
+        "result",
     ]
 
 

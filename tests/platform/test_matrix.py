@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gd_doctor.checks.platform_matrix import judge_kernel, match_os, matrix, version_tuple
 from gd_doctor.knowledge import load
+from gd_doctor.knowledge.support import judge_kernel, match_os, matrix, version_tuple
 from gd_doctor.parsers.kernel_version import parse_kernel_release
 from gd_doctor.parsers.os_release import parse_os_release
 
@@ -29,9 +29,18 @@ def test_matrix_is_dated_and_sourced() -> None:
 def test_every_table_row_of_the_reference_is_present() -> None:
     names = {r.name for r in matrix().rows}
     assert names == {
-        "Amazon Linux 2", "Amazon Linux 2023", "Ubuntu", "Debian", "RedHat", "Fedora",
-        "CentOS Stream", "Oracle Linux", "Rocky Linux", "Alma Linux",
-        "SUSE Linux Enterprise Server", "Bottlerocket",
+        "Amazon Linux 2",
+        "Amazon Linux 2023",
+        "Ubuntu",
+        "Debian",
+        "RedHat",
+        "Fedora",
+        "CentOS Stream",
+        "Oracle Linux",
+        "Rocky Linux",
+        "Alma Linux",
+        "SUSE Linux Enterprise Server",
+        "Bottlerocket",
     }
 
 

@@ -129,7 +129,7 @@ def test_elf_machine_of_a_real_binary() -> None:
 def test_elf_machine_of_garbage() -> None:
     assert elf_machine(b"") is None
     assert elf_machine(b"\x7fELF") is None
-    assert elf_machine(bytes.fromhex("7f454c46020101000000000000000000" "0200ff00")) == (
+    assert elf_machine(bytes.fromhex("7f454c460201010000000000000000000200ff00")) == (
         "elf-machine-0xff"
     )
 

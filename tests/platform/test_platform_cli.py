@@ -55,9 +55,24 @@ def test_cli_subprocess(name: str) -> None:
     case = FIXTURES / "roots" / name
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "gd_doctor", "check", "--root", str(case / "root"),
-         "--format", "json", "--timeout", "30"],
-        capture_output=True, text=True, timeout=60, env=env, cwd=str(REPO), check=False,
+        [
+            sys.executable,
+            "-m",
+            "gd_doctor",
+            "check",
+            "--root",
+            str(case / "root"),
+            "--format",
+            "json",
+            "--timeout",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=str(REPO),
+        check=False,
     )
     assert proc.returncode in (0, 1), proc.stderr
     doc = validate_report(proc.stdout)

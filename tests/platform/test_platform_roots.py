@@ -9,7 +9,7 @@ from typing import Any, Dict
 
 import pytest
 
-from gd_doctor.checks.platform import CHECKS
+from gd_doctor.checks import PLATFORM_CHECKS
 from gd_doctor.host import Host
 from gd_doctor.host.settings import HostSettings
 from tests.hostkit import FIXTURES, run_pipeline, validate_report
@@ -19,15 +19,21 @@ ROOTS = sorted(p for p in (FIXTURES / "roots").iterdir() if p.is_dir())
 
 def test_the_required_roots_are_there() -> None:
     names = {p.name for p in ROOTS}
-    assert {"al2023-x86_64", "ubuntu2204", "al2-kernel-5.10-low-memlock", "centos7-unsupported",
-            "non-ec2-qemu", "container-docker"} <= names
+    assert {
+        "al2023-x86_64",
+        "ubuntu2204",
+        "al2-kernel-5.10-low-memlock",
+        "centos7-unsupported",
+        "non-ec2-qemu",
+        "container-docker",
+    } <= names
 
 
 @pytest.mark.parametrize("case", ROOTS, ids=[p.name for p in ROOTS])
 def test_root(case: Path) -> None:
     expected: Dict[str, Any] = json.loads((case / "expected.json").read_text())
     host = Host.from_root(case / "root", HostSettings())
-    run, diagnosis, report = run_pipeline(host, checks=CHECKS)
+    run, diagnosis, report = run_pipeline(host, checks=PLATFORM_CHECKS)
     statuses = {r.check_id: r.status.value for r in run.results}
     data = {r.check_id: r.data for r in run.results}
     platform_findings = sorted(

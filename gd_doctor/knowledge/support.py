@@ -3,18 +3,49 @@
 Pure functions over the dated table: which row an os-release names, and how a kernel compares
 with the kernels verified for that row. The bounds GuardDuty itself applies are UNCONFIRMED
 (guardduty.md 6.2, 13); everything here is inferred from the table and says so.
+
+This is the knowledge layer: checks and rules both use it, and it imports no parser. The host's
+os-release and kernel version are taken as anything with the fields of
+:class:`~gd_doctor.parsers.os_release.OsRelease` and
+:class:`~gd_doctor.parsers.kernel_version.KernelVersion` (:class:`OsIdentity`,
+:class:`KernelKey`).
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
 
 from gd_doctor.knowledge import load
-from gd_doctor.parsers.kernel_version import KernelVersion, parse_major_minor
-from gd_doctor.parsers.os_release import OsRelease
 
 Version = Tuple[int, ...]
+
+_MAJOR_MINOR = re.compile(r"^\s*(\d{1,3})\.(\d{1,3})")
+
+
+class OsIdentity(Protocol):
+    """The os-release fields the table is matched on (an ``OsRelease`` has them)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def version_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def pretty_name(self) -> str: ...
+    @property
+    def id_like(self) -> Tuple[str, ...]: ...
+
+
+class KernelKey(Protocol):
+    """A kernel's leading X.Y (a ``KernelVersion`` has it)."""
+
+    @property
+    def key(self) -> Tuple[int, int]: ...
+    @property
+    def major_minor(self) -> str: ...
 
 
 def version_tuple(text: Optional[str]) -> Optional[Version]:
@@ -41,10 +72,10 @@ def version_tuple(text: Optional[str]) -> Optional[Version]:
 
 
 def _kernel_key(text: str) -> Tuple[int, int]:
-    key = parse_major_minor(text)
-    if key is None:
+    m = _MAJOR_MINOR.match(text)
+    if m is None:
         raise ValueError(f"support matrix: bad kernel {text!r}")
-    return key
+    return int(m.group(1)), int(m.group(2))
 
 
 class Row(NamedTuple):
@@ -144,7 +175,7 @@ class OsMatch(NamedTuple):
         return self.match == "exact"
 
 
-def _rows_for(rel: OsRelease, rows: Sequence[Row]) -> List[Row]:
+def _rows_for(rel: OsIdentity, rows: Sequence[Row]) -> List[Row]:
     ids = (rel.id, *rel.id_like) if rel.id else rel.id_like
     found = []
     for row in rows:
@@ -173,7 +204,7 @@ def _version_matches(host: str, listed: str, major_match: bool) -> str:
     return ""
 
 
-def match_os(rel: OsRelease, m: Optional[Matrix] = None) -> OsMatch:
+def match_os(rel: OsIdentity, m: Optional[Matrix] = None) -> OsMatch:
     """The table row and match quality for one os-release."""
     m = m or matrix()
     rows = _rows_for(rel, m.rows)
@@ -239,7 +270,7 @@ def _required_agent(
 
 
 def judge_kernel(
-    kernel: KernelVersion,
+    kernel: KernelKey,
     row_name: Optional[str],
     os_id: str = "",
     version_id: str = "",
