@@ -14,7 +14,6 @@ import pytest
 from gd_doctor.checks import ALL_CHECKS
 from gd_doctor.checks import agent as agent_checks
 from gd_doctor.checks.base import Check
-from gd_doctor.checks.platform_matrix import judge_kernel, matrix
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
 from gd_doctor.diagnosis.verdict import ProofState, prove_health
@@ -30,6 +29,7 @@ from gd_doctor.host.journal import (
 from gd_doctor.host.procs import FakeProcesses, ProcessInfo
 from gd_doctor.host.settings import HostSettings
 from gd_doctor.knowledge.agent_versions import kernel_agents, min_agent_for_kernel
+from gd_doctor.knowledge.support import judge_kernel, matrix
 from gd_doctor.model import CheckResult, Status, Verdict
 from gd_doctor.parsers.kernel_version import parse_kernel_release
 from gd_doctor.parsers.systemctl_show import PROPERTIES
