@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Optional, Tuple, Type
 
-from gd_doctor.diagnosis.base import Results, Rule, RuleOutput, finding, rule
+from gd_doctor.diagnosis.base import Rule, RuleOutput, finding, rule
 from gd_doctor.facts import Facts
 from gd_doctor.facts.imds import (
     ImdsCredentialsFacts,
@@ -19,19 +19,17 @@ from gd_doctor.facts.imds import (
     ImdsTagsFacts,
     ImdsTokenFacts,
 )
+from gd_doctor.facts.platform import Ec2Facts
 from gd_doctor.model import Finding
 
 
-def _not_ec2(r: Results) -> bool:
-    # TODO(facts): cross-domain platform.ec2.is_ec2
-    return r.data("platform.ec2", "is_ec2") is False
+def _not_ec2(ec2: Optional[Ec2Facts]) -> bool:
+    return ec2 is not None and ec2.is_ec2 is False
 
 
-def _not_ec2_finding(r: Results, explains: Type[Facts]) -> Finding:
+def _not_ec2_finding(ec2: Optional[Ec2Facts], explains: Type[Facts]) -> Finding:
     """platform.not-ec2 naming the IMDS check it explains (merged with the platform rule's)."""
-    # TODO(facts): cross-domain platform.ec2.evidence_against
-    against = r.data("platform.ec2", "evidence_against")
-    why = "; ".join(str(x) for x in against) if isinstance(against, list) else ""
+    why = "; ".join(ec2.evidence_against) if ec2 else ""
     return finding(
         "platform.not-ec2",
         checks=(explains,),
@@ -44,13 +42,13 @@ def _instance(identity: Optional[ImdsIdentityFacts]) -> str:
     return (identity.instance_id if identity else None) or "<instance-id>"
 
 
-@rule("imds.unreachable", reads=(ImdsReachableFacts, Results))
-def imds_unreachable(reach: Optional[ImdsReachableFacts], r: Results) -> RuleOutput:
+@rule("imds.unreachable", reads=(ImdsReachableFacts, Ec2Facts))
+def imds_unreachable(reach: Optional[ImdsReachableFacts], ec2: Optional[Ec2Facts]) -> RuleOutput:
     """IMDS is off (403) or does not answer, so the identity document cannot be read."""
     if reach is None or reach.usable:
         return None
-    if _not_ec2(r):
-        return _not_ec2_finding(r, ImdsReachableFacts)
+    if _not_ec2(ec2):
+        return _not_ec2_finding(ec2, ImdsReachableFacts)
     if reach.disabled:
         spec, params = "imds.disabled", {"instance_id": "<instance-id>"}
     elif not reach.reachable:
@@ -67,13 +65,13 @@ def imds_unreachable(reach: Optional[ImdsReachableFacts], r: Results) -> RuleOut
     )
 
 
-@rule("imds.identity_missing", reads=(ImdsIdentityFacts, Results))
-def identity_missing(identity: Optional[ImdsIdentityFacts], r: Results) -> RuleOutput:
+@rule("imds.identity_missing", reads=(ImdsIdentityFacts, Ec2Facts))
+def identity_missing(identity: Optional[ImdsIdentityFacts], ec2: Optional[Ec2Facts]) -> RuleOutput:
     """IMDS answers but the identity document is absent or not a document."""
     if identity is None or identity.available:
         return None
-    if _not_ec2(r):
-        return _not_ec2_finding(r, ImdsIdentityFacts)
+    if _not_ec2(ec2):
+        return _not_ec2_finding(ec2, ImdsIdentityFacts)
     return finding(
         "imds.identity-document-missing",
         checks=(ImdsIdentityFacts,),

@@ -14,6 +14,7 @@ from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
 from gd_doctor.facts.imds import ImdsReachableFacts
 from gd_doctor.facts.network import HttpsFacts, HttpsProbeResult, RegionFacts
+from gd_doctor.facts.platform import Ec2Facts
 from gd_doctor.host.imds import ImdsReply
 from gd_doctor.model import CheckResult, Finding, Severity, Status
 from tests.hostkit import result
@@ -134,7 +135,18 @@ def test_imds_failing_off_ec2_is_the_platform_finding() -> None:
         usable=False,
     )
     found = _findings(
-        result("platform.ec2", "fail", is_ec2=False, evidence_against=["sys_vendor is 'QEMU'"]),
+        result(
+            "platform.ec2",
+            "fail",
+            facts=Ec2Facts(
+                is_ec2=False,
+                evidence_for=(),
+                evidence_against=("sys_vendor is 'QEMU'",),
+                sources={},
+                hybrid_id=None,
+                instance_id=None,
+            ),
+        ),
         result("imds.reachable", "fail", facts=silent),
     )
     assert [f.finding_id for f in found] == ["platform.not-ec2"]
@@ -206,7 +218,8 @@ def test_every_failing_imds_reachable_outcome_is_explained(
         out = run_one(imds_reachable, make_host(Path(tmp), imds=Fixed()))
     assert isinstance(out.facts, ImdsReachableFacts)
     res = result("imds.reachable", out.status.value, out.summary, facts=out.facts)
-    ec2 = [] if is_ec2 is None else [result("platform.ec2", "ok", is_ec2=is_ec2)]
+    ec2_facts = Ec2Facts(is_ec2, (), ("dmi",) if is_ec2 is False else (), {}, None, None)
+    ec2 = [] if is_ec2 is None else [result("platform.ec2", "ok", facts=ec2_facts)]
     found = _findings(res, *ec2)
     assert UNEXPLAINED not in [f.finding_id for f in found]
     if out.status == Status.FAIL:
