@@ -49,6 +49,7 @@ from gd_doctor.facts.agent import (
     exec_path,
     redacted_env,
 )
+from gd_doctor.facts.platform import KernelFacts, OsFacts
 from gd_doctor.host import timeouts
 from gd_doctor.host.procs import ProcessInfo, ProcessUnavailable
 from gd_doctor.knowledge.agent_limits import limits
@@ -491,23 +492,14 @@ def memory_limit(ctx: Context) -> Outcome:
 
 
 def _kernel_release(ctx: Context) -> Optional[str]:
-    # TODO(facts): cross-domain platform.kernel.release
-    release = ctx.fact("platform.kernel", "release")
-    if isinstance(release, str) and release:
-        return release
+    kernel = ctx.facts(KernelFacts)
+    if kernel is not None and kernel.release:
+        return kernel.release
     if not ctx.host.live:
         return None
     # platform.kernel was not selected (--only agent): the running kernel's own file
     text = ctx.host.fs.read_text("/proc/sys/kernel/osrelease", max_bytes=256)
     return text.strip() if text else None
-
-
-def _os_ids(ctx: Context) -> Tuple[str, str]:
-    # TODO(facts): cross-domain platform.os.id
-    os_id = ctx.fact("platform.os", "id")
-    # TODO(facts): cross-domain platform.os.version_id
-    version_id = ctx.fact("platform.os", "version_id")
-    return str(os_id or ""), str(version_id or "")
 
 
 @check(
@@ -516,8 +508,7 @@ def _os_ids(ctx: Context) -> Tuple[str, str]:
     category="agent",
     facts=VersionKernelFacts,
     requires=("agent.package",),
-    after=("platform.os", "platform.kernel"),
-    reads=(PackageFacts,),
+    reads=(PackageFacts, OsFacts, KernelFacts),
     needs=("live",),
 )
 def version_kernel(ctx: Context) -> Outcome:
@@ -532,7 +523,11 @@ def version_kernel(ctx: Context) -> Outcome:
     if series is None:
         return error(f"cannot read the kernel release {release!r}")
     table = kernel_agents()
-    needed = min_agent_for_kernel(series, *_os_ids(ctx))
+    os = ctx.facts(OsFacts)
+    # the distribution matters: some rows have their own minimum (Ubuntu 24.04 on 6.13/6.14)
+    needed = min_agent_for_kernel(
+        series, (os.id or "") if os else "", (os.version_id or "") if os else ""
+    )
     facts = VersionKernelFacts(
         kernel=release,
         series=series,

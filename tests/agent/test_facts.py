@@ -18,6 +18,7 @@ from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
 from gd_doctor.diagnosis.verdict import ProofState, prove_health
 from gd_doctor.facts.agent import PackageFacts
+from gd_doctor.facts.platform import KernelFacts, OsFacts
 from gd_doctor.host import Host
 from gd_doctor.host.clock import FixedClock
 from gd_doctor.host.journal import (
@@ -33,7 +34,7 @@ from gd_doctor.knowledge.support import judge_kernel, matrix
 from gd_doctor.model import CheckResult, Status, Verdict
 from gd_doctor.parsers.kernel_version import parse_kernel_release
 from gd_doctor.parsers.systemctl_show import PROPERTIES
-from tests.hostkit import FIXTURES, make_host, result, run_one, run_pipeline
+from tests.hostkit import FIXTURES, facts_with, make_host, result, run_one, run_pipeline
 
 ROOTS = sorted(p for p in (FIXTURES / "roots").iterdir() if p.is_dir())
 STANDIN = Path(__file__).resolve().parents[1] / "harness" / "standin"
@@ -231,18 +232,19 @@ def test_the_agent_and_platform_checks_read_one_table() -> None:
 def _kernel_findings(
     tmp_path: Path, release: str, os_id: str, version_id: str, agent: str
 ) -> List[str]:
-    os_res = result("platform.os", "ok", id=os_id, version_id=version_id)
+    os = facts_with(OsFacts, id=os_id, version_id=version_id, match="exact", matrix_date="")
     kernel = parse_kernel_release(release)
     assert kernel is not None
     judged = judge_kernel(kernel, None, os_id, version_id)
-    kernel_res = result(
-        "platform.kernel",
-        "ok",
+    kernel_facts = facts_with(
+        KernelFacts,
         release=release,
         major_minor=kernel.major_minor,
         verdict="supported",
         requires_agent=judged.requires_agent,
     )
+    os_res = result("platform.os", "ok", facts=os)
+    kernel_res = result("platform.kernel", "ok", facts=kernel_facts)
     pkg = result("agent.package", "ok", facts=PackageFacts(True, manager="dpkg", version=agent))
     earlier = {r.check_id: r for r in (os_res, kernel_res, pkg)}
     out = run_one(agent_checks.version_kernel, make_host(tmp_path), earlier)
