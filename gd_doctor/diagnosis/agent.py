@@ -27,6 +27,7 @@ from gd_doctor.facts.agent import (
     VersionKernelFacts,
     merge_hits,
 )
+from gd_doctor.facts.platform import MemlockFacts
 from gd_doctor.knowledge.agent_limits import limits
 from gd_doctor.knowledge.agent_versions import version_key
 from gd_doctor.model import Finding
@@ -275,10 +276,10 @@ def memlock_low(process: Optional[ProcessFacts], vk: Optional[VersionKernelFacts
         "agent.memlock-low",
         # platform.memlock's configuration failure is this cause too: its rule defers to the
         # measurement of the running process
-        checks=(ProcessFacts, UnitFacts, "platform.memlock"),
+        checks=(ProcessFacts, UnitFacts, MemlockFacts),
         evidence=[f"Max locked memory: soft {soft} hard {hard} bytes"],
-        # the configuration lines behind the limit (not data: only the check's evidence)
-        evidence_from=("platform.memlock",),
+        # the configuration lines behind the limit
+        evidence_from=(MemlockFacts,),
         memlock=_human(min(low)),
         kernel=vk.series,
     )
