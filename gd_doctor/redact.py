@@ -1,36 +1,403 @@
-"""Removing secrets from any text gd-doctor may show: credentials, tokens, keys, passwords.
+r"""Removing secrets from any text gd-doctor may show: credentials, tokens, keys, passwords.
 
 Checks redact evidence lines when they collect them; the renderers redact the whole report once
 more, so a secret that slipped into an exception message is still never printed.
+
+What is masked (the mask is ``[REDACTED]``; a known prefix stays readable, ``AKIA[REDACTED]``,
+``ghp_[REDACTED]``, ``Bearer [REDACTED]``, ``http://[REDACTED]@proxy:3128``):
+
+* PEM private key blocks (RSA, EC, DSA, OPENSSH, PGP, ENCRYPTED, SSH2), also cut ones;
+* user:password@ in URLs, scheme-less (``alice:pw@proxy:3128``) and URL-encoded
+  (``http%3A%2F%2Falice%3Apw%40proxy``), passwords holding ``@`` or ``/`` included;
+* the value of every secret-named key, in ``k=v``, ``k: v``, ``"k": "v"``, ``\"k\": \"v\"``,
+  ``--k v``, ``k%3Dv`` and ``.netrc`` forms: passwords, secrets, tokens (session, security,
+  IMDS, auth), API/secret/private/access keys, client secrets, SigV4 signatures, cookies,
+  docker ``auth``; ``Authorization``/``Proxy-Authorization``/``Cookie`` keep only the scheme;
+* token formats without a key: AWS access key ids, 40-character secret access keys, session
+  tokens, IMDSv2 tokens, JWTs, Bearer/Basic credentials, GitHub, GitLab, Slack, OpenAI-style,
+  Stripe, Google, npm, PyPI, Vault, SendGrid, DigitalOcean, Telegram, Shopify and Mailchimp
+  tokens, and long base64 runs.
+
+Every pattern is linear: its quantifiers are bounded or run over character classes that its
+next token cannot match, so no start position is tried more than a bounded number of times.
+Lines are capped at :data:`MAX_LINE` characters before the patterns run (defence in depth, and
+no single host line can fill a report).
+
+:func:`neutralise_controls` and :func:`terminal_safe` make host text harmless to print: ESC/CSI/
+OSC sequences, C0/C1 controls other than tab and newline, and bidi overrides become visible
+escapes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Any, List, Pattern, Tuple
+from enum import Enum
+from typing import Any, Dict, List, Mapping, Match, Optional, Pattern, Tuple
 
 MASK = "[REDACTED]"
+MAX_LINE = 8192
+_CUT_MARK = "…[{n} more characters cut]"
 
-_RULES: List[Tuple[Pattern[str], str]] = [
-    # user:password@ in URLs (proxy URLs often carry them)
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s:'\"]+(?::[^/@\s'\"]*)?@"), r"\1" + MASK + "@"),
-    # JSON or key=value secrets from IMDS credentials, SDK configs and environments
+# ---------------------------------------------------------------------------------------------
+# Line cap
+
+
+def _effective_len(line: str) -> int:
+    """Length with each mask counted as one character: masking never increases it, so a line
+    the cap kept is kept again on a second pass (redaction stays idempotent)."""
+    return len(line) - (len(MASK) - 1) * line.count(MASK)
+
+
+# Characters a token, key or password is made of: a cut drops the run it went through, so the
+# first half of a secret cut in two is never shown.
+_TAIL_TOKEN = re.compile(r"[A-Za-z0-9+/=_.~%:@\\-]{1,8192}\Z")
+
+
+def _cut_line(line: str) -> str:
+    keep = line[: MAX_LINE - 64]
+    tail = _TAIL_TOKEN.search(keep, max(0, len(keep) - 8192))
+    if tail:
+        keep = keep[: tail.start()]
+    return keep + _CUT_MARK.format(n=len(line) - len(keep))
+
+
+def cap_lines(text: str) -> str:
+    """Cut every line longer than :data:`MAX_LINE` characters, saying how much was cut."""
+    if len(text) <= MAX_LINE:
+        return text
+    lines = text.split("\n")
+    changed = False
+    for i, line in enumerate(lines):
+        if len(line) > MAX_LINE and _effective_len(line) > MAX_LINE:
+            lines[i] = _cut_line(line)
+            changed = True
+    return "\n".join(lines) if changed else text
+
+
+# ---------------------------------------------------------------------------------------------
+# PEM private keys
+
+_PEM_BEGIN = re.compile(r"-{3,5} ?BEGIN ?[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)? ?-{3,5}")
+_PEM_END = re.compile(r"-{3,5} ?END ?[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)? ?-{3,5}")
+# A block without its END (cut by a line limit): the rest of the BEGIN line, then the lines
+# that look like key material (base64 or the Proc-Type/DEK-Info/Comment headers).
+_PEM_REST = re.compile(r"[^\n]{0,8192}")
+_PEM_BODY_LINES = re.compile(
+    r"(?:\n[ \t]{0,16}(?:[A-Za-z0-9+/=]{1,128}|(?:Proc-Type|DEK-Info|Comment):[^\n]{0,256})"
+    r"[ \t]{0,16}(?=\n|\Z))+"
+)
+
+
+def _pem_body(body: str) -> str:
+    """The mask for a block's body, keeping where its first and last line break were."""
+    if not body.strip():
+        return body
+    n = body.count("\n")
+    if n == 0:
+        return MASK
+    if n == 1:
+        return MASK + "\n" if body.split("\n")[0].strip() else "\n" + MASK
+    return "\n" + MASK + "\n"
+
+
+def _mask_pem(text: str) -> str:
+    if "PRIVATE KEY" not in text:
+        return text
+    out: List[str] = []
+    pos = 0
+    end_missing = False  # once no END follows a position, none follows any later one
+    while True:
+        begin = _PEM_BEGIN.search(text, pos)
+        if begin is None:
+            break
+        out.append(text[pos : begin.end()])
+        end = None if end_missing else _PEM_END.search(text, begin.end())
+        if end is not None:
+            out.append(_pem_body(text[begin.end() : end.start()]))
+            out.append(end.group())
+            pos = end.end()
+            continue
+        end_missing = True
+        rest = _PEM_REST.match(text, begin.end())
+        stop = rest.end() if rest else begin.end()
+        out.append(MASK if text[begin.end() : stop].strip() else text[begin.end() : stop])
+        body = _PEM_BODY_LINES.match(text, stop)
+        if body:
+            out.append("\n" + MASK)
+            stop = body.end()
+        pos = stop
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Credentials in URLs
+
+_HOST_AFTER_AT = r"(?=[A-Za-z0-9\[\]._~%-]{1,253}(?::[0-9]{0,5})?(?:[/?#\s'\"<>,;)\]}\\]|$))"
+_URL_USERINFO = re.compile(
+    r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,30}://)[^\s'\"<>]{1,256}@" + _HOST_AFTER_AT
+)
+_BARE_USERINFO = re.compile(
+    r"(?<![\w.:/@%+~-])[A-Za-z0-9._~%+-]{1,128}:(?!//)[^\s'\"<>]{1,256}@" + _HOST_AFTER_AT
+)
+_ENCODED_USERINFO = re.compile(
+    r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,30}%3A%2F%2F)[^\s'\"<>&]{1,256}%40"
+    r"(?=[a-z0-9._~-]{1,253}(?:%3A[0-9]{1,5})?(?:%2F|[\s'\"<>&,;]|$))"
+)
+
+# ---------------------------------------------------------------------------------------------
+# Secret-named keys
+
+# Keys are split into words (snake, kebab, dotted and camelCase) and joined in lower case; a key
+# is a secret when that name ends with one of these (so token_mode and ..._ttl_seconds are not).
+_SECRET_SUFFIXES = (
+    "password", "passwd", "passphrase", "passcode", "secret", "token", "apikey", "secretkey",
+    "accesskey", "privatekey", "privkey", "authkey", "signingkey", "encryptionkey", "masterkey",
+    "clientkey", "accountkey", "sessionkey", "credentials", "authorization", "cookie",
+    "signature", "registrationkey", "activationcode", "activationkey", "bindpw", "keypass",
+    "storepass",
+)  # fmt: skip
+_SECRET_LAST_WORDS = frozenset({"pass", "pwd", "pw", "auth", "sig"})
+_AUTH_KEYS = ("authorization", "cookie")  # the whole rest of the header value is the secret
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_NOT_SECRETS = frozenset({"null", "none", "nil", "true", "false", "undefined"})
+_SHELL_VARIABLE = re.compile(r"\$(?:\(|\{|[A-Z_][A-Z0-9_]*$)")
+
+
+def _key_words(key: str) -> List[str]:
+    return [w.lower() for w in _WORD.findall(key)]
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a key (an environment variable, a JSON key, a header) names a secret.
+
+    >>> [is_secret_key(k) for k in ("AWS_SECRET_ACCESS_KEY", "_authToken", "X-Amz-Signature")]
+    [True, True, True]
+    >>> [is_secret_key(k) for k in ("token_mode", "AccessKeyId", "bypass", "HTTPS_PROXY")]
+    [False, False, False, False]
+    """
+    words = _key_words(key[:256])
+    if not words:
+        return False
+    name = "".join(words)
+    return words[-1] in _SECRET_LAST_WORDS or name.endswith(_SECRET_SUFFIXES)
+
+
+def _is_auth_key(key: str) -> bool:
+    return "".join(_key_words(key[:256])).endswith(_AUTH_KEYS)
+
+
+# A key followed by a separator. The lookahead only lets keys that hold a hint word through, so
+# the Python loop below runs for few candidates; the key itself is at most 64 characters.
+_KEY = re.compile(
+    r"""(?:(?<![\w.\-/])|(?<=%2[026Cc])|(?<=%3[Ff]))  # a key's start, also after %26 (&)
+    (?P<pre>-{1,2}|\\{0,3}["']|)
+    (?=[\w.\-]{0,64}?(?i:pass|pw|secret|token|key|auth|cookie|sig|credential|activation))
+    (?P<key>[A-Za-z_][\w.\-]{0,63})(?![\w.\-])
+    (?P<close>\\{0,3}["'])?
+    (?:[ \t]{0,4}(?P<sep>=>|:=|[:=]|%3[DdAa])[ \t]{0,4}|(?P<ws>[ \t]{1,4}))""",
+    re.VERBOSE,
+)
+# A value: JSON string, single-quoted, JSON string inside a JSON string, or bare. A bare value
+# stops at white space and quotes, and at , ; & only when another key=value follows them.
+_VALUE = re.compile(
+    r"""(?P<o1>")(?P<b1>(?:[^"\\\n]|\\.){1,2048})(?P<c1>")
+    |(?P<o2>')(?P<b2>[^'\n]{1,2048})(?P<c2>')
+    |(?P<o3>\\{1,3}")(?P<b3>[^"\n]{1,2048}?)(?P<c3>\\{1,3}")
+    |(?P<o4>\\{0,3}["']?)(?P<b4>(?:[^\s"'\\,;&]|\\(?![\\"'])
+        |[,;&](?![ \t]{0,2}[\w.\-]{1,64}[ \t]{0,2}[:=])){1,2048})""",
+    re.VERBOSE,
+)
+# The rest of an Authorization/Cookie value, up to the end of the line or a closing quote.
+_REST = {
+    "": re.compile(r"[^\n]{1,4096}"),
+    '"': re.compile(r'[^"\n]{1,4096}'),
+    "'": re.compile(r"[^'\n]{1,4096}"),
+}
+_AUTH_OPEN = re.compile(r"\\{0,3}[\"']")
+_SCHEME = re.compile(
+    r"(?i:Bearer|Basic|Digest|Negotiate|NTLM|AWS4-HMAC-SHA256|AWS|Token|OAuth|ApiKey|SSWS)"
+    r"[ \t]{1,4}(?=\S)"
+)
+# "KEY=value with spaces" (shell, systemd Environment=): the value runs to the closing quote.
+_QUOTED_ASSIGNMENT = {'"': re.compile(r'[^"\n]{1,2048}(?=")'), "'": re.compile(r"[^'\n]{1,2048}(?=')")}
+_NETRC_CONTEXT = re.compile(r"(?:^|\s)(?:machine|login|default)\s")
+
+
+def _keep_value(body: str) -> bool:
+    """Values that are not secrets: empty/boolean/null markers, shell variables in commands."""
+    return body.strip().lower() in _NOT_SECRETS or bool(_SHELL_VARIABLE.match(body))
+
+
+def _whitespace_separator_allowed(text: str, m: Match[str]) -> bool:
+    """``--password x`` and ``.netrc``'s ``password x``; elsewhere a space is no separator."""
+    if m.group("pre").startswith("-"):
+        return True
+    if m.group("key") not in ("password", "passwd"):
+        return False
+    line_start = text.rfind("\n", max(0, m.start() - 256), m.start()) + 1
+    before = text[max(line_start, m.start() - 256) : m.start()]
+    return not before.strip() or bool(_NETRC_CONTEXT.search(before))
+
+
+def _mask_auth_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
+    start = m.end()
+    quote = m.group("pre")[-1:] if m.group("pre") and not m.group("close") else ""
+    opened = _AUTH_OPEN.match(text, start)
+    prefix = ""
+    if opened and not quote:
+        quote = opened.group()[-1]
+        prefix = opened.group()
+        start = opened.end()
+    scheme = _SCHEME.match(text, start) if "authorization" in m.group("key").lower() else None
+    if scheme:
+        prefix += scheme.group()
+        start = scheme.end()
+    rest = _REST[quote if quote in _REST else ""].match(text, start)
+    if rest is None:
+        return None
+    body = rest.group()
+    trail = len(body) - len(body.rstrip("\\"))  # backslashes of an escaped closing quote
+    if trail:
+        body = body[:-trail]
+    if not body.strip() or _keep_value(body):
+        return None
+    return rest.end() - trail, prefix + MASK
+
+
+def _mask_plain_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
+    pre = m.group("pre")
+    if pre in ('"', "'") and not m.group("close") and m.group("sep") == "=":
+        inner = _QUOTED_ASSIGNMENT[pre].match(text, m.end())
+        if inner:
+            return (None if _keep_value(inner.group()) else (inner.end(), MASK))
+    v = _VALUE.match(text, m.end())
+    if v is None:
+        return None
+    for n in "1234":
+        body = v.group("b" + n)
+        if body is not None:
+            break
+    if _keep_value(body):
+        return None
+    return v.end(), (v.group("o" + n) or "") + MASK + (v.group("c" + n) if n != "4" else "")
+
+
+def _mask_keyed_values(text: str) -> str:
+    out: List[str] = []
+    pos = 0
+    while True:
+        m = _KEY.search(text, pos)
+        if m is None:
+            break
+        key = m.group("key")
+        masked = None
+        if is_secret_key(key) and (m.group("sep") or _whitespace_separator_allowed(text, m)):
+            masked = (_mask_auth_value if _is_auth_key(key) else _mask_plain_value)(text, m)
+        if masked is None:
+            out.append(text[pos : m.end()])
+            pos = m.end()
+            continue
+        end, replacement = masked
+        out.append(text[pos : m.end()])
+        out.append(replacement)
+        pos = end
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Token formats recognisable without a key
+
+_B64 = "A-Za-z0-9+/"
+_TOKEN_RULES: List[Tuple[Pattern[str], str]] = [
+    # AWS access key ids (long-term AKIA, temporary ASIA, and the other IAM unique-id prefixes)
     (
         re.compile(
-            r"""(?ix)
-            (?<![\w/.-])([\\"']*(?:secret_?access_?key|aws_secret_access_key|secretaccesskey|session_?token|
-            aws_session_token|token|password|passwd|pwd|x-aws-ec2-metadata-token|authorization|
-            registrationkey|activation_?code)[\\"']*\s*[:=]\s*)
-            (?!\\?["']?\$)  # a shell variable ($TOKEN) in a printed command is not a secret
-            (?:\\?"(?:[^"\\]|\\.)*?\\?"|'[^']*'|[^\s,;}&]+)"""
+            r"(?<![A-Za-z0-9])(AKIA|ASIA|AROA|AIDA|AGPA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)"
+            r"[A-Z0-9]{12,40}(?![A-Z0-9])"
         ),
         r"\1" + MASK,
     ),
-    # AWS access key ids (long-term AKIA, temporary ASIA)
-    (re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b"), MASK),
-    # Bearer tokens
-    (re.compile(r"(?i)\bbearer\s+[a-z0-9._~+/=-]+"), "Bearer " + MASK),
+    # JSON Web Tokens
+    (
+        re.compile(
+            r"(?<![\w-])eyJ[\w-]{5,4096}\.eyJ[\w-]{5,8192}\.[\w-]{0,2048}(?![\w-])"
+        ),
+        MASK,
+    ),
+    # AWS session tokens (STS, instance-profile credentials) by their fixed prefixes
+    (
+        re.compile(
+            rf"(?<![{_B64}])(?:FwoGZXIvYXdz|FQoGZXIvYXdz|AQoDYXdz|AQoEYXdz|IQoJb3JpZ2lu|"
+            rf"IgoJb3JpZ2lu|IQoJ|IgoJ|IQoD)[{_B64}]{{16,8192}}={{0,2}}"
+        ),
+        MASK,
+    ),
+    # IMDSv2 session tokens
+    (re.compile(r"(?<![\w+/-])AQA[A-Z]A[\w+/-]{30,200}={0,2}"), MASK),
+    # Bearer and Basic credentials wherever they appear
+    (re.compile(r"(?i)\b(bearer)[ \t]{1,4}[A-Za-z0-9._~+/=-]{8,4096}"), r"\1 " + MASK),
+    (
+        re.compile(
+            rf"\b(Basic)[ \t]{{1,4}}(?=[{_B64}]{{1,255}}[A-Z0-9+/=])[{_B64}]{{8,4096}}={{0,2}}"
+            rf"(?![{_B64}=])"
+        ),
+        r"\1 " + MASK,
+    ),
+    # Vendor tokens with a fixed prefix: GitHub, GitLab, Slack, OpenAI/Anthropic-style, Stripe,
+    # Google, npm, PyPI, Vault, SendGrid, DigitalOcean, Shopify
+    (re.compile(r"(?<![A-Za-z0-9_])(gh[pousr]_)[A-Za-z0-9]{20,255}(?![A-Za-z0-9])"), r"\1" + MASK),
+    (re.compile(r"(?<![A-Za-z0-9_])(github_pat_)[A-Za-z0-9_]{20,255}"), r"\1" + MASK),
+    (re.compile(r"(?<![\w-])(gl(?:pat|dt|rt|ptt|cbt|soat|oas)-)[\w-]{20,255}"), r"\1" + MASK),
+    (re.compile(r"(?<![\w-])(xox[abposre]-|xapp-)[A-Za-z0-9-]{10,255}"), r"\1" + MASK),
+    (re.compile(r"(hooks\.slack\.com/services/)[A-Za-z0-9/_-]{20,255}"), r"\1" + MASK),
+    (
+        re.compile(r"(?<![\w-])(sk-(?:proj-|ant-(?:api[0-9]{2}-)?|svcacct-|admin-)?)[\w-]{20,255}"),
+        r"\1" + MASK,
+    ),
+    (re.compile(r"(?<![A-Za-z0-9])((?:sk|rk|pk)_(?:live|test)_)[A-Za-z0-9]{10,255}"), r"\1" + MASK),
+    (re.compile(r"(?<![\w-])(AIza)[\w-]{35}(?![\w-])"), r"\1" + MASK),
+    (re.compile(r"(?<![\w-])(npm_)[A-Za-z0-9]{36}(?![A-Za-z0-9])"), r"\1" + MASK),
+    (re.compile(r"(?<![\w-])(pypi-)AgE[\w-]{20,4096}"), r"\1" + MASK),
+    (re.compile(r"(?<![\w.-])(hv[sbr]\.)[\w-]{20,255}"), r"\1" + MASK),
+    (re.compile(r"(?<![\w.-])(SG\.)[\w-]{16,64}\.[\w-]{16,64}"), r"\1" + MASK),
+    (re.compile(r"(?<![\w-])(do[opr]_v1_)[a-f0-9]{64}"), r"\1" + MASK),
+    (re.compile(r"(?<![\w-])(shp(?:at|ca|pa|ss)_)[a-fA-F0-9]{32}"), r"\1" + MASK),
+    (re.compile(r"(?<![\w:])[0-9]{8,10}:AA[\w-]{33}(?![\w-])"), MASK),  # Telegram bot tokens
+    (re.compile(r"(?<![\w-])[0-9a-f]{32}(-us[0-9]{1,2})(?![\w-])"), MASK + r"\1"),  # Mailchimp
+    # A bare 40-character AWS secret access key: mixed case with a digit, not a path
+    (
+        re.compile(
+            rf"(?<![{_B64}=])(?=[{_B64}]{{0,39}}[A-Z])(?=[{_B64}]{{0,39}}[a-z])"
+            rf"(?=[{_B64}]{{0,39}}[0-9])[A-Za-z0-9+][{_B64}]{{39}}(?![{_B64}=])"
+        ),
+        MASK,
+    ),
+    # Any other long base64 run (keys, tokens of unknown vendors), mixed case with a digit
+    (
+        re.compile(
+            rf"(?<![{_B64}=_-])(?=[{_B64}]{{0,63}}[A-Z])(?=[{_B64}]{{0,63}}[a-z])"
+            rf"(?=[{_B64}]{{0,63}}[0-9])[A-Za-z0-9+][{_B64}]{{63,8192}}={{0,2}}"
+        ),
+        MASK,
+    ),
 ]
+
+
+def _redact_patterns(text: str) -> str:
+    """Every masking pattern, without the line cap (the linearity tests time this)."""
+    text = _mask_pem(text)
+    text = _URL_USERINFO.sub(r"\1" + MASK + "@", text)
+    text = _ENCODED_USERINFO.sub(r"\1" + MASK + "%40", text)
+    text = _BARE_USERINFO.sub(MASK + "@", text)
+    text = _mask_keyed_values(text)
+    for pattern, repl in _TOKEN_RULES:
+        text = pattern.sub(repl, text)
+    return text
 
 
 def redact(text: str) -> str:
@@ -39,11 +406,15 @@ def redact(text: str) -> str:
     >>> redact("https_proxy=http://alice:s3cret@proxy.corp:3128")
     'https_proxy=http://[REDACTED]@proxy.corp:3128'
     >>> redact('{"AccessKeyId" : "ASIAIOSFODNN7EXAMPLE", "SecretAccessKey" : "wJalr/K7MDENG"}')
-    '{"AccessKeyId" : "[REDACTED]", "SecretAccessKey" : [REDACTED]}'
+    '{"AccessKeyId" : "ASIA[REDACTED]", "SecretAccessKey" : "[REDACTED]"}'
     >>> redact(r'{"raw": "\"SecretAccessKey\": \"wJalr\""}')
-    '{"raw": "\\"SecretAccessKey\\": [REDACTED]"}'
+    '{"raw": "\\"SecretAccessKey\\": \\"[REDACTED]\\""}'
     >>> redact("X-aws-ec2-metadata-token: AQAEAFzZ1Jg==")
     'X-aws-ec2-metadata-token: [REDACTED]'
+    >>> redact("Authorization: Bearer eyJhbGciOi.abc def")
+    'Authorization: Bearer [REDACTED]'
+    >>> redact("HTTPS_PROXY=bob:p@ss/w0rd@10.0.0.9:3128 --password hunter2")
+    'HTTPS_PROXY=[REDACTED]@10.0.0.9:3128 --password [REDACTED]'
 
     Paths and shell variables in printed fix commands are left alone:
 
@@ -52,19 +423,86 @@ def redact(text: str) -> str:
     >>> redact('curl -H "X-aws-ec2-metadata-token: $TOKEN"')
     'curl -H "X-aws-ec2-metadata-token: $TOKEN"'
     """
-    for pattern, repl in _RULES:
-        text = pattern.sub(repl, text)
-    return text
+    if not text:
+        return text
+    return _redact_patterns(cap_lines(text))
 
 
 def redact_value(value: Any) -> Any:
-    """Redact every string inside a JSON-like value."""
+    """Redact every string inside a JSON-like value, dictionary keys included; the value of a
+    secret-named key (``password``, ``SecretAccessKey``, ``auth``...) is masked whole."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, list):
         return [redact_value(v) for v in value]
     if isinstance(value, tuple):
         return tuple(redact_value(v) for v in value)
-    if isinstance(value, dict):
-        return {k: redact_value(v) for k, v in value.items()}
+    if isinstance(value, Mapping):
+        out: Dict[Any, Any] = {}
+        for k, v in value.items():
+            name = redact(k) if isinstance(k, str) else k
+            while name in out:  # two keys masked alike must not overwrite each other
+                name = f"{name}'"
+            out[name] = _mask_all(v) if isinstance(k, str) and is_secret_key(k) else redact_value(v)
+        return out
+    return value
+
+
+def _mask_all(value: Any) -> Any:
+    """The value under a secret-named key: every string or number in it is masked."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        return value if (not value or _keep_value(value)) else MASK
+    if isinstance(value, (int, float)):
+        return MASK
+    if isinstance(value, (list, tuple)):
+        return type(value)(_mask_all(v) for v in value)
+    if isinstance(value, Mapping):
+        return {redact(k) if isinstance(k, str) else k: _mask_all(v) for k, v in value.items()}
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Terminal safety
+
+_CONTROLS: Dict[int, str] = {c: f"\\x{c:02x}" for c in range(0x20) if c not in (0x09, 0x0A)}
+_CONTROLS[0x7F] = "\\x7f"
+_CONTROLS.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
+# Bidi embeddings, overrides and isolates (Trojan Source), marks, and line/paragraph separators
+_CONTROLS.update(
+    {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F),
+                                *range(0x2066, 0x206A))}
+)  # fmt: skip
+
+
+def neutralise_controls(text: str) -> str:
+    r"""Host text made safe for a terminal: controls become visible escapes.
+
+    >>> neutralise_controls("ok\x1b[2J\x1b]0;pwned\x07 \u202eevil\r\nnext\tcol")
+    'ok\\x1b[2J\\x1b]0;pwned\\x07 \\u202eevil\nnext\tcol'
+    """
+    if text.isprintable():
+        return text
+    return text.replace("\r\n", "\n").translate(_CONTROLS)
+
+
+def terminal_safe(value: Any) -> Any:
+    """``value`` (a Report, or any dataclass, tuple, list, mapping or string in it) with every
+    string neutralised; enums, numbers and the typed facts are kept as they are."""
+    if isinstance(value, Enum):
+        return value
+    if isinstance(value, str):
+        return neutralise_controls(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(terminal_safe(v) for v in value)
+    if isinstance(value, Mapping):
+        return {terminal_safe(k): terminal_safe(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: terminal_safe(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.init and f.name != "facts"
+        }
+        return dataclasses.replace(value, **changes)
     return value
