@@ -31,9 +31,10 @@ escapes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from enum import Enum
-from typing import Any, Dict, List, Mapping, Match, Optional, Pattern, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Match, Optional, Pattern, Tuple
 
 MASK = "[REDACTED]"
 MAX_LINE = 8192
@@ -142,8 +143,7 @@ _BARE_USERINFO = re.compile(
     r"(?<![\w.:/@%+~-])[A-Za-z0-9._~%+-]{1,128}:(?!//)[^\s'\"<>]{1,256}@" + _HOST_AFTER_AT
 )
 _ENCODED_USERINFO = re.compile(
-    r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,30}%3A%2F%2F)[^\s'\"<>&]{1,256}%40"
-    r"(?=[a-z0-9._~-]{1,253}(?:%3A[0-9]{1,5})?(?:%2F|[\s'\"<>&,;]|$))"
+    r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,30}%3A%2F%2F)[^\s'\"<>&]{1,256}%40(?=[a-z0-9\[])"
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -169,6 +169,7 @@ def _key_words(key: str) -> List[str]:
     return [w.lower() for w in _WORD.findall(key)]
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a key (an environment variable, a JSON key, a header) names a secret.
 
@@ -268,10 +269,14 @@ def _mask_auth_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
 
 def _mask_plain_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
     pre = m.group("pre")
-    if pre in ('"', "'") and not m.group("close") and m.group("sep") == "=":
-        inner = _QUOTED_ASSIGNMENT[pre].match(text, m.end())
+    if pre[-1:] in ('"', "'") and not m.group("close") and m.group("sep") == "=":
+        inner = _QUOTED_ASSIGNMENT[pre[-1]].match(text, m.end())
         if inner:
-            return (None if _keep_value(inner.group()) else (inner.end(), MASK))
+            body = inner.group()
+            trail = len(body) - len(body.rstrip("\\"))  # an escaped closing quote: \"
+            if body[: len(body) - trail] and not _keep_value(body):
+                return inner.end() - trail, MASK
+            return None
     v = _VALUE.match(text, m.end())
     if v is None:
         return None
@@ -284,20 +289,47 @@ def _mask_plain_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
     return v.end(), (v.group("o" + n) or "") + MASK + (v.group("c" + n) if n != "4" else "")
 
 
+# Words every secret-named key holds, searched as plain lower-case literals (fast); each hit is
+# then widened to the key around it.
+_KEY_HINTS = re.compile(r"pass|pw|secret|token|key|auth|cookie|sig|credential|activation")
+_KEY_BEFORE_HINT = re.compile(r"(?:-{1,2}|\\{0,3}[\"'])?[\w.\-]{0,64}\Z")
+
+
+def _lower_same_length(text: str) -> str:
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+def _key_candidates(text: str) -> Iterator[int]:
+    """Start positions of the keys that hold a hint word, in order, each once."""
+    last = -1
+    for hint in _KEY_HINTS.finditer(_lower_same_length(text)):
+        h = hint.start()
+        back = _KEY_BEFORE_HINT.search(text, max(0, h - 72), h)
+        start = back.start() if back else h
+        if start > last:
+            last = start
+            yield start
+
+
 def _mask_keyed_values(text: str) -> str:
     out: List[str] = []
     pos = 0
-    while True:
-        m = _KEY.search(text, pos)
+    for start in _key_candidates(text):
+        if start < pos:
+            continue
+        m = _KEY.match(text, start)
+        if m is None and text[start - 1 : start] == "%":  # password after a %26 (&) or %20
+            m = _KEY.match(text, start + 2)
         if m is None:
-            break
+            continue
         key = m.group("key")
         masked = None
         if is_secret_key(key) and (m.group("sep") or _whitespace_separator_allowed(text, m)):
             masked = (_mask_auth_value if _is_auth_key(key) else _mask_plain_value)(text, m)
         if masked is None:
-            out.append(text[pos : m.end()])
-            pos = m.end()
             continue
         end, replacement = masked
         out.append(text[pos : m.end()])
@@ -312,92 +344,110 @@ def _mask_keyed_values(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Token formats recognisable without a key
 
-_B64 = "A-Za-z0-9+/"
-_TOKEN_RULES: List[Tuple[Pattern[str], str]] = [
+# Formats with a fixed prefix, each written literal first (the regex engine then skips to the
+# literal; a leading look-behind would make it try every position). The look-behind after the
+# literal checks the character before it. (?P<k>...) is kept before the mask.
+_PREFIXED: Tuple[str, ...] = (
     # AWS access key ids (long-term AKIA, temporary ASIA, and the other IAM unique-id prefixes)
-    (
-        re.compile(
-            r"(?<![A-Za-z0-9])(AKIA|ASIA|AROA|AIDA|AGPA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)"
-            r"[A-Z0-9]{12,40}(?![A-Z0-9])"
-        ),
-        r"\1" + MASK,
-    ),
+    r"(?P<k>AKIA|ASIA|AROA|AIDA|AGPA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)(?<![A-Za-z0-9]....)"
+    r"[A-Z0-9]{12,40}(?![A-Z0-9])",
     # JSON Web Tokens
-    (
-        re.compile(
-            r"(?<![\w-])eyJ[\w-]{5,4096}\.eyJ[\w-]{5,8192}\.[\w-]{0,2048}(?![\w-])"
-        ),
-        MASK,
-    ),
+    r"eyJ(?<![\w-]...)[\w-]{5,4096}\.eyJ[\w-]{5,8192}\.[\w-]{0,2048}(?![\w-])",
     # AWS session tokens (STS, instance-profile credentials) by their fixed prefixes
-    (
-        re.compile(
-            rf"(?<![{_B64}])(?:FwoGZXIvYXdz|FQoGZXIvYXdz|AQoDYXdz|AQoEYXdz|IQoJb3JpZ2lu|"
-            rf"IgoJb3JpZ2lu|IQoJ|IgoJ|IQoD)[{_B64}]{{16,8192}}={{0,2}}"
-        ),
-        MASK,
-    ),
+    # (FwoGZXIvYXdz, FQoGZXIvYXdz, AQoDYXdz, IQoJb3JpZ2lu, IgoJb3JpZ2lu...: their first four)
+    r"(?:FwoG|FQoG|AQoD|AQoE|IQoJ|IgoJ|IQoD)(?<![A-Za-z0-9+/]....)[A-Za-z0-9+/]{16,8192}={0,2}",
     # IMDSv2 session tokens
-    (re.compile(r"(?<![\w+/-])AQA[A-Z]A[\w+/-]{30,200}={0,2}"), MASK),
+    r"AQA(?<![\w+/-]...)[A-Z]A[\w+/-]{30,200}={0,2}",
     # Bearer and Basic credentials wherever they appear
-    (re.compile(r"(?i)\b(bearer)[ \t]{1,4}[A-Za-z0-9._~+/=-]{8,4096}"), r"\1 " + MASK),
-    (
-        re.compile(
-            rf"\b(Basic)[ \t]{{1,4}}(?=[{_B64}]{{1,255}}[A-Z0-9+/=])[{_B64}]{{8,4096}}={{0,2}}"
-            rf"(?![{_B64}=])"
-        ),
-        r"\1 " + MASK,
-    ),
-    # Vendor tokens with a fixed prefix: GitHub, GitLab, Slack, OpenAI/Anthropic-style, Stripe,
-    # Google, npm, PyPI, Vault, SendGrid, DigitalOcean, Shopify
-    (re.compile(r"(?<![A-Za-z0-9_])(gh[pousr]_)[A-Za-z0-9]{20,255}(?![A-Za-z0-9])"), r"\1" + MASK),
-    (re.compile(r"(?<![A-Za-z0-9_])(github_pat_)[A-Za-z0-9_]{20,255}"), r"\1" + MASK),
-    (re.compile(r"(?<![\w-])(gl(?:pat|dt|rt|ptt|cbt|soat|oas)-)[\w-]{20,255}"), r"\1" + MASK),
-    (re.compile(r"(?<![\w-])(xox[abposre]-|xapp-)[A-Za-z0-9-]{10,255}"), r"\1" + MASK),
-    (re.compile(r"(hooks\.slack\.com/services/)[A-Za-z0-9/_-]{20,255}"), r"\1" + MASK),
-    (
-        re.compile(r"(?<![\w-])(sk-(?:proj-|ant-(?:api[0-9]{2}-)?|svcacct-|admin-)?)[\w-]{20,255}"),
-        r"\1" + MASK,
-    ),
-    (re.compile(r"(?<![A-Za-z0-9])((?:sk|rk|pk)_(?:live|test)_)[A-Za-z0-9]{10,255}"), r"\1" + MASK),
-    (re.compile(r"(?<![\w-])(AIza)[\w-]{35}(?![\w-])"), r"\1" + MASK),
-    (re.compile(r"(?<![\w-])(npm_)[A-Za-z0-9]{36}(?![A-Za-z0-9])"), r"\1" + MASK),
-    (re.compile(r"(?<![\w-])(pypi-)AgE[\w-]{20,4096}"), r"\1" + MASK),
-    (re.compile(r"(?<![\w.-])(hv[sbr]\.)[\w-]{20,255}"), r"\1" + MASK),
-    (re.compile(r"(?<![\w.-])(SG\.)[\w-]{16,64}\.[\w-]{16,64}"), r"\1" + MASK),
-    (re.compile(r"(?<![\w-])(do[opr]_v1_)[a-f0-9]{64}"), r"\1" + MASK),
-    (re.compile(r"(?<![\w-])(shp(?:at|ca|pa|ss)_)[a-fA-F0-9]{32}"), r"\1" + MASK),
-    (re.compile(r"(?<![\w:])[0-9]{8,10}:AA[\w-]{33}(?![\w-])"), MASK),  # Telegram bot tokens
-    (re.compile(r"(?<![\w-])[0-9a-f]{32}(-us[0-9]{1,2})(?![\w-])"), MASK + r"\1"),  # Mailchimp
-    # A bare 40-character AWS secret access key: mixed case with a digit, not a path
-    (
-        re.compile(
-            rf"(?<![{_B64}=])(?=[{_B64}]{{0,39}}[A-Z])(?=[{_B64}]{{0,39}}[a-z])"
-            rf"(?=[{_B64}]{{0,39}}[0-9])[A-Za-z0-9+][{_B64}]{{39}}(?![{_B64}=])"
-        ),
-        MASK,
-    ),
-    # Any other long base64 run (keys, tokens of unknown vendors), mixed case with a digit
-    (
-        re.compile(
-            rf"(?<![{_B64}=_-])(?=[{_B64}]{{0,63}}[A-Z])(?=[{_B64}]{{0,63}}[a-z])"
-            rf"(?=[{_B64}]{{0,63}}[0-9])[A-Za-z0-9+][{_B64}]{{63,8192}}={{0,2}}"
-        ),
-        MASK,
-    ),
-]
+    r"(?P<k>(?:Bearer|bearer|BEARER)(?<![\w]......)[ \t]{1,4})[A-Za-z0-9._~+/=-]{8,4096}",
+    r"(?P<k>Basic(?<![\w].....)[ \t]{1,4})(?=[A-Za-z0-9+/]{1,255}[A-Z0-9+/=])"
+    r"[A-Za-z0-9+/]{8,4096}={0,2}(?![A-Za-z0-9+/=])",
+    # GitHub, GitLab, Slack, OpenAI/Anthropic-style, Stripe, Google, npm, PyPI, Vault,
+    # SendGrid, DigitalOcean, Shopify
+    r"(?P<k>gh[pousr]_)(?<![A-Za-z0-9_]....)[A-Za-z0-9]{20,255}(?![A-Za-z0-9])",
+    r"(?P<k>github_pat_)(?<![A-Za-z0-9_]...........)[A-Za-z0-9_]{20,255}",
+    r"(?P<k>gl(?<![\w-]..)(?:pat|dt|rt|ptt|cbt|soat|oas)-)[\w-]{20,255}",
+    r"(?P<k>(?:xox[abposre]|xapp)-)(?<![\w-].....)[A-Za-z0-9-]{10,255}",
+    r"(?P<k>hooks\.slack\.com/services/)[A-Za-z0-9/_-]{20,255}",
+    r"(?P<k>sk-(?<![\w-]...)(?:proj-|ant-(?:api[0-9]{2}-)?|svcacct-|admin-)?)[\w-]{20,255}",
+    r"(?P<k>(?:sk|rk|pk)_(?<![A-Za-z0-9]...)(?:live|test)_)[A-Za-z0-9]{10,255}",
+    r"(?P<k>AIza)(?<![\w-]....)[\w-]{35}(?![\w-])",
+    r"(?P<k>npm_)(?<![\w-]....)[A-Za-z0-9]{36}(?![A-Za-z0-9])",
+    r"(?P<k>pypi-)(?<![\w-].....)AgE[\w-]{20,4096}",
+    r"(?P<k>hv[sbr]\.)(?<![\w.-]....)[\w-]{20,255}",
+    r"(?P<k>SG\.)(?<![\w.-]...)[\w-]{16,64}\.[\w-]{16,64}",
+    r"(?P<k>do[opr]_v1_)(?<![\w-].......)[a-f0-9]{64}",
+    r"(?P<k>shp(?:at|ca|pa|ss)_)(?<![\w-]......)[a-fA-F0-9]{32}",
+)
+
+
+def _keep_prefix(m: Match[str]) -> str:
+    return m.group("k") + MASK
+
+
+def _mask_whole(m: Match[str]) -> str:
+    return MASK
+
+
+# One pattern each: an alternation of them would lose the engine's skip to the literal.
+_TOKENS: Tuple[Tuple[Pattern[str], Any], ...] = tuple(
+    (re.compile(p), _keep_prefix if "(?P<k>" in p else _mask_whole) for p in _PREFIXED
+)
+# For short strings one scan for the literals is cheaper than a pass of every pattern.
+_TOKEN_LITERALS = re.compile(
+    r"AKIA|ASIA|AROA|AIDA|AGPA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA|eyJ|FwoG|FQoG|AQoD|AQoE|IQoJ|IgoJ|"
+    r"IQoD|AQA|Bearer|bearer|BEARER|Basic|gh[pousr]_|github_pat_|gl|xox|xapp|hooks\.slack|sk-|"
+    r"_live_|_test_|AIza|npm_|pypi-|hv[sbr]\.|SG\.|_v1_|shp"
+)
+
+
+# Formats without a prefix are found as runs of token characters, checked one by one.
+_RUN = re.compile(r"[A-Za-z0-9+/=_:-]{32,16384}")
+_B64_PART = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+_TELEGRAM = re.compile(r"[0-9]{8,10}:AA[\w-]{33}")
+_MAILCHIMP = re.compile(r"[0-9a-f]{32}(-us[0-9]{1,2})")
+
+
+def _looks_random(part: str) -> bool:
+    """Mixed case with a digit, not a path: what base64 keys look like, and words do not."""
+    return (not part.startswith("/") and any(c.isdigit() for c in part)
+            and any(c.isupper() for c in part) and any(c.islower() for c in part))  # fmt: skip
+
+
+def _mask_run(m: Match[str]) -> str:
+    run = m.group()
+    if _TELEGRAM.fullmatch(run):
+        return MASK
+    chimp = _MAILCHIMP.fullmatch(run)
+    if chimp:
+        return MASK + chimp.group(1)
+    out: List[str] = []
+    pos = 0
+    for part in _B64_PART.finditer(run):
+        body = part.group().rstrip("=")
+        # a bare 40-character AWS secret access key, or any longer base64 key or token
+        if (len(body) == 40 or len(body) >= 64) and _looks_random(body):
+            out += [run[pos : part.start()], MASK]
+            pos = part.end()
+    if not out:
+        return run
+    out.append(run[pos:])
+    return "".join(out)
 
 
 def _redact_patterns(text: str) -> str:
     """Every masking pattern, without the line cap (the linearity tests time this)."""
     text = _mask_pem(text)
-    text = _URL_USERINFO.sub(r"\1" + MASK + "@", text)
-    text = _ENCODED_USERINFO.sub(r"\1" + MASK + "%40", text)
-    text = _BARE_USERINFO.sub(MASK + "@", text)
+    if "@" in text:
+        text = _URL_USERINFO.sub(r"\1" + MASK + "@", text)
+        text = _BARE_USERINFO.sub(MASK + "@", text)
+    if "%40" in text:
+        text = _ENCODED_USERINFO.sub(r"\1" + MASK + "%40", text)
     text = _mask_keyed_values(text)
-    for pattern, repl in _TOKEN_RULES:
-        text = pattern.sub(repl, text)
-    return text
+    if len(text) > 256 or _TOKEN_LITERALS.search(text):
+        for pattern, repl in _TOKENS:
+            text = pattern.sub(repl, text)
+    return _RUN.sub(_mask_run, text) if len(text) >= 32 else text
 
 
 def redact(text: str) -> str:
