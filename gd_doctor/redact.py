@@ -38,6 +38,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Match, Optional, Pattern,
 
 MASK = "[REDACTED]"
 MAX_LINE = 8192
+_MAX_PASSES = 4
 _CUT_MARK = "…[{n} more characters cut]"
 
 # ---------------------------------------------------------------------------------------------
@@ -189,13 +190,12 @@ def _is_auth_key(key: str) -> bool:
     return "".join(_key_words(key[:256])).endswith(_AUTH_KEYS)
 
 
-# A key followed by a separator. The lookahead only lets keys that hold a hint word through, so
-# the Python loop below runs for few candidates; the key itself is at most 64 characters.
+# A key followed by a separator, tried where a hint word was found (see _key_candidates); the
+# key itself is at most 160 characters (a hint within its first 129).
 _KEY = re.compile(
     r"""(?:(?<![\w.\-/])|(?<=%2[026Cc])|(?<=%3[Ff]))  # a key's start, also after %26 (&)
     (?P<pre>-{1,2}|\\{0,3}["']|)
-    (?=[\w.\-]{0,64}?(?i:pass|pw|secret|token|key|auth|cookie|sig|credential|activation))
-    (?P<key>[A-Za-z_][\w.\-]{0,63})(?![\w.\-])
+    (?P<key>[A-Za-z_][\w.\-]{0,159})(?![\w.\-])
     (?P<close>\\{0,3}["'])?
     (?:[ \t]{0,4}(?P<sep>=>|:=|[:=]|%3[DdAa])[ \t]{0,4}|(?P<ws>[ \t]{1,4}))""",
     re.VERBOSE,
@@ -213,7 +213,8 @@ _VALUE = re.compile(
 # The rest of an Authorization/Cookie value, up to the end of the line or a closing quote.
 _REST = {
     "": re.compile(r"[^\n]{1,4096}"),
-    '"': re.compile(r'[^"\n]{1,4096}'),
+    '"': re.compile(r'(?:[^"\\\n]|\\.){1,4096}'),  # a JSON string: \" inside it is no end
+    '\\"': re.compile(r'[^"\n]{1,4096}'),  # a JSON string in a JSON string: ends at \"
     "'": re.compile(r"[^'\n]{1,4096}"),
 }
 _AUTH_OPEN = re.compile(r"\\{0,3}[\"']")
@@ -222,7 +223,10 @@ _SCHEME = re.compile(
     r"[ \t]{1,4}(?=\S)"
 )
 # "KEY=value with spaces" (shell, systemd Environment=): the value runs to the closing quote.
-_QUOTED_ASSIGNMENT = {'"': re.compile(r'[^"\n]{1,2048}(?=")'), "'": re.compile(r"[^'\n]{1,2048}(?=')")}
+_QUOTED_ASSIGNMENT = {
+    '"': re.compile(r'[^"\n]{1,2048}(?=")'),
+    "'": re.compile(r"[^'\n]{1,2048}(?=')"),
+}
 _NETRC_CONTEXT = re.compile(r"(?:^|\s)(?:machine|login|default)\s")
 
 
@@ -244,13 +248,16 @@ def _whitespace_separator_allowed(text: str, m: Match[str]) -> bool:
 
 def _mask_auth_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
     start = m.end()
-    quote = m.group("pre")[-1:] if m.group("pre") and not m.group("close") else ""
+    pre = m.group("pre")
+    quote = pre.lstrip("-") if pre and not m.group("close") else ""
     opened = _AUTH_OPEN.match(text, start)
     prefix = ""
     if opened and not quote:
-        quote = opened.group()[-1]
+        quote = opened.group()
         prefix = opened.group()
         start = opened.end()
+    if quote.startswith("\\"):
+        quote = '\\"' if quote.endswith('"') else "'"
     scheme = _SCHEME.match(text, start) if "authorization" in m.group("key").lower() else None
     if scheme:
         prefix += scheme.group()
@@ -292,7 +299,7 @@ def _mask_plain_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
 # Words every secret-named key holds, searched as plain lower-case literals (fast); each hit is
 # then widened to the key around it.
 _KEY_HINTS = re.compile(r"pass|pw|secret|token|key|auth|cookie|sig|credential|activation")
-_KEY_BEFORE_HINT = re.compile(r"(?:-{1,2}|\\{0,3}[\"'])?[\w.\-]{0,64}\Z")
+_KEY_CHARS_BACKWARDS = re.compile(r"[\w.\-]{0,129}")
 
 
 def _lower_same_length(text: str) -> str:
@@ -302,27 +309,32 @@ def _lower_same_length(text: str) -> str:
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
 
-def _key_candidates(text: str) -> Iterator[int]:
-    """Start positions of the keys that hold a hint word, in order, each once."""
+def _key_candidates(text: str) -> Iterator[Tuple[int, ...]]:
+    """Where the keys holding a hint word may start (with their quote or dashes, without them,
+    after a %XX escape), in order, each key once. Each hint costs at most 129 characters of
+    backward scan, so the search stays linear whatever the text."""
     last = -1
     for hint in _KEY_HINTS.finditer(_lower_same_length(text)):
         h = hint.start()
-        back = _KEY_BEFORE_HINT.search(text, max(0, h - 72), h)
-        start = back.start() if back else h
-        if start > last:
-            last = start
-            yield start
+        before = text[max(0, h - 129) : h]
+        run = _KEY_CHARS_BACKWARDS.match(before[::-1])
+        key = h - (run.end() if run else 0)
+        if h - key > 128 or key <= last:
+            continue  # an identifier too long to be a key, or a key already tried
+        last = key
+        start = key
+        if text[start - 1 : start] in ('"', "'"):
+            start -= 1
+            while start > 0 and key - start < 4 and text[start - 1] == "\\":
+                start -= 1
+        yield (start, key, key + 2) if text[key - 1 : key] == "%" else (start, key)
 
 
 def _mask_keyed_values(text: str) -> str:
     out: List[str] = []
     pos = 0
-    for start in _key_candidates(text):
-        if start < pos:
-            continue
-        m = _KEY.match(text, start)
-        if m is None and text[start - 1 : start] == "%":  # password after a %26 (&) or %20
-            m = _KEY.match(text, start + 2)
+    for starts in _key_candidates(text):
+        m = next((k for k in (_KEY.match(text, s) for s in starts if s >= pos) if k), None)
         if m is None:
             continue
         key = m.group("key")
@@ -475,7 +487,15 @@ def redact(text: str) -> str:
     """
     if not text:
         return text
-    return _redact_patterns(cap_lines(text))
+    text = cap_lines(text)
+    # A mask can open a context for another rule (a token run that ended inside a key), so the
+    # patterns run again until nothing changes: redact(redact(x)) == redact(x).
+    for _ in range(_MAX_PASSES):
+        masked = _redact_patterns(text)
+        if masked == text:
+            break
+        text = masked
+    return text
 
 
 def redact_value(value: Any) -> Any:

@@ -27,7 +27,12 @@ from gd_doctor.report.json import render_json
 from gd_doctor.report.ssm import render_ssm
 from gd_doctor.report.style import Style
 from gd_doctor.report.text import render_text
-from tests.faults.secret_formats import Planted
+from tests.faults.secret_formats import ROWS, Planted
+from tests.harness.journal_files import (
+    format_export,
+    journal_from_export,
+    journal_remote_unavailable_reason,
+)
 from tests.hostkit import FIXTURES, make_host, write_tree
 
 UNIT = "amazon-guardduty-agent.service"
@@ -101,14 +106,18 @@ def _stamp(at: datetime, sep: str = "T") -> str:
 
 
 def agent_log_text(line: str, at: datetime) -> str:
-    return (f"{_stamp(at)}Z  INFO amazon_guardduty_agent: starting agent version=1.9.2\n"
-            f"{_stamp(at)}Z ERROR amazon_guardduty_agent::sender: proxy connect error: {line}\n")
+    return (
+        f"{_stamp(at)}Z  INFO amazon_guardduty_agent: starting agent version=1.9.2\n"
+        f"{_stamp(at)}Z ERROR amazon_guardduty_agent::sender: proxy connect error: {line}\n"
+    )
 
 
 def ssm_log_text(line: str, at: datetime) -> str:
     stamp = _stamp(at, " ")[:-2]
-    return (f"{stamp} INFO [ssm-agent-worker] Starting health ping\n"
-            f"{stamp} ERROR [ssm-agent-worker] Health ping failed with error - {line}\n")
+    return (
+        f"{stamp} INFO [ssm-agent-worker] Starting health ping\n"
+        f"{stamp} ERROR [ssm-agent-worker] Health ping failed with error - {line}\n"
+    )
 
 
 def ssm_state_text(line: str) -> str:
@@ -149,10 +158,14 @@ def planted_files(row: Planted, source: str, at: datetime) -> Dict[str, str]:
     if source == "agent-log":
         return {AGENT_LOG: agent_log_text(line, at)}
     if source == "unit-environment":
-        env = (f"Environment={systemd_quote(assignment(line))}\n"
-               f"Environment={systemd_quote('HTTPS_PROXY=' + line)}")
-        return {UNIT_FILE: UNIT_TEXT.format(environment=env),
-                DROP_IN: f"[Service]\nEnvironment={systemd_quote(assignment(line))}\n"}
+        env = (
+            f"Environment={systemd_quote(assignment(line))}\n"
+            f"Environment={systemd_quote('HTTPS_PROXY=' + line)}"
+        )
+        return {
+            UNIT_FILE: UNIT_TEXT.format(environment=env),
+            DROP_IN: f"[Service]\nEnvironment={systemd_quote(assignment(line))}\n",
+        }
     if source == "environment-file":
         return {ENV_FILE: f"{assignment(line)}\nHTTPS_PROXY={line}\nNO_PROXY=localhost\n"}
     if source == "ssm-log":
@@ -181,8 +194,15 @@ class FakeJournal:
             for n, m in enumerate(messages)
         ]  # fmt: skip
 
-    def read(self, *, units: Sequence[str], since: datetime, kernel: bool, timeout: float,
-             max_entries: int) -> List[JournalEntry]:
+    def read(
+        self,
+        *,
+        units: Sequence[str],
+        since: datetime,
+        kernel: bool,
+        timeout: float,
+        max_entries: int,
+    ) -> List[JournalEntry]:
         return [e for e in self.entries if e.timestamp >= since][-max_entries:]
 
 
@@ -210,8 +230,7 @@ def planted_host(root: Path, row: Planted, source: str) -> Host:
         num_threads=12, environ=environ, cpu_count=2, total_memory=4 << 30)])  # fmt: skip
     journal = FakeJournal([row.line] if source == "journal" else [], at)
     show = show_text(row.line if source == "systemctl-show" else None)
-    return make_host(root, run=LiveRunner(show), journal=journal, procs=procs,
-                     clock=FixedClock(at))
+    return make_host(root, run=LiveRunner(show), journal=journal, procs=procs, clock=FixedClock(at))
 
 
 def render_all(host: Host) -> Dict[str, str]:
@@ -271,3 +290,38 @@ def with_canary(row: Planted, n: int, source: str) -> Tuple[str, Planted]:
         return canary, replace(row, line=canary + assignment(row.line))
     canary = f"gdcanary{n} "
     return canary, replace(row, line=canary + row.line)
+
+
+def journal_export(rows: List[Planted], unit: str) -> bytes:
+    at = now()
+    usec = str(int(at.timestamp() * 1_000_000) - 60_000_000).encode()
+    entries: List[Dict[str, bytes]] = []
+    for n, row in enumerate(rows):
+        stamp = str(int(usec) + n * 1000).encode()
+        entries.append({
+            "__CURSOR": f"s=0;i={n + 1}".encode(), "__REALTIME_TIMESTAMP": stamp,
+            "__MONOTONIC_TIMESTAMP": str(1000 + n).encode(), "_BOOT_ID": b"0" * 32,
+            "_TRANSPORT": b"stdout", "PRIORITY": b"3", "_PID": b"31",
+            "SYSLOG_IDENTIFIER": b"amazon-guardduty-agent", "_SYSTEMD_UNIT": unit.encode(),
+            "MESSAGE": f"ERROR proxy connect error: {row.line}".encode(),
+        })  # fmt: skip
+    return format_export(entries)
+
+
+def capture_root(root: Path) -> Path:
+    """A captured root with every format in every file source at once."""
+    at = now()
+    files = base_files(at)
+    lines = [r for r in ROWS if not r.multiline]
+    files[AGENT_LOG] = "".join(agent_log_text(r.line, at) for r in lines)
+    files[SSM_LOG] = "".join(ssm_log_text(r.line, at) for r in lines)
+    env = "\n".join(f"Environment={systemd_quote(assignment(r.line))}" for r in lines)
+    files[UNIT_FILE] = UNIT_TEXT.format(environment=env)
+    files[DROP_IN] = "[Service]\n" + env + "\n"
+    files[ENV_FILE] = "".join(f"{assignment(r.line)}\nHTTPS_PROXY={r.line}\n" for r in lines)
+    for n, row in enumerate(ROWS):
+        files[f"{SSM_STATE_DIR}/doc-{n}"] = ssm_state_text(row.line)
+    write_tree(root, files)
+    if journal_remote_unavailable_reason() is None:
+        journal_from_export(journal_export(list(ROWS), UNIT), root / "var/log/journal" / ("0" * 32))
+    return root

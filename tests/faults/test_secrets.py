@@ -20,19 +20,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import pytest
 
 from gd_doctor.cli import main
 from tests.faults import planting
 from tests.faults.secret_formats import ROWS, Planted
-from tests.harness.journal_files import (
-    format_export,
-    journal_from_export,
-    journal_remote_unavailable_reason,
-)
-from tests.hostkit import write_tree
 
 # Sources whose checks show a planted line in some output (the others are read but only parsed
 # for proxy variables, and a run may show nothing of them): at least this share of the rows must
@@ -79,47 +73,6 @@ def test_no_planted_secret_reaches_any_output(tmp_path: Path, source: str) -> No
     assert shown >= MIN_SHOWN[source] * len(cases), f"{source}: only {shown}/{len(cases)} shown"
 
 
-def _journal_export(rows: List[Planted], unit: str) -> bytes:
-    at = planting.now()
-    usec = str(int(at.timestamp() * 1_000_000) - 60_000_000).encode()
-    entries: List[Dict[str, bytes]] = []
-    for n, row in enumerate(rows):
-        stamp = str(int(usec) + n * 1000).encode()
-        entries.append({
-            "__CURSOR": f"s=0;i={n + 1}".encode(), "__REALTIME_TIMESTAMP": stamp,
-            "__MONOTONIC_TIMESTAMP": str(1000 + n).encode(), "_BOOT_ID": b"0" * 32,
-            "_TRANSPORT": b"stdout", "PRIORITY": b"3", "_PID": b"31",
-            "SYSLOG_IDENTIFIER": b"amazon-guardduty-agent", "_SYSTEMD_UNIT": unit.encode(),
-            "MESSAGE": f"ERROR proxy connect error: {row.line}".encode(),
-        })  # fmt: skip
-    return format_export(entries)
-
-
-def _capture_root(root: Path) -> Path:
-    """A captured root with every format in every file source at once."""
-    at = planting.now()
-    files = planting.base_files(at)
-    lines = [r for r in ROWS if not r.multiline]
-    files[planting.AGENT_LOG] = "".join(planting.agent_log_text(r.line, at) for r in lines)
-    files[planting.SSM_LOG] = "".join(planting.ssm_log_text(r.line, at) for r in lines)
-    env = "\n".join(
-        f"Environment={planting.systemd_quote(planting.assignment(r.line))}" for r in lines
-    )
-    files[planting.UNIT_FILE] = planting.UNIT_TEXT.format(environment=env)
-    files[planting.DROP_IN] = "[Service]\n" + env + "\n"
-    files[planting.ENV_FILE] = "".join(
-        f"{planting.assignment(r.line)}\nHTTPS_PROXY={r.line}\n" for r in lines
-    )
-    for n, row in enumerate(ROWS):
-        files[f"{planting.SSM_STATE_DIR}/doc-{n}"] = planting.ssm_state_text(row.line)
-    write_tree(root, files)
-    if journal_remote_unavailable_reason() is None:
-        journal_from_export(
-            _journal_export(list(ROWS), planting.UNIT), root / "var/log/journal/0" / ("0" * 31)
-        )
-    return root
-
-
 @pytest.mark.parametrize(
     "args",
     [["--format", "text"], ["--format", "text", "--verbose"], ["--format", "json"],
@@ -129,7 +82,7 @@ def _capture_root(root: Path) -> Path:
 def test_the_command_line_never_prints_a_planted_secret(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: List[str]
 ) -> None:
-    root = _capture_root(tmp_path / "root")
+    root = planting.capture_root(tmp_path / "root")
     report = tmp_path / "report.json"
     with pytest.raises(SystemExit):
         main(["check", "--root", str(root), "--output", str(report), "--no-color", *args])
