@@ -18,10 +18,15 @@ What is masked (the mask is ``[REDACTED]``; a known prefix stays readable, ``AKI
   Stripe, Google, npm, PyPI, Vault, SendGrid, DigitalOcean, Telegram, Shopify and Mailchimp
   tokens, and long base64 runs.
 
-Every pattern is linear: its quantifiers are bounded or run over character classes that its
-next token cannot match, so no start position is tried more than a bounded number of times.
-Lines are capped at :data:`MAX_LINE` characters before the patterns run (defence in depth, and
-no single host line can fill a report).
+Redaction takes time linear in the text (Python's ``re`` has no possessive quantifiers before
+3.11, so this is by construction): every pattern starts with a literal the engine skips to, or
+with a one-character look-behind that fails at once inside a run; what a match attempt can scan
+before it fails is bounded (at most 8 KiB, mostly 64-256 characters) or is a class the next
+token cannot match, so no backtracking multiplies. Keys are found from hint words with a backward
+scan of at most 129 characters; PEM blocks look for their END once and stop looking after a
+miss; the loops only move forward; at most :data:`_MAX_PASSES` passes run (until nothing
+changes). Lines longer than :data:`MAX_LINE` characters are cut before the patterns run, and
+the token the cut went through is dropped (no half secret is shown).
 
 :func:`neutralise_controls` and :func:`terminal_safe` make host text harmless to print: ESC/CSI/
 OSC sequences, C0/C1 controls other than tab and newline, and bidi overrides become visible
@@ -136,7 +141,8 @@ def _mask_pem(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Credentials in URLs
 
-_HOST_AFTER_AT = r"(?=[A-Za-z0-9\[\]._~%-]{1,253}(?::[0-9]{0,5})?(?:[/?#\s'\"<>,;)\]}\\]|$))"
+# The @ that ends the user info is the last one before a host (the password may hold @ and /).
+_HOST_AFTER_AT = r"(?=[A-Za-z0-9\[])"
 _URL_USERINFO = re.compile(
     r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,30}://)[^\s'\"<>]{1,256}@" + _HOST_AFTER_AT
 )
@@ -193,9 +199,9 @@ def _is_auth_key(key: str) -> bool:
 # A key followed by a separator, tried where a hint word was found (see _key_candidates); the
 # key itself is at most 160 characters (a hint within its first 129).
 _KEY = re.compile(
-    r"""(?:(?<![\w.\-/])|(?<=%2[026Cc])|(?<=%3[Ff]))  # a key's start, also after %26 (&)
+    r"""(?<!\w)
     (?P<pre>-{1,2}|\\{0,3}["']|)
-    (?P<key>[A-Za-z_][\w.\-]{0,159})(?![\w.\-])
+    (?P<key>\w[\w.\-]{0,159})(?![\w.\-])
     (?P<close>\\{0,3}["'])?
     (?:[ \t]{0,4}(?P<sep>=>|:=|[:=]|%3[DdAa])[ \t]{0,4}|(?P<ws>[ \t]{1,4}))""",
     re.VERBOSE,
@@ -246,10 +252,32 @@ def _whitespace_separator_allowed(text: str, m: Match[str]) -> bool:
     return not before.strip() or bool(_NETRC_CONTEXT.search(before))
 
 
+def _opening_quote(text: str, m: Match[str]) -> str:
+    """The quote (with its backslashes) a key follows and its value does not close: the key
+    and value are one quoted string, as in ``"KEY=a value"`` or ``'Authorization: Basic x'``."""
+    if m.group("close"):
+        return ""
+    pre = m.group("pre").lstrip("-")
+    if pre:
+        return pre
+    k = m.start("key")
+    if text[k - 1 : k] not in ('"', "'"):
+        return ""
+    j = k - 1
+    while j > 0 and k - 1 - j < 3 and text[j - 1] == "\\":
+        j -= 1
+    return text[j:k]
+
+
+def _closes_string(text: str, end: int) -> bool:
+    """Whether the quote at ``end`` ends a quoted string (what follows is punctuation)."""
+    after = text[end + 1 : end + 2]
+    return not after or after in ",;:)]} \t\n\\\"'"
+
+
 def _mask_auth_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
     start = m.end()
-    pre = m.group("pre")
-    quote = pre.lstrip("-") if pre and not m.group("close") else ""
+    quote = _opening_quote(text, m)
     opened = _AUTH_OPEN.match(text, start)
     prefix = ""
     if opened and not quote:
@@ -263,6 +291,8 @@ def _mask_auth_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
         prefix += scheme.group()
         start = scheme.end()
     rest = _REST[quote if quote in _REST else ""].match(text, start)
+    if rest is not None and quote and not _closes_string(text, rest.end()):
+        rest = _REST[""].match(text, start)  # quotes inside an unquoted header value
     if rest is None:
         return None
     body = rest.group()
@@ -275,9 +305,9 @@ def _mask_auth_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
 
 
 def _mask_plain_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
-    pre = m.group("pre")
-    if pre[-1:] in ('"', "'") and not m.group("close") and m.group("sep") == "=":
-        inner = _QUOTED_ASSIGNMENT[pre[-1]].match(text, m.end())
+    quote = _opening_quote(text, m)
+    if quote and m.group("sep") == "=":
+        inner = _QUOTED_ASSIGNMENT[quote[-1]].match(text, m.end())
         if inner:
             body = inner.group()
             trail = len(body) - len(body.rstrip("\\"))  # an escaped closing quote: \"
@@ -323,11 +353,23 @@ def _key_candidates(text: str) -> Iterator[Tuple[int, ...]]:
             continue  # an identifier too long to be a key, or a key already tried
         last = key
         start = key
+        while text[key : key + 1] in (".", "-") and key < h:
+            key += 1  # dashes of a --flag stay before the key (its pre), dots are no key
         if text[start - 1 : start] in ('"', "'"):
-            start -= 1
-            while start > 0 and key - start < 4 and text[start - 1] == "\\":
+            quote = start = start - 1
+            while start > 0 and quote - start < 3 and text[start - 1] == "\\":
                 start -= 1
         yield (start, key, key + 2) if text[key - 1 : key] == "%" else (start, key)
+
+
+def _is_url_path(text: str, m: Match[str]) -> bool:
+    """``/latest/api/token: refused``: a path segment before a colon is no key."""
+    key = m.group("key")
+    return (
+        text[m.start("key") - 1 : m.start("key")] == "/"
+        and m.group("sep") == ":"
+        and (key.isalpha() and key.islower())
+    )
 
 
 def _mask_keyed_values(text: str) -> str:
@@ -339,6 +381,8 @@ def _mask_keyed_values(text: str) -> str:
             continue
         key = m.group("key")
         masked = None
+        if _is_url_path(text, m):
+            continue
         if is_secret_key(key) and (m.group("sep") or _whitespace_separator_allowed(text, m)):
             masked = (_mask_auth_value if _is_auth_key(key) else _mask_plain_value)(text, m)
         if masked is None:
@@ -383,7 +427,7 @@ _PREFIXED: Tuple[str, ...] = (
     r"(?P<k>hooks\.slack\.com/services/)[A-Za-z0-9/_-]{20,255}",
     r"(?P<k>sk-(?<![\w-]...)(?:proj-|ant-(?:api[0-9]{2}-)?|svcacct-|admin-)?)[\w-]{20,255}",
     r"(?P<k>(?:sk|rk|pk)_(?<![A-Za-z0-9]...)(?:live|test)_)[A-Za-z0-9]{10,255}",
-    r"(?P<k>AIza)(?<![\w-]....)[\w-]{35}(?![\w-])",
+    r"(?P<k>AIza)(?<![\w-]....)[\w-]{35,64}",
     r"(?P<k>npm_)(?<![\w-]....)[A-Za-z0-9]{36}(?![A-Za-z0-9])",
     r"(?P<k>pypi-)(?<![\w-].....)AgE[\w-]{20,4096}",
     r"(?P<k>hv[sbr]\.)(?<![\w.-]....)[\w-]{20,255}",
