@@ -417,7 +417,7 @@ _PREFIXED: Tuple[str, ...] = (
     # Bearer and Basic credentials wherever they appear
     r"(?P<k>(?:Bearer|bearer|BEARER)(?<![\w]......)[ \t]{1,4})[A-Za-z0-9._~+/=-]{8,4096}",
     r"(?P<k>Basic(?<![\w].....)[ \t]{1,4})(?=[A-Za-z0-9+/]{1,255}[A-Z0-9+/=])"
-    r"[A-Za-z0-9+/]{8,4096}={0,2}(?![A-Za-z0-9+/=])",
+    r"[A-Za-z0-9+/]{8,4096}={0,2}",
     # GitHub, GitLab, Slack, OpenAI/Anthropic-style, Stripe, Google, npm, PyPI, Vault,
     # SendGrid, DigitalOcean, Shopify
     r"(?P<k>gh[pousr]_)(?<![A-Za-z0-9_]....)[A-Za-z0-9]{20,255}(?![A-Za-z0-9])",

@@ -47,8 +47,8 @@ ROWS: Tuple[Planted, ...] = (
     ),
     Planted(
         "aws-secret-key-env",
-        "AWS_SECRET_KEY=q8Ut+Zk2Ld9Rf4Np6Hs1Wy3Xa5Cb7Ev0Gj2Mk4Pn6Qr",
-        ("q8Ut+Zk2Ld9Rf4Np6Hs1Wy3Xa5Cb7Ev0Gj2Mk4Pn6Qr",),
+        "AWS_SECRET_KEY=q8Ut+Zk2Ld9Rf4Np6Hs1Wy3Xa5Cb7Ev0Gj2Mk4Pn",
+        ("q8Ut+Zk2Ld9Rf4Np6Hs1Wy3Xa5Cb7Ev0Gj2Mk4Pn",),
     ),
     Planted(
         "bare-40-char-secret",
@@ -57,8 +57,8 @@ ROWS: Tuple[Planted, ...] = (
     ),
     Planted(
         "aws-secret-in-ini",
-        "aws_secret_access_key = Hk7Lm2Nq9Rs4Tv6Wx8Yz1Ab3Cd5Ef7Gh9Ij2Kl4Mn",
-        ("Hk7Lm2Nq9Rs4Tv6Wx8Yz1Ab3Cd5Ef7Gh9Ij2Kl4Mn",),
+        "aws_secret_access_key = Hk7Lm2Nq9Rs4Tv6Wx8Yz1Ab3Cd5Ef7Gh9Ij2Kl4M",
+        ("Hk7Lm2Nq9Rs4Tv6Wx8Yz1Ab3Cd5Ef7Gh9Ij2Kl4M",),
     ),
     Planted(
         "imds-credentials-json",
