@@ -207,8 +207,8 @@ def _stale_lines(s: Mapping[str, Any]) -> List[str]:
     cdup = s["console_duplicates"]
     if cdup["instances"]:
         out.append(
-            f"  console: {cdup['instances']} instances listed more than once "
-            f"({cdup['superseded_records']} older records not used)"
+            f"  console: {cdup['instances']} instances listed more than once (events or "
+            f"several coverage files; {cdup['superseded_records']} older records not used)"
         )
     return out
 

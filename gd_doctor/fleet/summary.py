@@ -202,7 +202,9 @@ def _finding_fix(finding: Optional[str]) -> Optional[str]:
 def _host_causes(store: Store) -> List[Dict[str, Any]]:
     out = []
     for finding, hrow, n, unknown, fix in store.rows(
-        "SELECT finding, hrow, COUNT(*), SUM(verdict = 'unknown'), MAX(fix) FROM j "
+        "SELECT finding, hrow, COUNT(*), SUM(verdict = 'unknown'), "
+        # a step filled in by the host (JSON report) beats the knowledge base's template
+        "COALESCE(MAX(CASE WHEN instr(fix, '{') = 0 THEN fix END), MAX(fix)) FROM j "
         "WHERE verdict IN ('unhealthy', 'unknown') GROUP BY 1, 2"
     ):
         entry = {"finding": finding, "count": n, "unknown_verdicts": unknown}
