@@ -14,7 +14,8 @@ What differs, and how each difference is bridged (nothing else in the SQL is tou
 4. The SerDe's ``ignore.malformed.json`` skips the non-JSON files under the Run Command prefix
    (stderr, ``--format ssm`` text); DuckDB is given only the files that hold JSON.
 5. Trino functions DuckDB lacks or spells differently are defined as DuckDB macros with Trino's
-   meaning: ``element_at(array, i)``, ``regexp_like``, ``from_iso8601_timestamp``; Trino's
+   meaning: ``element_at(array, i)``, ``regexp_like``, ``from_iso8601_timestamp``, and
+   ``regexp_replace`` (Trino replaces every match, DuckDB only the first unless 'g'); Trino's
    ``x -> expr`` lambdas are switched on with ``SET lambda_syntax``.
 """
 
@@ -95,6 +96,10 @@ def connect() -> Any:
     con.execute("CREATE MACRO element_at(l, i) AS list_extract(l, i)")
     con.execute("CREATE MACRO regexp_like(s, p) AS regexp_matches(s, p)")
     con.execute("CREATE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)")
+    # Trino's regexp_replace replaces every match; DuckDB's only the first without 'g'.
+    con.execute(
+        "CREATE MACRO regexp_replace(s, p, r) AS system.main.regexp_replace(s, p, r, 'g')"
+    )
     return con
 
 
