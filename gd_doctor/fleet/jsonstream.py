@@ -22,7 +22,7 @@ from typing import Any, Iterator, Sequence, TextIO, Tuple
 
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
-CHUNK = 1 << 20
+CHUNK = 1 << 18  # 256 KiB of text per read: memory stays at one chunk plus one item
 
 
 class StreamError(ValueError):

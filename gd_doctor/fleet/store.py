@@ -103,7 +103,7 @@ class Store:
     def __init__(self) -> None:
         self.db = sqlite3.connect("")
         for pragma in (
-            "PRAGMA cache_size=-4096",  # 4 MiB of pages, then SQLite spills to its temp file
+            "PRAGMA cache_size=-2048",  # 2 MiB of pages, then SQLite spills to its temp file
             "PRAGMA journal_mode=OFF",
             "PRAGMA synchronous=OFF",
             "PRAGMA temp_store=FILE",
