@@ -22,6 +22,7 @@ from typing import Any, Iterator, Sequence, TextIO, Tuple
 
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
+_MARGIN = 32  # longer than any JSON literal or number cut at a chunk end
 CHUNK = 1 << 18  # 256 KiB of text per read: memory stays at one chunk plus one item
 
 
@@ -76,15 +77,17 @@ class _Buffer:
             try:
                 obj, end = _DECODER.raw_decode(self.buf, self.pos)
             except json.JSONDecodeError as exc:
-                # An error at the end of the buffer means "need more text", anywhere else it
-                # is invalid JSON: no re-parsing of a bad file chunk after chunk.
-                if exc.pos < len(self.buf) - 1 and not exc.msg.startswith("Unterminated"):
+                # An error near the end of the buffer may just be a token cut by the chunk
+                # (`nu`, `1.5e`, `"a\`): read more. Elsewhere it is invalid JSON, reported at
+                # once, so a bad file is never re-parsed chunk after chunk.
+                near_end = exc.pos >= len(self.buf) - _MARGIN or exc.msg.startswith("Unterminated")
+                if not near_end:
                     raise StreamError(f"invalid JSON: {exc.msg}") from None
                 if not self.fill():
                     raise StreamError(f"ends inside a value: {exc.msg}", truncated=True) from None
                 continue
-            if end >= len(self.buf) and not self.eof and self.fill():
-                continue  # a number at the end of the buffer may go on in the next chunk
+            if end >= len(self.buf) - _MARGIN and not self.eof and self.fill():
+                continue  # a number or literal at the end of the buffer may go on
             self.pos = end
             return obj
 
