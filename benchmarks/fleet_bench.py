@@ -54,10 +54,25 @@ def base_reports() -> List[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
     for root in sorted(p for p in ROOTS.iterdir() if p.is_dir()):
         proc = subprocess.run(
-            [PY, "-m", "gd_doctor", "check", "--root", str(root / "root"), "--format", "json",
-             "--timeout", "30"],
-            capture_output=True, text=True, env=env, cwd=str(REPO), timeout=120, check=False,
-        )  # fmt: skip
+            [
+                PY,
+                "-m",
+                "gd_doctor",
+                "check",
+                "--root",
+                str(root / "root"),
+                "--format",
+                "json",
+                "--timeout",
+                "30",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=str(REPO),
+            timeout=120,
+            check=False,
+        )
         doc = json.loads(proc.stdout)
         doc["host"].update({"instance_id": IID, "region": REGION})
         doc["started_at"] = STARTED
@@ -116,9 +131,12 @@ def run(argv: Sequence[str], shell: bool = False) -> Tuple[float, int]:
     start = time.perf_counter()
     proc = subprocess.Popen(
         argv if not shell else ["/bin/sh", "-c", argv[0]],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env=env, cwd=str(REPO),
-    )  # fmt: skip
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=str(REPO),
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -154,8 +172,19 @@ def main(argv: Sequence[str] = ()) -> int:
         gen_s = time.perf_counter() - t0
         empty = tmp / "empty"
         empty.mkdir(exist_ok=True)
-        fleet = [PY, "-m", "gd_doctor", "fleet", "summary", str(reports),
-                 "--coverage", f"us-east-1={cov}", "--format", "json", "--no-progress"]  # fmt: skip
+        fleet = [
+            PY,
+            "-m",
+            "gd_doctor",
+            "fleet",
+            "summary",
+            str(reports),
+            "--coverage",
+            f"us-east-1={cov}",
+            "--format",
+            "json",
+            "--no-progress",
+        ]
         idle_cmd = [PY, "-m", "gd_doctor", "fleet", "summary", str(empty), "--format", "json"]
         jq = [f"find {reports} -name stdout -print0 | xargs -0 cat | jq -n '{JQ_COUNT}'"]
         run(fleet)  # warm-up: page cache and .pyc for both sides
@@ -191,13 +220,23 @@ def main(argv: Sequence[str] = ()) -> int:
         if opts.json:
             print(json.dumps(result, indent=2))
         else:
-            print(f"fleet_bench: {opts.reports:,} reports + {opts.reports:,}-resource "
-                  f"list-coverage export (generated in {gen_s:.0f} s), {opts.runs} runs each")  # fmt: skip
-            print(f"  gd-doctor fleet summary   {fmt_times(ft)}   peak RSS {max(fr) / 1024:6.1f} MiB")
-            print(f"  jq count by verdict       {fmt_times(jt)}   peak RSS {max(jr) / 1024:6.1f} MiB")
-            print(f"  fleet summary is {result['speedup_vs_jq']:.2f}x faster than jq (target >= 2x)")
-            print(f"  fleet summary idle RSS {idle / 1024:.1f} MiB; peak/idle "
-                  f"{result['fleet_peak_over_idle']:.2f}x (target <= 2x)")  # fmt: skip
+            print(
+                f"fleet_bench: {opts.reports:,} reports + {opts.reports:,}-resource "
+                f"list-coverage export (generated in {gen_s:.0f} s), {opts.runs} runs each"
+            )
+            print(
+                f"  gd-doctor fleet summary   {fmt_times(ft)}   peak RSS {max(fr) / 1024:6.1f} MiB"
+            )
+            print(
+                f"  jq count by verdict       {fmt_times(jt)}   peak RSS {max(jr) / 1024:6.1f} MiB"
+            )
+            print(
+                f"  fleet summary is {result['speedup_vs_jq']:.2f}x faster than jq (target >= 2x)"
+            )
+            print(
+                f"  fleet summary idle RSS {idle / 1024:.1f} MiB; peak/idle "
+                f"{result['fleet_peak_over_idle']:.2f}x (target <= 2x)"
+            )
             print(f"  targets {'met' if ok else 'NOT met'}")
         return 0 if ok else 1
     finally:

@@ -67,7 +67,8 @@ def parse_time(value: Any) -> Optional[float]:
 
     >>> parse_time("2026-11-30T10:00:00Z") == parse_time("2026-11-30T10:00:00+00:00")
     True
-    >>> round(parse_time("2026-11-30T10:00:00.123000+00:00") - parse_time("2026-11-30T10:00:00Z"), 3)
+    >>> t0 = parse_time("2026-11-30T10:00:00Z")
+    >>> round(parse_time("2026-11-30T10:00:00.123000+00:00") - t0, 3)
     0.123
     >>> round(parse_time("2026-11-30T10:00:00.5Z") - parse_time("2026-11-30T10:00:00Z"), 3)
     0.5
@@ -108,8 +109,10 @@ def iso(ts: Optional[float]) -> Optional[str]:
     """The ISO-8601 UTC form used in every output."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(ts, timezone.utc)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z")
     )
 
 
@@ -382,7 +385,7 @@ def _agent_version(checks: Any) -> Optional[str]:
 
 
 def _json_report(doc: Any, info: Mapping[str, str], src: str, kind: str) -> HostItem:
-    if not isinstance(doc, dict) or "verdict" not in doc and "schema_version" not in doc:
+    if not isinstance(doc, dict) or ("verdict" not in doc and "schema_version" not in doc):
         return BadInput(src, Reason.NOT_A_REPORT, "JSON without schema_version or verdict")
     version = doc.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
@@ -421,7 +424,8 @@ def _json_report(doc: Any, info: Mapping[str, str], src: str, kind: str) -> Host
 
 
 # --format ssm, line one, today:  gd-doctor: UNHEALTHY (2 problems) i-0abc... us-east-1
-# and as issue 12 makes it:      gd-doctor: UNHEALTHY row=15 private-dns-attributes i-... 111122223333 us-east-1
+# and as issue 12 makes it:
+#   gd-doctor: UNHEALTHY row=15 private-dns-attributes i-... 111122223333 us-east-1
 _SSM_HEAD = re.compile(r"^gd-doctor: (HEALTHY|UNHEALTHY|UNKNOWN)\b(.*)$")
 _SSM_FINDING = re.compile(r"^\d+\. (FAIL|WARN) (.*?)(?: \[(.*)\])?$")
 _ROW_LABEL = re.compile(r"^row (\d+) ([a-z0-9-]+)$")
@@ -580,9 +584,7 @@ def region_of_coverage_file(path: Path) -> Optional[str]:
     return m.group(1) if m else None
 
 
-def _resource(
-    res: Any, region: Optional[str], src: str, kind: str
-) -> CoverageItem:
+def _resource(res: Any, region: Optional[str], src: str, kind: str) -> CoverageItem:
     if not isinstance(res, dict):
         return BadInput(src, Reason.RESOURCE_BAD, "a resource that is not an object", "resource")
     details = _obj(_get(res, "ResourceDetails"))
@@ -600,7 +602,9 @@ def _resource(
     if not instance:
         return BadInput(src, Reason.RESOURCE_NO_ID, "", "resource")
     if status not in ("HEALTHY", "UNHEALTHY"):
-        return BadInput(src, Reason.RESOURCE_BAD, f"CoverageStatus {status or 'missing'}", "resource")
+        return BadInput(
+            src, Reason.RESOURCE_BAD, f"CoverageStatus {status or 'missing'}", "resource"
+        )
     return CoverageRecord(
         instance_id=instance,
         account_id=account,
@@ -635,7 +639,9 @@ def read_coverage_file(path: Path, region: Optional[str]) -> Iterator[CoverageIt
         if str(exc) == "empty":
             yield BadInput(src, Reason.EMPTY_FILE, "", "coverage-file")
         elif exc.truncated:
-            yield BadInput(src, Reason.COVERAGE_TRUNCATED, f"after {seen} resources: {exc}", "coverage-file")
+            yield BadInput(
+                src, Reason.COVERAGE_TRUNCATED, f"after {seen} resources: {exc}", "coverage-file"
+            )
         else:
             yield BadInput(src, Reason.COVERAGE_NOT_JSON, str(exc)[:120], "coverage-file")
         return
@@ -646,7 +652,9 @@ def read_coverage_file(path: Path, region: Optional[str]) -> Iterator[CoverageIt
         yield BadInput(src, Reason.UNREADABLE, exc.strerror or str(exc), "coverage-file")
         return
     if seen == 0:
-        yield BadInput(src, Reason.NOT_COVERAGE, "no Resources array (or an empty one)", "coverage-file")
+        yield BadInput(
+            src, Reason.NOT_COVERAGE, "no Resources array (or an empty one)", "coverage-file"
+        )
 
 
 EVENT_TYPES = ("GuardDuty Runtime Protection Unhealthy", "GuardDuty Runtime Protection Healthy")

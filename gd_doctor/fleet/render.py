@@ -44,8 +44,23 @@ def write_csv(store: Store, out: IO[str]) -> int:
         "SELECT account, region, instance, status, issue, verdict, finding, hrow, fix, ts, "
         "crow, agreement, stale, updated, source FROM j ORDER BY account, region, instance"
     ):
-        (acct, region, inst, status, issue, verdict, finding, hrow, fix, ts, crow, agreement,
-         stale, updated, source) = row
+        (
+            acct,
+            region,
+            inst,
+            status,
+            issue,
+            verdict,
+            finding,
+            hrow,
+            fix,
+            ts,
+            crow,
+            agreement,
+            stale,
+            updated,
+            source,
+        ) = row
         writer.writerow(
             [
                 acct or "",
@@ -91,9 +106,7 @@ def _row_label(e: Mapping[str, Any], key: str = "row") -> str:
 
 def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> List[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [
-        indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows
-    ]
+    return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
 def _section(title: str) -> List[str]:
@@ -105,8 +118,12 @@ def _coverage_lines(s: Mapping[str, Any]) -> List[str]:
     rows = [["account", "Region", "console", "host reports"]]
     for r in cov["by_account_region"]:
         rows.append(
-            [r["account_id"] or "unknown", r["region"] or "unknown", _pct(r["console"]),
-             _pct(r["host"])]
+            [
+                r["account_id"] or "unknown",
+                r["region"] or "unknown",
+                _pct(r["console"]),
+                _pct(r["host"]),
+            ]
         )
     rows.append(["overall", "", _pct(cov["overall"]["console"]), _pct(cov["overall"]["host"])])
     return _section("Coverage, healthy / all x 100 (as the console computes it):") + _table(rows)
@@ -122,7 +139,9 @@ def _issues_lines(s: Mapping[str, Any]) -> List[str]:
         return []
     out = _section("Console issues (Unhealthy EC2 instances), worst first:")
     for e in items:
-        out.append(f"  {e['count']:>6}  {_row_label(e)}  ({e['with_host_report']} with a host report)")
+        out.append(
+            f"  {e['count']:>6}  {_row_label(e)}  ({e['with_host_report']} with a host report)"
+        )
         out += _fix_line(e["fix"])
     return out
 
@@ -189,9 +208,7 @@ def _stale_lines(s: Mapping[str, Any]) -> List[str]:
     out: List[str] = []
     st, dup = s["stale"], s["duplicates"]
     if st["count"]:
-        out += _section(
-            f"Stale host reports (older than the console's UpdatedAt): {st['count']}"
-        )
+        out += _section(f"Stale host reports (older than the console's UpdatedAt): {st['count']}")
         out += [_instance_line(i) for i in st["instances"][:20]]
         if st["count"] > 20:
             out.append(f"    ... {st['count'] - 20} more")
@@ -221,8 +238,12 @@ def _facts_lines(s: Mapping[str, Any], top: int = 8) -> List[str]:
             continue
         out += _section(f"Host reports by {title} (healthy / unhealthy / unknown):")
         rows = [
-            [str(e["value"] or "unknown"), str(e["healthy"]), str(e["unhealthy"]),
-             str(e["unknown"])]
+            [
+                str(e["value"] or "unknown"),
+                str(e["healthy"]),
+                str(e["unhealthy"]),
+                str(e["unknown"]),
+            ]
             for e in items[:top]
         ]
         out += _table(rows, "    ")

@@ -99,12 +99,12 @@ def collect(inputs: Inputs, progress: Optional[ProgressFn] = None) -> Store:
                     f"{arg.path}: no Region given (use --coverage REGION={arg.path}); its "
                     "resources take the Region of their host report, else 'unknown'"
                 )
-        for item in read_coverage_file(arg.path, region):
-            store.add_coverage(item)
+        for cov in read_coverage_file(arg.path, region):
+            store.add_coverage(cov)
     for path in inputs.events:
         store.counts["event_files"] += 1
-        for item in read_events_file(path):
-            store.add_coverage(item)
+        for event in read_events_file(path):
+            store.add_coverage(event)
     store.finish()
     return store
 
@@ -145,7 +145,10 @@ def _coverage(store: Store) -> Dict[str, Any]:
                 "host": _ratio(hh, ht),
             }
         )
-    tot = lambda d, i: sum(v[i] for v in d.values())  # noqa: E731
+
+    def tot(d: Dict[Tuple[Any, Any], Tuple[int, int]], i: int) -> int:
+        return sum(v[i] for v in d.values())
+
     return {
         "by_account_region": rows,
         "overall": {
@@ -185,7 +188,9 @@ def _console_issues(store: Store) -> List[Dict[str, Any]]:
                 "issue": issue if crow is None else None,
                 "count": n,
                 "with_host_report": with_report,
-                "fix": _row_fix(crow) if crow else "Unrecognised issue: 'gd-doctor explain "
+                "fix": _row_fix(crow)
+                if crow
+                else "Unrecognised issue: 'gd-doctor explain "
                 "\"<issue>\"' shows the closest rows of AWS's table.",
             }
         )
@@ -229,8 +234,7 @@ def _facts(store: Store, column: str, limit: int) -> List[Dict[str, Any]]:
 
 
 _INSTANCE_COLS = (
-    "instance, account, region, agreement, status, crow, issue, verdict, finding, hrow, ts, "
-    "updated"
+    "instance, account, region, agreement, status, crow, issue, verdict, finding, hrow, ts, updated"
 )
 
 
@@ -274,8 +278,12 @@ def _agreement(store: Store, limit: int) -> Dict[str, Any]:
             (cls, limit),
         )
         groups.append(
-            {"class": cls, "count": n, "instances": [_instance(r) for r in rows],
-             "not_shown": max(0, n - limit)}
+            {
+                "class": cls,
+                "count": n,
+                "instances": [_instance(r) for r in rows],
+                "not_shown": max(0, n - limit),
+            }
         )
     return {"counts": counts, "disagreements": groups}
 
@@ -318,11 +326,15 @@ def _stale_and_duplicates(store: Store, limit: int) -> Dict[str, Any]:
         f"SELECT {_INSTANCE_COLS} FROM j WHERE stale ORDER BY account, region, instance LIMIT ?",
         (limit,),
     )
-    dup_n, dup_extra = store.rows("SELECT COUNT(*), COALESCE(SUM(n - 1), 0) FROM host WHERE n > 1")[0]
+    dup_n, dup_extra = store.rows("SELECT COUNT(*), COALESCE(SUM(n - 1), 0) FROM host WHERE n > 1")[
+        0
+    ]
     dups = store.rows(
         "SELECT instance, n, ts FROM host WHERE n > 1 ORDER BY n DESC, instance LIMIT ?", (limit,)
     )
-    cdup_n, cdup_extra = store.rows("SELECT COUNT(*), COALESCE(SUM(n - 1), 0) FROM cov WHERE n > 1")[0]
+    cdup_n, cdup_extra = store.rows(
+        "SELECT COUNT(*), COALESCE(SUM(n - 1), 0) FROM cov WHERE n > 1"
+    )[0]
     return {
         "stale": {
             "count": stale_n,
@@ -333,8 +345,7 @@ def _stale_and_duplicates(store: Store, limit: int) -> Dict[str, Any]:
             "instances": dup_n,
             "superseded_reports": dup_extra,
             "examples": [
-                {"instance_id": i, "reports": n, "latest_report_time": iso(ts)}
-                for i, n, ts in dups
+                {"instance_id": i, "reports": n, "latest_report_time": iso(ts)} for i, n, ts in dups
             ],
         },
         "console_duplicates": {"instances": cdup_n, "superseded_records": cdup_extra},
@@ -394,8 +405,14 @@ def _inputs(store: Store) -> Dict[str, Any]:
 def _other_resources(store: Store) -> List[Dict[str, Any]]:
     out = []
     for (rtype, status, acct), n in sorted(store.other.items()):
-        out.append({"resource_type": rtype, "status": status or None,
-                    "account_id": acct or None, "count": n})
+        out.append(
+            {
+                "resource_type": rtype,
+                "status": status or None,
+                "account_id": acct or None,
+                "count": n,
+            }
+        )
     return out
 
 

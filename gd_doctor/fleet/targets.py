@@ -45,7 +45,9 @@ class TargetOptions:
 def check_options(opts: TargetOptions) -> Optional[str]:
     """A usage error message, or None when the options are valid for SendCommand."""
     if not MAX_CONCURRENCY.match(opts.max_concurrency) or len(opts.max_concurrency) > 7:
-        return f"--max-concurrency {opts.max_concurrency!r}: use a number (10) or a percentage (10%)"
+        return (
+            f"--max-concurrency {opts.max_concurrency!r}: use a number (10) or a percentage (10%)"
+        )
     if not MAX_ERRORS.match(opts.max_errors) or len(opts.max_errors) > 7:
         return f"--max-errors {opts.max_errors!r}: use a number (0, 5) or a percentage (100%)"
     if opts.bucket is not None and not S3_BUCKET.match(opts.bucket):
@@ -72,7 +74,10 @@ def select_targets(
     store: Store, opts: TargetOptions, managed: Optional[Set[str]] = None
 ) -> Tuple[List[Target], List[Target]]:
     """(reachable, not SSM managed) console-unhealthy instances, sorted by account/Region/id."""
-    sql = "SELECT instance, account, region, crow, verdict, ts, updated FROM j WHERE status = 'UNHEALTHY'"
+    sql = (
+        "SELECT instance, account, region, crow, verdict, ts, updated FROM j "
+        "WHERE status = 'UNHEALTHY'"
+    )
     reach: List[Target] = []
     apart: List[Target] = []
     for inst, acct, region, crow, verdict, ts, updated in store.iter_rows(
@@ -118,25 +123,38 @@ def command_args(acct: str, region: str, ids: Sequence[str], opts: TargetOptions
     if region != "unknown":
         argv += ["--region", region]
     argv += [
-        "--document-name", opts.document,
-        "--instance-ids", *ids,
-        "--max-concurrency", opts.max_concurrency,
-        "--max-errors", opts.max_errors,
-        "--timeout-seconds", str(opts.timeout_seconds),
-        "--parameters", _parameters(opts),
-        "--output-s3-bucket-name", opts.bucket or "BUCKET",
-        "--output-s3-key-prefix", opts.prefix,
-        "--comment", f"gd-doctor fleet targets {acct} {region}",
-        "--query", "Command.CommandId", "--output", "text",
-    ]  # fmt: skip
+        "--document-name",
+        opts.document,
+        "--instance-ids",
+        *ids,
+        "--max-concurrency",
+        opts.max_concurrency,
+        "--max-errors",
+        opts.max_errors,
+        "--timeout-seconds",
+        str(opts.timeout_seconds),
+        "--parameters",
+        _parameters(opts),
+        "--output-s3-bucket-name",
+        opts.bucket or "BUCKET",
+        "--output-s3-key-prefix",
+        opts.prefix,
+        "--comment",
+        f"gd-doctor fleet targets {acct} {region}",
+        "--query",
+        "Command.CommandId",
+        "--output",
+        "text",
+    ]
     return argv
 
 
-def render_commands(
-    reach: Sequence[Target], apart: Sequence[Target], opts: TargetOptions
-) -> str:
+def render_commands(reach: Sequence[Target], apart: Sequence[Target], opts: TargetOptions) -> str:
     """A shell script: one commented send-command per batch, then the instances set apart."""
-    out = ["#!/bin/sh", "# gd-doctor fleet targets: run gd-doctor on the console-unhealthy instances"]
+    out = [
+        "#!/bin/sh",
+        "# gd-doctor fleet targets: run gd-doctor on the console-unhealthy instances",
+    ]
     if opts.bucket is None:
         out.append("# set the S3 bucket: --bucket NAME (BUCKET below is a placeholder)")
     out.append(
@@ -163,19 +181,25 @@ def render_commands(
         )
         for t in apart:
             why = "not in --managed" if t.managed is False else f"console row {t.row}"
-            out.append(f"#   {t.account_id or 'unknown'} {t.region or 'unknown'} {t.instance_id} ({why})")
+            out.append(
+                f"#   {t.account_id or 'unknown'} {t.region or 'unknown'} {t.instance_id} ({why})"
+            )
     return "\n".join(out) + "\n"
 
 
 def render_ids(reach: Sequence[Target], apart: Sequence[Target]) -> str:
     """A targets file: ``account Region instance-id`` per line, the unreachable ones commented."""
     out = ["# account region instance_id row"]
-    out += [f"{t.account_id or 'unknown'} {t.region or 'unknown'} {t.instance_id} {t.row or '-'}"
-            for t in reach]
+    out += [
+        f"{t.account_id or 'unknown'} {t.region or 'unknown'} {t.instance_id} {t.row or '-'}"
+        for t in reach
+    ]
     if apart:
         out.append("# not SSM managed (or probably not): not for Run Command")
-        out += [f"# {t.account_id or 'unknown'} {t.region or 'unknown'} {t.instance_id} {t.row or '-'}"
-                for t in apart]
+        out += [
+            f"# {t.account_id or 'unknown'} {t.region or 'unknown'} {t.instance_id} {t.row or '-'}"
+            for t in apart
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -202,8 +226,13 @@ def render_json(reach: Sequence[Target], apart: Sequence[Target], opts: TargetOp
     doc = {
         "batches": docs,
         "not_ssm_managed": [
-            {"account_id": t.account_id, "region": t.region, "instance_id": t.instance_id,
-             "console_row": t.row, "known": t.managed is not None}
+            {
+                "account_id": t.account_id,
+                "region": t.region,
+                "instance_id": t.instance_id,
+                "console_row": t.row,
+                "known": t.managed is not None,
+            }
             for t in apart
         ],
     }

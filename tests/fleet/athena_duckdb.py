@@ -69,13 +69,22 @@ def hive_to_duckdb(t: str) -> str:
     low = t.lower()
     if low.startswith("struct<"):
         fields = split_top(t[7:-1])
-        return "STRUCT(" + ", ".join(
-            f"{f.split(':', 1)[0]} {hive_to_duckdb(f.split(':', 1)[1])}" for f in fields
-        ) + ")"
+        return (
+            "STRUCT("
+            + ", ".join(
+                f"{f.split(':', 1)[0]} {hive_to_duckdb(f.split(':', 1)[1])}" for f in fields
+            )
+            + ")"
+        )
     if low.startswith("array<"):
         return hive_to_duckdb(t[6:-1]) + "[]"
-    return {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE",
-            "boolean": "BOOLEAN"}[low]
+    return {
+        "string": "VARCHAR",
+        "int": "INTEGER",
+        "bigint": "BIGINT",
+        "double": "DOUBLE",
+        "boolean": "BOOLEAN",
+    }[low]
 
 
 def hive_fields(t: str) -> Dict[str, str]:
@@ -97,9 +106,7 @@ def connect() -> Any:
     con.execute("CREATE MACRO regexp_like(s, p) AS regexp_matches(s, p)")
     con.execute("CREATE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)")
     # Trino's regexp_replace replaces every match; DuckDB's only the first without 'g'.
-    con.execute(
-        "CREATE MACRO regexp_replace(s, p, r) AS system.main.regexp_replace(s, p, r, 'g')"
-    )
+    con.execute("CREATE MACRO regexp_replace(s, p, r) AS system.main.regexp_replace(s, p, r, 'g')")
     return con
 
 
@@ -110,7 +117,9 @@ def _literal(s: str) -> str:
 def create_table(con: Any, ddl_file: str, files: Sequence[Path]) -> List[Tuple[str, str]]:
     """Adaptation 1: the table as a view over ``read_json`` of ``files``."""
     name, columns, partitions = parse_ddl((ATHENA / "tables" / ddl_file).read_text())
-    cols = "{" + ", ".join(f"{_literal(c)}: {_literal(hive_to_duckdb(t))}" for c, t in columns) + "}"
+    cols = (
+        "{" + ", ".join(f"{_literal(c)}: {_literal(hive_to_duckdb(t))}" for c, t in columns) + "}"
+    )
     paths = "[" + ", ".join(_literal(str(p)) for p in files) + "]"
     hive = ""
     if partitions:

@@ -172,9 +172,7 @@ def _message(row: Optional[str]) -> str:
     assert r is not None
     msg = r.message.replace("<vpcId>", VPC).replace("<id>", "111122223333")
     if r.id == "private-dns-attributes":
-        msg = msg.replace(
-            "<request-id>", "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
-        )
+        msg = msg.replace("<request-id>", "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111")
     return msg
 
 
@@ -192,7 +190,9 @@ def plan(rng: random.Random) -> List[Instance]:
         healthy = report.verdict.value == "healthy"
         console = ("HEALTHY", "") if healthy else ("UNHEALTHY", _message(_top_row(report)))
         inst = Instance(iid(), acct, region, name, report, T0 + timedelta(minutes=n), console)
-        inst.layout = "s3" if n < 24 else ("s3-text" if n < 28 else ("plain" if n < 32 else "datasync"))
+        inst.layout = (
+            "s3" if n < 24 else ("s3-text" if n < 28 else ("plain" if n < 32 else "datasync"))
+        )
         inst.with_account = n % 2 == 0
         inst.schema_version = 1 if n % 7 == 3 else 2
         inst.compact = n % 5 != 1
@@ -210,7 +210,9 @@ def plan(rng: random.Random) -> List[Instance]:
     out[8].console_at = LATE_CONSOLE_AT
     # Console-unhealthy instances without a report.
     for n, issue in enumerate(
-        ["Waiting for SSM notification"] * 6 + ["Agent disconnected"] * 2 + ["Something new happened"]
+        ["Waiting for SSM notification"] * 6
+        + ["Agent disconnected"] * 2
+        + ["Something new happened"]
     ):
         out.append(
             Instance(iid(), ACCOUNTS[n % 3], REGIONS[n % 2], "-", None, T0, ("UNHEALTHY", issue))
@@ -219,7 +221,15 @@ def plan(rng: random.Random) -> List[Instance]:
     for n in range(2):
         name, report = unhealthy_base
         out.append(
-            Instance(iid(), ACCOUNTS[0], REGIONS[0], name, report, T0 + timedelta(hours=1, minutes=n), None)
+            Instance(
+                iid(),
+                ACCOUNTS[0],
+                REGIONS[0],
+                name,
+                report,
+                T0 + timedelta(hours=1, minutes=n),
+                None,
+            )
         )
     return out
 
@@ -262,12 +272,16 @@ def _write_run_command(base: Path, cmd: str, inst: Instance, started: datetime, 
         report = _with_identity(inst, started)
         _touch(d / "runGdDoctor" / "stdout", render_ssm(report), done)
         _touch(d / "runGdDoctor" / "stderr", "", done)
-        _touch(d / "publishReport" / "stdout", _dump(_report_doc(inst, started), inst.compact), done)
+        _touch(
+            d / "publishReport" / "stdout", _dump(_report_doc(inst, started), inst.compact), done
+        )
         _touch(d / "publishReport" / "stderr", "", done)
     elif steps == "json":
         _touch(d / "0.awsrunShellScript" / "stdout", _dump(_report_doc(inst, started), True), done)
     else:
-        _touch(d / "0.awsrunShellScript" / "stdout", render_ssm(_with_identity(inst, started)), done)
+        _touch(
+            d / "0.awsrunShellScript" / "stdout", render_ssm(_with_identity(inst, started)), done
+        )
 
 
 def _inventory_line(inst: Instance) -> str:
@@ -438,7 +452,9 @@ def _write_coverage(layout: FleetLayout) -> None:
     (d / "us-east-1-page-1.json").write_text(
         json.dumps({"Resources": east[:half], "NextToken": token}, indent=4) + "\n"
     )
-    (d / "us-east-1-page-2.json").write_text(json.dumps({"Resources": east[half:]}, indent=4) + "\n")
+    (d / "us-east-1-page-2.json").write_text(
+        json.dumps({"Resources": east[half:]}, indent=4) + "\n"
+    )
     (d / "coverage-eu-west-1.json").write_text(json.dumps({"Resources": west}, indent=4) + "\n")
 
 
@@ -463,7 +479,7 @@ def _write_bad(layout: FleetLayout) -> None:
     full = json.dumps(report_to_dict(report), indent=2)
     (d / "truncated.json").write_text(full[: len(full) // 2])
     (d / "crashed-stdout").write_text(
-        "Traceback (most recent call last):\n  File \"/usr/bin/gd-doctor\", line 5\nKilled\n"
+        'Traceback (most recent call last):\n  File "/usr/bin/gd-doctor", line 5\nKilled\n'
     )
     (d / "binary.json").write_bytes(bytes(range(256)) * 4)
     (d / "empty.json").write_text("")

@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 from gd_doctor.fleet.summary import CoverageArg, Inputs, build_summary, collect
-from gd_doctor.knowledge import HERE as KNOWLEDGE, coverage_issues
+from gd_doctor.knowledge import HERE as KNOWLEDGE
+from gd_doctor.knowledge import coverage_issues
 from tests.fleet import athena_duckdb as ad
 from tests.fleet.fleetkit import FleetLayout
 
@@ -67,32 +68,54 @@ def test_queries_give_the_summary_counts(fleet: FleetLayout, tmp_path: Path, hos
         (r["account_id"], r["region"]): r
         for r in ad.run_sql_file(con, "queries/coverage_by_account_region.sql")
     }
-    expected_ar = {(r["account_id"], r["region"]): r for r in summary["coverage"]["by_account_region"]}
+    expected_ar = {
+        (r["account_id"], r["region"]): r for r in summary["coverage"]["by_account_region"]
+    }
     assert set(by_ar) == set(expected_ar)
     for key, r in expected_ar.items():
         got = by_ar[key]
         assert (got["console_healthy"], got["console_total"]) == (
-            r["console"]["healthy"], r["console"]["total"])
-        assert (got["host_healthy"], got["host_total"]) == (r["host"]["healthy"], r["host"]["total"])
+            r["console"]["healthy"],
+            r["console"]["total"],
+        )
+        assert (got["host_healthy"], got["host_total"]) == (
+            r["host"]["healthy"],
+            r["host"]["total"],
+        )
         assert got["console_percent"] == r["console"]["percent"]
         assert got["host_percent"] == r["host"]["percent"]
 
-    rows = {(r["row_id"], r["issue"]): r["instances"] for r in ad.run_sql_file(con, "queries/console_by_row.sql")}
+    rows = {
+        (r["row_id"], r["issue"]): r["instances"]
+        for r in ad.run_sql_file(con, "queries/console_by_row.sql")
+    }
     assert rows == {(e["row"], e["issue"]): e["count"] for e in summary["console_issues"]}
 
-    causes = {(r["top_finding"], r["row_id"]): r["instances"] for r in ad.run_sql_file(con, "queries/host_by_cause.sql")}
+    causes = {
+        (r["top_finding"], r["row_id"]): r["instances"]
+        for r in ad.run_sql_file(con, "queries/host_by_cause.sql")
+    }
     assert causes == {(e["finding"], e["row"]): e["count"] for e in summary["host_causes"]}
     assert causes  # the fixture fleet has unhealthy hosts
 
-    without = {(r["row_id"], r["issue"]): r["instances"] for r in ad.run_sql_file(con, "queries/without_host_report.sql")}
+    without = {
+        (r["row_id"], r["issue"]): r["instances"]
+        for r in ad.run_sql_file(con, "queries/without_host_report.sql")
+    }
     assert without == {(e["row"], e["issue"]): e["count"] for e in summary["without_host_report"]}
 
     if host == "reports":
         per = ad.run_sql_file(con, "queries/disagreements.sql")
         assert Counter(r["agreement"] for r in per) == Counter(summary["agreement"]["counts"])
         assert sum(1 for r in per if r["stale"]) == summary["stale"]["count"]
-        listed = {i["instance_id"] for g in summary["agreement"]["disagreements"] for i in g["instances"]}
-        assert {r["instance_id"] for r in per if r["agreement"] not in ("agree", "no host report", "not in console")} == listed
+        listed = {
+            i["instance_id"] for g in summary["agreement"]["disagreements"] for i in g["instances"]
+        }
+        assert {
+            r["instance_id"]
+            for r in per
+            if r["agreement"] not in ("agree", "no host report", "not in console")
+        } == listed
 
 
 def test_report_columns_exist_in_the_report_schema() -> None:
@@ -149,13 +172,23 @@ def test_console_view_maps_issues_like_explain(tmp_path: Path) -> None:
     con = ad.connect()
     lines = []
     for n, row in enumerate(coverage_issues().values()):
-        msg = row.message.replace("<vpcId>", "vpc-0a1b2c3d4e5f60718").replace("<id>", "555555555555")
+        msg = row.message.replace("<vpcId>", "vpc-0a1b2c3d4e5f60718").replace(
+            "<id>", "555555555555"
+        )
         msg = msg.replace("<request-id>", "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111")
-        lines.append({"resourceid": f"i-{n:017x}", "accountid": "111122223333",
-                      "coveragestatus": "UNHEALTHY", "issue": msg,
-                      "updatedat": "2026-11-30T07:30:00.000000+00:00",
-                      "resourcedetails": {"resourcetype": "EC2",
-                                          "ec2instancedetails": {"instanceid": f"i-{n:017x}"}}})
+        lines.append(
+            {
+                "resourceid": f"i-{n:017x}",
+                "accountid": "111122223333",
+                "coveragestatus": "UNHEALTHY",
+                "issue": msg,
+                "updatedat": "2026-11-30T07:30:00.000000+00:00",
+                "resourcedetails": {
+                    "resourcetype": "EC2",
+                    "ec2instancedetails": {"instanceid": f"i-{n:017x}"},
+                },
+            }
+        )
     d = tmp_path / "region=us-east-1"
     d.mkdir()
     (d / "c.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))

@@ -22,7 +22,14 @@ from gd_doctor.fleet.inputs import (
     row_of_issue,
 )
 from gd_doctor.fleet.jsonstream import StreamError, iter_array_items
-from gd_doctor.fleet.model import BadInput, CoverageRecord, HostRecord, IgnoredFile, OtherResource, Reason
+from gd_doctor.fleet.model import (
+    BadInput,
+    CoverageRecord,
+    HostRecord,
+    IgnoredFile,
+    OtherResource,
+    Reason,
+)
 from tests.fleet.fleetkit import CMD_NEW, FleetLayout
 
 
@@ -59,7 +66,11 @@ def test_ssm_text_first_line_of_today_and_of_issue_12(tmp_path: Path, fleet: Fle
     )
     rec = read_host_file(new)
     assert isinstance(rec, HostRecord)
-    assert (rec.instance_id, rec.account_id, rec.region) == ("i-0123456789abcdef0", "111122223333", "us-east-1")
+    assert (rec.instance_id, rec.account_id, rec.region) == (
+        "i-0123456789abcdef0",
+        "111122223333",
+        "us-east-1",
+    )
     assert rec.row == "private-dns-attributes" and rec.verdict == "unhealthy"
     old = read_host_file(sample)
     assert isinstance(old, HostRecord)
@@ -154,13 +165,28 @@ def test_list_coverage_pages_and_resource_types(fleet: FleetLayout) -> None:
 
 def test_wire_names_bare_array_and_bad_resources(tmp_path: Path) -> None:
     wire = [
-        {"resourceId": "i-0aaaaaaaaaaaaaaaa", "accountId": "111122223333",
-         "coverageStatus": "UNHEALTHY", "issue": "Agent disconnected",
-         "updatedAt": "2026-11-30T07:00:00Z",
-         "resourceDetails": {"resourceType": "EC2", "ec2InstanceDetails": {"instanceId": "i-0aaaaaaaaaaaaaaaa"}}},
+        {
+            "resourceId": "i-0aaaaaaaaaaaaaaaa",
+            "accountId": "111122223333",
+            "coverageStatus": "UNHEALTHY",
+            "issue": "Agent disconnected",
+            "updatedAt": "2026-11-30T07:00:00Z",
+            "resourceDetails": {
+                "resourceType": "EC2",
+                "ec2InstanceDetails": {"instanceId": "i-0aaaaaaaaaaaaaaaa"},
+            },
+        },
         {"coverageStatus": "HEALTHY", "resourceDetails": {"resourceType": "EC2"}},
-        {"resourceId": "x", "coverageStatus": "HEALTHY", "resourceDetails": {"resourceType": "LAMBDA"}},
-        {"resourceId": "i-0bbbbbbbbbbbbbbbb", "coverageStatus": "MAYBE", "resourceDetails": {"resourceType": "EC2"}},
+        {
+            "resourceId": "x",
+            "coverageStatus": "HEALTHY",
+            "resourceDetails": {"resourceType": "LAMBDA"},
+        },
+        {
+            "resourceId": "i-0bbbbbbbbbbbbbbbb",
+            "coverageStatus": "MAYBE",
+            "resourceDetails": {"resourceType": "EC2"},
+        },
         "not an object",
     ]
     f = tmp_path / "cov.json"
@@ -168,7 +194,10 @@ def test_wire_names_bare_array_and_bad_resources(tmp_path: Path) -> None:
     items = list(read_coverage_file(f, "eu-west-1"))
     assert isinstance(items[0], CoverageRecord) and items[0].row == "agent-disconnected"
     assert [i.reason for i in items[1:]] == [  # type: ignore[union-attr]
-        Reason.RESOURCE_NO_ID, Reason.RESOURCE_TYPE, Reason.RESOURCE_BAD, Reason.RESOURCE_BAD
+        Reason.RESOURCE_NO_ID,
+        Reason.RESOURCE_TYPE,
+        Reason.RESOURCE_BAD,
+        Reason.RESOURCE_BAD,
     ]
 
 
@@ -192,8 +221,12 @@ def test_bad_coverage_files(tmp_path: Path, text: str, reason: str) -> None:
 @settings(max_examples=40, deadline=None)
 @given(chunk=st.integers(min_value=1, max_value=300), pretty=st.booleans())
 def test_streaming_does_not_depend_on_chunk_size(chunk: int, pretty: bool) -> None:
-    doc = {"Resources": [{"a": i, "s": "x\"y\\" * (i % 5), "n": [1.5e3, None, True]} for i in range(30)],
-           "NextToken": "t" * 40}
+    doc = {
+        "Resources": [
+            {"a": i, "s": 'x"y\\' * (i % 5), "n": [1.5e3, None, True]} for i in range(30)
+        ],
+        "NextToken": "t" * 40,
+    }
     text = json.dumps(doc, indent=4 if pretty else None)
     items = [v for _k, v in iter_array_items(io.StringIO(text), ("Resources",), chunk=chunk)]
     assert items == doc["Resources"]
@@ -213,9 +246,16 @@ def test_events(fleet: FleetLayout) -> None:
 
 def test_managed_file(tmp_path: Path) -> None:
     f = tmp_path / "m.json"
-    f.write_text(json.dumps({"InstanceInformationList": [
-        {"InstanceId": "i-0aaaaaaaaaaaaaaaa", "PingStatus": "Online"},
-        {"InstanceId": "i-0bbbbbbbbbbbbbbbb", "PingStatus": "ConnectionLost"}]}))
+    f.write_text(
+        json.dumps(
+            {
+                "InstanceInformationList": [
+                    {"InstanceId": "i-0aaaaaaaaaaaaaaaa", "PingStatus": "Online"},
+                    {"InstanceId": "i-0bbbbbbbbbbbbbbbb", "PingStatus": "ConnectionLost"},
+                ]
+            }
+        )
+    )
     ids, bad = read_managed_file(f)
     assert ids == ["i-0aaaaaaaaaaaaaaaa", "i-0bbbbbbbbbbbbbbbb"] and bad is None
 

@@ -105,7 +105,8 @@ def _agreement(fleet: FleetLayout, inst: Instance) -> str:
     verdict, _top, rows = h
     if status == "HEALTHY":
         return {"healthy": "agree", "unhealthy": "console healthy, host unhealthy"}.get(
-            verdict, "console healthy, host unknown")
+            verdict, "console healthy, host unknown"
+        )
     if verdict == "healthy":
         return "console unhealthy, host healthy"
     if verdict == "unknown":
@@ -135,17 +136,27 @@ def test_totals_add_up_to_the_files_and_resources_read(fleet: FleetLayout, resul
     assert h["reports"] == h["latest"] + h["superseded"]
     c = i["coverage"]
     resources = sum(
-        len(json.loads(CoverageArg.parse(a).path.read_text())["Resources"]) for a in fleet.coverage_args()
+        len(json.loads(CoverageArg.parse(a).path.read_text())["Resources"])
+        for a in fleet.coverage_args()
     )
-    assert c["resources"] == resources == c["ec2"] + sum(c["other"].values()) + sum(c["bad"].values())
+    assert (
+        c["resources"] == resources == c["ec2"] + sum(c["other"].values()) + sum(c["bad"].values())
+    )
     e = i["events"]
     lines = sum(1 for line in fleet.events.read_text().splitlines() if line.strip())
     assert e["lines"] == lines == e["ec2"] + e["other"] + sum(e["bad"].values())
-    assert h["bad"] == {"binary file": 1, "empty file": 1, "not JSON": 2, "truncated JSON": 1,
-                        "unsupported schema_version": 1}
+    assert h["bad"] == {
+        "binary file": 1,
+        "empty file": 1,
+        "not JSON": 2,
+        "truncated JSON": 1,
+        "unsupported schema_version": 1,
+    }
     assert c["other"] == {"ECS": 1, "EKS": 1}
     assert {(o["resource_type"], o["status"]) for o in summary["other_resources"]} == {
-        ("EKS", "UNHEALTHY"), ("ECS", "HEALTHY")}
+        ("EKS", "UNHEALTHY"),
+        ("ECS", "HEALTHY"),
+    }
 
 
 def test_latest_report_wins_and_duplicates_are_counted(fleet: FleetLayout, result: Any) -> None:
@@ -158,9 +169,9 @@ def test_latest_report_wins_and_duplicates_are_counted(fleet: FleetLayout, resul
         assert by_id[iid]["report_time"] == inst.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         assert "/publishReport/" in by_id[iid]["source"]  # the newer command's JSON step
     # the text step beside each JSON step is the same run, not a duplicate
-    assert summary["inputs"]["host_files"]["ignored"]["another step of the same Run Command invocation"] == sum(
-        1 for i in fleet.instances if i.layout == "s3" and i.report is not None
-    )
+    assert summary["inputs"]["host_files"]["ignored"][
+        "another step of the same Run Command invocation"
+    ] == sum(1 for i in fleet.instances if i.layout == "s3" and i.report is not None)
 
 
 def test_stale_reports(fleet: FleetLayout, result: Any) -> None:
@@ -190,8 +201,12 @@ def test_coverage_percent_per_account_and_region(fleet: FleetLayout, result: Any
             slot[2] += h[0] == "healthy"
             slot[3] += 1
     got = {
-        (r["account_id"], r["region"]): [r["console"]["healthy"], r["console"]["total"],
-                                         r["host"]["healthy"], r["host"]["total"]]
+        (r["account_id"], r["region"]): [
+            r["console"]["healthy"],
+            r["console"]["total"],
+            r["host"]["healthy"],
+            r["host"]["total"],
+        ]
         for r in summary["coverage"]["by_account_region"]
     }
     assert got == want
@@ -213,7 +228,9 @@ def test_console_issue_counts_and_order(fleet: FleetLayout, result: Any) -> None
     unrecognised = [e for e in summary["console_issues"] if e["row"] is None]
     assert unrecognised and unrecognised[0]["issue"] == "Something new happened"
     # text: the same order, each group with its fix
-    pos = [text.index(f"row {e['number']} {e['row']}:") for e in summary["console_issues"] if e["row"]]
+    pos = [
+        text.index(f"row {e['number']} {e['row']}:") for e in summary["console_issues"] if e["row"]
+    ]
     assert pos == sorted(pos)
     section = text.split("Console issues")[1].split("\n\n")[0]
     assert section.count("fix: ") == len(summary["console_issues"])
@@ -225,8 +242,15 @@ def test_host_causes(fleet: FleetLayout, result: Any) -> None:
     for inst in fleet.instances:
         if inst.report is None or inst.report.verdict.value == "healthy":
             continue
-        top = next((f for s in (Severity.FAIL, Severity.WARN) for f in inst.report.findings
-                    if f.severity == s), None)
+        top = next(
+            (
+                f
+                for s in (Severity.FAIL, Severity.WARN)
+                for f in inst.report.findings
+                if f.severity == s
+            ),
+            None,
+        )
         want[(top.finding_id if top else None, top.issue_id if top else None)] += 1
     got = {(e["finding"], e["row"]): e["count"] for e in summary["host_causes"]}
     assert got == dict(want)
@@ -241,12 +265,18 @@ def test_disagreement_table_instance_by_instance(fleet: FleetLayout, result: Any
     assert {k: len(v) for k, v in want.items()} == summary["agreement"]["counts"]
     for g in summary["agreement"]["disagreements"]:
         assert {i["instance_id"] for i in g["instances"]} == want[g["class"]]
-    for cls in ("console healthy, host unhealthy", "console unhealthy, host healthy", "rows differ"):
+    for cls in (
+        "console healthy, host unhealthy",
+        "console unhealthy, host healthy",
+        "rows differ",
+    ):
         assert want.get(cls), cls  # the plan stages each kind at least once
         assert f"  {cls}: {len(want[cls])}" in text
 
 
-def test_unhealthy_without_report_grouped_with_the_ssm_explanation(fleet: FleetLayout, result: Any) -> None:
+def test_unhealthy_without_report_grouped_with_the_ssm_explanation(
+    fleet: FleetLayout, result: Any
+) -> None:
     summary, _, text = result
     want: Counter[Optional[str]] = Counter()
     for inst in fleet.instances:
@@ -289,15 +319,21 @@ def test_empty_inputs_still_add_up(empty_dir: Path) -> None:
 
 def _peak_rss_kib(args: List[str]) -> int:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "gd_doctor", "fleet", "summary", *args,
-                             "--format", "json"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env, cwd=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gd_doctor", "fleet", "summary", *args, "--format", "json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=str(REPO),
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     assert os.waitstatus_to_exitcode(status) in (0, 1)
     return int(usage.ru_maxrss)
 
 
-def test_memory_does_not_grow_with_the_number_of_reports(fleet: FleetLayout, tmp_path: Path) -> None:
+def test_memory_does_not_grow_with_the_number_of_reports(
+    fleet: FleetLayout, tmp_path: Path
+) -> None:
     """2,000 reports need no more memory than 200 (within the SQLite page cache's few MiB)."""
     sample = next(p for p in fleet.s3.rglob("stdout") if p.read_bytes()[:1] == b"{")
     text = sample.read_text()
