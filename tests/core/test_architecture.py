@@ -24,6 +24,7 @@ LAYERS: Dict[str, int] = {
     "diagnosis": 5,
     "report": 6,
     "pipeline": 7,
+    "fleet": 7,  # the workstation side: reads report files, never the host (knowledge, explain)
     "cli": 8,
     "__main__": 8,
 }
