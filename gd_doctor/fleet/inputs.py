@@ -186,7 +186,12 @@ def row_of_issue(issue: str) -> Optional[str]:
 def walk_files(
     paths: Sequence[Path],
 ) -> Iterator[Tuple[Optional[str], Optional[BadInput]]]:
-    """Every regular file below ``paths``; bad directories and missing paths as BadInput."""
+    """Every regular file below ``paths``; bad directories and missing paths as BadInput.
+
+    Directories are read lazily, depth first, one open ``scandir`` per level: a Run Command
+    prefix holds one directory per instance under each command id, so listing a directory
+    into memory would cost memory in proportion to the fleet.
+    """
     for top in paths:
         try:
             st = top.stat()
@@ -200,30 +205,50 @@ def walk_files(
         if not stat.S_ISDIR(st.st_mode):
             yield None, BadInput(str(top), Reason.NOT_A_REPORT, "not a regular file", "file")
             continue
-        stack = [str(top)]
-        while stack:
-            d = stack.pop()
-            try:
-                with os.scandir(d) as it:
-                    entries = list(it)
-            except OSError as exc:
-                yield None, BadInput(d, Reason.UNREADABLE_DIR, exc.strerror or "", "directory")
-                continue
-            if not entries:
+        yield from _walk_dir(str(top))
+
+
+def _walk_dir(top: str) -> Iterator[Tuple[Optional[str], Optional[BadInput]]]:
+    stack: List[Tuple[str, Iterator["os.DirEntry[str]"], List[bool]]] = []
+
+    def enter(d: str) -> Optional[BadInput]:
+        try:
+            it = os.scandir(d)
+        except OSError as exc:
+            return BadInput(d, Reason.UNREADABLE_DIR, exc.strerror or "", "directory")
+        stack.append((d, it, [False]))
+        return None
+
+    bad = enter(top)
+    if bad is not None:
+        yield None, bad
+    while stack:
+        d, it, seen = stack[-1]
+        try:
+            entry = next(it, None)
+        except OSError as exc:
+            entry = None
+            yield None, BadInput(d, Reason.UNREADABLE_DIR, exc.strerror or "", "directory")
+        if entry is None:
+            stack.pop()
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+            if not seen[0]:
                 yield None, BadInput(d, "empty directory", "", "directory")
-                continue
-            subdirs = []
-            for e in entries:
-                try:
-                    if e.is_dir(follow_symlinks=False):
-                        subdirs.append(e.path)
-                    elif e.is_file(follow_symlinks=False):
-                        yield e.path, None  # str, not Path: 100,000 Paths cost seconds
-                    # symlinks and sockets below a synced tree are skipped on purpose:
-                    # `aws s3 sync` never creates them, and following them could leave the tree.
-                except OSError as exc:
-                    yield None, BadInput(e.path, Reason.UNREADABLE, exc.strerror or "", "file")
-            stack.extend(sorted(subdirs, reverse=True))
+            continue
+        seen[0] = True
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                bad = enter(entry.path)
+                if bad is not None:
+                    yield None, bad
+            elif entry.is_file(follow_symlinks=False):
+                yield entry.path, None  # str, not Path: 100,000 Paths cost seconds
+            # Symlinks and sockets below a synced tree are skipped on purpose: `aws s3 sync`
+            # never creates them, and following them could leave the tree.
+        except OSError as exc:
+            yield None, BadInput(entry.path, Reason.UNREADABLE, exc.strerror or "", "file")
 
 
 def count_files(paths: Sequence[Path]) -> int:
