@@ -130,6 +130,16 @@ def _s(value: Any, limit: int = 512) -> Optional[str]:
     return value.strip() or None
 
 
+def shown(path: Union[str, Path]) -> str:
+    """A path as outputs show it: control characters in hostile file names become '?'.
+
+    >>> shown("reports/\x1b[2Jx.json")
+    'reports/?[2Jx.json'
+    """
+    text = str(path)
+    return text if text.isprintable() else _UNPRINTABLE.sub("?", text)
+
+
 def _get(d: Mapping[str, Any], *names: str) -> Any:
     """A field by its CLI name (PascalCase) or its wire name (camelCase)."""
     for name in names:
@@ -197,13 +207,13 @@ def walk_files(
             st = top.stat()
         except OSError as exc:
             reason = Reason.MISSING_PATH if not os.path.lexists(top) else Reason.UNREADABLE
-            yield None, BadInput(str(top), reason, exc.strerror or "", "file")
+            yield None, BadInput(shown(top), reason, exc.strerror or "", "file")
             continue
         if stat.S_ISREG(st.st_mode):
             yield str(top), None
             continue
         if not stat.S_ISDIR(st.st_mode):
-            yield None, BadInput(str(top), Reason.NOT_A_REPORT, "not a regular file", "file")
+            yield None, BadInput(shown(top), Reason.NOT_A_REPORT, "not a regular file", "file")
             continue
         yield from _walk_dir(str(top))
 
@@ -215,7 +225,7 @@ def _walk_dir(top: str) -> Iterator[Tuple[Optional[str], Optional[BadInput]]]:
         try:
             it = os.scandir(d)
         except OSError as exc:
-            return BadInput(d, Reason.UNREADABLE_DIR, exc.strerror or "", "directory")
+            return BadInput(shown(d), Reason.UNREADABLE_DIR, exc.strerror or "", "directory")
         stack.append((d, it, [False]))
         return None
 
@@ -228,14 +238,14 @@ def _walk_dir(top: str) -> Iterator[Tuple[Optional[str], Optional[BadInput]]]:
             entry = next(it, None)
         except OSError as exc:
             entry = None
-            yield None, BadInput(d, Reason.UNREADABLE_DIR, exc.strerror or "", "directory")
+            yield None, BadInput(shown(d), Reason.UNREADABLE_DIR, exc.strerror or "", "directory")
         if entry is None:
             stack.pop()
             close = getattr(it, "close", None)
             if close is not None:
                 close()
             if not seen[0]:
-                yield None, BadInput(d, "empty directory", "", "directory")
+                yield None, BadInput(shown(d), "empty directory", "", "directory")
             continue
         seen[0] = True
         try:
@@ -248,7 +258,7 @@ def _walk_dir(top: str) -> Iterator[Tuple[Optional[str], Optional[BadInput]]]:
             # Symlinks and sockets below a synced tree are skipped on purpose: `aws s3 sync`
             # never creates them, and following them could leave the tree.
         except OSError as exc:
-            yield None, BadInput(entry.path, Reason.UNREADABLE, exc.strerror or "", "file")
+            yield None, BadInput(shown(entry.path), Reason.UNREADABLE, exc.strerror or "", "file")
 
 
 def count_files(paths: Sequence[Path]) -> int:
@@ -297,7 +307,7 @@ def _layout(src: str) -> Tuple[str, Dict[str, str]]:
 
 def read_host_file(path: Union[str, Path]) -> HostItem:
     """One file to a :class:`HostRecord`, :class:`BadInput` or :class:`IgnoredFile`."""
-    src = str(path)
+    src = shown(path)
     layout, info = _layout(src)
     if layout == "run-command" and info.get("stream") == "stderr":
         return IgnoredFile(src, Ignored.STDERR)
@@ -648,7 +658,7 @@ def _resource(res: Any, region: Optional[str], src: str, kind: str) -> CoverageI
 
 def read_coverage_file(path: Path, region: Optional[str]) -> Iterator[CoverageItem]:
     """Every resource of one ``list-coverage`` output file (one or more pages, streamed)."""
-    src = str(path)
+    src = shown(path)
     try:
         fh = open(path, encoding="utf-8", errors="strict")
     except OSError as exc:
@@ -687,7 +697,7 @@ EVENT_TYPES = ("GuardDuty Runtime Protection Unhealthy", "GuardDuty Runtime Prot
 
 def read_events_file(path: Path) -> Iterator[CoverageItem]:
     """GuardDuty coverage status-change events from EventBridge, one JSON event per line."""
-    src = str(path)
+    src = shown(path)
     try:
         fh = open(path, encoding="utf-8", errors="replace")
     except OSError as exc:

@@ -263,3 +263,15 @@ def test_managed_file(tmp_path: Path) -> None:
 def test_row_of_issue_unrecognised_and_wrapped() -> None:
     assert row_of_issue("No Agent Reporting: Agent disconnected") == "agent-disconnected"
     assert row_of_issue("The weather is nice") is None
+
+
+def test_hostile_file_names_do_not_reach_the_terminal(tmp_path: Path) -> None:
+    from gd_doctor.fleet.render import render_text
+    from gd_doctor.fleet.summary import Inputs, build_summary, collect
+
+    (tmp_path / "\x1b]0;owned\x07.json").write_text("{broken")
+    store = collect(Inputs(reports=[tmp_path]))
+    text = render_text(build_summary(store))
+    store.close()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "?]0;owned?.json" in text
