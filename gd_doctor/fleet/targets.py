@@ -158,8 +158,8 @@ def render_commands(reach: Sequence[Target], apart: Sequence[Target], opts: Targ
     if opts.bucket is None:
         out.append("# set the S3 bucket: --bucket NAME (BUCKET below is a placeholder)")
     out.append(
-        "# then: aws s3 sync s3://BUCKET/PREFIX/ reports/ && gd-doctor fleet summary reports/ "
-        "--coverage ..."
+        f"# then: aws s3 sync s3://{opts.bucket or 'BUCKET'}/{opts.prefix}/ reports/ && "
+        "gd-doctor fleet summary reports/ --coverage REGION=FILE ..."
     )
     last: Optional[Tuple[str, str]] = None
     n = 0
