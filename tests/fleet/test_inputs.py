@@ -275,3 +275,61 @@ def test_hostile_file_names_do_not_reach_the_terminal(tmp_path: Path) -> None:
     store.close()
     assert "\x1b" not in text and "\x07" not in text
     assert "?]0;owned?.json" in text
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "schema_version",
+                    "verdict",
+                    "host",
+                    "findings",
+                    "instance_id",
+                    "severity",
+                    "issue_id",
+                    "steps",
+                    "Resources",
+                    "ResourceDetails",
+                    "ResourceType",
+                    "CoverageStatus",
+                    "Issue",
+                    "checks",
+                    "summary",
+                ]
+            ),
+            inner,
+            max_size=5,
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(doc=_JSONISH, raw=st.binary(max_size=200))
+def test_hostile_content_never_raises(
+    tmp_path_factory: pytest.TempPathFactory, doc: Any, raw: bytes
+) -> None:
+    d = tmp_path_factory.mktemp("hostile")
+    cmd = (
+        d
+        / "3f1c9a2e-5b7d-4c1e-9a8f-0d2b4c6e8a01"
+        / "i-0123456789abcdef0"
+        / "awsrunShellScript"
+        / "0.awsrunShellScript"
+    )
+    cmd.mkdir(parents=True)
+    for name, content in (("stdout", json.dumps(doc).encode()), ("x.json", raw)):
+        (cmd / name).write_bytes(content)
+        item = read_host_file(cmd / name)
+        assert isinstance(item, (HostRecord, BadInput, IgnoredFile))
+    f = d / "cov.json"
+    f.write_text(json.dumps({"Resources": [doc, doc]}))
+    for res in read_coverage_file(f, None):
+        assert isinstance(res, (CoverageRecord, OtherResource, BadInput))
+    f.write_bytes(raw)
+    assert all(isinstance(x, BadInput) for x in read_coverage_file(f, None))
