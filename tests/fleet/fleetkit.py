@@ -285,26 +285,17 @@ def _write_run_command(base: Path, cmd: str, inst: Instance, started: datetime, 
 
 
 def _inventory_line(inst: Instance) -> str:
-    """One JsonSerDe line as Resource Data Sync writes a custom inventory entry."""
+    """One JsonSerDe line as Resource Data Sync writes gd-doctor's custom inventory entry: the
+    item ``gd-doctor check --inventory`` writes, plus the keys the sync adds."""
     assert inst.report is not None
-    doc = _report_doc(inst, inst.started_at)
-    top = next(
-        (f for sev in ("fail", "warn") for f in doc["findings"] if f["severity"] == sev), None
-    )
+    from gd_doctor.integrations import inventory
+
+    content = inventory.content(_with_identity(inst, inst.started_at))
     entry = {
         "resourceid": inst.instance_id,
         "capturetime": inst.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "schemaversion": "1.0",
-        "verdict": doc["verdict"],
-        "top_finding": top["id"] if top else "",
-        "row_id": (top or {}).get("issue_id") or "",
-        "issue_number": str((top or {}).get("issue_number") or ""),
-        "os": doc["host"]["os"] or "",
-        "kernel": doc["host"]["kernel"] or "",
-        "agent_version": "",
-        "checked_at": inst.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "instance_id": inst.instance_id,
-        "account_id": inst.account_id,
+        "schemaversion": inventory.SCHEMA_VERSION,
+        **content,
     }
     return json.dumps(entry) + "\n"
 
