@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from cfnlint.api import ManualArgs, lint_file
-from cfnlint.decode import decode_str
+from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
+from cfnlint.decode import decode_str  # type: ignore[import-untyped]
 
 from tests.packaging.conftest import PACKAGING
 

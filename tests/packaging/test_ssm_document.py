@@ -219,7 +219,11 @@ def test_run_step_switches_turn_on_the_outputs(
     fake = tmp_path / "gd-doctor"
     fake.write_text(FAKE_GD_DOCTOR)
     fake.chmod(0o755)
-    report, items, args = tmp_path / "r" / "report.json", tmp_path / "c" / "items.json", tmp_path / "a"
+    report, items, args = (
+        tmp_path / "r" / "report.json",
+        tmp_path / "c" / "items.json",
+        tmp_path / "a",
+    )
     env = {
         "GD_DOCTOR": str(fake), "GD_DOCTOR_REPORT": str(report), "GD_DOCTOR_ITEMS": str(items),
         "FAKE_RC": "0", "FAKE_ARGS": str(args), "SSM_format": "json", "SSM_timeout": "60",
@@ -230,7 +234,9 @@ def test_run_step_switches_turn_on_the_outputs(
     p = run_step(doc, "runGdDoctor", tmp_path, **env)
     assert p.returncode == 0, p.stderr
     want = ["check", "--format", "json", "--timeout", "60", "--output", str(report)]
-    assert args.read_text().splitlines() == want + [str(items) if f == "ITEMS" else f for f in flags]
+    assert args.read_text().splitlines() == want + [
+        str(items) if f == "ITEMS" else f for f in flags
+    ]
     assert (items.parent.stat().st_mode & 0o777) == 0o700
 
 
