@@ -182,7 +182,7 @@ CREATE_ASSOCIATION = {
 
 def test_association_meets_ssm_limits(association: Dict[str, Any]) -> None:
     assert set(association) <= CREATE_ASSOCIATION
-    assert association["Name"] == "GdDoctor-Run"
+    assert association["Name"] == "gd-doctor-run"
     assert len(association["ScheduleExpression"]) <= 256
     assert re.fullmatch(r"rate\(12 hours\)|cron\(.+\)", association["ScheduleExpression"])
     assert association["ApplyOnlyAtCronInterval"] is True
