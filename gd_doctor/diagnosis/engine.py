@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from gd_doctor.diagnosis.base import Rule, finding
 from gd_doctor.diagnosis.scope import node_scope
-from gd_doctor.diagnosis.verdict import Proof, ProofState, prove_health
+from gd_doctor.diagnosis.verdict import HealthEvidence, Proof, ProofState, prove
 from gd_doctor.limits import cut_lines
 from gd_doctor.model import CheckResult, Finding, Severity, Status, Verdict
 
@@ -154,7 +154,7 @@ def diagnose(
     else:
         findings.extend(unexplained_failures(findings, results))
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.rank, f.finding_id))
-    proof = scope.proof if scope is not None else prove_health(results, live=live)
+    proof = scope.proof if scope is not None else prove(HealthEvidence.of(results), live=live)
     applies = scope.explains if scope is not None else (lambda _check_id: False)
     verdict, reason = verdict_for(findings, results, proof, applies)
     return Diagnosis(tuple(findings), verdict, reason)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from gd_doctor.diagnosis.base import Results, Rule, RuleOutput, finding, rule
+from gd_doctor.diagnosis.base import Rule, RuleOutput, finding, rule
 from gd_doctor.diagnosis.verdict import ProofState, agent_installed
+from gd_doctor.facts.agent import PackageFacts, UnitFacts, UnitFileFacts
 from gd_doctor.facts.imds import ImdsTagsFacts
 from gd_doctor.facts.network import BottlerocketEndpointsFacts, RegionFacts
 from gd_doctor.facts.node import BottlerocketFacts, NodeRoleFacts
@@ -102,8 +103,12 @@ def bottlerocket_endpoints(eps: Optional[BottlerocketEndpointsFacts]) -> RuleOut
     return None
 
 
-@rule("platform.node_role", reads=(NodeRoleFacts, Results))
-def node_role(role: Optional[NodeRoleFacts], r: Results) -> RuleOutput:
+@rule("platform.node_role", reads=(NodeRoleFacts, PackageFacts, UnitFileFacts))
+def node_role(
+    role: Optional[NodeRoleFacts],
+    package: Optional[PackageFacts],
+    unit_file: Optional[UnitFileFacts],
+) -> RuleOutput:
     """EKS worker node (covered by the EKS table; both agents: the EKS one takes priority) or
     ECS container instance (the EC2 table)."""
     if role is None or role.role == "none":
@@ -111,29 +116,31 @@ def node_role(role: Optional[NodeRoleFacts], r: Results) -> RuleOutput:
     if role.role == "ecs":
         return finding("platform.ecs-container-instance", evidence_from=(NodeRoleFacts,))
     found = [finding("platform.eks-node", evidence_from=(NodeRoleFacts,))]
-    # TODO(facts): cross-domain agent.package.installed / agent.unit_file.path
-    if role.eks_agent and agent_installed(r).state == ProofState.PROVEN:
+    if role.eks_agent and agent_installed(package, unit_file).state == ProofState.PROVEN:
         found.append(finding("platform.eks-dual-agent", evidence_from=(NodeRoleFacts,)))
     return found
 
 
-@rule("imds.excluded_agent_running", reads=(ImdsTagsFacts, Results))
-def excluded_agent_running(tags: Optional[ImdsTagsFacts], r: Results) -> RuleOutput:
+@rule("imds.excluded_agent_running", reads=(ImdsTagsFacts, UnitFacts, PackageFacts, UnitFileFacts))
+def excluded_agent_running(
+    tags: Optional[ImdsTagsFacts],
+    unit: Optional[UnitFacts],
+    package: Optional[PackageFacts],
+    unit_file: Optional[UnitFileFacts],
+) -> RuleOutput:
     """GuardDutyManaged:false, yet the agent is installed and running: the tag stops management,
     it does not uninstall the agent."""
     if tags is None or tags.excluded is not True:
         return None
-    # TODO(facts): cross-domain agent.unit.active_state / agent.package.installed
-    active = r.data("agent.unit", "active_state")
-    if active == "active":
+    if unit is not None and unit.active_state == "active":
         state = "running"
-    elif agent_installed(r).state == ProofState.PROVEN:
+    elif agent_installed(package, unit_file).state == ProofState.PROVEN:
         state = "installed (its state is not visible here)"
     else:
         return None
     return finding(
         "imds.excluded-agent-running",
-        evidence_from=(ImdsTagsFacts, "agent.unit"),
+        evidence_from=(ImdsTagsFacts, UnitFacts),
         state=state,
     )
 

@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from gd_doctor.diagnosis.base import Results
 from gd_doctor.diagnosis.verdict import Proof, ProofState, agent_installed
+from gd_doctor.facts.agent import PackageFacts, UnitFileFacts
 from gd_doctor.facts.node import BottlerocketFacts, NodeRoleFacts
 from gd_doctor.knowledge import load
 from gd_doctor.model import CheckResult, Finding, Severity
@@ -99,9 +99,9 @@ def node_scope(results: Sequence[CheckResult]) -> Optional[Scope]:
             no_package_note=str(load("bottlerocket.json")["host_container"]["no_package_manager"]),
         )
     role = _facts(results, NodeRoleFacts)
-    # TODO(facts): cross-domain agent.package.installed / agent.unit_file.path
     if isinstance(role, NodeRoleFacts) and role.eks:
-        if agent_installed(Results(results)).state == ProofState.PROVEN:
+        installed = agent_installed(_facts(results, PackageFacts), _facts(results, UnitFileFacts))
+        if installed.state == ProofState.PROVEN:
             return None  # the EC2 agent is there too: judged as EC2, plus the dual-agent note
         conf = _conf("eks")
         reason = str(conf["reason"])

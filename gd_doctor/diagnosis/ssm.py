@@ -28,7 +28,6 @@ from gd_doctor.diagnosis.base import (
     rule,
 )
 from gd_doctor.facts import producer_of
-from gd_doctor.knowledge import load
 from gd_doctor.facts.network import RegionFacts
 from gd_doctor.facts.platform import ArchFacts, KernelFacts, OsFacts
 from gd_doctor.facts.ssm import (
@@ -40,6 +39,7 @@ from gd_doctor.facts.ssm import (
     SsmRegistrationFacts,
     SsmUnitFacts,
 )
+from gd_doctor.knowledge import load
 from gd_doctor.model import Finding, Status
 
 # Log signature -> finding, most specific first (ssm_signatures.json ids).

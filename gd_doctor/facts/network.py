@@ -462,6 +462,7 @@ class SsmEndpointsFacts(Facts):
 
 # --- network.bottlerocket_endpoints (checks/node.py) ---
 
+
 @dataclass(frozen=True)
 class BottlerocketEndpoint:
     """One endpoint a Bottlerocket host needs: its answers, their kinds, TCP 443's result."""

@@ -11,7 +11,7 @@ from typing import List
 
 from gd_doctor.knowledge import all_coverage_issues
 from gd_doctor.model import Finding, Report, Severity, Status
-from gd_doctor.redact import redact
+from gd_doctor.redact import redact, terminal_safe
 
 LIMIT = 2500
 
@@ -31,6 +31,7 @@ def _finding_lines(n: int, f: Finding) -> List[str]:
 
 def render_ssm(report: Report) -> str:
     """Compact text that fits the Run Command console."""
+    report = terminal_safe(report)  # host text may hold escape sequences and bidi overrides
     h = report.host
     ident = " ".join(p for p in (h.instance_id, h.region) if p)
     counts = {s: sum(1 for c in report.checks if c.status == s) for s in Status}

@@ -10,7 +10,7 @@ from typing import List
 
 from gd_doctor.knowledge import all_coverage_issues, coverage_issues
 from gd_doctor.model import CheckResult, Finding, Report, Severity, Status, Verdict
-from gd_doctor.redact import redact, redact_value
+from gd_doctor.redact import redact, redact_value, terminal_safe
 from gd_doctor.report.style import Style
 
 _STATUS_ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.OK: 3, Status.SKIP: 4}
@@ -88,6 +88,7 @@ def _check_details(c: CheckResult) -> List[str]:
 
 def render_text(report: Report, style: Style = Style(), *, verbose: bool = False) -> str:
     """The whole text report."""
+    report = terminal_safe(report)  # host text may hold escape sequences and bidi overrides
     lines: List[str] = [
         _verdict_line(report, style),
         f"gd-doctor {report.tool_version} {style.symbols['dash']} knowledge base "

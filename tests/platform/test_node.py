@@ -14,13 +14,14 @@ from gd_doctor.checks import ALL_CHECKS
 from gd_doctor.checks import node as node_checks
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
+from gd_doctor.facts.agent import PackageFacts, UnitFacts
 from gd_doctor.facts.network import BottlerocketEndpointsFacts, RegionFacts
 from gd_doctor.facts.node import BottlerocketFacts, NodeRoleFacts
 from gd_doctor.host import Host
 from gd_doctor.host.net import DnsAnswer, TcpResult
 from gd_doctor.host.settings import HostSettings
 from gd_doctor.model import CheckResult, Severity, Status, Verdict
-from tests.hostkit import FIXTURES, make_host, result, run_one, run_pipeline
+from tests.hostkit import FIXTURES, facts_with, make_host, result, run_one, run_pipeline
 from tests.ssm.fakes import LinesJournal
 
 ROOTS = FIXTURES / "roots"
@@ -112,8 +113,8 @@ def test_a_missing_agent_on_an_ecs_instance_stays_a_fault() -> None:
     role = NodeRoleFacts("ecs", ("/etc/ecs/ecs.config",))
     results = [
         result("platform.node_role", Status.OK, facts=role),
-        result("agent.package", Status.FAIL, installed=False),
-        result("agent.unit", Status.FAIL, load_state="not-found"),
+        result("agent.package", Status.FAIL, facts=facts_with(PackageFacts, installed=False)),
+        result("agent.unit", Status.FAIL, facts=facts_with(UnitFacts, load_state="not-found")),
     ]
     diagnosis = diagnose(results, ALL_RULES)
     missing = next(f for f in diagnosis.findings if f.finding_id == "agent.not-installed")
@@ -125,8 +126,8 @@ def test_the_same_missing_agent_on_an_eks_node_is_context() -> None:
     role = NodeRoleFacts("eks", ("/usr/bin/kubelet", "/etc/eks"))
     results = [
         result("platform.node_role", Status.OK, facts=role),
-        result("agent.package", Status.FAIL, installed=False),
-        result("agent.unit", Status.FAIL, load_state="not-found"),
+        result("agent.package", Status.FAIL, facts=facts_with(PackageFacts, installed=False)),
+        result("agent.unit", Status.FAIL, facts=facts_with(UnitFacts, load_state="not-found")),
     ]
     diagnosis = diagnose(results, ALL_RULES)
     missing = next(f for f in diagnosis.findings if f.finding_id == "agent.not-installed")
@@ -305,8 +306,8 @@ def _excluded(active: str) -> List[CheckResult]:
 
     return [
         result("imds.tags", Status.OK, facts=ImdsTagsFacts(True, "false", True)),
-        result("agent.unit", Status.OK, active_state=active, sub_state="running"),
-        result("agent.package", Status.OK, installed=True),
+        result("agent.unit", Status.OK, facts=facts_with(UnitFacts, active_state=active)),
+        result("agent.package", Status.OK, facts=facts_with(PackageFacts, installed=True)),
     ]
 
 
@@ -323,7 +324,9 @@ def test_an_excluded_instance_whose_agent_runs_gets_the_uninstall_steps() -> Non
 
 def test_an_excluded_instance_without_the_agent_has_no_such_finding() -> None:
     results = _excluded("inactive")
-    results[-1] = result("agent.package", Status.OK, installed=False)
+    results[-1] = result(
+        "agent.package", Status.OK, facts=facts_with(PackageFacts, installed=False)
+    )
     ids = [f.finding_id for f in diagnose(results, ALL_RULES).findings]
     assert "imds.excluded-agent-running" not in ids
 
