@@ -106,7 +106,8 @@ def test_an_ecs_instance_is_judged_by_the_ec2_table() -> None:
     _, diagnosis = _full_run("ecs-container-instance")
     ids = [f.finding_id for f in diagnosis.findings]
     assert "platform.ecs-container-instance" in ids
-    assert diagnosis.verdict != Verdict.UNKNOWN or "EKS" not in (diagnosis.reason or "")
+    assert diagnosis.verdict == Verdict.UNHEALTHY  # no agent: a fault, as on any instance
+    assert "EKS" not in (diagnosis.reason or "")
 
 
 def test_a_missing_agent_on_an_ecs_instance_stays_a_fault() -> None:
