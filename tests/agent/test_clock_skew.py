@@ -43,3 +43,27 @@ def test_a_plain_access_denial_is_still_one() -> None:
     line = "SendSecurityTelemetry failed: AccessDeniedException: explicit deny in a service control policy"
     first = next(s for s in agent_logs.signatures() if s.pattern.search(line))
     assert first.id == "access-denied" and "clock-skew" in sigs
+
+
+def test_a_btf_error_on_a_kernel_with_btf_says_update_the_agent() -> None:
+    from gd_doctor.facts.agent import SignatureHit
+    from gd_doctor.facts.platform import BtfFacts
+    from tests.hostkit import facts_with, result
+
+    line = "libbpf: failed to find valid kernel BTF"  # containers-roadmap#1996's line
+    hit = facts_with(SignatureHit, id="btf-missing", finding="agent.log-kernel-prerequisites")
+    hit = type(hit)(**{**hit.__dict__, "lines": (line,), "show": "no BTF", "count": 1})
+    logs = facts_with(LogFacts, directory="/var/log/amzn-guardduty-agent", exists=True)
+    logs = type(logs)(**{**logs.__dict__, "signatures": (hit,)})
+    for has_btf, expected in (
+        (True, "agent.log-btf-agent-bug"),
+        (False, "agent.log-kernel-prerequisites"),
+    ):
+        results = [
+            result("agent.logs", "warn", facts=logs),
+            result("platform.btf", "ok", facts=BtfFacts.from_sysfs(has_btf)),
+        ]
+        found = [f.finding_id for f in diagnose(results, ALL_RULES).findings]
+        assert expected in found, (has_btf, found)
+        other = {"agent.log-btf-agent-bug", "agent.log-kernel-prerequisites"} - {expected}
+        assert not other & set(found)
