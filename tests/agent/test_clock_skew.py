@@ -67,3 +67,28 @@ def test_a_btf_error_on_a_kernel_with_btf_says_update_the_agent() -> None:
         assert expected in found, (has_btf, found)
         other = {"agent.log-btf-agent-bug", "agent.log-kernel-prerequisites"} - {expected}
         assert not other & set(found)
+
+
+def test_an_access_denial_is_the_same_finding_from_the_journal_or_the_log_files() -> None:
+    from gd_doctor.facts.agent import JournalFacts, SignatureHit
+    from tests.hostkit import facts_with, result
+
+    line = "SendSecurityTelemetry failed: AccessDeniedException: explicit deny"
+    base = facts_with(SignatureHit, id="access-denied", finding="agent.log-access-denied")
+    hit = type(base)(**{**base.__dict__, "lines": (line,), "show": "denied", "count": 1})
+    journal = facts_with(JournalFacts)
+    journal = type(journal)(**{**journal.__dict__, "signatures": (hit,)})
+    logs = facts_with(LogFacts, directory="/var/log/amzn-guardduty-agent", exists=True)
+    logs = type(logs)(**{**logs.__dict__, "signatures": (hit,)})
+    seen = []
+    for res in (
+        result("agent.journal", "warn", facts=journal),
+        result("agent.logs", "warn", facts=logs),
+    ):
+        f = next(
+            f
+            for f in diagnose([res], ALL_RULES).findings
+            if f.finding_id == "agent.log-access-denied"
+        )
+        seen.append((f.finding_id, f.severity))
+    assert seen[0] == seen[1]
