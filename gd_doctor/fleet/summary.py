@@ -26,7 +26,7 @@ from gd_doctor.fleet.inputs import (
 )
 from gd_doctor.fleet.model import Ignored
 from gd_doctor.fleet.store import Store
-from gd_doctor.knowledge import coverage_issues, finding_specs
+from gd_doctor.knowledge import all_coverage_issues, finding_specs
 
 SUMMARY_SCHEMA_VERSION = 1
 _REGION_ARG = re.compile(r"^([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})=(.+)$")
@@ -159,7 +159,7 @@ def _coverage(store: Store) -> Dict[str, Any]:
 
 
 def _row_info(row: Optional[str]) -> Dict[str, Any]:
-    r = coverage_issues().get(row) if row else None
+    r = all_coverage_issues().get(row) if row else None
     return {
         "row": row,
         "number": r.number if r else None,
@@ -169,7 +169,7 @@ def _row_info(row: Optional[str]) -> Dict[str, Any]:
 
 
 def _row_fix(row: Optional[str]) -> Optional[str]:
-    r = coverage_issues().get(row) if row else None
+    r = all_coverage_issues().get(row) if row else None
     if r is None or not r.steps:
         return None
     # Row 1's first step is "wait a few minutes"; the actionable one follows it.
