@@ -1,0 +1,94 @@
+"""Support bundles: the evidence one run read, redacted, in one archive that replays offline.
+
+``make_bundle`` runs the ordinary pipeline on a recording Host (record.py), then writes the
+files and answers it saw (write.py). ``replay`` verifies and unpacks a bundle (replay.py) and
+runs the same pipeline on a Host whose ports answer from the recording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from gd_doctor.bundle.record import recording_host
+from gd_doctor.bundle.replay import BundleRefused, OpenedBundle, open_bundle, replay_host
+from gd_doctor.bundle.write import TOTAL_CAP, default_name, write_bundle
+from gd_doctor.checks.base import Options
+from gd_doctor.host import Host
+from gd_doctor.pipeline import Run, run_doctor
+from gd_doctor.report.json import render_json
+
+__all__ = ["BundleRefused", "Made", "make_bundle", "replay", "open_bundle", "default_name"]
+
+
+@dataclass(frozen=True)
+class Made:
+    """A written bundle: where, its manifest, and the run it recorded."""
+
+    path: Path
+    manifest: Dict[str, Any]
+    run: Run
+
+
+def make_bundle(
+    host: Host,
+    output: Optional[Path],
+    *,
+    options: Optional[Options] = None,
+    budget_s: float = 20.0,
+    redact_more: bool = False,
+    total_cap: int = TOTAL_CAP,
+    directory: Path = Path("."),
+) -> Made:
+    """One run on ``host`` under ``budget_s`` (the checks get most of it, the writing the rest)
+    and its bundle at ``output`` (default: a name with host, instance and time in
+    ``directory``)."""
+    opts = options or Options()
+    wrapped, rec = recording_host(host)
+    run = run_doctor(wrapped, options=opts, budget_s=budget_s * 0.8, started_at=rec.started)
+    h = run.report.host
+    info: Dict[str, Any] = {
+        "hostname": h.hostname,
+        "instance_id": h.instance_id,
+        "region": h.region,
+        "root": h.root,
+        "euid": host.euid,
+    }
+    path = output or directory / default_name(info, rec.started or datetime.now(timezone.utc))
+    manifest = write_bundle(
+        path,
+        fs=host.fs,
+        rec=rec,
+        report_json=render_json(run.report),
+        host_info=info,
+        live=host.live,
+        since=opts.since,
+        redact_more=redact_more,
+        total_cap=total_cap,
+        budget_s=max(1.0, budget_s * 0.2),
+    )
+    return Made(path, manifest, run)
+
+
+def replay(
+    bundle: OpenedBundle, *, options: Optional[Options] = None, budget_s: float = 20.0
+) -> Run:
+    """The pipeline over a bundle; the report's root says it is a replay, of what, from when."""
+    host = replay_host(bundle)
+    done = run_doctor(host, options=options, budget_s=budget_s, started_at=bundle.recorded_at)
+    report = replace(done.report, host=replace(done.report.host, root=bundle.describe()))
+    return Run(done.outcome, done.diagnosis, report)
+
+
+def since_of(manifest: Dict[str, Any]) -> Optional[timedelta]:
+    """The window the bundle was made with (replay uses the same by default)."""
+    from datetime import datetime
+
+    try:
+        start = datetime.fromisoformat(str(manifest["window_start"]))
+        at = datetime.fromisoformat(str(manifest["recorded_at"]))
+    except (KeyError, ValueError):
+        return None
+    return at - start
