@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 from gd_doctor.bundle.record import recording_host
 from gd_doctor.bundle.replay import BundleRefused, OpenedBundle, open_bundle, replay_host
 from gd_doctor.bundle.write import TOTAL_CAP, default_name, write_bundle
-from gd_doctor.checks.base import Options
+from gd_doctor.checks.base import Check, Options
 from gd_doctor.host import Host
 from gd_doctor.pipeline import Run, run_doctor
 from gd_doctor.report.json import render_json
@@ -41,13 +41,14 @@ def make_bundle(
     redact_more: bool = False,
     total_cap: int = TOTAL_CAP,
     directory: Path = Path("."),
+    checks: Optional[Sequence[Check]] = None,
 ) -> Made:
     """One run on ``host`` under ``budget_s`` (the checks get most of it, the writing the rest)
     and its bundle at ``output`` (default: a name with host, instance and time in
     ``directory``)."""
     opts = options or Options()
     wrapped, rec = recording_host(host)
-    run = run_doctor(wrapped, options=opts, budget_s=budget_s * 0.8, started_at=rec.started)
+    run = run_doctor(wrapped, checks=checks, options=opts, budget_s=budget_s * 0.8, started_at=rec.started)
     h = run.report.host
     info: Dict[str, Any] = {
         "hostname": h.hostname,
@@ -73,11 +74,18 @@ def make_bundle(
 
 
 def replay(
-    bundle: OpenedBundle, *, options: Optional[Options] = None, budget_s: float = 20.0
+    bundle: OpenedBundle,
+    *,
+    options: Optional[Options] = None,
+    budget_s: float = 20.0,
+    checks: Optional[Sequence[Check]] = None,
 ) -> Run:
     """The pipeline over a bundle; the report's root says it is a replay, of what, from when."""
     host = replay_host(bundle)
-    done = run_doctor(host, options=options, budget_s=budget_s, started_at=bundle.recorded_at)
+    if options is None:
+        window = since_of(bundle.manifest)
+        options = Options(since=window) if window is not None else Options()
+    done = run_doctor(host, checks=checks, options=options, budget_s=budget_s, started_at=bundle.recorded_at)
     report = replace(done.report, host=replace(done.report.host, root=bundle.describe()))
     return Run(done.outcome, done.diagnosis, report)
 

@@ -126,7 +126,11 @@ class _Recording:
 
 class RecordingRunner(_Recording):
     def run(self, argv: Sequence[str], *, timeout: float) -> CommandResult:
-        res: CommandResult = self._inner.run(argv, timeout=timeout)
+        try:
+            res: CommandResult = self._inner.run(argv, timeout=timeout)
+        except Exception as exc:  # the port's own bug: replay raises it again, by its name
+            self._note(list(argv), "command", raised=f"{type(exc).__name__}\n{exc}")
+            raise
         self._note(list(argv), "command", res)
         return res
 

@@ -249,53 +249,62 @@ def open_bundle(path: Path) -> OpenedBundle:
 
 
 def _unpack(b: OpenedBundle, members: Dict[str, bytes]) -> None:
+    """Directories first, then the files, the stand-ins, the links, and last the empty
+    stand-ins that keep each recorded directory listing whole."""
+    dirs = b.manifest.get("dirs") or {}
+    dirs = dirs if isinstance(dirs, dict) else {}
+    made: Dict[str, Path] = {}
+    for name in sorted(dirs):
+        rel = _safe_rel(str(name) + "/x")
+        parent = None if rel is None else _mkparents(b.root, rel)
+        if parent is not None:
+            made[str(name)] = parent
     meta = {i["name"]: i for i in b.manifest["items"] if isinstance(i, dict)}
     for name, data in members.items():
         rel = _safe_rel(name)
         if rel is None:
             continue
-        parent = _mkparents(b.root, rel)
-        target = None if parent is None else parent / rel.rsplit("/", 1)[-1]
-        mode = meta.get(name, {}).get("mode", 0o644)
-        if target is None or not _write_new(target, data, mode if isinstance(mode, int) else 0o644):
-            b.problems.append(f"{name}: skipped (its path is taken)")
+        info = meta.get(name, {})
+        mode = info.get("mode", 0o644)
+        if not _place(b, rel, data, mode if isinstance(mode, int) else 0o644):
             continue
-        mtime = meta.get(name, {}).get("mtime")
+        mtime = info.get("mtime")
         if isinstance(mtime, (int, float)):
-            os.utime(target, (mtime, mtime), follow_symlinks=False)
+            os.utime(b.root / rel, (mtime, mtime), follow_symlinks=False)
     standins = b.manifest.get("standins") or []
     for name in standins if isinstance(standins, list) else []:
         rel = _safe_rel(name)
-        parent = None if rel is None else _mkparents(b.root, rel)
-        if rel is not None and parent is not None:
-            _write_new(parent / rel.rsplit("/", 1)[-1], b"", 0o644)
+        if rel is not None:
+            _place(b, rel, b"", 0o644)
     links = b.manifest.get("links") or {}
-    for name, target in (links.items() if isinstance(links, dict) else []):
+    for name, target in links.items() if isinstance(links, dict) else []:
         rel = _safe_rel(name)
         if rel is None or not isinstance(target, str) or "\x00" in target or len(target) > 4096:
             b.problems.append(f"{name!r}: link skipped")
             continue
         parent = _mkparents(b.root, rel)
-        if parent is None:
-            continue
         try:
+            if parent is None:
+                raise OSError
             os.symlink(target, parent / rel.rsplit("/", 1)[-1])
         except OSError:
             b.problems.append(f"{name}: link skipped (its path is taken)")
-    dirs = b.manifest.get("dirs") or {}
-    for name, names in (dirs.items() if isinstance(dirs, dict) else []):
-        rel = _safe_rel(name + "/x")
-        if rel is None or not isinstance(names, list):
-            continue
-        parent = _mkparents(b.root, rel)
-        if parent is None:
-            continue
-        for entry in names[:2000]:
+    for name, parent in made.items():
+        names = dirs.get(name)
+        for entry in names[:2000] if isinstance(names, list) else []:
             if isinstance(entry, str) and entry and "/" not in entry and entry not in (".", ".."):
                 p = parent / entry
                 if not os.path.lexists(p):
                     # listed by the run, never opened by it: an empty stand-in keeps the listing
                     _write_new(p, b"", 0o644)
+
+
+def _place(b: OpenedBundle, rel: str, data: bytes, mode: int) -> bool:
+    parent = _mkparents(b.root, rel)
+    if parent is None or not _write_new(parent / rel.rsplit("/", 1)[-1], data, mode):
+        b.problems.append(f"root/{rel}: skipped (its path is taken)")
+        return False
+    return True
 
 
 # --- the replay ports ---------------------------------------------------------------------
@@ -327,6 +336,12 @@ class Answers:
         return found[min(n, len(found) - 1)]
 
 
+def _recorded_error(name: str) -> type:
+    """An exception class of the recorded name (the check's ERROR row names its type)."""
+    safe = name if name.isidentifier() else "RecordedError"
+    return type(safe, (RuntimeError,), {"__module__": __name__})
+
+
 class ReplayRunner:
     def __init__(self, answers: Answers, port: str, root_real: str) -> None:
         self._a = answers
@@ -335,6 +350,9 @@ class ReplayRunner:
 
     def run(self, argv: Sequence[str], *, timeout: float) -> CommandResult:
         got = self._a.take(self._port, list(argv))
+        if got is not None and "raised" in got:
+            name, _, message = str(got["raised"]).partition("\n")
+            raise _recorded_error(name)(message)
         res = decode("command", got.get("answer")) if got else None
         if not isinstance(res, CommandResult):
             return CommandResult(tuple(argv), None, problem=f"unavailable: {NOT_RECORDED}")
@@ -348,7 +366,7 @@ class ReplayRunner:
 class ReplayJournal:
     def __init__(self, answers: Answers) -> None:
         self._a = answers
-        self.description = f"{answers.attrs.get('journal') or 'journal'} (recorded)"
+        self.description = f"{answers.attrs.get('journal') or 'journal'}"
 
     def read(
         self,
@@ -393,7 +411,7 @@ class ReplayImds:
 class ReplayNetwork:
     def __init__(self, answers: Answers) -> None:
         self._a = answers
-        self.description = f"{answers.attrs.get('net') or 'network'} (recorded)"
+        self.description = f"{answers.attrs.get('net') or 'network'}"
 
     def resolve(self, name: str, *, timeout: float) -> DnsAnswer:
         got = self._a.take("net", ["resolve", name])
@@ -426,7 +444,7 @@ class ReplayNetwork:
 class ReplayProcesses:
     def __init__(self, answers: Answers) -> None:
         self._a = answers
-        self.description = f"{answers.attrs.get('procs') or 'process table'} (recorded)"
+        self.description = f"{answers.attrs.get('procs') or 'process table'}"
 
     def get(self, pid: int, *, cpu_interval: float = 0.0) -> Optional[ProcessInfo]:
         got = self._a.take("procs", ["get", pid])
