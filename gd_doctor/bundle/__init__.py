@@ -20,7 +20,16 @@ from gd_doctor.host import Host
 from gd_doctor.pipeline import Run, run_doctor
 from gd_doctor.report.json import render_json
 
-__all__ = ["BundleRefused", "Made", "make_bundle", "replay", "open_bundle", "default_name"]
+__all__ = [
+    "BundleRefused",
+    "Made",
+    "OpenedBundle",
+    "default_name",
+    "make_bundle",
+    "open_bundle",
+    "replay",
+    "replay_host",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,11 @@ def make_bundle(
     ``directory``)."""
     opts = options or Options()
     wrapped, rec = recording_host(host)
+    # The timeline's sources first (package logs, the SSM Agent's log, the journal of both
+    # units): the run closes the journal's runner at its end.
+    from gd_doctor.bundle import timeline
+
+    timeline.build(wrapped, (rec.started or datetime.now(timezone.utc)) - opts.since)
     run = run_doctor(wrapped, checks=checks, options=opts, budget_s=budget_s * 0.8, started_at=rec.started)
     h = run.report.host
     info: Dict[str, Any] = {

@@ -326,6 +326,15 @@ class Answers:
         attrs = doc.get("attrs")
         self.attrs: Dict[str, Any] = attrs if isinstance(attrs, dict) else {}
 
+    def journal_entries(self) -> List[JournalEntry]:
+        seen: Dict[Tuple[str, str], JournalEntry] = {}
+        for (port, _key), calls in self._by.items():
+            for c in calls if port == "journal" else []:
+                for e in decode_list("journal-entry", c.get("answer")):
+                    if isinstance(e, JournalEntry):
+                        seen.setdefault((e.timestamp.isoformat(), e.message), e)
+        return sorted(seen.values(), key=lambda e: e.timestamp)
+
     def take(self, port: str, key: Any) -> Optional[Dict[str, Any]]:
         k = (port, json.dumps(normalise_key(key, self._root), sort_keys=True))
         found = self._by.get(k)
@@ -366,6 +375,7 @@ class ReplayRunner:
 class ReplayJournal:
     def __init__(self, answers: Answers) -> None:
         self._a = answers
+        self._all = answers.journal_entries()
         self.description = f"{answers.attrs.get('journal') or 'journal'}"
 
     def read(
@@ -385,6 +395,10 @@ class ReplayJournal:
         if "raised" in got:
             raise JournalUnavailable(str(got["raised"]))
         return [e for e in decode_list("journal-entry", got.get("answer")) if isinstance(e, JournalEntry)]
+
+    def all_entries(self) -> List[JournalEntry]:
+        """Every recorded entry once (the timeline reads them all)."""
+        return list(self._all)
 
 
 class ReplayImds:
