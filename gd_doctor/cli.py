@@ -227,7 +227,9 @@ def run_check(
         from gd_doctor.bundle.cli import open_or_exit
 
         if root is not None:
-            raise typer.BadParameter("--bundle and --root exclude each other", param_hint="--bundle")
+            raise typer.BadParameter(
+                "--bundle and --root exclude each other", param_hint="--bundle"
+            )
         opened = open_or_exit(bundle)
         host = replay_host(opened)
         window = since_of(opened.manifest) or window if since == "24h" else window

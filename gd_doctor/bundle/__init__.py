@@ -62,7 +62,9 @@ def make_bundle(
     from gd_doctor.bundle import timeline
 
     timeline.build(wrapped, (rec.started or datetime.now(timezone.utc)) - opts.since)
-    run = run_doctor(wrapped, checks=checks, options=opts, budget_s=budget_s * 0.8, started_at=rec.started)
+    run = run_doctor(
+        wrapped, checks=checks, options=opts, budget_s=budget_s * 0.8, started_at=rec.started
+    )
     h = run.report.host
     info: Dict[str, Any] = {
         "hostname": h.hostname,
@@ -99,7 +101,9 @@ def replay(
     if options is None:
         window = since_of(bundle.manifest)
         options = Options(since=window) if window is not None else Options()
-    done = run_doctor(host, checks=checks, options=options, budget_s=budget_s, started_at=bundle.recorded_at)
+    done = run_doctor(
+        host, checks=checks, options=options, budget_s=budget_s, started_at=bundle.recorded_at
+    )
     report = replace(done.report, host=replace(done.report.host, root=bundle.describe()))
     return Run(done.outcome, done.diagnosis, report)
 

@@ -8,7 +8,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -78,7 +78,9 @@ def bundle_command(
         raise typer.BadParameter("must be between 0.25 and 1024 (MiB)", param_hint="--max-size")
     window = parse_since(since)
     if output is not None and (output.is_dir() or not output.parent.is_dir()):
-        raise typer.BadParameter(f"{output} is a directory or in a missing one", param_hint="--output")
+        raise typer.BadParameter(
+            f"{output} is a directory or in a missing one", param_hint="--output"
+        )
     settings = HostSettings(
         imds_endpoint=imds_endpoint, region=region, endpoint_url=endpoint_url, env=dict(os.environ)
     )
@@ -141,7 +143,7 @@ def timeline_command(
     if root is not None and bundle is not None:
         raise typer.BadParameter("--bundle and --root exclude each other", param_hint="--bundle")
     window = parse_since(since)
-    extra: list = []
+    extra: List[Any] = []
     opened: Optional[OpenedBundle] = None
     if bundle is not None:
         opened = open_or_exit(bundle)

@@ -72,7 +72,9 @@ def decode(kind: str, data: Any) -> Optional[Any]:
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: _decode_value(v) for k, v in data.items() if k in names}
     for f in dataclasses.fields(cls):
-        if f.name in ("fields", "environ", "cert", "headers") and isinstance(kwargs.get(f.name), dict):
+        if f.name in ("fields", "environ", "cert", "headers") and isinstance(
+            kwargs.get(f.name), dict
+        ):
             kwargs[f.name] = {str(k): str(v) for k, v in kwargs[f.name].items()}
     try:
         return cls(**kwargs)

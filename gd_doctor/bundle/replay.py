@@ -95,8 +95,8 @@ def read_members(path: Path) -> Dict[str, bytes]:
                     raise BundleRefused(f"members larger than {MAX_TOTAL >> 20} MiB together")
                 if name in out:
                     raise BundleRefused(f"member {name!r} appears twice")
-                fh = tar.extractfile(info)
-                data = fh.read(info.size + 1) if fh is not None else b""
+                member = tar.extractfile(info)
+                data = member.read(info.size + 1) if member is not None else b""
                 if len(data) != info.size:
                     raise BundleRefused(f"member {name!r}: truncated")
                 out[name] = data
@@ -394,7 +394,11 @@ class ReplayJournal:
             raise JournalUnavailable(NOT_RECORDED)
         if "raised" in got:
             raise JournalUnavailable(str(got["raised"]))
-        return [e for e in decode_list("journal-entry", got.get("answer")) if isinstance(e, JournalEntry)]
+        return [
+            e
+            for e in decode_list("journal-entry", got.get("answer"))
+            if isinstance(e, JournalEntry)
+        ]
 
     def all_entries(self) -> List[JournalEntry]:
         """Every recorded entry once (the timeline reads them all)."""
@@ -430,7 +434,11 @@ class ReplayNetwork:
     def resolve(self, name: str, *, timeout: float) -> DnsAnswer:
         got = self._a.take("net", ["resolve", name])
         res = decode("dns", got.get("answer")) if got else None
-        return res if isinstance(res, DnsAnswer) else DnsAnswer(name, problem=f"unavailable: {NOT_RECORDED}")
+        return (
+            res
+            if isinstance(res, DnsAnswer)
+            else DnsAnswer(name, problem=f"unavailable: {NOT_RECORDED}")
+        )
 
     def tcp_connect(self, address: str, port: int, *, timeout: float) -> TcpResult:
         got = self._a.take("net", ["tcp", address, port])
@@ -514,4 +522,4 @@ def replay_host(b: OpenedBundle, settings: Optional[HostSettings] = None) -> Hos
     )
 
 
-__all__ = ["BundleRefused", "OpenedBundle", "open_bundle", "replay_host", "ROOT_TOKEN", "posixpath"]
+__all__ = ["ROOT_TOKEN", "BundleRefused", "OpenedBundle", "open_bundle", "posixpath", "replay_host"]

@@ -26,7 +26,12 @@ AGENT_UNIT = "amazon-guardduty-agent.service"
 SSM_UNITS = ("amazon-ssm-agent.service", "snap.amazon-ssm-agent.amazon-ssm-agent.service")
 AGENT_LOG_DIR = "/var/log/amzn-guardduty-agent"
 SSM_LOG = "/var/log/amazon/ssm/amazon-ssm-agent.log"
-PACKAGE_LOGS = ("/var/log/dpkg.log", "/var/log/dpkg.log.1", "/var/log/dnf.rpm.log", "/var/log/yum.log")
+PACKAGE_LOGS = (
+    "/var/log/dpkg.log",
+    "/var/log/dpkg.log.1",
+    "/var/log/dnf.rpm.log",
+    "/var/log/yum.log",
+)
 INVENTORY_GLOB = ("/var/lib/amazon/ssm", "inventory/custom/GdDoctor.json")
 MAX_EVENTS = 2000
 MAX_TEXT = 240
@@ -41,15 +46,20 @@ _DNF = re.compile(
     r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*) \w+ (?P<op>Installed|Upgrade|Upgraded|Erase|"
     r"Reinstall|Downgrade|Install): (?P<pkg>\S+)"
 )
-_YUM = re.compile(r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<op>Installed|Updated|Erased): (?P<pkg>\S+)")
+_YUM = re.compile(
+    r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<op>Installed|Updated|Erased): (?P<pkg>\S+)"
+)
 _NUMBERS = re.compile(r"\b0x[0-9a-f]+\b|\d+")
 _LINUX_VERSION = re.compile(r"^Linux version (\S+)")
 _GD_DOCUMENT = re.compile(r"AmazonGuardDuty|GuardDuty-ConfigureRuntimeMonitoring|guardduty", re.I)
 _UNIT_FAIL = re.compile(
-    r"Main process exited, code=(?P<code>\w+), status=(?P<status>\S+)|Failed with result '(?P<result>[\w-]+)'"
+    r"Main process exited, code=(?P<code>\w+), status=(?P<status>\S+)"
+    r"|Failed with result '(?P<result>[\w-]+)'"
     r"|Start request repeated too quickly|killed by the OOM killer"
 )
-_UNIT_OTHER = re.compile(r"^(Started|Stopped|Starting|Stopping)\b|Scheduled restart job|Deactivated successfully")
+_UNIT_OTHER = re.compile(
+    r"^(Started|Stopped|Starting|Stopping)\b|Scheduled restart job|Deactivated successfully"
+)
 _KERNEL_OOM = re.compile(r"Out of memory: Killed process|oom-kill:|invoked oom-killer", re.I)
 
 
@@ -160,7 +170,14 @@ def agent_log_events(host: Host, since: datetime) -> List[Event]:
         res = host.fs.read_tail(path, READ_CAP)
         for line in (res.text or "").splitlines() if res.ok else ():
             parsed = parse_agent_log_line(line, since.year)
-            if parsed.timestamp is None or (parsed.level or "").upper() not in ("ERROR", "ERR", "CRITICAL", "CRIT", "FATAL", "PANIC"):
+            if parsed.timestamp is None or (parsed.level or "").upper() not in (
+                "ERROR",
+                "ERR",
+                "CRITICAL",
+                "CRIT",
+                "FATAL",
+                "PANIC",
+            ):
                 continue
             at = _utc(parsed.timestamp)
             if at < since:
@@ -187,7 +204,9 @@ def ssm_events(host: Host, since: datetime) -> List[Event]:
         if parsed.timestamp is None or _utc(parsed.timestamp) < since:
             continue
         bad = (parsed.level or "").upper().startswith("ERR") or "failed" in line.lower()
-        out.append(Event(_utc(parsed.timestamp), SSM_LOG, "ssm", _short(parsed.message), failure=bad))
+        out.append(
+            Event(_utc(parsed.timestamp), SSM_LOG, "ssm", _short(parsed.message), failure=bad)
+        )
     return out
 
 
@@ -205,7 +224,11 @@ def earlier_runs(host: Host, since: datetime) -> List[Event]:
             continue
         at = parse_time(str(doc.get("CaptureTime", ""))) if isinstance(doc, dict) else None
         content = doc.get("Content") if isinstance(doc, dict) else None
-        first = content[0] if isinstance(content, list) and content and isinstance(content[0], dict) else {}
+        first = (
+            content[0]
+            if isinstance(content, list) and content and isinstance(content[0], dict)
+            else {}
+        )
         verdict = first.get("Verdict") or first.get("verdict") or "?"
         if at is not None and _utc(at) >= since:
             out.append(Event(_utc(at), path, "gd-doctor", f"earlier gd-doctor run: {verdict}"))
@@ -216,10 +239,19 @@ def bundle_run(report: Dict[str, Any]) -> List[Event]:
     at = parse_time(str(report.get("started_at", "")))
     if at is None:
         return []
-    return [Event(_utc(at), "bundle report.json", "gd-doctor", f"gd-doctor run (the bundle's): {report.get('verdict')}")]
+    return [
+        Event(
+            _utc(at),
+            "bundle report.json",
+            "gd-doctor",
+            f"gd-doctor run (the bundle's): {report.get('verdict')}",
+        )
+    ]
 
 
-def build(host: Host, since: datetime, extra: Iterable[Event] = ()) -> Tuple[List[Event], List[str]]:
+def build(
+    host: Host, since: datetime, extra: Iterable[Event] = ()
+) -> Tuple[List[Event], List[str]]:
     """Every event since ``since``, oldest first (capped), and the sources that could not be
     read."""
     notes: List[str] = []
@@ -254,7 +286,9 @@ def render_text(events: Sequence[Event], notes: Sequence[str], since: datetime) 
             mark = ">>"
         elif ff is not None and n == ff - 1:
             mark = " ^"
-        lines.append(f"{mark} {e.at.isoformat(timespec='seconds')}  {e.kind:<9}  {e.text}  [{e.source}]")
+        lines.append(
+            f"{mark} {e.at.isoformat(timespec='seconds')}  {e.kind:<9}  {e.text}  [{e.source}]"
+        )
     if ff is not None:
         before = f"; right before it: {events[ff - 1].text}" if ff > 0 else ""
         lines.append(f">> first failure: {events[ff].text}{before}")

@@ -23,7 +23,13 @@ def comparable(run: Run) -> Dict[str, Any]:
             for f in doc["findings"]
         ],
         "rows": [
-            (c["id"], c["status"], c.get("summary"), tuple(c.get("evidence") or ()), repr(c.get("data")))
+            (
+                c["id"],
+                c["status"],
+                c.get("summary"),
+                tuple(c.get("evidence") or ()),
+                repr(c.get("data")),
+            )
             for c in doc["checks"]
         ],
     }

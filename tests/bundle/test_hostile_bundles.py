@@ -148,7 +148,9 @@ def test_newer_format(tmp_path: Path, good: Path) -> None:
     manifest["format"] = 99
     manifest["tool_version"] = "9.0"
     m["MANIFEST.json"] = json.dumps(manifest).encode()
-    _refused(_pack(tmp_path / "x.tar.gz", m, fix_manifest=False), "bundle format 99 (gd-doctor 9.0)")
+    _refused(
+        _pack(tmp_path / "x.tar.gz", m, fix_manifest=False), "bundle format 99 (gd-doctor 9.0)"
+    )
 
 
 def test_manifest_link_out_of_the_root_stays_inside(tmp_path: Path, good: Path) -> None:
@@ -208,7 +210,9 @@ def test_window_cut_is_recorded(tmp_path: Path) -> None:
 
     made = make_bundle(host, tmp_path / "b.tar.gz", checks=agent_logs.CHECKS,
                        options=Options(since=timedelta(hours=24)))  # fmt: skip
-    item = {i["name"]: i for i in made.manifest["items"]}["root/var/log/amzn-guardduty-agent/agent.log"]
+    item = {i["name"]: i for i in made.manifest["items"]}[
+        "root/var/log/amzn-guardduty-agent/agent.log"
+    ]
     assert item["cut"] == "window" and item["size"] == len(new)
     assert made.manifest["window_start"].startswith("2026-11-29T12:00")
 

@@ -43,7 +43,10 @@ def test_fixture_root_replays_the_same(name: str, tmp_path: Path) -> None:
     root = FIXTURES / "roots" / name / "root"
     manifest = _assert_same(Host.from_root(root, HostSettings()), tmp_path / "b.tar.gz")
     assert manifest["live"] is False
-    assert any(i["name"] == "root/etc/os-release" for i in manifest["items"]) or name == "container-docker"
+    assert (
+        any(i["name"] == "root/etc/os-release" for i in manifest["items"])
+        or name == "container-docker"
+    )
 
 
 def test_roots_were_found() -> None:
@@ -74,7 +77,7 @@ def _crash_loop_host(tmp: Path) -> Host:
 
     at = NOW
     journal_entries = [
-        JournalEntry(at - timedelta(minutes=10 - n), f"amazon-guardduty-agent.service: Main process exited, code=exited, status=1/FAILURE",
+        JournalEntry(at - timedelta(minutes=10 - n), "amazon-guardduty-agent.service: Main process exited, code=exited, status=1/FAILURE",
                      {"UNIT": "amazon-guardduty-agent.service", "_PID": "1", "PRIORITY": "4"})
         for n in range(5)
     ]  # fmt: skip
@@ -82,12 +85,14 @@ def _crash_loop_host(tmp: Path) -> Host:
     class Journal:
         description = "fake journal (restart loop)"
 
-        def read(self, *, units: Any, since: Any, kernel: bool, timeout: float, max_entries: int) -> Any:
+        def read(
+            self, *, units: Any, since: Any, kernel: bool, timeout: float, max_entries: int
+        ) -> Any:
             return [e for e in journal_entries if e.timestamp >= since][-max_entries:]
 
     return make_host(
         tmp,
-        commands={DPKG: "install ok installed|1.9.2\n", show + (",".join(PROPERTIES),): capture},
+        commands={DPKG: "install ok installed|1.9.2\n", (*show, ",".join(PROPERTIES)): capture},
         files={
             "/var/log/amzn-guardduty-agent/agent.log": "2026-11-30T11:59:00Z ERROR dispatch failure: Connection refused (os error 111)\n"
         },
@@ -127,7 +132,9 @@ def test_live_ssm_host_replays_the_same(tmp_path: Path, log: str) -> None:
 
 def test_live_network_host_replays_the_same(tmp_path: Path) -> None:
     """Real probes over loopback (TLS endpoint, IMDS fake): the replay has no socket at all."""
-    ssm = {f"{s}.{REGION}.amazonaws.com": ["127.0.0.1"] for s in ("ssm", "ssmmessages", "ec2messages")}
+    ssm = {
+        f"{s}.{REGION}.amazonaws.com": ["127.0.0.1"] for s in ("ssm", "ssmmessages", "ec2messages")
+    }
     with TlsEndpoint(HOST) as ep, FakeImds() as imds:
         res = FakeResolver({HOST: ["127.0.0.1"], **ssm})
         host = host_with(
@@ -138,7 +145,9 @@ def test_live_network_host_replays_the_same(tmp_path: Path) -> None:
             region=REGION,
             endpoint_url=f"https://{HOST}:{ep.address[1]}",
         )
-        made, again = bundle_and_replay(host, tmp_path / "b.tar.gz", checks=net_checks("network", "imds"))
+        made, again = bundle_and_replay(
+            host, tmp_path / "b.tar.gz", checks=net_checks("network", "imds")
+        )
     diff = differences(comparable(made.run), comparable(again))
     assert diff == [], "\n".join(diff)
     with open_bundle(tmp_path / "b.tar.gz") as b:

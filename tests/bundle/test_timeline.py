@@ -18,13 +18,13 @@ from gd_doctor.checks.base import Options
 from gd_doctor.cli import app
 from gd_doctor.host import Host
 from gd_doctor.host.settings import HostSettings
-from tests.hostkit import FIXTURES, write_tree
 from tests.harness.journal_files import (
     format_export,
     journal_from_export,
     journal_remote_unavailable_reason,
     parse_export,
 )
+from tests.hostkit import FIXTURES, write_tree
 
 pytestmark = pytest.mark.skipif(
     journal_remote_unavailable_reason() is not None, reason=str(journal_remote_unavailable_reason())
@@ -91,12 +91,16 @@ def test_staged_incident_from_its_bundle_and_through_the_cli(tmp_path: Path) -> 
     root = tmp_path / "root"
     start = _stage(root)
     out = tmp_path / "b.tar.gz"
-    make_bundle(Host.from_root(root, HostSettings()), out, options=Options(since=timedelta(days=400)))
+    make_bundle(
+        Host.from_root(root, HostSettings()), out, options=Options(since=timedelta(days=400))
+    )
     with open_bundle(out) as b:
         host = replay_host(b)
         events, _ = tl.build(host, start - timedelta(hours=1))
     _check_order(events, start)
-    res = CliRunner().invoke(app, ["timeline", "--bundle", str(out), "--since", "400d", "--format", "json"])
+    res = CliRunner().invoke(
+        app, ["timeline", "--bundle", str(out), "--since", "400d", "--format", "json"]
+    )
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["first_failure"] is not None
