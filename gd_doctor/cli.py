@@ -509,10 +509,9 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 def _register_bundle_commands() -> None:
     """``bundle`` and ``timeline`` live in gd_doctor/bundle/ (their options and logic)."""
-    from gd_doctor.bundle.cli import bundle_command, timeline_command
+    from gd_doctor.bundle.cli import register
 
-    app.command("bundle", epilog=EXIT_CODES_HELP)(bundle_command)
-    app.command("timeline")(timeline_command)
+    register(app, parse_since, EXIT_CODES_HELP)
 
 
 _register_bundle_commands()

@@ -7,8 +7,9 @@ import math
 import os
 import sys
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
@@ -16,6 +17,15 @@ from gd_doctor.bundle.replay import BundleRefused, OpenedBundle, open_bundle
 
 EXIT_OK = 0
 EXIT_TOOL_FAILED = 3
+# gd_doctor/cli.py's --since parser, handed over by register(): this module sits below the CLI
+_PARSE_SINCE: List[Callable[[str], timedelta]] = []
+
+
+def register(app: typer.Typer, parse_since: Callable[[str], timedelta], epilog: str) -> None:
+    """Add ``bundle`` and ``timeline`` to the CLI's app."""
+    _PARSE_SINCE[:] = [parse_since]
+    app.command("bundle", epilog=epilog)(bundle_command)
+    app.command("timeline", epilog=epilog)(timeline_command)
 
 
 def open_or_exit(path: Path) -> OpenedBundle:
@@ -68,7 +78,6 @@ def bundle_command(
     report and a manifest; 'gd-doctor check --bundle FILE' diagnoses it again offline."""
     from gd_doctor.bundle import make_bundle
     from gd_doctor.checks.base import Options
-    from gd_doctor.cli import parse_since
     from gd_doctor.host import Host
     from gd_doctor.host.settings import HostSettings
 
@@ -76,7 +85,7 @@ def bundle_command(
         raise typer.BadParameter("must be a finite number greater than 0", param_hint="--timeout")
     if not math.isfinite(max_size) or not 0.25 <= max_size <= 1024:
         raise typer.BadParameter("must be between 0.25 and 1024 (MiB)", param_hint="--max-size")
-    window = parse_since(since)
+    window = _PARSE_SINCE[0](since)
     if output is not None and (output.is_dir() or not output.parent.is_dir()):
         raise typer.BadParameter(
             f"{output} is a directory or in a missing one", param_hint="--output"
@@ -134,7 +143,6 @@ def timeline_command(
     the first failure and what came right before it."""
     from gd_doctor.bundle import replay_host, since_of
     from gd_doctor.bundle import timeline as tl
-    from gd_doctor.cli import parse_since
     from gd_doctor.host import Host
     from gd_doctor.host.settings import HostSettings
 
@@ -142,7 +150,7 @@ def timeline_command(
         raise typer.BadParameter("must be text or json", param_hint="--format")
     if root is not None and bundle is not None:
         raise typer.BadParameter("--bundle and --root exclude each other", param_hint="--bundle")
-    window = parse_since(since)
+    window = _PARSE_SINCE[0](since)
     extra: List[Any] = []
     opened: Optional[OpenedBundle] = None
     if bundle is not None:

@@ -43,7 +43,7 @@ def test_structure(doc: dict[str, Any]) -> None:
     assert doc["schemaVersion"] == "2.2"
     assert set(doc) == {"schemaVersion", "description", "parameters", "mainSteps"}
     names = [s["name"] for s in doc["mainSteps"]]
-    assert names == ["installGdDoctor", "runGdDoctor", "publishReport"]
+    assert names == ["installGdDoctor", "runGdDoctor", "makeBundle", "publishReport"]
     for s in doc["mainSteps"]:
         assert s["action"] == "aws:runShellScript"
         assert re.fullmatch(r"[A-Za-z0-9_.-]+", s["name"])
@@ -59,7 +59,9 @@ def test_structure(doc: dict[str, Any]) -> None:
 
 def test_parameters(doc: dict[str, Any]) -> None:
     params = doc["parameters"]
-    assert set(params) == {"format", "timeout", "extraArguments", "installFrom"}
+    assert set(params) == {
+        "format", "timeout", "extraArguments", "installFrom", "bundle", "bundleUpload"
+    }  # fmt: skip
     for name, p in params.items():
         assert p["type"] == "String", name
         assert p["description"], name
