@@ -61,9 +61,13 @@ def make_bundle(
     # units): the run closes the journal's runner at its end.
     from gd_doctor.bundle import timeline
 
-    timeline.build(wrapped, (rec.started or datetime.now(timezone.utc)) - opts.since)
+    timeline.build(
+        wrapped,
+        (rec.started or datetime.now(timezone.utc)) - opts.since,
+        timeout=min(10.0, budget_s * 0.1),
+    )
     run = run_doctor(
-        wrapped, checks=checks, options=opts, budget_s=budget_s * 0.8, started_at=rec.started
+        wrapped, checks=checks, options=opts, budget_s=budget_s * 0.7, started_at=rec.started
     )
     h = run.report.host
     info: Dict[str, Any] = {

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import sys
@@ -31,10 +32,12 @@ def register(app: typer.Typer, parse_since: Callable[[str], timedelta], epilog: 
 def open_or_exit(path: Path) -> OpenedBundle:
     """The verified, unpacked bundle, or a clear message and exit code 3."""
     try:
-        return open_bundle(path)
+        opened = open_bundle(path)
     except BundleRefused as exc:
         sys.stderr.write(f"gd-doctor: bundle refused: {exc}\n")
         raise typer.Exit(EXIT_TOOL_FAILED) from None
+    atexit.register(opened.close)  # the private directory goes however the command ends
+    return opened
 
 
 def mark_replay(done: "object", opened: OpenedBundle) -> "object":

@@ -9,6 +9,7 @@ stores exactly those answers; replay (replay.py) puts them back behind the same 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -28,6 +29,13 @@ from gd_doctor.redact import redact
 MAX_CALLS = 5000  # answers kept per run: a runaway loop must not grow the bundle without end
 MAX_PATHS = 20000
 ROOT_TOKEN = "<root>"
+# The part of gd-doctor's own environment a bundle keeps: what the host layer reads (proxies,
+# the IMDS switches, CA bundles, the Region). PATH, SSH_CONNECTION, user names... stay home.
+_KEPT_ENV = re.compile(
+    r"^(?:https?_proxy|no_proxy|all_proxy|AWS_EC2_METADATA_\w+|AWS_CA_BUNDLE|"
+    r"REQUESTS_CA_BUNDLE|AWS_REGION|AWS_DEFAULT_REGION)$",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -245,7 +253,7 @@ def recording_host(host: Host) -> Tuple[Host, Recorder]:
         "region": host.settings.region,
         "endpoint_url": host.settings.endpoint_url,
     }
-    rec.env = {k: redact(v) for k, v in host.env.items()}
+    rec.env = {k: redact(v) for k, v in host.env.items() if _KEPT_ENV.match(k)}
     wrapped = replace(
         host,
         fs=fs,

@@ -17,6 +17,7 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -318,6 +319,7 @@ class Answers:
         self._root = root_real
         self._by: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
         self._seen: Dict[Tuple[str, str], int] = {}
+        self._lock = threading.Lock()  # the checks ask from several threads
         calls = doc.get("calls")
         for c in calls if isinstance(calls, list) else []:
             if isinstance(c, dict) and isinstance(c.get("port"), str):
@@ -340,8 +342,9 @@ class Answers:
         found = self._by.get(k)
         if not found:
             return None
-        n = self._seen.get(k, 0)
-        self._seen[k] = n + 1
+        with self._lock:
+            n = self._seen.get(k, 0)
+            self._seen[k] = n + 1
         return found[min(n, len(found) - 1)]
 
 

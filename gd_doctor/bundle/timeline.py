@@ -113,7 +113,9 @@ def _package_line(line: str, path: str, year: int) -> Optional[Event]:
     return None
 
 
-def _journal_entries(host: Host, since: datetime) -> Tuple[List[JournalEntry], Optional[str]]:
+def _journal_entries(
+    host: Host, since: datetime, timeout: float
+) -> Tuple[List[JournalEntry], Optional[str]]:
     """The agent's, the SSM Agent's and the kernel's entries. On a bundle, every recorded
     answer (the replay journal answers the checks' own queries only)."""
     recorded = getattr(host.journal, "all_entries", None)
@@ -124,7 +126,7 @@ def _journal_entries(host: Host, since: datetime) -> Tuple[List[JournalEntry], O
     for units, kernel in (([AGENT_UNIT], True), (list(SSM_UNITS), False)):
         try:
             entries += host.journal.read(
-                units=units, since=since, kernel=kernel, timeout=10.0, max_entries=JOURNAL_MAX
+                units=units, since=since, kernel=kernel, timeout=timeout, max_entries=JOURNAL_MAX
             )
         except JournalUnavailable as exc:
             problem = str(exc)
@@ -250,12 +252,12 @@ def bundle_run(report: Dict[str, Any]) -> List[Event]:
 
 
 def build(
-    host: Host, since: datetime, extra: Iterable[Event] = ()
+    host: Host, since: datetime, extra: Iterable[Event] = (), *, timeout: float = 10.0
 ) -> Tuple[List[Event], List[str]]:
     """Every event since ``since``, oldest first (capped), and the sources that could not be
     read."""
     notes: List[str] = []
-    entries, problem = _journal_entries(host, since)
+    entries, problem = _journal_entries(host, since, timeout / 2)  # two units' queries
     if problem:
         notes.append(f"journal: {redact(problem)}")
     events = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import tarfile
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -91,3 +92,22 @@ def test_live_sources_every_format(tmp_path: Path, source: str) -> None:
         found += leaks([row], texts)
     assert found == []
     assert missing == []
+
+
+def test_only_the_environment_gd_doctor_reads_is_kept(tmp_path: Path) -> None:
+    from tests.hostkit import make_host
+
+    env = {
+        "PATH": "/usr/bin",
+        "SSH_CONNECTION": "198.51.100.7 50022 10.0.1.17 22",
+        "HTTPS_PROXY": "http://alice:s3cretPw@proxy.corp:3128",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLE01",
+    }
+    host = make_host(tmp_path / "root", files={"/etc/hostname": "h\n"}, commands={}, env=env)
+    out = tmp_path / "b.tar.gz"
+    make_bundle(host, out)
+    with tarfile.open(out, "r:gz") as tar:
+        member = tar.extractfile("answers.json")
+        assert member is not None
+        kept = json.loads(member.read())["env"]
+    assert kept == {"HTTPS_PROXY": "http://[REDACTED]@proxy.corp:3128"}
