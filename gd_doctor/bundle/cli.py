@@ -45,6 +45,8 @@ def mark_replay(done: "object", opened: OpenedBundle) -> "object":
     from gd_doctor.pipeline import Run
 
     assert isinstance(done, Run)
+    # The text report names the host only, for a live host's bundle: say it is a replay
+    sys.stderr.write(f"gd-doctor: {opened.describe()}\n")
     report = replace(done.report, host=replace(done.report.host, root=opened.describe()))
     return Run(done.outcome, done.diagnosis, report)
 

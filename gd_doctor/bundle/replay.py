@@ -37,6 +37,7 @@ from gd_doctor.host.packages import PackageQuery
 from gd_doctor.host.procs import ProcessInfo, ProcessUnavailable
 from gd_doctor.host.settings import HostSettings
 from gd_doctor.host.units import UnitResolver
+from gd_doctor.redact import neutralise_controls, redact
 
 MAX_ARCHIVE = 64 << 20  # the compressed file
 MAX_MEMBER = 16 << 20
@@ -183,7 +184,8 @@ class OpenedBundle:
 
     def describe(self) -> str:
         host = self.manifest.get("host") or {}
-        who = host.get("hostname") or host.get("instance_id") or "an unnamed host"
+        who = str(host.get("hostname") or host.get("instance_id") or "an unnamed host")
+        who = neutralise_controls(redact(who))[:120]  # the manifest is the bundle's word
         return f"replay of bundle {self.path.name}: {who}, recorded {self.recorded_at.isoformat()}"
 
 
