@@ -182,6 +182,7 @@ def run_check(
     region: Optional[str] = None,
     endpoint_url: Optional[str] = None,
     fleet: Optional[FleetOutputs] = None,
+    bundle: Optional[Path] = None,
 ) -> int:
     """Run every selected check, diagnose, render; returns the exit code."""
     from gd_doctor.checks import ALL_CHECKS, UnknownSelection, select_checks
@@ -220,7 +221,19 @@ def run_check(
         endpoint_url=endpoint_url,
         env=dict(os.environ),
     )
-    if root is not None:
+    opened = None
+    if bundle is not None:
+        from gd_doctor.bundle import replay_host, since_of
+        from gd_doctor.bundle.cli import open_or_exit
+
+        if root is not None:
+            raise typer.BadParameter(
+                "--bundle and --root exclude each other", param_hint="--bundle"
+            )
+        opened = open_or_exit(bundle)
+        host = replay_host(opened)
+        window = since_of(opened.manifest) or window if since == "24h" else window
+    elif root is not None:
         if not root.is_dir():
             raise typer.BadParameter(f"{root} is not a directory", param_hint="--root")
         if not (root / "etc").is_dir():
@@ -242,8 +255,14 @@ def run_check(
         debug=debug,
         report_path=str(output) if output else None,
         progress=progress,
+        started_at=opened.recorded_at if opened is not None else None,
     )
     progress.clear()
+    if opened is not None:
+        from gd_doctor.bundle.cli import mark_replay
+
+        done = mark_replay(done, opened)  # type: ignore[assignment]
+        opened.close()
     run, report = done.outcome, done.report
     status = EXIT_OK if report.verdict == Verdict.HEALTHY else EXIT_PROBLEMS
     if output is not None:
@@ -317,6 +336,11 @@ def check_command(
         "--root",
         help="Analyse a mounted or captured root instead of the live host; "
         "checks that need the live host are skipped and say so.",
+    ),
+    bundle: Optional[Path] = typer.Option(
+        None,
+        "--bundle",
+        help="Diagnose a support bundle (from 'gd-doctor bundle') offline, as a replay.",
     ),
     only: Optional[List[str]] = typer.Option(
         None, "--only", help="Run only these check ids or categories (repeat or comma-separate)."
@@ -392,6 +416,7 @@ def check_command(
             region=region,
             endpoint_url=endpoint_url,
             fleet=_fleet_outputs(inventory, inventory_dir, compliance, emf, emf_endpoint, emf_file),
+            bundle=bundle,
         )
     )
 
@@ -490,3 +515,13 @@ def main(argv: Optional[List[str]] = None) -> None:
             "Re-run with --debug for the traceback.\n"
         )
         sys.exit(EXIT_TOOL_FAILED)
+
+
+def _register_bundle_commands() -> None:
+    """``bundle`` and ``timeline`` live in gd_doctor/bundle/ (their options and logic)."""
+    from gd_doctor.bundle.cli import register
+
+    register(app, parse_since, EXIT_CODES_HELP)
+
+
+_register_bundle_commands()
