@@ -288,6 +288,7 @@ def run_check(
             f"gd-doctor: time budget of {timeout:g} s ran out; "
             "unfinished checks are marked timed out\n"
         )
+    sys.stderr.flush()  # a block-buffered stderr (click 8.1's test runner) would lose the lines
     return status
 
 
