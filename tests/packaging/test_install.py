@@ -238,6 +238,7 @@ def test_suite_on_python39(root_copy: RootFactory) -> None:
             f' -m "{SUITE_MARKERS}"',
             env=env,
             check=False,
+            timeout=2400,  # the whole fast suite, on a 2-core machine
         )  # fmt: skip
     tail = "\n".join(p.stdout.splitlines()[-80:])
     assert p.returncode in (0, 5), f"pytest on Python 3.9 exited {p.returncode}\n{tail}\n{p.stderr}"
