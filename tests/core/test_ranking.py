@@ -261,7 +261,7 @@ def test_only_the_detected_distributions_install_line() -> None:
     assert len(installs) == 1 and "amazon-ssm-agent.deb" in installs[0]
     assert debian.fix_step == installs[0]
     centos = _ssm_missing(_os("centos", "7", "rhel", "fedora"))
-    assert [s for s in centos.steps if "Install the SSM Agent" in s][0].count("dnf") == 1
+    assert next(s for s in centos.steps if "Install the SSM Agent" in s).count("dnf") == 1
     assert not any("snap install" in s for s in centos.steps)
     unknown = _ssm_missing()
     assert len([s for s in unknown.steps if "Install the SSM Agent" in s]) == 3
