@@ -183,7 +183,7 @@ def fold(findings: Sequence[Finding]) -> List[Finding]:
 
 _WHERE = {
     "instance": "On the instance: ",
-    "workstation": "From a workstation with AWS credentials: ",
+    "workstation": "From a workstation (AWS CLI with credentials): ",
 }
 _AWS_COMMAND = re.compile(r"\baws ([a-z0-9-]+) ([a-z0-9-]+)")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")

@@ -26,6 +26,7 @@ from gd_doctor.facts.network import (
 from gd_doctor.facts.platform import KernelFacts, MemlockFacts, OsFacts
 from gd_doctor.knowledge import WHERE, finding_specs
 from gd_doctor.model import CheckResult, Finding, Severity
+from gd_doctor.redact import redact
 from tests.hostkit import facts_with, result
 
 HOST = "guardduty-data.us-east-1.amazonaws.com"
@@ -229,7 +230,9 @@ def test_imds_disabled_turns_it_on_from_a_workstation_in_the_detected_region() -
     first = found[0]
     assert first.finding_id == "imds.disabled"
     assert first.fix_step == first.steps[0]
-    assert first.fix_step.startswith("From a workstation with AWS credentials: ")
+    assert first.fix_step.startswith("From a workstation (AWS CLI with credentials): ")
+    # the prefix must survive the redactor (a "credentials: value" would be masked)
+    assert redact(first.fix_step) == first.fix_step
     assert "--http-endpoint enabled" in first.fix_step
     assert all(s.count("--region eu-west-1") == s.count("aws ") for s in first.steps)
 
