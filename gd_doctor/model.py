@@ -105,6 +105,15 @@ class Finding:
     checks: Tuple[str, ...] = ()
     # Check ids whose evidence the engine prepends (resolved from facts types by the rule).
     evidence_from: Tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # Findings this cause explains (the knowledge base's ``folds``): listed under it, not as
+    # problems of their own; their checks are in ``checks`` and their evidence in ``evidence``.
+    consequences: Tuple["Finding", ...] = ()
+    # The step that fixes the cause (the others diagnose), and the evidence line that proves it.
+    fix_step: Optional[str] = None
+    decisive_evidence: Optional[str] = None
+    # How each step applies (knowledge.StepSpec, parallel to ``steps``): the engine tailors the
+    # steps to the host with them. Empty: steps not built from the knowledge base.
+    step_specs: Tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)

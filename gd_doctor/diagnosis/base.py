@@ -162,13 +162,17 @@ def finding(
     the checks in ``evidence_from`` are put before ``evidence`` by the engine.
     """
     spec = finding_specs()[spec_id]
+    # steps for other failures than this one (a step's "when") are left out here; the engine
+    # tailors the rest to the host
+    kept = [(s, m) for s, m in zip(spec.steps, spec.step_specs) if m.wanted(params)]
     return Finding(
         finding_id=spec.id,
         title=_fill(spec.title, params),
         severity=Severity(spec.severity),
         issue_id=spec.issue,
         evidence=tuple(redact(e) for e in evidence if e),
-        steps=tuple(_fill(s, params) for s in spec.steps),
+        steps=tuple(_fill(s, params) for s, _ in kept),
+        step_specs=tuple(m for _, m in kept),
         doc=spec.doc,
         rank=spec.rank,
         checks=tuple(dict.fromkeys(check_id_of(c) for c in checks)),

@@ -11,7 +11,7 @@ other than the service answering (``network.guardduty_https``).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from gd_doctor.diagnosis.base import Results, Rule, RuleOutput, finding, rule
 from gd_doctor.facts.imds import ImdsIdentityFacts, ImdsNetworkFacts
@@ -126,6 +126,14 @@ def custom_resolver(
     )
 
 
+def _tcp_failure(states: Sequence[str]) -> str:
+    """One kind of failure on every address picks its own first step; else ``mixed``."""
+    kinds = set(states) or {"timeout"}
+    if len(kinds) == 1 and next(iter(kinds)) in ("timeout", "refused", "unreachable"):
+        return next(iter(kinds))
+    return "mixed"
+
+
 @rule("network.tcp_blocked", reads=(TcpFacts, *CONTEXT))
 def tcp_blocked(
     tcp: Optional[TcpFacts],
@@ -142,6 +150,7 @@ def tcp_blocked(
         checks=(TcpFacts, DnsFacts),
         evidence_from=(TcpFacts,),
         states=", ".join(tcp.states) or "no answer",
+        failure=_tcp_failure(tcp.states),
         **_common(region, resolver, vpc, identity),
     )
 

@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _platform_findings(doc: Dict[str, Any]) -> List[str]:
-    return sorted(f["id"] for f in doc["findings"] if f["id"].startswith("platform."))
+    """Platform findings listed on their own or as a cause's consequences."""
+    every = [g for f in doc["findings"] for g in (f, *f["consequences"])]
+    return sorted(f["id"] for f in every if f["id"].startswith("platform."))
 
 
 def _expected(case: Path) -> List[str]:

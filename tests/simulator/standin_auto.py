@@ -33,18 +33,27 @@ def log(level, message):
         pass
 
 
+def _token(opener):
+    """An IMDSv2 token, or None when the PUT fails (hop limit, refusal): the AWS SDKs then fall
+    back to IMDSv1, which works where the instance allows it (HttpTokens=optional)."""
+    req = urllib.request.Request(
+        "http://169.254.169.254/latest/api/token",
+        method="PUT",
+        headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"},
+    )
+    try:
+        return opener.open(req, timeout=TIMEOUT).read().decode()
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def region():
     try:
-        req = urllib.request.Request(
-            "http://169.254.169.254/latest/api/token",
-            method="PUT",
-            headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"},
-        )
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        token = opener.open(req, timeout=TIMEOUT).read().decode()
+        token = _token(opener)
         req = urllib.request.Request(
             "http://169.254.169.254/latest/dynamic/instance-identity/document",
-            headers={"X-aws-ec2-metadata-token": token},
+            headers={"X-aws-ec2-metadata-token": token} if token else {},
         )
         return json.loads(opener.open(req, timeout=TIMEOUT).read())["region"]
     except Exception as exc:  # noqa: BLE001
