@@ -8,10 +8,11 @@ token (and learn only whether one was issued), then read paths; the client adds 
   (:class:`UnavailableImds`), as it does for the AWS SDKs.
 * Never through a proxy: the session ignores the environment (``trust_env = False``) and has no
   proxies, because a proxy in front of IMDS breaks IMDSv2 (AWS documents ``no_proxy`` for it).
-* Bounded: every call has a timeout and one retry (``timeouts.IMDS_RETRIES``) on a timeout or a
-  5xx. Each exchange runs in a daemon thread joined with the timeout, and a body is read up to
-  :data:`MAX_BODY` bytes, so a server that trickles a byte a second or sends megabytes cannot
-  hold the run.
+* Bounded: every call has a timeout and one retry (``timeouts.IMDS_RETRIES``) on a 5xx or a
+  refused connection (both answer at once); none after a timeout: a silent IMDS stays silent,
+  and a retry would only double the worst case. Each exchange runs in a daemon thread joined
+  with the timeout, and a body is read up to :data:`MAX_BODY` bytes, so a server that trickles
+  a byte a second or sends megabytes cannot hold the run.
 * Secrets: the token is kept in the client; replies of credential paths are handed to the check,
   which keeps only ``Code`` and ``Expiration``. Nothing here logs.
 """
@@ -169,7 +170,7 @@ class HttpImds:
         reply = self._once(method, path, headers, timeout)
         attempts = 1
         while attempts <= self._retries and (
-            reply.problem == "timeout" or (reply.status is not None and reply.status >= 500)
+            reply.problem == "refused" or (reply.status is not None and reply.status >= 500)
         ):
             attempts += 1
             reply = self._once(method, path, headers, timeout)

@@ -103,6 +103,7 @@ PARSERS: List[Tuple[str, Callable[[str], Any], List[str]]] = [
     ("agent_log.parse_agent_log_line", agent_log.parse_agent_log_line,
      _seeds("agent-logs/*/*")),
     ("agent_log.parse_time", agent_log.parse_time, _seeds("agent-logs/*/*")),
+    ("agent_log.line_timestamp", agent_log.line_timestamp, _seeds("agent-logs/*/*")),
     ("agent_log.endpoint_host_in", agent_log.endpoint_host_in, _seeds("agent-logs/*/*")),
     ("aws_error.parse_aws_reply", lambda t: aws_error.parse_aws_reply(403, {"x-amzn-ErrorType": t[:80]}, t),
      _seeds("ssm/logs/*")),
