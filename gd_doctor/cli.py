@@ -604,25 +604,72 @@ def checks_command(
         typer.echo(f"{c.id.ljust(width)}  {c.category.ljust(8)}  {c.title}")
 
 
-@app.command("explain")
+@app.command(
+    "explain",
+    short_help="Explain a coverage issue: its row, steps and the local checks on it.",
+    epilog="\b\nExamples:\n"
+    "  gd-doctor explain 'Agent disconnected'\n"
+    "  gd-doctor explain 5            (or 'row 5', or kernel-lower)\n"
+    "  gd-doctor explain '연결이 끊긴 에이전트'\n"
+    "  gd-doctor explain --list\n"
+    "  gd-doctor explain --format json 'No Agent Reporting'",
+)
 def explain_command(
-    text: List[str] = typer.Argument(
-        ...,
-        help="An issue id, an issue type, or a message as the console or "
-        "'aws guardduty list-coverage' shows it (quotes optional).",
+    text: Optional[List[str]] = typer.Argument(
+        None,
+        help="A row number or id as reports print them (5, 'row 5', kernel-lower), an issue "
+        "type, or a message as the console or 'aws guardduty list-coverage' shows it, in "
+        "English or Korean (quotes optional).",
+        show_default=False,
+    ),
+    list_rows: bool = typer.Option(False, "--list", help="List every row, one line each."),
+    fmt: OutputFormat = typer.Option(
+        OutputFormat.text, "--format", "-f", case_sensitive=False, help="text or json."
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also show the Korean wordings and where rows come from."
     ),
 ) -> None:
     """Explain a coverage issue: its row, troubleshooting steps and the local checks on it."""
     from gd_doctor.checks import ALL_CHECKS
     from gd_doctor.diagnosis.explain import explain
-    from gd_doctor.report.explain import render_explanation
+    from gd_doctor.report.explain import (
+        render_explanation,
+        render_explanation_json,
+        render_list,
+        render_list_json,
+    )
 
-    result = explain(" ".join(text))
-    out = render_explanation(result, {c.id: c.title for c in ALL_CHECKS})
+    if fmt == OutputFormat.ssm:
+        raise typer.BadParameter("explain prints text or json", param_hint="--format")
+    query = " ".join(text or ())
+    if list_rows:
+        if query:
+            raise typer.BadParameter("--list takes no query", param_hint="--list")
+        out = render_list_json() if fmt == OutputFormat.json else render_list(
+            terminal_width() if sys.stdout.isatty() else None
+        )
+        _write(out)
+        raise typer.Exit(EXIT_OK)
+    if not text:
+        raise typer.BadParameter(
+            "name a row, an issue type or a message ('gd-doctor explain --list' lists the rows)",
+            param_hint="TEXT",
+        )
+    result = explain(query)
+    if fmt == OutputFormat.json:
+        out = render_explanation_json(result)
+    else:
+        out = render_explanation(result, {c.id: c.title for c in ALL_CHECKS}, verbose=verbose)
+    _write(out)
+    raise typer.Exit(EXIT_OK if result.recognised else EXIT_PROBLEMS)
+
+
+def _write(out: str) -> None:
     if not _can_encode(sys.stdout, out):
         out = out.encode("ascii", errors="replace").decode("ascii")
     sys.stdout.write(out)
-    raise typer.Exit(EXIT_OK if result.recognised else EXIT_PROBLEMS)
+    sys.stdout.flush()
 
 
 def main(argv: Optional[List[str]] = None) -> None:
