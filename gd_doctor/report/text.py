@@ -20,6 +20,9 @@ from gd_doctor.redact import redact, redact_value
 from gd_doctor.report.conditions import run_conditions
 from gd_doctor.report.style import Style
 
+# Joins words that must stay on one line ("[row 15 private-dns-attributes]"): textwrap breaks
+# only at ASCII whitespace.
+NBSP = "\u00a0"
 DEFAULT_WIDTH = 80
 MIN_WIDTH = 40
 _EVIDENCE_SHOWN = 8
@@ -60,13 +63,15 @@ class _Out:
         ) or [indent.rstrip()]
         if painted is not None and wrapped[0].startswith(indent):
             wrapped[0] = painted + wrapped[0][len(indent) :]
-        self.lines.extend(wrapped)
+        self.lines.extend(line.replace(NBSP, " ") for line in wrapped)
 
     def marked(self, key: str, text: str, indent: str = "", extra: str = "") -> None:
-        """A line that starts with a status mark; ``extra`` follows the mark (an id column)."""
+        """A line that starts with a status mark; ``extra`` follows the mark (an id column).
+        Continuation lines align with the text, unless that leaves less than half the width."""
         sym = self.style.symbols[key]
         plain = f"{indent}{sym} {extra}"
-        self.para(text, plain, painted=f"{indent}{self.style.paint(sym, key)} {extra}")
+        hang = " " * len(plain) if len(plain) <= self.width // 2 - 10 else indent + "      "
+        self.para(text, plain, hang, painted=f"{indent}{self.style.paint(sym, key)} {extra}")
 
 
 def _plural(n: int, word: str) -> str:
@@ -150,7 +155,9 @@ def _finding_block(out: _Out, f: Finding) -> None:
         for n, s in enumerate(f.steps, 1):
             out.para(s, f"    {n}. ")
     if f.doc:
-        out.lines.append(redact(f"  Docs: {f.doc}"))  # one URL: wrapping cannot shorten it
+        line = f"  Docs: {f.doc}"
+        # A URL is never broken: when it does not fit after the label it gets its own line.
+        out.lines.extend([line] if len(line) <= out.width else ["  Docs:", f"    {f.doc}"])
 
 
 def shown_marks(report: Report) -> Dict[str, str]:
@@ -299,11 +306,11 @@ def summary_line(report: Report, style: Style, *, verbose: bool) -> str:
         head += _tally(report)
     if top is not None:
         row = _row(top)
-        label = f" [row {row.number} {row.id}]" if row is not None else f" [{top.finding_id}]"
+        label = f" [row{NBSP}{row.number}{NBSP}{row.id}]" if row else f" [{top.finding_id}]"
         cause = short_cause(top.title, ellipsis=style.symbols["ellipsis"])
         head += f". Top cause: {cause}{label}"
         if row is not None:
-            more.append(f"gd-doctor explain {row.number}")
+            more.append(f"gd-doctor{NBSP}explain{NBSP}{row.number}")
     if not verbose:
         more.append("--verbose for every check")
     elif report.verdict != Verdict.HEALTHY:

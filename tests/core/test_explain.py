@@ -130,4 +130,6 @@ def test_normalise_folds_ids_and_punctuation() -> None:
 @given(st.text(max_size=300))
 def test_explain_never_crashes(text: str) -> None:
     found = explain(text)
-    assert found.how in ("id", "message", "type", "seed", "other-resource", "closest", "none")
+    assert found.how in (
+        "id", "number", "message", "type", "korean", "other-resource", "closest", "none"
+    )
