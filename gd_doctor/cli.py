@@ -51,7 +51,7 @@ EXIT_CODES_HELP = (
 EXAMPLES = (
     "\b\nExamples:\n"
     "  sudo gd-doctor                    check this instance (same as 'gd-doctor check')\n"
-    "  sudo gd-doctor -v                 ... and list every check with its details\n"
+    "  sudo gd-doctor -v                 the same, listing every check with its details\n"
     "  sudo gd-doctor --format json -o /var/tmp/gd-doctor.json\n"
     "  gd-doctor check --root /mnt/img   analyse a mounted root offline\n"
     "  gd-doctor explain 'Agent disconnected'\n"
