@@ -24,20 +24,71 @@ def _long_options(command: str) -> Set[str]:
     return {o for p in cmd.params for o in p.opts if o.startswith("--")}
 
 
-@pytest.mark.parametrize("command", ["check", "checks"])
+@pytest.mark.parametrize("command", ["check", "checks", "explain"])
 def test_man_page_documents_every_option(command: str) -> None:
     documented = set(re.findall(r"\\-\\-([a-z][a-z\\-]*)", MAN))
     documented = {"--" + o.replace("\\-", "-") for o in documented}
     assert _long_options(command) - documented == set()
 
 
-@pytest.mark.parametrize("command", ["check", "checks"])
+def _completion_var(name: str) -> Set[str]:
+    m = re.search(rf'local {name}="([^"]*)"', COMPLETION)
+    assert m, f"no {name} in the completion"
+    return set(m.group(1).split())
+
+
+@pytest.mark.parametrize("command", ["check", "checks", "explain"])
 def test_completion_offers_every_option(command: str) -> None:
     # the words completed after "gd-doctor <command>", from its case branch
-    m = re.search(rf"\n\s*{command}\)\s*\n\s*opts=\"([^\"]*)\"", COMPLETION)
+    m = re.search(rf"\n\s*{command}\)\s*\n(.*?);;", COMPLETION, re.S)
     assert m, f"no completion branch for {command}"
-    offered = set(m.group(1).split())
+    branch = m.group(1)
+    offered = set(re.findall(r"--[a-z][a-z-]*", branch))
+    if "$check_opts" in branch:
+        offered |= _completion_var("check_opts")
     assert _long_options(command) - offered == set()
+
+
+def test_bare_gd_doctor_completes_the_options_of_check() -> None:
+    # bare gd-doctor means gd-doctor check, so its options complete at the top level too
+    top = COMPLETION.split("*)", 1)[1]
+    assert "$check_opts" in top.split(";;")[0]
+
+
+def test_completion_offers_every_check_id_category_and_issue_id() -> None:
+    from gd_doctor.checks import ALL_CHECKS
+    from gd_doctor.knowledge import coverage_issues
+
+    assert _completion_var("check_ids") == {c.id for c in ALL_CHECKS}
+    assert _completion_var("categories") == {c.category for c in ALL_CHECKS}
+    assert _completion_var("issue_ids") == set(coverage_issues())
+
+
+def _man_paragraph(option: str) -> str:
+    """The .TP paragraph of the man page that documents ``option``."""
+    escaped = option.replace("-", "\\-")
+    for para in MAN.split(".TP\n"):
+        head = para.split("\n", 1)[0]
+        if re.search(rf"{re.escape(escaped)}(?![a-z\\-])", head):
+            return para
+    raise AssertionError(f"{option} has no paragraph in the man page")
+
+
+def test_man_page_gives_every_option_of_check_its_default() -> None:
+    for option in sorted(_long_options("check") - {"--help"}):
+        para = _man_paragraph(option)
+        assert re.search(r"\[[^\]]+\]\s*$", para.split(".SH")[0].strip()), (option, para)
+
+
+def test_man_page_names_the_files_the_run_command_document_writes() -> None:
+    run = (TOP / "packaging" / "ssm" / "run.sh").read_text(encoding="utf-8")
+    m = re.search(r"GD_DOCTOR_REPORT=\$\{GD_DOCTOR_REPORT:-([^}]+)\}", run)
+    assert m, "run.sh no longer names its report file"
+    files = MAN.split(".SH FILES", 1)[1].split(".SH ", 1)[0]
+    assert m.group(1).replace("-", "\\-") in files or m.group(1) in files
+    install = (TOP / "packaging" / "ssm" / "install.sh").read_text(encoding="utf-8")
+    tmp = re.search(r"mktemp -d (/tmp/[^ )]+)", install)
+    assert tmp and tmp.group(1).replace("-", "\\-") in files or tmp and tmp.group(1) in files
 
 
 def test_man_page_states_the_exit_codes_of_the_cli() -> None:
