@@ -97,3 +97,37 @@ def test_man_page_states_the_exit_codes_of_the_cli() -> None:
     for code in ("0", "1", "2", "3"):
         assert f".B {code}\n" in MAN
     assert "unknown" in MAN and "unknown" in EXIT_CODES_HELP
+
+
+def _vendored(name: str) -> str:
+    lock = (TOP / "packaging" / "vendor.lock").read_text(encoding="utf-8")
+    m = re.search(rf"^{re.escape(name)}==([0-9][^ \\]*)", lock, re.M)
+    assert m, f"{name} is not in vendor.lock"
+    return m.group(1)
+
+
+def _minor(version: str) -> str:
+    major, minor = version.split(".")[:2]
+    return f"{major}.{int(minor) + 1}"
+
+
+def test_pip_install_resolves_the_vendored_typer_and_click() -> None:
+    # pip install . must give the behaviour of the packages: the same typer (and, on the Python
+    # 3.9 floor that the vendored wheels target, the same click), within their minor version.
+    py = (TOP / "pyproject.toml").read_text(encoding="utf-8")
+    typer_v, click_v = _vendored("typer"), _vendored("click")
+    assert f'"typer>={typer_v},<{_minor(typer_v)}"' in py
+    assert f"\"click>={click_v},<{_minor(click_v)}; python_version < '3.10'\"" in py
+
+
+def test_readme_first_command_works_as_printed_on_stock_distributions() -> None:
+    readme = (TOP / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```sh\n", 1)[1].split("```", 1)[0]
+    first = block.splitlines()[0]
+    # Debian and Ubuntu ship python3 without venv/ensurepip: the command installs python3-venv
+    # there (and only there), after refreshing the package lists of a fresh instance.
+    assert "apt-get update" in first and "apt-get install -y" in first and "python3-venv" in first
+    assert "command -v apt-get" in first
+    assert "python3 -m venv" in first and "pip install ." in first
+    # It says gd-doctor needs root, so it runs it with sudo.
+    assert "sudo /tmp/gd-doctor/bin/gd-doctor" in first
