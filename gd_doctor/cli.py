@@ -184,7 +184,7 @@ def check_url(value: str, option: str, *, scheme_required: bool) -> str:
 
 
 def suggest(name: str, choices: Sequence[str]) -> str:
-    """" (did you mean 'agent.unit'?)" for a near miss, else ""."""
+    """ " (did you mean 'agent.unit'?)" for a near miss, else ""."""
     close = difflib.get_close_matches(name.lower(), list(choices), n=2, cutoff=0.6)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
@@ -267,8 +267,9 @@ def _write_report_file(path: Path, text: str) -> Optional[str]:
     if problem:
         return problem
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK,
-                     0o600)  # fmt: skip
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600
+        )
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as exc:
@@ -323,9 +324,10 @@ def run_check(
         fmt, output = OutputFormat.json, None
     fmt = fmt or OutputFormat.text
     if output is not None:
-        if str(output).lower() in {f.value for f in OutputFormat}:
+        word = str(output).lower()
+        if word in {f.value for f in OutputFormat}:
             raise typer.BadParameter(
-                f"{str(output)!r} is a file name here (did you mean --format {str(output).lower()}?)",
+                f"{str(output)!r} is a file name here (did you mean --format {word}?)",
                 param_hint="--output",
             )
         problem = output_problem(output)
@@ -646,8 +648,10 @@ def explain_command(
     if list_rows:
         if query:
             raise typer.BadParameter("--list takes no query", param_hint="--list")
-        out = render_list_json() if fmt == OutputFormat.json else render_list(
-            terminal_width() if sys.stdout.isatty() else None
+        out = (
+            render_list_json()
+            if fmt == OutputFormat.json
+            else render_list(terminal_width() if sys.stdout.isatty() else None)
         )
         _write(out)
         raise typer.Exit(EXIT_OK)

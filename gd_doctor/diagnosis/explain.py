@@ -87,7 +87,9 @@ def _korean() -> Dict[str, Any]:
 def korean_messages(issue_id: str) -> Tuple[KoreanText, ...]:
     """The Korean wordings of a row's message, the document's own first."""
     return tuple(
-        KoreanText(m["text"], m["kind"]) for m in _korean().get("messages", ()) if m["id"] == issue_id
+        KoreanText(m["text"], m["kind"])
+        for m in _korean().get("messages", ())
+        if m["id"] == issue_id
     )
 
 
@@ -125,7 +127,9 @@ def _match_korean(norm: str) -> List[CoverageIssue]:
     found = [rows[i] for i in ids if i in rows]
     if len({r.type for r in found}) > 1:
         # Rows 10 and 11 share a message: the Korean type name in the text decides.
-        typed = [r for r in found if (k := korean_type(r.type)) and _squash(normalise(k.text)) in query]
+        typed = [
+            r for r in found if (k := korean_type(r.type)) and _squash(normalise(k.text)) in query
+        ]
         return typed or found
     return found
 
@@ -184,11 +188,15 @@ _STOP = frozenset(
 
 
 def _words(text: str) -> set:  # type: ignore[type-arg]
-    return {w for w in normalise(text).replace("-", " ").split() if len(w) >= 3} - _STOP - {
-        "<vpcid>",
-        "<accountid>",
-        "<requestid>",
-    }
+    return (
+        {w for w in normalise(text).replace("-", " ").split() if len(w) >= 3}
+        - _STOP
+        - {
+            "<vpcid>",
+            "<accountid>",
+            "<requestid>",
+        }
+    )
 
 
 def _shares_a_word(norm: str, row: CoverageIssue) -> bool:

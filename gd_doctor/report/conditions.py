@@ -94,10 +94,12 @@ def _not_root(report: Report) -> Optional[Condition]:
     who = f"Not running as root (uid {report.host.euid})"
     if partial:
         n = len(partial)
-        text = (
-            f"{who}: {n} check{'s' * (n != 1)} could not read what {'they need' if n != 1 else 'it needs'} "
-            f"({_names(partial)}); results are partial. Re-run with sudo."
+        what = (
+            f"{n} checks could not read what they need"
+            if n != 1
+            else ("1 check could not read what it needs")
         )
+        text = f"{who}: {what} ({_names(partial)}); results are partial. Re-run with sudo."
     else:
         text = f"{who}: some files may have been unreadable; re-run with sudo to be sure."
     return Condition("not-root", text)

@@ -89,9 +89,7 @@ def render_explanation(
     for n, row in enumerate(exp.matches):
         if n:
             lines.append("")
-        lines.extend(
-            _row_block(row, check_titles, verbose=verbose, korean=exp.how == "korean")
-        )
+        lines.extend(_row_block(row, check_titles, verbose=verbose, korean=exp.how == "korean"))
     if exp.how == "closest":
         lines.append("")
         lines.append(LIST_HINT)

@@ -47,8 +47,9 @@ class _Out:
         if self.lines and self.lines[-1] != "":
             self.lines.append("")
 
-    def para(self, text: str, indent: str = "", hang: Optional[str] = None,
-             painted: Optional[str] = None) -> None:  # fmt: skip
+    def para(
+        self, text: str, indent: str = "", hang: Optional[str] = None, painted: Optional[str] = None
+    ) -> None:
         """``text`` after the plain prefix ``indent``; continuation lines start with ``hang``
         (default: as wide as ``indent``). ``painted`` replaces the prefix on the first line
         (the same text with colour codes, which have no width)."""
@@ -92,7 +93,7 @@ def _counts(report: Report) -> Tuple[int, int]:
 
 
 def _tally(report: Report, found: str = "") -> str:
-    """"2 problems found, 1 warning": the counts of what the Problems section lists."""
+    """ "2 problems found, 1 warning": the counts of what the Problems section lists."""
     fails, warns = _counts(report)
     if report.verdict == Verdict.HEALTHY:
         text = "no problem found"
@@ -148,8 +149,9 @@ def _finding_block(out: _Out, f: Finding) -> None:
             out.para(e, "    ", "      ")
         if len(f.evidence) > _EVIDENCE_SHOWN:
             more = len(f.evidence) - _EVIDENCE_SHOWN
-            out.para(f"{out.style.symbols['ellipsis']} and {more} more (see the JSON report)",
-                     "    ")  # fmt: skip
+            out.para(
+                f"{out.style.symbols['ellipsis']} and {more} more (see the JSON report)", "    "
+            )
     if f.steps:
         out.para("Fix:", "  ")
         for n, s in enumerate(f.steps, 1):
@@ -266,8 +268,11 @@ def _checks(out: _Out, report: Report, verbose: bool) -> None:
         out.marked("ok", f"{category} ({_plural(len(group), what)})", "  ")
     skipped = [c for c in report.checks if c.status == Status.SKIP and not c.timed_out]
     if skipped:
-        out.marked("skip", f"{_plural(len(skipped), 'check')} skipped (--verbose lists them "
-                   "with the reason)", "  ")  # fmt: skip
+        out.marked(
+            "skip",
+            f"{_plural(len(skipped), 'check')} skipped (--verbose lists them with the reason)",
+            "  ",
+        )
 
 
 def short_cause(title: str, limit: int = _SHORT_CAUSE, ellipsis: str = "…") -> str:
@@ -289,7 +294,8 @@ def short_cause(title: str, limit: int = _SHORT_CAUSE, ellipsis: str = "…") ->
 def _top(report: Report) -> Optional[Finding]:
     problems = [f for f in report.findings if f.severity in _SEVERITY_KEY]
     fails = [f for f in problems if f.severity == Severity.FAIL]
-    return (fails or problems or [None])[0]
+    chosen = fails or problems
+    return chosen[0] if chosen else None
 
 
 def summary_line(report: Report, style: Style, *, verbose: bool) -> str:

@@ -132,9 +132,14 @@ def test_top_level_help_and_version_stay_top_level() -> None:
 
 @pytest.mark.parametrize(
     "value, tty, expected",
-    [("", True, True), ("1", True, False), ("0", True, False), (None, True, True),
-     (None, False, False)],
-)  # fmt: skip
+    [
+        ("", True, True),
+        ("1", True, False),
+        ("0", True, False),
+        (None, True, True),
+        (None, False, False),
+    ],
+)
 def test_no_color_set_but_empty_keeps_colour(
     monkeypatch: pytest.MonkeyPatch, value: object, tty: bool, expected: bool
 ) -> None:

@@ -131,7 +131,14 @@ def test_normalise_folds_ids_and_punctuation() -> None:
 def test_explain_never_crashes(text: str) -> None:
     found = explain(text)
     assert found.how in (
-        "id", "number", "message", "type", "korean", "other-resource", "closest", "none"
+        "id",
+        "number",
+        "message",
+        "type",
+        "korean",
+        "other-resource",
+        "closest",
+        "none",
     )
 
 
@@ -169,7 +176,12 @@ def test_korean_wording_with_ids_before_particles_names_its_row(row_id: str) -> 
 
 
 def test_the_documents_typo_and_the_correct_spelling_both_match() -> None:
-    for text in ("연결이 끊긴 에이전트트", "연결이 끊긴 에이전트", "연결이끊긴 에이전트", "에이전트 보고 없음: 연결이 끊긴 에이전트"):
+    for text in (
+        "연결이 끊긴 에이전트트",
+        "연결이 끊긴 에이전트",
+        "연결이끊긴 에이전트",
+        "에이전트 보고 없음: 연결이 끊긴 에이전트",
+    ):
         assert [m.id for m in explain(text).matches] == ["agent-disconnected"], text
 
 

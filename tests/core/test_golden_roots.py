@@ -67,6 +67,4 @@ def test_fixture_root_reports_read_cleanly_at_80_columns(
             assert len(line) <= 80 or len(line) - len(line.split()[-1]) <= 12, line
         assert "data: {" not in text  # facts are bullets, raw data is --format json
         # First and last lines carry the same verdict.
-        assert lines[0].split(" — ")[0] == lines[-1].split(" — ")[0] or lines[-1].startswith(
-            "  "
-        )
+        assert lines[0].split(" — ")[0] == lines[-1].split(" — ")[0] or lines[-1].startswith("  ")

@@ -191,7 +191,9 @@ def test_the_schema_rejects_a_broken_report() -> None:
 
 def test_ssm_output_starts_with_the_verdict_and_ends_with_the_report_path() -> None:
     text = render_ssm(_report())
-    assert text.startswith("gd-doctor: UNHEALTHY row=1 waiting-for-ssm i-0abc12345def67890 - us-east-1\n")
+    assert text.startswith(
+        "gd-doctor: UNHEALTHY row=1 waiting-for-ssm i-0abc12345def67890 - us-east-1\n"
+    )
     assert text.rstrip().endswith("full report: /var/log/gd-doctor/report.json")
     assert "1. FAIL [row 1 waiting-for-ssm] The SSM Agent is not running" in text
     assert "   evidence: amazon-ssm-agent.service: inactive (dead)" in text

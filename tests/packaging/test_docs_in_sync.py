@@ -88,7 +88,8 @@ def test_man_page_names_the_files_the_run_command_document_writes() -> None:
     assert m.group(1).replace("-", "\\-") in files or m.group(1) in files
     install = (TOP / "packaging" / "ssm" / "install.sh").read_text(encoding="utf-8")
     tmp = re.search(r"mktemp -d (/tmp/[^ )]+)", install)
-    assert tmp and tmp.group(1).replace("-", "\\-") in files or tmp and tmp.group(1) in files
+    assert tmp, "install.sh no longer makes its temporary directory with mktemp"
+    assert tmp.group(1).replace("-", "\\-") in files or tmp.group(1) in files
 
 
 def test_man_page_states_the_exit_codes_of_the_cli() -> None:
