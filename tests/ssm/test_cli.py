@@ -19,7 +19,7 @@ SINCE = "2026-11-01T00:00:00+00:00"
 def _check(root: Path, *extra: str) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
     return subprocess.run(
         [sys.executable, "-m", "gd_doctor", "check", "--root", str(root), "--since", SINCE,
-         "--only", "ssm", *extra],
+         "--only", "ssm", "--force", *extra],  # SSM state only: no etc/ in these roots
         capture_output=True, text=True, timeout=60, check=False, cwd=str(REPO),
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
