@@ -1,6 +1,6 @@
 """``python -m gd_doctor`` runs the same CLI as the ``gd-doctor`` command."""
 
-from gd_doctor.cli import main
+from gd_doctor.entry import main
 
 if __name__ == "__main__":
     main()

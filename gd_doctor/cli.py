@@ -380,7 +380,7 @@ def run_check(
         host = Host.from_root(root, settings)
     else:
         host = Host.live_host(settings)
-    options = Options(since=window, region=region, endpoint_url=endpoint_url, verbose=verbose)
+    options = Options(since=window)
     progress = _Progress(sys.stderr.isatty() and fmt == OutputFormat.text)
     done = run_doctor(
         host,

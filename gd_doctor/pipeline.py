@@ -51,15 +51,18 @@ def run_doctor(
     from gd_doctor.diagnosis import ALL_RULES
 
     started = started_at or datetime.now(timezone.utc)
-    outcome = run_checks(
-        host,
-        ALL_CHECKS if checks is None else checks,
-        options or Options(),
-        budget_s=check_budget(budget_s),
-        debug=debug,
-        deselected=deselected,
-        progress=progress,
-    )
+    try:
+        outcome = run_checks(
+            host,
+            ALL_CHECKS if checks is None else checks,
+            options or Options(),
+            budget_s=check_budget(budget_s),
+            debug=debug,
+            deselected=deselected,
+            progress=progress,
+        )
+    finally:
+        host.close()  # no command (nor its children) of an abandoned check outlives the run
     diagnosis = diagnose(
         outcome.results, ALL_RULES if rules is None else rules, live=host.live, debug=debug
     )

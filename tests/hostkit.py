@@ -58,6 +58,9 @@ class FakeRunner:
             return CommandResult(key, spec[0], spec[1], "")
         return CommandResult(key, spec[0], spec[1], spec[2])
 
+    def close(self) -> None:
+        """Nothing runs for real."""
+
 
 def write_tree(root: Path, files: Mapping[str, Union[str, bytes]]) -> Path:
     """Create ``files`` (absolute paths as keys) under ``root``."""
@@ -154,12 +157,35 @@ def result(
     from gd_doctor.model import Status
 
     return CheckResult(
-        check_id=check_id, title=check_id, category=check_id.split(".")[0]
-        if check_id.split(".")[0] in ("platform", "agent", "ssm", "imds", "network") else "platform",
-        status=Status(status), summary=summary or status,
-        data={**to_data(facts), **data}, facts=facts,
+        check_id=check_id,
+        title=check_id,
+        category=check_id.split(".")[0]
+        if check_id.split(".")[0] in ("platform", "agent", "ssm", "imds", "network")
+        else "platform",
+        status=Status(status),
+        summary=summary or status,
+        data={**to_data(facts), **data},
+        facts=facts,
     )
 
 
 def since(hours: float = 24) -> timedelta:
     return timedelta(hours=hours)
+
+
+def facts_with(facts_type: Any, **given: Any) -> Any:
+    """A facts value with ``given`` fields, every other required field empty (None, or () for
+    a tuple): for report tests that only need the fields the header shows."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(facts_type)
+    values = dict(given)
+    for f in dataclasses.fields(facts_type):
+        if f.name in values or f.default is not dataclasses.MISSING:
+            continue
+        if f.default_factory is not dataclasses.MISSING:
+            continue
+        origin = typing.get_origin(hints[f.name])
+        values[f.name] = () if origin is tuple else ({} if origin is not None and "Mapping" in str(origin) else None)
+    return facts_type(**values)

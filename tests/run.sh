@@ -21,7 +21,7 @@ is_root() { [ "$(id -u)" = 0 ]; }
 apt_packages=(
     python3 python3-venv python3-dev gcc pkg-config libsystemd-dev
     systemd systemd-container systemd-journal-remote debootstrap debian-archive-keyring
-    iproute2 util-linux mount procps
+    iproute2 util-linux mount procps strace
     rpm rpmlint lintian shellcheck fakeroot cpio binutils binutils-aarch64-linux-gnu
     tmux
 )

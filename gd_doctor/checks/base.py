@@ -26,12 +26,10 @@ NEEDS: Tuple[str, ...] = ("live", "network", "root-user")
 
 @dataclass(frozen=True)
 class Options:
-    """The user's choices that checks read (the host layer has its own settings)."""
+    """The user's choices that checks read; how to reach the host's services (Region, endpoint
+    URL, IMDS endpoint) is the host layer's :class:`~gd_doctor.host.settings.HostSettings`."""
 
     since: timedelta = timedelta(hours=24)
-    region: Optional[str] = None
-    endpoint_url: Optional[str] = None
-    verbose: bool = False
 
 
 class Context:
@@ -204,9 +202,7 @@ def outcome(
     )
 
 
-def judged(
-    status: Status, summary: str, facts: Facts, evidence: Iterable[str] = ()
-) -> Outcome:
+def judged(status: Status, summary: str, facts: Facts, evidence: Iterable[str] = ()) -> Outcome:
     """An Outcome carrying ``facts``; evidence lines are redacted here (raw host text)."""
     return Outcome(status, summary, evidence=tuple(redact(e) for e in evidence), facts=facts)
 

@@ -15,16 +15,24 @@ Reads, through ``host.imds`` (IMDSv2 first, never through a proxy):
 
 from __future__ import annotations
 
-import json
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from gd_doctor.checks.base import Check, Context, check, fail, ok, outcome, skip, warn
+from gd_doctor.checks.base import Check, Context, check, judged, skip
+from gd_doctor.facts.imds import (
+    NOT_JSON,
+    ImdsCredentialsFacts,
+    ImdsIdentityFacts,
+    ImdsNetworkFacts,
+    ImdsReachableFacts,
+    ImdsTagsFacts,
+    ImdsTokenFacts,
+    answer_of,
+)
 from gd_doctor.host import timeouts
 from gd_doctor.host.imds import ImdsReply
-from gd_doctor.model import JSONValue, Outcome, SkipReason, Status
+from gd_doctor.model import Outcome, SkipReason, Status
 from gd_doctor.parsers.imds_identity import IdentityParseError, parse_identity_document
-from gd_doctor.redact import redact
 
 IDENTITY_PATH = "/latest/dynamic/instance-identity/document"
 TAG_PATH = "/latest/meta-data/tags/instance/GuardDutyManaged"
@@ -39,10 +47,9 @@ CREDS_PATH = "/latest/meta-data/identity-credentials/ec2/security-credentials/ec
 
 def _describe(reply: ImdsReply) -> str:
     """One evidence line for an exchange (never the body of a credential or token)."""
-    answer = f"HTTP {reply.status}" if reply.status is not None else reply.problem
     token = " (IMDSv2)" if reply.used_token else ""
     tries = f" ({reply.attempts} attempts)" if reply.attempts > 1 else ""
-    return f"{reply.method} {reply.path}{token}: {answer}{tries}"
+    return f"{reply.method} {reply.path}{token}: {answer_of(reply)}{tries}"
 
 
 def _unavailable(ctx: Context) -> Optional[Outcome]:
@@ -52,17 +59,8 @@ def _unavailable(ctx: Context) -> Optional[Outcome]:
     return None
 
 
-def _token_mode(put: ImdsReply, tokenless: ImdsReply) -> str:
-    """required | optional | disabled | hop-limit | unknown, from the PUT and a tokenless GET."""
-    if put.ok:
-        if tokenless.status == 401:
-            return "required"
-        return "optional" if tokenless.ok else "unknown"
-    if put.problem == "timeout" and tokenless.status is not None:
-        return "hop-limit"
-    if put.status in (403, 404, 405) and tokenless.ok:
-        return "disabled"
-    return "unknown"
+def _get(ctx: Context, path: str) -> ImdsReply:
+    return ctx.host.imds.get(path, timeout=ctx.timeout(timeouts.IMDS_CALL))
 
 
 @check(
@@ -70,6 +68,7 @@ def _token_mode(put: ImdsReply, tokenless: ImdsReply) -> str:
     title="Instance metadata service answers",
     category="imds",
     needs=("live", "network"),
+    facts=ImdsReachableFacts,
 )
 def imds_reachable(ctx: Context) -> Outcome:
     """Asks IMDS for a session token, then reads /latest/meta-data/ with it (v1 if v2 failed)."""
@@ -81,34 +80,27 @@ def imds_reachable(ctx: Context) -> Outcome:
     # The PUT and the tokenless GET are independent: run them side by side so a silent IMDS
     # costs one timeout (plus its retry), not two.
     box: Dict[str, ImdsReply] = {}
-    getter = threading.Thread(
-        target=lambda: box.update(get=imds.get("/latest/meta-data/", timeout=limit,
-                                               use_token=False)),
-        name="gd-doctor-imds-get", daemon=True)
+
+    def tokenless_get() -> None:
+        box["get"] = imds.get("/latest/meta-data/", timeout=limit, use_token=False)
+
+    getter = threading.Thread(target=tokenless_get, name="gd-doctor-imds-get", daemon=True)
     getter.start()
     put = imds.fetch_token(timeout=limit)
     getter.join(max(0.05, ctx.timeout(2 * limit * (1 + timeouts.IMDS_RETRIES))))
-    tokenless = box.get("get") or ImdsReply("GET", "/latest/meta-data/", None,
-                                            problem="timeout")
-    mode = _token_mode(put, tokenless)
+    tokenless = box.get("get") or ImdsReply("GET", "/latest/meta-data/", None, problem="timeout")
+    facts = ImdsReachableFacts.from_replies(imds.endpoint, put, tokenless)
     evidence = (_describe(put), _describe(tokenless))
-    data: Dict[str, JSONValue] = {
-        "endpoint": imds.endpoint, "token_mode": mode, "put_status": put.status,
-        "put_problem": put.problem, "get_status": tokenless.status,
-        "get_problem": tokenless.problem, "reachable": True, "disabled": False,
-    }
-    if put.status is None and tokenless.status is None:
-        data["reachable"] = False
-        return outcome(Status.FAIL, f"IMDS at {imds.endpoint} does not answer "
-                        f"({tokenless.problem})", data, evidence)
-    if put.status == 403 and tokenless.status == 403:
-        data["disabled"] = True
-        return outcome(Status.FAIL, "IMDS answers 403 Forbidden: the metadata service is "
-                        "turned off for this instance", data, evidence)
-    if put.ok or tokenless.ok:
-        return outcome(Status.OK, f"IMDS answers at {imds.endpoint}", data, evidence)
-    return outcome(Status.FAIL, f"IMDS answers but serves nothing usable (PUT {put.status}, "
-                    f"GET {tokenless.status})", data, evidence)
+    if not facts.reachable:
+        summary = f"IMDS at {imds.endpoint} does not answer ({tokenless.problem})"
+        return judged(Status.FAIL, summary, facts, evidence)
+    if facts.disabled:
+        summary = "IMDS answers 403 Forbidden: the metadata service is turned off for this instance"
+        return judged(Status.FAIL, summary, facts, evidence)
+    if facts.usable:
+        return judged(Status.OK, f"IMDS answers at {imds.endpoint}", facts, evidence)
+    summary = f"IMDS answers but serves nothing usable (PUT {put.status}, GET {tokenless.status})"
+    return judged(Status.FAIL, summary, facts, evidence)
 
 
 _MODE_TEXT = {
@@ -121,146 +113,144 @@ _MODE_TEXT = {
 }
 
 
-@check("imds.token", title="IMDSv2 session token", category="imds",
-       requires=("imds.reachable",), needs=("live", "network"))
+@check(
+    "imds.token",
+    title="IMDSv2 session token",
+    category="imds",
+    requires=("imds.reachable",),
+    needs=("live", "network"),
+    facts=ImdsTokenFacts,
+    reads=(ImdsReachableFacts,),
+)
 def imds_token(ctx: Context) -> Outcome:
     """Classifies token handling from imds.reachable's PUT and tokenless GET."""
-    mode = str(ctx.fact("imds.reachable", "token_mode") or "unknown")
-    summary = _MODE_TEXT.get(mode, mode)
-    data: Dict[str, JSONValue] = {
-        "token_mode": mode, "v1_fallback": mode in ("disabled", "hop-limit")
-    }
-    status = Status.OK if mode in ("required", "optional") else Status.WARN
-    return outcome(status, summary, data)
+    facts = ImdsTokenFacts.from_reachable(ctx.facts(ImdsReachableFacts))
+    status = Status.OK if facts.token_mode in ("required", "optional") else Status.WARN
+    return judged(status, _MODE_TEXT.get(facts.token_mode, facts.token_mode), facts)
 
 
-@check("imds.identity", title="Instance identity document can be retrieved", category="imds",
-       requires=("imds.reachable",), after=("imds.token",), needs=("live", "network"))
+@check(
+    "imds.identity",
+    title="Instance identity document can be retrieved",
+    category="imds",
+    requires=("imds.reachable",),
+    after=("imds.token",),
+    needs=("live", "network"),
+    facts=ImdsIdentityFacts,
+)
 def imds_identity(ctx: Context) -> Outcome:
     """GET /latest/dynamic/instance-identity/document (coverage row 7 when missing)."""
-    reply = ctx.host.imds.get(IDENTITY_PATH, timeout=ctx.timeout(timeouts.IMDS_CALL))
-    evidence = (_describe(reply),)
+    reply = _get(ctx, IDENTITY_PATH)
+    line = _describe(reply)
     if not reply.ok:
-        return fail(f"identity document not retrieved ({_describe(reply)})", evidence=evidence,
-                    available=False, status=reply.status, problem=reply.problem)
+        facts = ImdsIdentityFacts.unavailable(reply)
+        return judged(Status.FAIL, f"identity document not retrieved ({line})", facts, (line,))
     try:
         doc = parse_identity_document(reply.text)
     except IdentityParseError as exc:
-        return fail(f"IMDS served something that is not an identity document: {exc}",
-                    evidence=(*evidence, redact(reply.text[:200])), available=False,
-                    status=reply.status, problem=f"invalid: {exc}")
-    domain = ctx.host.imds.get(DOMAIN_PATH, timeout=ctx.timeout(timeouts.IMDS_CALL))
-    dns_suffix = domain.text.strip() if domain.ok and "." in domain.text.strip() else None
-    data: Dict[str, JSONValue] = {"available": True, "services_domain": dns_suffix}
-    data.update(doc.as_data())
-    return outcome(Status.OK, f"{doc.instance_id} in {doc.region} (account {doc.account_id}, "
-                    f"{doc.instance_type}, {doc.architecture})", data, evidence)
+        facts = ImdsIdentityFacts.unavailable(reply, f"not an identity document: {exc}")
+        summary = f"IMDS served something that is not an identity document: {exc}"
+        return judged(Status.FAIL, summary, facts, (line, reply.text[:200]))
+    facts = ImdsIdentityFacts.from_document(reply, doc, _get(ctx, DOMAIN_PATH))
+    summary = (
+        f"{doc.instance_id} in {doc.region} (account {doc.account_id}, "
+        f"{doc.instance_type}, {doc.architecture})"
+    )
+    return judged(Status.OK, summary, facts, (line,))
 
 
-@check("imds.tags", title="GuardDutyManaged instance tag", category="imds",
-       requires=("imds.reachable",), after=("imds.token",), needs=("live", "network"))
+@check(
+    "imds.tags",
+    title="GuardDutyManaged instance tag",
+    category="imds",
+    requires=("imds.reachable",),
+    after=("imds.token",),
+    needs=("live", "network"),
+    facts=ImdsTagsFacts,
+)
 def imds_tags(ctx: Context) -> Outcome:
     """GET tags/instance/GuardDutyManaged; 404 on tags/instance/ means tags in metadata is off."""
-    imds = ctx.host.imds
-    tag = imds.get(TAG_PATH, timeout=ctx.timeout(timeouts.IMDS_CALL))
-    if tag.ok:
-        value = tag.text.strip()[:256]
-        excluded = value.lower() == "false"
-        data: Dict[str, JSONValue] = {
-            "tags_in_metadata": True, "guardduty_managed": value, "excluded": excluded
-        }
-        line = f"GuardDutyManaged = {value!r}"
-        if excluded:
-            return outcome(Status.FAIL, f"{line}: the instance is excluded from Runtime "
-                            "Monitoring", data, (_describe(tag), line))
-        return outcome(Status.OK, line, data, (_describe(tag),))
-    listing = imds.get(TAGS_PATH, timeout=ctx.timeout(timeouts.IMDS_CALL))
-    evidence = (_describe(tag), _describe(listing))
-    if listing.ok:
-        return ok("no GuardDutyManaged tag (tags in metadata enabled)", evidence=evidence,
-                  tags_in_metadata=True, guardduty_managed=None, excluded=False)
-    if listing.status == 404 and tag.status == 404:
-        return warn("tags in instance metadata are switched off: the exclusion tag cannot be "
-                    "read from the host (unknown)", evidence=evidence, tags_in_metadata=False,
-                    guardduty_managed=None, excluded=None)
-    return warn("could not read instance tags", evidence=evidence, tags_in_metadata=None,
-                guardduty_managed=None, excluded=None)
+    tag = _get(ctx, TAG_PATH)
+    listing = None if tag.ok else _get(ctx, TAGS_PATH)
+    facts = ImdsTagsFacts.from_replies(tag, listing)
+    evidence = [_describe(r) for r in (tag, listing) if r is not None]
+    if facts.guardduty_managed is not None:
+        line = f"GuardDutyManaged = {facts.guardduty_managed!r}"
+        if facts.excluded:
+            summary = f"{line}: the instance is excluded from Runtime Monitoring"
+            return judged(Status.FAIL, summary, facts, (*evidence, line))
+        return judged(Status.OK, line, facts, evidence)
+    if facts.tags_in_metadata:
+        summary = "no GuardDutyManaged tag (tags in metadata enabled)"
+        return judged(Status.OK, summary, facts, evidence)
+    if facts.tags_in_metadata is False:
+        summary = (
+            "tags in instance metadata are switched off: the exclusion tag cannot be read "
+            "from the host (unknown)"
+        )
+        return judged(Status.WARN, summary, facts, evidence)
+    return judged(Status.WARN, "could not read instance tags", facts, evidence)
 
 
-def _cidrs(text: str) -> List[str]:
-    import ipaddress
-
-    out: List[str] = []
-    for word in text.split():
-        try:
-            out.append(str(ipaddress.ip_network(word.strip(), strict=False)))
-        except ValueError:
-            continue
-    return out
+def _plain_mac(reply: ImdsReply) -> Optional[str]:
+    """The MAC when the reply is one (it goes into the next paths, so nothing else passes)."""
+    text = reply.text.strip()
+    if not reply.ok or not text or "/" in text or len(text) > 64:
+        return None
+    return text
 
 
-@check("imds.network", title="VPC of the primary network interface", category="imds",
-       requires=("imds.reachable",), after=("imds.token",), needs=("live", "network"))
+@check(
+    "imds.network",
+    title="VPC of the primary network interface",
+    category="imds",
+    requires=("imds.reachable",),
+    after=("imds.token",),
+    needs=("live", "network"),
+    facts=ImdsNetworkFacts,
+)
 def imds_network(ctx: Context) -> Outcome:
     """GET mac, then network/interfaces/macs/<mac>/vpc-ipv4-cidr-blocks and vpc-id."""
-    imds = ctx.host.imds
-    mac = imds.get(MAC_PATH, timeout=ctx.timeout(timeouts.IMDS_CALL))
-    mac_text = mac.text.strip()
-    if not mac.ok or not mac_text or "/" in mac_text or len(mac_text) > 64:
-        return warn("primary interface MAC not available from IMDS",
-                    evidence=(_describe(mac),), vpc_cidrs=[], vpc_id=None)
-    blocks = imds.get(CIDRS_PATH.format(mac=mac_text), timeout=ctx.timeout(timeouts.IMDS_CALL))
-    cidrs = _cidrs(blocks.text) if blocks.ok else []
-    evidence: Tuple[str, ...] = (_describe(blocks),)
-    if not cidrs:
-        one = imds.get(CIDR_PATH.format(mac=mac_text), timeout=ctx.timeout(timeouts.IMDS_CALL))
-        cidrs = _cidrs(one.text) if one.ok else []
-        evidence += (_describe(one),)
-    vpc = imds.get(VPC_ID_PATH.format(mac=mac_text), timeout=ctx.timeout(timeouts.IMDS_CALL))
-    vpc_id = vpc.text.strip()[:64] if vpc.ok else None
-    if not cidrs:
-        return warn("VPC CIDR blocks not available from IMDS", evidence=evidence,
-                    vpc_cidrs=[], vpc_id=vpc_id, mac=mac_text)
-    return ok(f"{vpc_id or 'VPC'}: {', '.join(cidrs)}", evidence=evidence, vpc_cidrs=cidrs,
-              vpc_id=vpc_id, mac=mac_text)
+    reply = _get(ctx, MAC_PATH)
+    mac = _plain_mac(reply)
+    if mac is None:
+        facts = ImdsNetworkFacts.from_replies(None, (), None)
+        summary = "primary interface MAC not available from IMDS"
+        return judged(Status.WARN, summary, facts, (_describe(reply),))
+    blocks: List[ImdsReply] = [_get(ctx, CIDRS_PATH.format(mac=mac))]
+    if not ImdsNetworkFacts.from_replies(mac, blocks, None).vpc_cidrs:
+        blocks.append(_get(ctx, CIDR_PATH.format(mac=mac)))  # older IMDS: one block only
+    facts = ImdsNetworkFacts.from_replies(mac, blocks, _get(ctx, VPC_ID_PATH.format(mac=mac)))
+    evidence = [_describe(b) for b in blocks]
+    if not facts.vpc_cidrs:
+        return judged(Status.WARN, "VPC CIDR blocks not available from IMDS", facts, evidence)
+    summary = f"{facts.vpc_id or 'VPC'}: {', '.join(facts.vpc_cidrs)}"
+    return judged(Status.OK, summary, facts, evidence)
 
 
-def _creds_fields(text: str) -> Optional[Dict[str, str]]:
-    try:
-        doc: Any = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(doc, dict):
-        return None
-    # only the non-secret fields; AccessKeyId, SecretAccessKey and Token are dropped here
-    return {k: str(doc[k])[:64] for k in ("Code", "Expiration", "LastUpdated", "Type")
-            if isinstance(doc.get(k), str)}
-
-
-@check("imds.identity_credentials", title="EC2 instance identity credentials", category="imds",
-       requires=("imds.reachable",), after=("imds.token",), needs=("live", "network"))
+@check(
+    "imds.identity_credentials",
+    title="EC2 instance identity credentials",
+    category="imds",
+    requires=("imds.reachable",),
+    after=("imds.token",),
+    needs=("live", "network"),
+    facts=ImdsCredentialsFacts,
+)
 def imds_identity_credentials(ctx: Context) -> Outcome:
     """GET identity-credentials/ec2/security-credentials/ec2-instance (the agent's identity)."""
-    reply = ctx.host.imds.get(CREDS_PATH, timeout=ctx.timeout(timeouts.IMDS_CALL))
+    reply = _get(ctx, CREDS_PATH)
+    facts = ImdsCredentialsFacts.from_reply(reply)
     evidence = (_describe(reply),)
+    if facts.available:
+        return judged(Status.OK, f"available (expire {facts.expiration})", facts, evidence)
     if not reply.ok:
-        return warn(f"identity credentials not available ({_describe(reply)})",
-                    evidence=evidence, available=False, code=None, expiration=None,
-                    status=reply.status)
-    fields = _creds_fields(reply.text)
-    if fields is None:
-        return warn("identity credentials path returned something that is not JSON",
-                    evidence=evidence, available=False, code=None, expiration=None,
-                    status=reply.status)
-    code = fields.get("Code")
-    data: Dict[str, JSONValue] = {
-        "available": code == "Success", "code": code, "expiration": fields.get("Expiration"),
-        "status": reply.status,
-    }
-    if code != "Success":
-        return outcome(Status.WARN, f"identity credentials reported Code={code}", data,
-                        evidence)
-    return outcome(Status.OK, f"available (expire {data['expiration']})", data, evidence)
+        summary = f"identity credentials not available ({_describe(reply)})"
+    elif facts.problem == NOT_JSON:
+        summary = "identity credentials path returned something that is not JSON"
+    else:
+        summary = f"identity credentials reported Code={facts.code}"
+    return judged(Status.WARN, summary, facts, evidence)
 
 
 CHECKS: Tuple[Check, ...] = (

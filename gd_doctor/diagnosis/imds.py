@@ -2,94 +2,156 @@
 
 Rows: ``identity-document`` (row 7) when IMDS is off, silent or has no identity document;
 ``exclusion-tag`` (row 4) when ``GuardDutyManaged`` is ``false``. A host that is not EC2 at all is
-the platform rules' business, so these rules stay quiet when ``platform.ec2`` says ``is_ec2`` false.
+the platform rules' business: there a failing IMDS check is explained by ``platform.not-ec2``
+(these rules add the IMDS check to that finding instead of an IMDS finding of their own).
 """
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple, Type
 
-from gd_doctor.diagnosis.base import Results, Rule, RuleOutput, finding, rule
+from gd_doctor.diagnosis.base import Rule, RuleOutput, finding, rule
+from gd_doctor.facts import Facts
+from gd_doctor.facts.imds import (
+    ImdsCredentialsFacts,
+    ImdsIdentityFacts,
+    ImdsReachableFacts,
+    ImdsTagsFacts,
+    ImdsTokenFacts,
+)
+from gd_doctor.facts.platform import Ec2Facts
+from gd_doctor.model import Finding
 
 
-def _not_ec2(r: Results) -> bool:
-    return r.data("platform.ec2", "is_ec2") is False
+def _not_ec2(ec2: Optional[Ec2Facts]) -> bool:
+    return ec2 is not None and ec2.is_ec2 is False
 
 
-def _instance(r: Results) -> str:
-    return str(r.data("imds.identity", "instance_id") or "<instance-id>")
+def _not_ec2_finding(ec2: Optional[Ec2Facts], explains: Type[Facts]) -> Finding:
+    """platform.not-ec2 naming the IMDS check it explains (merged with the platform rule's)."""
+    why = "; ".join(ec2.evidence_against) if ec2 else ""
+    return finding(
+        "platform.not-ec2",
+        checks=(explains,),
+        evidence_from=(explains,),
+        why=why or "no EC2 evidence",
+    )
 
 
-@rule("imds.unreachable")
-def imds_unreachable(r: Results) -> RuleOutput:
+def _instance(identity: Optional[ImdsIdentityFacts]) -> str:
+    return (identity.instance_id if identity else None) or "<instance-id>"
+
+
+@rule("imds.unreachable", reads=(ImdsReachableFacts, Ec2Facts))
+def imds_unreachable(reach: Optional[ImdsReachableFacts], ec2: Optional[Ec2Facts]) -> RuleOutput:
     """IMDS is off (403) or does not answer, so the identity document cannot be read."""
-    if not r.failed("imds.reachable") or _not_ec2(r):
+    if reach is None or reach.usable:
         return None
-    ev = r.evidence("imds.reachable")
-    if r.data("imds.reachable", "disabled"):
-        return finding("imds.disabled", evidence=ev, checks=["imds.reachable"],
-                       instance_id=_instance(r))
-    if r.data("imds.reachable", "reachable") is False:
-        return finding("imds.unreachable", evidence=ev, checks=["imds.reachable"],
-                       endpoint=r.data("imds.reachable", "endpoint"),
-                       problem=r.data("imds.reachable", "get_problem") or "no answer")
-    return finding("imds.identity-document-missing", evidence=ev, checks=["imds.reachable"],
-                   reason=r.summary("imds.reachable"))
+    if _not_ec2(ec2):
+        return _not_ec2_finding(ec2, ImdsReachableFacts)
+    if reach.disabled:
+        spec, params = "imds.disabled", {"instance_id": "<instance-id>"}
+    elif not reach.reachable:
+        problem = reach.get_problem or "no answer"
+        spec, params = "imds.unreachable", {"endpoint": str(reach.endpoint), "problem": problem}
+    else:
+        reason = (
+            f"IMDS answers but serves nothing usable (PUT {reach.put_status}, "
+            f"GET {reach.get_status})"
+        )
+        spec, params = "imds.identity-document-missing", {"reason": reason}
+    return finding(
+        spec, checks=(ImdsReachableFacts,), evidence_from=(ImdsReachableFacts,), **params
+    )
 
 
-@rule("imds.identity_missing")
-def identity_missing(r: Results) -> RuleOutput:
+@rule("imds.identity_missing", reads=(ImdsIdentityFacts, Ec2Facts))
+def identity_missing(identity: Optional[ImdsIdentityFacts], ec2: Optional[Ec2Facts]) -> RuleOutput:
     """IMDS answers but the identity document is absent or not a document."""
-    if not r.failed("imds.identity") or _not_ec2(r):
+    if identity is None or identity.available:
         return None
-    return finding("imds.identity-document-missing", evidence=r.evidence("imds.identity"),
-                   checks=["imds.identity", "imds.reachable"],
-                   reason=r.summary("imds.identity"))
+    if _not_ec2(ec2):
+        return _not_ec2_finding(ec2, ImdsIdentityFacts)
+    return finding(
+        "imds.identity-document-missing",
+        checks=(ImdsIdentityFacts,),
+        evidence_from=(ImdsIdentityFacts,),
+        reason=identity.problem or "not retrieved",
+    )
 
 
-@rule("imds.exclusion_tag")
-def exclusion_tag(r: Results) -> RuleOutput:
+@rule("imds.exclusion_tag", reads=(ImdsTagsFacts, ImdsIdentityFacts))
+def exclusion_tag(
+    tags: Optional[ImdsTagsFacts], identity: Optional[ImdsIdentityFacts]
+) -> RuleOutput:
     """GuardDutyManaged=false excludes the instance (coverage row 4)."""
-    if r.data("imds.tags", "excluded") is not True:
+    if tags is None or tags.excluded is not True:
         return None
-    return finding("imds.exclusion-tag", evidence=r.evidence("imds.tags"), checks=["imds.tags"],
-                   value=r.data("imds.tags", "guardduty_managed"), instance_id=_instance(r))
+    return finding(
+        "imds.exclusion-tag",
+        checks=(ImdsTagsFacts,),
+        evidence_from=(ImdsTagsFacts,),
+        value=tags.guardduty_managed,
+        instance_id=_instance(identity),
+    )
 
 
-@rule("imds.tags_not_in_metadata")
-def tags_not_in_metadata(r: Results) -> RuleOutput:
+@rule("imds.tags_not_in_metadata", reads=(ImdsTagsFacts, ImdsIdentityFacts))
+def tags_not_in_metadata(
+    tags: Optional[ImdsTagsFacts], identity: Optional[ImdsIdentityFacts]
+) -> RuleOutput:
     """Tags in metadata are off: the exclusion tag is unknown from the host, not absent."""
-    if r.data("imds.tags", "tags_in_metadata") is not False:
+    if tags is None or tags.tags_in_metadata is not False:
         return None
-    return finding("imds.tags-not-in-metadata", evidence=r.evidence("imds.tags"),
-                   checks=["imds.tags"], instance_id=_instance(r))
+    return finding(
+        "imds.tags-not-in-metadata",
+        checks=(ImdsTagsFacts,),
+        evidence_from=(ImdsTagsFacts,),
+        instance_id=_instance(identity),
+    )
 
 
-@rule("imds.token_trouble")
-def token_trouble(r: Results) -> RuleOutput:
+@rule("imds.token_trouble", reads=(ImdsTokenFacts, ImdsReachableFacts, ImdsIdentityFacts))
+def token_trouble(
+    token: Optional[ImdsTokenFacts],
+    reach: Optional[ImdsReachableFacts],
+    identity: Optional[ImdsIdentityFacts],
+) -> RuleOutput:
     """The token PUT times out (hop limit) or is refused while IMDSv1 answers."""
     # imds.token is skipped when imds.reachable fails (HttpTokens=required and the PUT lost to
     # the hop limit: every GET is 401), so read the mode where it was measured.
-    mode = r.data("imds.token", "token_mode") or r.data("imds.reachable", "token_mode")
-    ev = r.evidence("imds.reachable")
+    mode = token.token_mode if token else reach.token_mode if reach else None
+    explains = (ImdsReachableFacts, ImdsTokenFacts)
     if mode == "hop-limit":
-        return finding("imds.hop-limit", evidence=ev, checks=["imds.reachable", "imds.token"],
-                       instance_id=_instance(r))
+        return finding(
+            "imds.hop-limit",
+            checks=explains,
+            evidence_from=(ImdsReachableFacts,),
+            instance_id=_instance(identity),
+        )
     if mode == "disabled":
-        return finding("imds.v2-refused", evidence=ev, checks=["imds.reachable", "imds.token"],
-                       status=r.data("imds.reachable", "put_status"))
+        return finding(
+            "imds.v2-refused",
+            checks=explains,
+            evidence_from=(ImdsReachableFacts,),
+            status=reach.put_status if reach else None,
+        )
     return None
 
 
-@rule("imds.identity_credentials")
-def no_identity_credentials(r: Results) -> RuleOutput:
+@rule("imds.identity_credentials", reads=(ImdsCredentialsFacts, ImdsIdentityFacts))
+def no_identity_credentials(
+    creds: Optional[ImdsCredentialsFacts], identity: Optional[ImdsIdentityFacts]
+) -> RuleOutput:
     """IMDS works but serves no EC2 instance identity credentials (the agent's identity)."""
-    if not r.warned("imds.identity_credentials") or not r.ok("imds.identity"):
+    if creds is None or creds.available or identity is None or not identity.available:
         return None
-    return finding("imds.no-identity-credentials",
-                   evidence=r.evidence("imds.identity_credentials"),
-                   checks=["imds.identity_credentials"],
-                   reason=r.summary("imds.identity_credentials"))
+    return finding(
+        "imds.no-identity-credentials",
+        checks=(ImdsCredentialsFacts,),
+        evidence_from=(ImdsCredentialsFacts,),
+        reason=creds.problem or "not available",
+    )
 
 
 RULES: Tuple[Rule, ...] = (

@@ -3,115 +3,223 @@
 An unsigned probe refused by AWS (a 4xx with ``x-amzn-RequestId``) is the healthy answer and is
 never read as a denial; a denial is only diagnosed from the agent's own log lines
 (``agent.logs`` signature ``access-denied``), and only once the path itself looks healthy.
+
+Every failing network check is explained by one of these findings: a bad Region or endpoint URL
+(``network.region``), an unresolvable name, blocked TCP, intercepted or failed TLS, or something
+other than the service answering (``network.guardduty_https``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from gd_doctor.diagnosis.base import Results, Rule, RuleOutput, finding, rule
+from gd_doctor.facts.imds import ImdsIdentityFacts, ImdsNetworkFacts
+from gd_doctor.facts.network import (
+    DnsFacts,
+    HttpsFacts,
+    ProxyFacts,
+    RegionFacts,
+    ResolverFacts,
+    TcpFacts,
+)
+
+# What the findings' texts name besides their own facts: the endpoint, the VPC, the resolver.
+CONTEXT = (RegionFacts, ResolverFacts, ImdsNetworkFacts, ImdsIdentityFacts)
 
 
-def _common(r: Results) -> Dict[str, Any]:
-    cidrs = r.data("imds.network", "vpc_cidrs") or []
+def _common(
+    region: Optional[RegionFacts],
+    resolver: Optional[ResolverFacts],
+    vpc: Optional[ImdsNetworkFacts],
+    identity: Optional[ImdsIdentityFacts],
+) -> Dict[str, str]:
+    """Placeholders every network finding may use; unknown values stay readable placeholders."""
     return {
-        "host": r.data("network.region", "host") or "guardduty-data.<region>.amazonaws.com",
-        "region": r.data("network.region", "region") or "<region>",
-        "vpc_id": r.data("imds.network", "vpc_id") or "<vpc-id>",
-        "vpc_cidrs": ", ".join(str(c) for c in cidrs) if isinstance(cidrs, list) and cidrs
-        else "<VPC CIDR>",
-        "resolver": _resolver_text(r),
-        "account_id": r.data("imds.identity", "account_id") or "<account-id>",
+        "host": (region.host if region else None) or "guardduty-data.<region>.amazonaws.com",
+        "region": (region.region if region else None) or "<region>",
+        "vpc_id": (vpc.vpc_id if vpc else None) or "<vpc-id>",
+        "vpc_cidrs": ", ".join(vpc.vpc_cidrs) if vpc and vpc.vpc_cidrs else "<VPC CIDR>",
+        "resolver": _resolver_text(resolver),
+        "account_id": (identity.account_id if identity else None) or "<account-id>",
     }
 
 
-def _resolver_text(r: Results) -> str:
-    servers = r.data("network.resolver", "nameservers") or []
-    if not isinstance(servers, list) or not servers:
+def _resolver_text(resolver: Optional[ResolverFacts]) -> str:
+    if resolver is None or not resolver.nameservers:
         return "unknown resolver"
-    return ", ".join(f"{s.get('address')} ({s.get('kind')})" for s in servers
-                     if isinstance(s, dict))
+    return ", ".join(f"{s.address} ({s.kind})" for s in resolver.nameservers)
 
 
-@rule("network.endpoint_unresolvable")
-def endpoint_unresolvable(r: Results) -> RuleOutput:
+@rule("network.endpoint_name_invalid", reads=(RegionFacts,))
+def endpoint_name_invalid(region: Optional[RegionFacts]) -> RuleOutput:
+    """The Region is not a Region name, or --endpoint-url is unusable: nothing can be probed."""
+    if region is None or region.problem is None:
+        return None
+    return finding(
+        "network.endpoint-name-invalid",
+        checks=(RegionFacts,),
+        evidence_from=(RegionFacts,),
+        problem=region.problem,
+        instance_region=region.instance_region or "<region>",
+    )
+
+
+@rule("network.endpoint_unresolvable", reads=(DnsFacts, *CONTEXT))
+def endpoint_unresolvable(
+    dns: Optional[DnsFacts],
+    region: Optional[RegionFacts],
+    resolver: Optional[ResolverFacts],
+    vpc: Optional[ImdsNetworkFacts],
+    identity: Optional[ImdsIdentityFacts],
+) -> RuleOutput:
     """The guardduty-data name does not resolve at all."""
-    if not r.failed("network.guardduty_dns"):
+    if dns is None or dns.endpoint_class != "unresolved":
         return None
-    return finding("network.endpoint-unresolvable", evidence=r.evidence("network.guardduty_dns"),
-                   checks=["network.guardduty_dns", "network.resolver"],
-                   problem=r.data("network.guardduty_dns", "problem") or "no answer",
-                   **_common(r))
+    return finding(
+        "network.endpoint-unresolvable",
+        checks=(DnsFacts, ResolverFacts),
+        evidence_from=(DnsFacts,),
+        problem=dns.problem or "no answer",
+        **_common(region, resolver, vpc, identity),
+    )
 
 
-@rule("network.endpoint_public")
-def endpoint_public(r: Results) -> RuleOutput:
+@rule("network.endpoint_public", reads=(DnsFacts, *CONTEXT))
+def endpoint_public(
+    dns: Optional[DnsFacts],
+    region: Optional[RegionFacts],
+    resolver: Optional[ResolverFacts],
+    vpc: Optional[ImdsNetworkFacts],
+    identity: Optional[ImdsIdentityFacts],
+) -> RuleOutput:
     """The name resolves only to public addresses: no endpoint, or private DNS off (row 15)."""
-    if r.data("network.guardduty_dns", "endpoint_class") != "public":
+    if dns is None or dns.endpoint_class != "public":
         return None
-    addresses = r.data("network.guardduty_dns", "addresses") or []
-    return finding("network.endpoint-public", evidence=r.evidence("network.guardduty_dns"),
-                   checks=["network.guardduty_dns", "network.resolver", "imds.network"],
-                   addresses=", ".join(str(a) for a in addresses)  # type: ignore[union-attr]
-                   , **_common(r))
+    return finding(
+        "network.endpoint-public",
+        checks=(DnsFacts, ResolverFacts, ImdsNetworkFacts),
+        evidence_from=(DnsFacts,),
+        addresses=", ".join(a.address for a in dns.addresses),
+        **_common(region, resolver, vpc, identity),
+    )
 
 
-@rule("network.custom_resolver")
-def custom_resolver(r: Results) -> RuleOutput:
+@rule("network.custom_resolver", reads=(DnsFacts, *CONTEXT))
+def custom_resolver(
+    dns: Optional[DnsFacts],
+    region: Optional[RegionFacts],
+    resolver: Optional[ResolverFacts],
+    vpc: Optional[ImdsNetworkFacts],
+    identity: Optional[ImdsIdentityFacts],
+) -> RuleOutput:
     """A custom resolver is in use and the endpoint does not resolve to the VPC: context."""
-    if r.data("network.resolver", "kind") not in ("custom", "local") or r.ok(
-            "network.guardduty_dns"):
+    if resolver is None or resolver.kind not in ("custom", "local"):
         return None
-    return finding("network.custom-resolver", evidence=r.evidence("network.resolver"),
-                   checks=["network.resolver"], **_common(r))
+    if dns is not None and dns.in_vpc:
+        return None
+    return finding(
+        "network.custom-resolver",
+        checks=(ResolverFacts,),
+        evidence_from=(ResolverFacts,),
+        **_common(region, resolver, vpc, identity),
+    )
 
 
-@rule("network.tcp_blocked")
-def tcp_blocked(r: Results) -> RuleOutput:
+@rule("network.tcp_blocked", reads=(TcpFacts, *CONTEXT))
+def tcp_blocked(
+    tcp: Optional[TcpFacts],
+    region: Optional[RegionFacts],
+    resolver: Optional[ResolverFacts],
+    vpc: Optional[ImdsNetworkFacts],
+    identity: Optional[ImdsIdentityFacts],
+) -> RuleOutput:
     """TCP 443 fails on every resolved address (timeout: SG/NACL drop; refused: firewall)."""
-    if not r.failed("network.guardduty_tcp"):
+    if tcp is None or tcp.open_addresses:
         return None
-    states = r.data("network.guardduty_tcp", "states") or {}
-    kinds = sorted({str(s) for s in states.values()}) if isinstance(states, dict) else []
-    return finding("network.tcp-blocked", evidence=r.evidence("network.guardduty_tcp"),
-                   checks=["network.guardduty_tcp", "network.guardduty_dns"],
-                   states=", ".join(kinds) or "no answer", **_common(r))
+    return finding(
+        "network.tcp-blocked",
+        checks=(TcpFacts, DnsFacts),
+        evidence_from=(TcpFacts,),
+        states=", ".join(tcp.states) or "no answer",
+        **_common(region, resolver, vpc, identity),
+    )
 
 
-def _probes(r: Results) -> List[Dict[str, Any]]:
-    rows = r.data("network.guardduty_https", "probes") or []
-    return [p for p in rows if isinstance(p, dict)] if isinstance(rows, list) else []
-
-
-@rule("network.tls_intercepted")
-def tls_intercepted(r: Results) -> RuleOutput:
+@rule("network.tls_intercepted", reads=(HttpsFacts, *CONTEXT))
+def tls_intercepted(
+    https: Optional[HttpsFacts],
+    region: Optional[RegionFacts],
+    resolver: Optional[ResolverFacts],
+    vpc: Optional[ImdsNetworkFacts],
+    identity: Optional[ImdsIdentityFacts],
+) -> RuleOutput:
     """The certificate is not Amazon's (re-signed or untrusted): TLS inspection in the path."""
-    if r.data("network.guardduty_https", "intercepted") is not True:
+    if https is None or not https.intercepted:
         return None
-    bad = next((p for p in _probes(r) if p.get("tls") != "ok" or p.get("amazon_issuer") is False),
-               {})
-    issuer = bad.get("issuer_o") or bad.get("issuer_cn") or "an untrusted CA"
-    detail = bad.get("tls_detail") or f"TLS {bad.get('tls')}"
-    return finding("network.tls-intercepted", evidence=r.evidence("network.guardduty_https"),
-                   checks=["network.guardduty_https"], issuer=issuer, detail=detail,
-                   **_common(r))
+    bad = https.suspect
+    issuer = (bad.issuer_o or bad.issuer_cn if bad else None) or "an untrusted CA"
+    detail = (bad.tls_detail or f"TLS {bad.tls}") if bad else "TLS not Amazon's"
+    return finding(
+        "network.tls-intercepted",
+        checks=(HttpsFacts,),
+        evidence_from=(HttpsFacts,),
+        issuer=issuer,
+        detail=detail,
+        **_common(region, resolver, vpc, identity),
+    )
 
 
-@rule("network.not_the_service")
-def not_the_service(r: Results) -> RuleOutput:
+@rule("network.tls_failed", reads=(HttpsFacts, *CONTEXT))
+def tls_failed(
+    https: Optional[HttpsFacts],
+    region: Optional[RegionFacts],
+    resolver: Optional[ResolverFacts],
+    vpc: Optional[ImdsNetworkFacts],
+    identity: Optional[ImdsIdentityFacts],
+) -> RuleOutput:
+    """TCP connects but no TLS session completes (reset, timeout, no common protocol), and no
+    certificate says interception."""
+    if https is None or https.intercepted or https.service_answered or https.not_the_service:
+        return None
+    if https.probes and not https.tls_failed:
+        return None
+    first = https.probes[0] if https.probes else None
+    detail = (first.tls_detail or first.problem if first else None) or "no TLS answer in time"
+    return finding(
+        "network.tls-failed",
+        checks=(HttpsFacts,),
+        evidence_from=(HttpsFacts,),
+        detail=detail,
+        **_common(region, resolver, vpc, identity),
+    )
+
+
+@rule("network.not_the_service", reads=(HttpsFacts, *CONTEXT))
+def not_the_service(
+    https: Optional[HttpsFacts],
+    region: Optional[RegionFacts],
+    resolver: Optional[ResolverFacts],
+    vpc: Optional[ImdsNetworkFacts],
+    identity: Optional[ImdsIdentityFacts],
+) -> RuleOutput:
     """TLS works but the reply is not an AWS refusal: a middlebox or a wrong address answers."""
-    if r.data("network.guardduty_https", "not_the_service") is not True:
-        return None
-    if r.data("network.guardduty_https", "intercepted") is True:
-        return None  # the interception finding already explains it
-    probe = next((p for p in _probes(r) if p.get("tls") == "ok"), {})
-    server = f", Server: {probe['server']}" if probe.get("server") else ""
-    return finding("network.not-the-service", evidence=r.evidence("network.guardduty_https"),
-                   checks=["network.guardduty_https", "network.guardduty_dns"],
-                   status=probe.get("http_status") or "none", server=server, **_common(r))
+    if https is None or not https.not_the_service or https.intercepted:
+        return None  # interception, when present, is the finding that explains it
+    probe = next((p for p in https.probes if p.tls == "ok"), None)
+    server = f", Server: {probe.server}" if probe and probe.server else ""
+    return finding(
+        "network.not-the-service",
+        checks=(HttpsFacts, DnsFacts),
+        evidence_from=(HttpsFacts,),
+        status=(probe.http_status if probe else None) or "none",
+        server=server,
+        **_common(region, resolver, vpc, identity),
+    )
 
 
 def _access_denied_signature(r: Results) -> Dict[str, Any]:
+    # TODO(facts): cross-domain agent.logs.signatures
     sigs = r.data("agent.logs", "signatures") or []
     if not isinstance(sigs, list):
         return {}
@@ -121,54 +229,87 @@ def _access_denied_signature(r: Results) -> Dict[str, Any]:
     return {}
 
 
-@rule("network.access_denied")
-def access_denied(r: Results) -> RuleOutput:
+@rule("network.access_denied", reads=(HttpsFacts, Results, *CONTEXT))
+def access_denied(
+    https: Optional[HttpsFacts],
+    r: Results,
+    region: Optional[RegionFacts],
+    resolver: Optional[ResolverFacts],
+    vpc: Optional[ImdsNetworkFacts],
+    identity: Optional[ImdsIdentityFacts],
+) -> RuleOutput:
     """The agent logs AccessDenied while the endpoint itself answers: SCP or endpoint policy."""
     sig = _access_denied_signature(r)
     if not sig:
         return None
-    if r.ran("network.guardduty_https") and not r.data("network.guardduty_https",
-                                                        "service_answered"):
+    if https is not None and not https.service_answered:
         return None  # the path is broken; the network findings come first
-    evidence = [str(sig.get("last_line") or ""), *r.evidence("network.guardduty_https")]
-    return finding("network.access-denied", evidence=evidence,
-                   checks=["agent.logs", "network.guardduty_https"],
-                   count=sig.get("count") or 1, **_common(r))
+    return finding(
+        "network.access-denied",
+        evidence=[str(sig.get("last_line") or "")],
+        checks=("agent.logs", HttpsFacts),  # TODO(facts): cross-domain agent.logs (LogFacts)
+        evidence_from=(HttpsFacts,),
+        count=sig.get("count") or 1,
+        **_common(region, resolver, vpc, identity),
+    )
 
 
-@rule("network.region_mismatch")
-def region_mismatch(r: Results) -> RuleOutput:
-    """The agent's Region (from its own facts) differs from the instance's."""
-    agent = r.data("network.region", "agent_region")
-    instance = r.data("network.region", "instance_region")
-    if not agent or not instance or agent == instance:
+@rule("network.region_mismatch", reads=(RegionFacts,))
+def region_mismatch(region: Optional[RegionFacts]) -> RuleOutput:
+    """The agent's Region (from its own log lines) differs from the instance's."""
+    if region is None or not region.agent_region or not region.instance_region:
         return None
-    return finding("network.region-mismatch", evidence=r.evidence("network.region"),
-                   checks=["network.region", "imds.identity"], agent_region=agent,
-                   instance_region=instance)
+    if region.agent_region == region.instance_region:
+        return None
+    return finding(
+        "network.region-mismatch",
+        checks=(RegionFacts, ImdsIdentityFacts),
+        evidence_from=(RegionFacts,),
+        agent_region=region.agent_region,
+        instance_region=region.instance_region,
+    )
 
 
-@rule("network.proxy")
-def proxy_settings(r: Results) -> RuleOutput:
+@rule("network.proxy", reads=(ProxyFacts, *CONTEXT))
+def proxy_settings(
+    proxy: Optional[ProxyFacts],
+    region: Optional[RegionFacts],
+    resolver: Optional[ResolverFacts],
+    vpc: Optional[ImdsNetworkFacts],
+    identity: Optional[ImdsIdentityFacts],
+) -> RuleOutput:
     """A proxy in the agent's environment without no_proxy for IMDS, or a malformed one."""
-    source = r.data("network.proxy", "agent_source") or "the agent's environment"
-    if r.data("network.proxy", "malformed"):
-        return finding("network.proxy-malformed", evidence=r.evidence("network.proxy"),
-                       checks=["network.proxy"], detail=r.data("network.proxy", "malformed"),
-                       source=source)
-    if r.data("network.proxy", "applies_to_imds") is not True:
+    if proxy is None:
         return None
-    return finding("network.proxy-without-imds-exemption", evidence=r.evidence("network.proxy"),
-                   checks=["network.proxy"], proxy=r.data("network.proxy", "proxy"),
-                   source=source, **_common(r))
+    source = proxy.agent_source or "the agent's environment"
+    if proxy.malformed:
+        return finding(
+            "network.proxy-malformed",
+            checks=(ProxyFacts,),
+            evidence_from=(ProxyFacts,),
+            detail=proxy.malformed,
+            source=source,
+        )
+    if not proxy.applies_to_imds:
+        return None
+    return finding(
+        "network.proxy-without-imds-exemption",
+        checks=(ProxyFacts,),
+        evidence_from=(ProxyFacts,),
+        proxy=proxy.proxy,
+        source=source,
+        **_common(region, resolver, vpc, identity),
+    )
 
 
 RULES: Tuple[Rule, ...] = (
+    endpoint_name_invalid,
     endpoint_unresolvable,
     endpoint_public,
     custom_resolver,
     tcp_blocked,
     tls_intercepted,
+    tls_failed,
     not_the_service,
     access_denied,
     region_mismatch,

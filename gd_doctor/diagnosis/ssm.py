@@ -5,18 +5,39 @@ unregistered, health ping denied, no credentials, clock skew, endpoints unreacha
 Instance Association Execution Failed" (what the plugin's run says), 2 "No Agent Reporting" in
 manual mode, and, as context, the account-level rows 8-11, 13, 14 and 16 that only the AWS side
 shows. On a host whose GuardDuty agent is managed manually the SSM path does not matter, so the
-SSM rules stay quiet there.
+SSM rules stay quiet there (and the SSM checks do not fail: see ``NOT_BLOCKING``).
 
-Facts read from other domains, each optional: ``imds.identity`` (instance_id, region),
-``network.ssm_endpoints`` (endpoints -> tcp), ``platform.os``/``platform.arch``/``platform.kernel``,
-``agent.unit`` and the ``network.guardduty_*`` checks.
+Facts read from other domains, each optional and still untyped (``Results``, each read marked
+for the typed conversion): ``imds.identity`` (instance_id, region), ``network.ssm_endpoints``
+(endpoints), the status of ``agent.unit`` and of the ``network.guardduty_*`` checks. The platform
+facts are typed (:mod:`gd_doctor.facts.platform`); which platform checks failed comes from
+:class:`RunResults`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
-from gd_doctor.diagnosis.base import Results, Rule, RuleOutput, finding, rule
+from gd_doctor.diagnosis.base import (
+    CheckRef,
+    Results,
+    Rule,
+    RuleOutput,
+    RunResults,
+    finding,
+    rule,
+)
+from gd_doctor.facts import producer_of
+from gd_doctor.facts.platform import ArchFacts, KernelFacts, OsFacts
+from gd_doctor.facts.ssm import (
+    GuardDutyTracesFacts,
+    ManagementTypeFacts,
+    SignatureHit,
+    SsmLogFacts,
+    SsmPackageFacts,
+    SsmRegistrationFacts,
+    SsmUnitFacts,
+)
 from gd_doctor.model import Finding, Status
 
 # Log signature -> finding, most specific first (ssm_signatures.json ids).
@@ -31,192 +52,364 @@ _PING_FINDINGS: Tuple[Tuple[str, str], ...] = (
 _SSM_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages")
 
 
-def _ids(r: Results) -> Dict[str, str]:
+def _ids(reg: Optional[SsmRegistrationFacts], r: Results) -> Dict[str, str]:
     """Placeholders every SSM finding may use; unknown values stay readable placeholders."""
-    instance = r.data("imds.identity", "instance_id") or r.data(
-        "ssm.registration", "managed_instance_id"
-    )
-    region = r.data("imds.identity", "region") or r.data("ssm.registration", "hybrid_region")
+    # TODO(facts): cross-domain imds.identity.instance_id, imds.identity.region
+    instance = r.data("imds.identity", "instance_id")
+    region = r.data("imds.identity", "region")
+    instance = instance or (reg.managed_instance_id if reg else None)
+    region = region or (reg.hybrid_region if reg else None)
     return {"instance_id": str(instance or "<instance-id>"), "region": str(region or "<region>")}
 
 
-def _mgmt(r: Results) -> Optional[str]:
-    value = r.data("ssm.management_type", "management_type")
-    return str(value) if value is not None else None
-
-
-def _ssm_matters(r: Results) -> bool:
+def _ssm_matters(mgmt: Optional[ManagementTypeFacts]) -> bool:
     """False when the GuardDuty agent is managed by hand: then SSM's health is not the cause."""
-    return _mgmt(r) != "manual"
+    return mgmt is None or mgmt.management_type != "manual"
 
 
-def _signatures(r: Results) -> Mapping[str, Any]:
-    sigs = r.data("ssm.agent_log", "signatures", {})
-    return sigs if isinstance(sigs, dict) else {}
+def _ping_cause_known(log: Optional[SsmLogFacts]) -> bool:
+    """The log shows the health ping failing (a finding of its own explains it)."""
+    if log is None:
+        return False
+    return log.health_ping_failing is True or any(log.hit(sig) for sig, _ in _PING_FINDINGS)
 
 
-@rule("ssm.agent_missing")
-def agent_missing(r: Results) -> RuleOutput:
+@rule(
+    "ssm.agent_missing",
+    reads=(SsmPackageFacts, ManagementTypeFacts, SsmRegistrationFacts, Results),
+)
+def agent_missing(
+    pkg: Optional[SsmPackageFacts],
+    mgmt: Optional[ManagementTypeFacts],
+    reg: Optional[SsmRegistrationFacts],
+    r: Results,
+) -> RuleOutput:
     """No SSM Agent, and the GuardDuty agent is not managed by hand."""
-    if r.data("ssm.agent_installed", "installed") is not False or not _ssm_matters(r):
+    if pkg is None or pkg.installed is not False or not _ssm_matters(mgmt):
         return None
-    return finding("ssm.agent-missing", evidence=[r.summary("ssm.agent_installed")],
-                   checks=["ssm.agent_installed", "ssm.management_type"], **_ids(r))
+    return finding(
+        "ssm.agent-missing",
+        evidence=["amazon-ssm-agent is not installed"],
+        checks=(SsmPackageFacts, ManagementTypeFacts),
+        evidence_from=(SsmPackageFacts,),
+        **_ids(reg, r),
+    )
 
 
-@rule("ssm.agent_stopped")
-def agent_stopped(r: Results) -> RuleOutput:
+@rule(
+    "ssm.agent_stopped",
+    reads=(SsmUnitFacts, ManagementTypeFacts, SsmRegistrationFacts, Results),
+)
+def agent_stopped(
+    unit: Optional[SsmUnitFacts],
+    mgmt: Optional[ManagementTypeFacts],
+    reg: Optional[SsmRegistrationFacts],
+    r: Results,
+) -> RuleOutput:
     """The SSM Agent's unit is not active."""
-    if not r.failed("ssm.agent_running") or not _ssm_matters(r):
+    if unit is None or unit.running is not False or not _ssm_matters(mgmt):
         return None
-    active = r.data("ssm.agent_running", "active_state") or "?"
-    sub = r.data("ssm.agent_running", "sub_state") or "?"
-    unit = r.data("ssm.agent_running", "unit") or "amazon-ssm-agent"
-    evidence = [*r.evidence("ssm.agent_running"), r.summary("ssm.agent_running")]
-    return finding("ssm.agent-stopped", evidence=evidence, checks=["ssm.agent_running"],
-                   state=f"{active}/{sub}", unit=unit, **_ids(r))
+    return finding(
+        "ssm.agent-stopped",
+        evidence=[f"{unit.unit} is {unit.active_state or '?'} ({unit.sub_state or '?'})"],
+        checks=(SsmUnitFacts,),
+        evidence_from=(SsmUnitFacts,),
+        state=unit.state,
+        unit=unit.unit,
+        **_ids(reg, r),
+    )
 
 
-@rule("ssm.health_ping")
-def health_ping(r: Results) -> RuleOutput:
-    """The SSM Agent's log names why its health ping fails (IAM, credentials, clock, network)."""
-    if not _ssm_matters(r):
-        return None
-    sigs = _signatures(r)
-    out: List[Finding] = []
-    for sig_id, finding_id in _PING_FINDINGS:
-        hit = sigs.get(sig_id)
-        if not isinstance(hit, dict):
-            continue
-        line = f"{hit.get('line', '')} ({hit.get('count', 1)}x, last {hit.get('last_at')})"
-        params = dict(_ids(r))
-        params["what"] = _what_unreachable(hit)
-        out.append(finding(finding_id, evidence=[line], checks=["ssm.agent_log"], **params))
-    return out
-
-
-def _what_unreachable(hit: Mapping[str, Any]) -> str:
-    if hit.get("host"):
-        return f"cannot resolve {hit['host']}"
-    if hit.get("addr"):
-        return f"no TCP connection to {hit['addr']}"
+def _what_unreachable(hit: SignatureHit) -> str:
+    if hit.host:
+        return f"cannot resolve {hit.host}"
+    if hit.addr:
+        return f"no TCP connection to {hit.addr}"
     return "see the SSM Agent log"
 
 
-@rule("ssm.endpoints_from_network")
-def endpoints_from_network(r: Results) -> RuleOutput:
-    """The network checks could not reach ssm, ssmmessages or ec2messages on TCP 443."""
-    endpoints = r.data("network.ssm_endpoints", "endpoints")
-    if not isinstance(endpoints, dict) or not _ssm_matters(r):
+@rule(
+    "ssm.health_ping",
+    reads=(SsmLogFacts, ManagementTypeFacts, SsmRegistrationFacts, Results),
+)
+def health_ping(
+    log: Optional[SsmLogFacts],
+    mgmt: Optional[ManagementTypeFacts],
+    reg: Optional[SsmRegistrationFacts],
+    r: Results,
+) -> RuleOutput:
+    """The SSM Agent's log names why its health ping fails (IAM, credentials, clock, network)."""
+    if log is None or not _ssm_matters(mgmt):
         return None
-    if r.data("ssm.agent_installed", "installed") is False:
-        return None  # agent-missing is the cause to fix first
+    out: List[Finding] = []
+    for sig_id, finding_id in _PING_FINDINGS:
+        hit = log.hit(sig_id)
+        if hit is None:
+            continue
+        line = f"{hit.line} ({hit.count}x, last {hit.last_at})"
+        out.append(
+            finding(
+                finding_id,
+                evidence=[line],
+                checks=(SsmLogFacts,),
+                what=_what_unreachable(hit),
+                **_ids(reg, r),
+            )
+        )
+    generic = log.hit("health-ping-failed")
+    if not out and log.health_ping_failing and generic is not None:
+        # A failing ping whose cause no signature names still fails the check: say so.
+        line = f"{generic.line} ({generic.count}x, last {generic.last_at})"
+        out.append(
+            finding(
+                "ssm.health-ping-failed", evidence=[line], checks=(SsmLogFacts,), **_ids(reg, r)
+            )
+        )
+    return out
+
+
+def _bad_endpoints(endpoints: Mapping[str, object]) -> List[str]:
     bad = []
     for name in _SSM_ENDPOINTS:
         ep = endpoints.get(name)
         if isinstance(ep, dict) and ep.get("tcp") not in (None, "ok"):
             addrs = ", ".join(str(a) for a in ep.get("addresses") or []) or "no address"
             bad.append(f"{ep.get('host') or name}: {ep.get('tcp')} ({addrs})")
+    return bad
+
+
+@rule(
+    "ssm.endpoints_from_network",
+    reads=(SsmPackageFacts, ManagementTypeFacts, SsmRegistrationFacts, Results),
+)
+def endpoints_from_network(
+    pkg: Optional[SsmPackageFacts],
+    mgmt: Optional[ManagementTypeFacts],
+    reg: Optional[SsmRegistrationFacts],
+    r: Results,
+) -> RuleOutput:
+    """The network checks could not reach ssm, ssmmessages or ec2messages on TCP 443."""
+    # TODO(facts): cross-domain network.ssm_endpoints.endpoints
+    endpoints = r.data("network.ssm_endpoints", "endpoints")
+    if not isinstance(endpoints, dict) or not _ssm_matters(mgmt):
+        return None
+    if pkg is not None and pkg.installed is False:
+        return None  # agent-missing is the cause to fix first
+    bad = _bad_endpoints(endpoints)
     if not bad:
         return None
     what = "; ".join(b.split(" (")[0] for b in bad)
-    return finding("ssm.endpoint-unreachable", evidence=bad,
-                   checks=["network.ssm_endpoints", "ssm.agent_log"], what=what, **_ids(r))
+    return finding(
+        "ssm.endpoint-unreachable",
+        evidence=bad,
+        checks=("network.ssm_endpoints", SsmLogFacts),
+        what=what,
+        **_ids(reg, r),
+    )
 
 
-@rule("ssm.hybrid_registration")
-def hybrid_registration(r: Results) -> RuleOutput:
+@rule("ssm.hybrid_registration", reads=(SsmRegistrationFacts,))
+def hybrid_registration(reg: Optional[SsmRegistrationFacts]) -> RuleOutput:
     """The SSM Agent works as a hybrid node on what is an EC2 instance."""
-    if r.data("ssm.registration", "kind") != "hybrid" or not r.warned("ssm.registration"):
+    if reg is None or not reg.hybrid_on_ec2:
         return None
-    return finding("ssm.hybrid-registration",
-                   evidence=[r.summary("ssm.registration"), *r.evidence("ssm.registration")],
-                   checks=["ssm.registration"],
-                   managed_instance_id=r.data("ssm.registration", "managed_instance_id") or "mi-?")
+    mid = reg.managed_instance_id or "mi-?"
+    return finding(
+        "ssm.hybrid-registration",
+        evidence=[f"registered as a hybrid node ({mid}) although this is an EC2 instance"],
+        checks=(SsmRegistrationFacts,),
+        evidence_from=(SsmRegistrationFacts,),
+        managed_instance_id=mid,
+    )
 
 
-@rule("ssm.not_registered")
-def not_registered(r: Results) -> RuleOutput:
+@rule(
+    "ssm.not_registered",
+    reads=(SsmRegistrationFacts, SsmPackageFacts, SsmLogFacts, ManagementTypeFacts, Results),
+)
+def not_registered(
+    reg: Optional[SsmRegistrationFacts],
+    pkg: Optional[SsmPackageFacts],
+    log: Optional[SsmLogFacts],
+    mgmt: Optional[ManagementTypeFacts],
+    r: Results,
+) -> RuleOutput:
     """The agent is installed but left no registration, and its log does not say why."""
-    if r.data("ssm.registration", "registered") is not False or not _ssm_matters(r):
+    if reg is None or reg.registered is not False or not _ssm_matters(mgmt):
         return None
-    if r.data("ssm.agent_installed", "installed") is not True:
+    if pkg is None or pkg.installed is not True:
         return None
-    if any(sig in _signatures(r) for sig, _ in _PING_FINDINGS):
+    if _ping_cause_known(log):
         return None  # the health-ping finding already names the cause
-    return finding("ssm.not-registered", evidence=[r.summary("ssm.registration")],
-                   checks=["ssm.registration"], **_ids(r))
+    why = f" ({reg.problem})" if reg.problem else ""
+    return finding(
+        "ssm.not-registered",
+        evidence=[f"no instance directory under /var/lib/amazon/ssm{why}"],
+        checks=(SsmRegistrationFacts,),
+        **_ids(reg, r),
+    )
 
 
-def _platform_evidence(r: Results) -> List[str]:
-    facts = [
-        ("platform.os", "pretty_name"), ("platform.kernel", "release"),
-        ("platform.arch", "machine"),
+def _platform_context(
+    os_: Optional[OsFacts],
+    kernel: Optional[KernelFacts],
+    arch: Optional[ArchFacts],
+    run: RunResults,
+) -> Tuple[List[str], List[str]]:
+    """Platform facts worth quoting next to a plugin failure, and the failing platform checks
+    (the same cause: the plugin has no package for this platform)."""
+    quoted = [
+        (OsFacts, os_.pretty_name if os_ else None),
+        (KernelFacts, kernel.release if kernel else None),
+        (ArchFacts, arch.machine if arch else None),
     ]
-    lines = [f"{cid}: {r.data(cid, key)}" for cid, key in facts if r.data(cid, key)]
-    lines += [f"{res.check_id}: {res.summary}" for res in r.all()
-              if res.check_id.startswith("platform.") and res.status == Status.FAIL]
-    return lines
+    lines = [f"{producer_of(t)}: {value}" for t, value in quoted if value]
+    failing = [
+        res for res in run.results if res.category == "platform" and res.status == Status.FAIL
+    ]
+    lines += [f"{res.check_id}: {res.summary}" for res in failing]
+    return lines, [res.check_id for res in failing]
 
 
-@rule("ssm.plugin_failed")
-def plugin_failed(r: Results) -> RuleOutput:
+@rule(
+    "ssm.plugin_failed",
+    reads=(
+        GuardDutyTracesFacts,
+        SsmRegistrationFacts,
+        OsFacts,
+        KernelFacts,
+        ArchFacts,
+        RunResults,
+        Results,
+    ),
+)
+def plugin_failed(
+    traces: Optional[GuardDutyTracesFacts],
+    reg: Optional[SsmRegistrationFacts],
+    os_: Optional[OsFacts],
+    kernel: Optional[KernelFacts],
+    arch: Optional[ArchFacts],
+    run: RunResults,
+    r: Results,
+) -> RuleOutput:
     """GuardDuty's SSM plugin ran and failed: platform mismatch, or another recorded failure."""
-    if not r.failed("ssm.guardduty_traces"):
+    if traces is None or not traces.failed:
         return None
-    evidence = [*r.evidence("ssm.guardduty_traces")]
-    platform = r.data("ssm.guardduty_traces", "platform_failure")
-    if platform:
-        return finding("ssm.plugin-platform-unsupported",
-                       evidence=evidence + _platform_evidence(r),
-                       checks=["ssm.guardduty_traces", "ssm.agent_log"],
-                       platform=platform, **_ids(r))
-    when = r.data("ssm.guardduty_traces", "last_run_at") or "time unknown"
-    return finding("ssm.plugin-run-failed", evidence=evidence + _platform_evidence(r),
-                   checks=["ssm.guardduty_traces"], when=when, **_ids(r))
+    platform_lines, platform_checks = _platform_context(os_, kernel, arch, run)
+    if traces.platform_failure:
+        explains: Tuple[CheckRef, ...] = (GuardDutyTracesFacts, SsmLogFacts, *platform_checks)
+        return finding(
+            "ssm.plugin-platform-unsupported",
+            evidence=platform_lines,
+            checks=explains,
+            evidence_from=(GuardDutyTracesFacts,),
+            platform=traces.platform_failure,
+            **_ids(reg, r),
+        )
+    return finding(
+        "ssm.plugin-run-failed",
+        evidence=platform_lines,
+        checks=(GuardDutyTracesFacts, *platform_checks),
+        evidence_from=(GuardDutyTracesFacts,),
+        when=traces.last_run_at or "time unknown",
+        **_ids(reg, r),
+    )
 
 
-def _missing_manual_steps(r: Results) -> List[str]:
+def _missing_manual_steps(r: Results) -> List[Tuple[str, str]]:
+    """(check id, what is undone) for each documented manual step a failing check shows."""
     missing = []
-    for unit_check in ("agent.unit", "agent.unit_state"):
-        unit = r.get(unit_check)
-        if unit is not None and unit.status == Status.FAIL:
-            missing.append(f"agent service not active ({unit.summary})")
-    for res in r.all():
-        if (res.check_id.startswith("network.") and "guardduty" in res.check_id
-                and res.status == Status.FAIL):
-            missing.append(f"GuardDuty endpoint not reachable ({res.summary})")
+    unit = r.get("agent.unit")  # TODO(facts): cross-domain agent.unit status and summary
+    if unit is not None and unit.status == Status.FAIL:
+        missing.append((unit.check_id, f"agent service not active ({unit.summary})"))
+    for res in r.all():  # TODO(facts): cross-domain network.guardduty_* status and summary
+        if (
+            res.check_id.startswith("network.")
+            and "guardduty" in res.check_id
+            and res.status == Status.FAIL
+        ):
+            missing.append((res.check_id, f"GuardDuty endpoint not reachable ({res.summary})"))
     return missing
 
 
-@rule("ssm.manual_incomplete")
-def manual_incomplete(r: Results) -> RuleOutput:
+@rule(
+    "ssm.manual_incomplete",
+    reads=(ManagementTypeFacts, SsmRegistrationFacts, Results),
+)
+def manual_incomplete(
+    mgmt: Optional[ManagementTypeFacts],
+    reg: Optional[SsmRegistrationFacts],
+    r: Results,
+) -> RuleOutput:
     """Manual mode (agent package, no SSM traces) with a documented manual step evidently undone."""
-    if _mgmt(r) != "manual":
+    if mgmt is None or mgmt.management_type != "manual":
         return None
     missing = _missing_manual_steps(r)
     if not missing:
         return None
-    return finding("ssm.manual-incomplete", evidence=missing, checks=["ssm.management_type"],
-                   missing="; ".join(m.split(" (")[0] for m in missing), **_ids(r))
+    # The finding explains the failing checks it lists as undone steps.
+    return finding(
+        "ssm.manual-incomplete",
+        evidence=[what for _, what in missing],
+        checks=(ManagementTypeFacts, *(cid for cid, _ in missing)),
+        missing="; ".join(what.split(" (")[0] for _, what in missing),
+        **_ids(reg, r),
+    )
 
 
-@rule("ssm.control_plane_rows")
-def control_plane_rows(r: Results) -> RuleOutput:
+def _traces_line(traces: Optional[GuardDutyTracesFacts]) -> str:
+    if traces is None:
+        return "GuardDuty's SSM traces: not looked at"
+    if traces.has_traces is None:
+        return f"GuardDuty's SSM traces: unknown ({traces.problem or 'state unreadable'})"
+    return "no trace of GuardDuty's SSM plugin on this host"
+
+
+@rule(
+    "ssm.control_plane_rows",
+    reads=(
+        ManagementTypeFacts,
+        SsmPackageFacts,
+        SsmUnitFacts,
+        SsmLogFacts,
+        GuardDutyTracesFacts,
+        SsmRegistrationFacts,
+        Results,
+    ),
+)
+def control_plane_rows(
+    mgmt: Optional[ManagementTypeFacts],
+    pkg: Optional[SsmPackageFacts],
+    unit: Optional[SsmUnitFacts],
+    log: Optional[SsmLogFacts],
+    traces: Optional[GuardDutyTracesFacts],
+    reg: Optional[SsmRegistrationFacts],
+    r: Results,
+) -> RuleOutput:
     """SSM-managed host, no GuardDuty agent, no GuardDuty SSM trace: the cause is account-side."""
-    if _mgmt(r) not in ("none", "unknown"):
+    if mgmt is None or mgmt.management_type not in ("none", "unknown"):
         return None
-    if r.data("ssm.management_type", "gd_agent_installed") is True:
+    if mgmt.gd_agent_installed is True:
         return None
-    if r.data("ssm.agent_installed", "installed") is not True or r.failed("ssm.agent_running"):
+    if pkg is None or pkg.installed is not True or (unit is not None and unit.running is False):
         return None
-    if r.data("ssm.agent_log", "health_ping_failing") is True or any(
-        sig in _signatures(r) for sig, _ in _PING_FINDINGS
-    ):
+    if _ping_cause_known(log):
         return None  # the health-ping finding explains why SSM never delivered the document
-    evidence = [r.summary("ssm.guardduty_traces"), r.summary("ssm.management_type")]
-    return finding("ssm.control-plane-rows", evidence=[e for e in evidence if e],
-                   checks=["ssm.guardduty_traces", "ssm.management_type"], **_ids(r))
+    evidence = [
+        _traces_line(traces),
+        f"management type: {mgmt.management_type} (GuardDuty agent installed: "
+        f"{_yes_no(mgmt.gd_agent_installed)})",
+    ]
+    return finding(
+        "ssm.control-plane-rows",
+        evidence=evidence,
+        checks=(GuardDutyTracesFacts, ManagementTypeFacts),
+        **_ids(reg, r),
+    )
+
+
+def _yes_no(value: Optional[bool]) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
 
 
 RULES: Tuple[Rule, ...] = (

@@ -41,6 +41,14 @@ class Host:
     env: Mapping[str, str] = field(default_factory=dict)
     settings: HostSettings = field(default_factory=HostSettings)
 
+    def close(self) -> None:
+        """The end of the run: kill every command still running (and its children), refuse
+        new ones. Test fakes without ``close`` are left alone."""
+        for port in (self.run, self.journal):
+            close = getattr(port, "close", None)
+            if callable(close):
+                close()
+
     @classmethod
     def live_host(cls, settings: HostSettings) -> Host:
         """The machine gd-doctor runs on."""
@@ -62,12 +70,12 @@ class Host:
     @classmethod
     def from_root(cls, root: Path, settings: HostSettings) -> Host:
         """A mounted or captured root filesystem: files and journal files only."""
-        runner = UnavailableRunner(ROOT_REASON)
         fs = RootFS(root)
         return cls(
             fs=fs,
-            run=runner,
-            journal=journal_mod.root_journal(fs, runner),
+            run=UnavailableRunner(ROOT_REASON),
+            # journalctl --file only reads the (confined) journal files it is given
+            journal=journal_mod.root_journal(fs, SubprocessRunner()),
             imds=imds_mod.UnavailableImds(ROOT_REASON),
             net=net_mod.UnavailableNetwork(ROOT_REASON),
             procs=procs_mod.UnavailableProcesses(ROOT_REASON),

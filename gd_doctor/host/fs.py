@@ -4,19 +4,59 @@ Checks always name the real absolute path (``"/etc/os-release"``); :class:`RootF
 its root. Reads never raise for the usual trouble (missing, permission denied, a directory where a
 file was expected, bytes that are not UTF-8): they return a :class:`FileRead` that says what went
 wrong, so a check can turn it into a clear result and the run goes on.
+
+A captured root comes from a machine nobody here controls, so every path under it is resolved
+the way that machine would resolve it: symbolic links are followed as if the root were ``/`` (an
+absolute target is re-anchored at the root, ``..`` never climbs above it). ``openat2(2)`` with
+``RESOLVE_IN_ROOT`` does exactly that on Linux 5.6+; on older kernels a component-by-component
+walk with ``O_PATH|O_NOFOLLOW`` and a link-count limit does the same. A path that would still
+leave the root is refused ("points outside the root"), never read.
+
+Opening is careful everywhere, on the live host too: the path is first opened with ``O_PATH``
+(which opens nothing: no FIFO blocks, no device driver runs), ``fstat`` says what it is, and only
+a regular file is reopened for reading (through ``/proc/self/fd``, so what is read is what was
+checked). Directory listings and walks are capped and never visit a directory twice.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fnmatch
+import functools
 import os
+import posixpath
 import stat as stat_mod
-from dataclasses import dataclass
+import threading
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import IO, Any, ClassVar, Deque, Dict, Iterator, List, Optional, Set, Tuple
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+MAX_DIR_ENTRIES = 10_000  # names one listing returns (sorted; the rest are counted)
+MAX_DIR_SCAN = 200_000  # names one listing reads at most, so a huge directory cannot stall
+MAX_SYMLINKS = 40  # as the kernel's MAXSYMLINKS
+MAX_WALK_FILES = 5_000
+# Directory listings one RootFS (one run) does at most: a real system needs hundreds; a caller
+# that walks a directory full of links to itself without fs.walk() would otherwise list 100^depth
+# of them until the budget runs out. Past the cap a listing is a clear problem.
+MAX_LISTINGS = 20_000
+LISTINGS_SPENT = "unreadable: directory listing budget spent (links that fan out?)"
+# The same directory (device, inode) listed more often than this in one run is reached through
+# links that lead back to it: refused, so a walk that follows links blindly stops there.
+MAX_RELISTS = 32
+RELISTED = "unreadable: listed too often (links that lead back to this directory?)"
+OUTSIDE = "points outside the root"
+NOT_REGULAR = "not a regular file"
+
+_O_PATH = getattr(os, "O_PATH", 0o10000000)
+_O_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_O_LIST = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC  # O_DIRECTORY: never opens a device
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
+SYS_OPENAT2 = 437  # the same number on every architecture (the generic syscall table)
 
 
 @dataclass(frozen=True)
@@ -24,7 +64,7 @@ class FileRead:
     """The outcome of reading one file.
 
     ``problem`` is ``None`` on success, else one of ``"missing"``, ``"permission denied"``,
-    ``"not a regular file"`` or ``"unreadable: <reason>"``.
+    ``"not a regular file"``, ``"points outside the root"`` or ``"unreadable: <reason>"``.
     """
 
     path: str
@@ -38,66 +78,355 @@ class FileRead:
         return self.problem is None and self.text is not None
 
 
+@dataclass(frozen=True)
+class DirListing:
+    """One directory's entry names (sorted, at most ``MAX_DIR_ENTRIES``) and what was left out."""
+
+    path: str
+    names: Tuple[str, ...] = ()
+    left_out: int = 0  # entries not returned; with ``scan_capped`` a lower bound
+    scan_capped: bool = False
+    problem: Optional[str] = None
+
+
+@dataclass
+class Walk:
+    """Regular files found under a directory, and what a bounded walk left out."""
+
+    files: List[Tuple[str, os.stat_result]] = field(default_factory=list)
+    left_out: int = 0  # files (and directories) not visited because of a cap
+    problems: List[str] = field(default_factory=list)
+
+
+class _Refused(OSError):
+    """A path resolution gd-doctor refuses; ``str()`` is the problem to report."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(errno.EPERM, problem)
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return self.problem
+
+
 def _describe_os_error(exc: OSError) -> str:
+    if isinstance(exc, _Refused):
+        return exc.problem
     if exc.errno == errno.ENOENT:
         return "missing"
     if exc.errno in (errno.EACCES, errno.EPERM):
         return "permission denied"
     if exc.errno == errno.EISDIR:
-        return "not a regular file"
+        return NOT_REGULAR
+    if exc.errno == errno.EXDEV:
+        return OUTSIDE
+    if exc.errno == errno.ELOOP:
+        return "unreadable: too many levels of symbolic links (a loop, or a /proc magic link)"
     return f"unreadable: {exc.strerror or exc}"
+
+
+# ---------------------------------------------------------------------------------------------
+# openat2(2), through ctypes: Python has no binding for it.
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+@functools.lru_cache(maxsize=1)
+def _libc_syscall() -> Optional[Any]:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_long
+    return fn
+
+
+def _openat2(dirfd: int, rel: str, flags: int, resolve: int) -> int:
+    """``openat2(dirfd, rel, {flags, 0, resolve})``; raises OSError like ``os.open``."""
+    fn = _libc_syscall()
+    if fn is None:
+        raise OSError(errno.ENOSYS, "no libc syscall()")
+    how = _OpenHow(flags, 0, resolve)
+    path = os.fsencode(rel)
+    for _ in range(4):  # EAGAIN: a concurrent rename raced the ".." check; the kernel says retry
+        fd = fn(
+            ctypes.c_long(SYS_OPENAT2),
+            ctypes.c_int(dirfd),
+            ctypes.c_char_p(path),
+            ctypes.byref(how),
+            ctypes.c_size_t(ctypes.sizeof(how)),
+        )
+        if fd >= 0:
+            return int(fd)
+        err = ctypes.get_errno()
+        if err != errno.EAGAIN:
+            raise OSError(err, os.strerror(err), rel)
+    raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN), rel)
+
+
+@functools.lru_cache(maxsize=1)
+def openat2_available() -> bool:
+    """True when this kernel (5.6+) and its seccomp policy let us call openat2."""
+    try:
+        fd = _openat2(-100, "/", _O_PATH | os.O_CLOEXEC, RESOLVE_IN_ROOT)  # AT_FDCWD
+    except OSError:
+        return False  # ENOSYS (old kernel), EPERM (a seccomp filter), EINVAL, ...
+    os.close(fd)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# The fallback: the kernel's RESOLVE_IN_ROOT walk, done one component at a time.
+
+
+def _components(path: str) -> List[str]:
+    return [c for c in path.split("/") if c and c != "."]
+
+
+def _walk_in_root(rootfd: int, rel: str, final_flags: int) -> int:
+    """Resolve ``rel`` under ``rootfd`` as if it were ``/``; return an fd opened ``final_flags``.
+
+    ``stack`` holds the directories walked so far (the root at the bottom), so ``..`` goes back
+    to the real parent of what a link led to, and never below the root. Links are read, never
+    followed by the kernel: an absolute target restarts at the root.
+    """
+    stack: List[int] = [os.dup(rootfd)]
+    todo: Deque[str] = deque(_components(rel))
+    must_be_dir = rel.endswith("/")  # "x/" names a directory, as for the kernel
+    links = 0
+    try:
+        while todo:
+            comp = todo.popleft()
+            if comp == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                continue
+            cur = stack[-1]
+            fd = os.open(comp, _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur)
+            st = os.fstat(fd)
+            if stat_mod.S_ISLNK(st.st_mode):
+                os.close(fd)
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), rel)
+                target = os.readlink(comp, dir_fd=cur)
+                if target.startswith("/"):
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                todo.extendleft(reversed(_components(target)))
+                continue
+            if todo or must_be_dir:  # an intermediate component (or "x/"): a directory
+                if not stat_mod.S_ISDIR(st.st_mode):
+                    os.close(fd)
+                    raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), rel)
+                if todo:
+                    stack.append(fd)
+                    continue
+            if final_flags & _O_PATH:
+                return fd
+            os.close(fd)
+            # Not a link (checked above); O_NOFOLLOW keeps a swap to a link from being followed.
+            return os.open(comp, final_flags | os.O_NOFOLLOW, dir_fd=cur)
+        return os.open(".", final_flags, dir_fd=stack[-1])
+    finally:
+        for fd in stack:
+            os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class RootFS:
-    """Read-only access to the files of one root directory."""
+    """Read-only access to the files of one root directory.
+
+    ``resolver`` says how paths under a root that is not ``/`` are resolved: ``"auto"`` (openat2
+    when the kernel has it, else the component walk), ``"openat2"`` or ``"walk"``; tests pick one
+    with :meth:`with_resolver`. It is not a field, so subclasses keep their positional fields.
+    """
 
     root: Path = Path("/")
+    resolver: ClassVar[str] = "auto"
+
+    @classmethod
+    def with_resolver(cls, root: Path, resolver: str) -> RootFS:
+        """A RootFS that resolves confined paths with ``resolver`` (``"openat2"``/``"walk"``)."""
+        if resolver not in ("auto", "openat2", "walk"):
+            raise ValueError(f"unknown resolver {resolver!r}")
+        fs = cls(root)
+        object.__setattr__(fs, "resolver", resolver)  # frozen: set once, here
+        return fs
+
+    @functools.cached_property
+    def _root_real(self) -> str:
+        return os.path.realpath(self.root)
+
+    @functools.cached_property
+    def _listings(self) -> _Counter:
+        return _Counter(MAX_LISTINGS)
 
     @property
     def is_live(self) -> bool:
         """True when the root is this machine's own ``/``."""
-        return str(self.root.resolve()) == "/"
+        return self._root_real == "/"
+
+    @property
+    def confined(self) -> bool:
+        """True when paths are resolved inside the root (every root but the live ``/``)."""
+        return not self.is_live
+
+    @property
+    def uses_openat2(self) -> bool:
+        """Whether confined paths go through openat2 (else the component walk)."""
+        if self.resolver == "walk":
+            return False
+        return self.resolver == "openat2" or openat2_available()
 
     def path(self, abs_path: str) -> Path:
-        """Map ``/etc/os-release`` to ``<root>/etc/os-release``.
+        """Map ``/etc/os-release`` to ``<root>/etc/os-release``, for messages: never open it.
 
         >>> RootFS(Path("/mnt/img")).path("/etc/os-release").as_posix()
         '/mnt/img/etc/os-release'
         """
         return self.root / abs_path.lstrip("/")
 
-    def exists(self, abs_path: str) -> bool:
+    # -- resolution ---------------------------------------------------------------------------
+
+    def _open(self, abs_path: str, flags: int) -> int:
+        """An fd for ``abs_path`` opened with ``flags``, resolved inside the root."""
+        if "\x00" in abs_path:  # a path parsed from a hostile file; C would cut it there
+            raise _Refused("unreadable: the path holds a NUL byte")
         try:
-            return self.path(abs_path).exists()
-        except OSError:
-            return False
+            os.fsencode(abs_path)
+        except UnicodeError:  # a lone surrogate, e.g. from a JSON "\ud800" escape
+            raise _Refused("unreadable: the path is not valid text") from None
+        if not self.confined:
+            return os.open(posixpath.join("/", abs_path), flags | os.O_CLOEXEC)
+        rootfd = os.open(self._root_real, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            rel = abs_path.lstrip("/") or "."
+            if self.uses_openat2:
+                return _openat2(
+                    rootfd, rel, flags | os.O_CLOEXEC, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
+                )
+            return _walk_in_root(rootfd, rel, flags | os.O_CLOEXEC)
+        finally:
+            os.close(rootfd)
+
+    @contextmanager
+    def _fd(self, abs_path: str, flags: int = _O_PATH) -> Iterator[int]:
+        fd = self._open(abs_path, flags)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _open_regular(self, abs_path: str) -> Tuple[int, os.stat_result]:
+        """A read-only fd of a regular file and its stat; raises OSError (or _Refused)."""
+        with self._fd(abs_path) as pfd:
+            st = os.fstat(pfd)
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise _Refused(NOT_REGULAR)
+            try:
+                # Reopen what was checked, not the name again: a swap cannot slip a FIFO in.
+                fd = os.open(f"/proc/self/fd/{pfd}", _O_READ)
+            except FileNotFoundError:  # no /proc here: resolve again and compare
+                fd = self._open(abs_path, _O_READ)
+        again = os.fstat(fd)
+        if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) or not stat_mod.S_ISREG(
+            again.st_mode
+        ):
+            os.close(fd)
+            raise _Refused("unreadable: the file changed while being opened")
+        return fd, again
+
+    def open_binary(self, abs_path: str) -> Tuple[Optional[IO[bytes]], Optional[str]]:
+        """A binary file object for a regular file under the root, or the problem.
+
+        The caller closes it (``with fh:``). Special files are refused without being opened.
+        """
+        try:
+            fd, _ = self._open_regular(abs_path)
+        except OSError as exc:
+            return None, _describe_os_error(exc)
+        return os.fdopen(fd, "rb"), None
+
+    def host_path(self, abs_path: str) -> Tuple[Optional[str], Optional[str]]:
+        """This machine's path of a regular file under the root, with no link left in it.
+
+        For a tool that opens files by name (``journalctl --file``): the name it gets is the
+        resolved one, checked to lie inside the root. Returns (path, None) or (None, problem).
+        """
+        try:
+            with self._fd(abs_path) as pfd:
+                st = os.fstat(pfd)
+                if not stat_mod.S_ISREG(st.st_mode):
+                    return None, NOT_REGULAR
+                real = os.readlink(f"/proc/self/fd/{pfd}")
+        except OSError as exc:
+            return None, _describe_os_error(exc)
+        root = self._root_real.rstrip("/")
+        if self.confined and not real.startswith(root + "/"):
+            return None, OUTSIDE
+        return real, None
+
+    # -- metadata -----------------------------------------------------------------------------
+
+    def stat(self, abs_path: str) -> Optional[os.stat_result]:
+        """The stat of what ``abs_path`` leads to (links followed inside the root), or None."""
+        try:
+            with self._fd(abs_path) as fd:
+                return os.fstat(fd)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return self._masked_stat(abs_path)
+            return None
+
+    def _masked_stat(self, abs_path: str) -> Optional[os.stat_result]:
+        """A link to ``/dev/null`` (systemd's mask) is the null device even when the captured
+        root has no ``dev/`` (it is a devtmpfs, never captured); only its metadata is used."""
+        if not self.confined:
+            return None
+        parent, name = posixpath.split("/" + abs_path.lstrip("/"))
+        try:
+            with self._fd(parent) as dfd:
+                target = os.readlink(name, dir_fd=dfd)
+            return os.stat("/dev/null") if posixpath.normpath(target) == "/dev/null" else None
+        except (OSError, ValueError):
+            return None
+
+    def exists(self, abs_path: str) -> bool:
+        return self.stat(abs_path) is not None
 
     def is_file(self, abs_path: str) -> bool:
-        try:
-            return self.path(abs_path).is_file()
-        except OSError:
-            return False
+        st = self.stat(abs_path)
+        return st is not None and stat_mod.S_ISREG(st.st_mode)
 
     def is_dir(self, abs_path: str) -> bool:
-        try:
-            return self.path(abs_path).is_dir()
-        except OSError:
-            return False
+        st = self.stat(abs_path)
+        return st is not None and stat_mod.S_ISDIR(st.st_mode)
+
+    # -- reading ------------------------------------------------------------------------------
 
     def read_bytes(
         self, abs_path: str, max_bytes: int = DEFAULT_MAX_BYTES
     ) -> Tuple[bytes, FileRead]:
-        """Read at most ``max_bytes`` from the start of a file; the FileRead says what happened."""
-        target = self.path(abs_path)
+        """Read at most ``max_bytes`` from the start of a file; the FileRead says what happened.
+
+        /proc and /sys files are regular files of size 0: they are read to their end (or cap).
+        """
         try:
-            st = target.stat()
-            if not stat_mod.S_ISREG(st.st_mode) and not abs_path.startswith(("/proc/", "/sys/")):
-                return b"", FileRead(abs_path, problem="not a regular file")
-            with open(target, "rb") as fh:
-                data = fh.read(max_bytes + 1)
+            fd, _ = self._open_regular(abs_path)
         except OSError as exc:
             return b"", FileRead(abs_path, problem=_describe_os_error(exc))
+        try:
+            data = _read_up_to(fd, max_bytes + 1)
+        except OSError as exc:
+            return b"", FileRead(abs_path, problem=_describe_os_error(exc))
+        finally:
+            os.close(fd)
         truncated = len(data) > max_bytes
         return data[:max_bytes], FileRead(abs_path, truncated=truncated)
 
@@ -118,21 +447,27 @@ class RootFS:
 
         ``truncated`` says the start was left out; the first line may then be partial.
         """
-        target = self.path(abs_path)
         try:
-            st = target.stat()
-            if not stat_mod.S_ISREG(st.st_mode):
-                return FileRead(abs_path, problem="not a regular file")
-            with open(target, "rb") as fh:
-                start = max(0, st.st_size - max_bytes)
-                fh.seek(start)
-                data = fh.read(max_bytes)
+            fd, st = self._open_regular(abs_path)
         except OSError as exc:
             return FileRead(abs_path, problem=_describe_os_error(exc))
+        try:
+            start = max(0, st.st_size - max_bytes)
+            if start:
+                os.lseek(fd, start, os.SEEK_SET)
+            # A size-0 pseudo-file (/proc, /sys) cannot seek from its end: read a bounded
+            # amount forwards and keep its end.
+            data = _read_up_to(fd, max_bytes if st.st_size else max(4 * max_bytes, 1 << 20))
+        except OSError as exc:
+            return FileRead(abs_path, problem=_describe_os_error(exc))
+        finally:
+            os.close(fd)
+        cut = len(data) > max_bytes
+        data = data[-max_bytes:] if max_bytes > 0 else b""
         return FileRead(
             abs_path,
             text=data.decode("utf-8", errors="replace"),
-            truncated=start > 0,
+            truncated=start > 0 or cut,
             binary=b"\x00" in data[-8192:],
         )
 
@@ -141,20 +476,45 @@ class RootFS:
         result = self.read(abs_path, max_bytes)
         return result.text if result.ok else None
 
-    def listdir(self, abs_path: str) -> Optional[List[str]]:
-        """Sorted entry names of a directory, or None when it is missing or unreadable."""
+    # -- directories --------------------------------------------------------------------------
+
+    def list_dir(self, abs_path: str, limit: int = MAX_DIR_ENTRIES) -> DirListing:
+        """The first ``limit`` entry names of a directory (sorted) and how many were left out."""
+        if not self._listings.take():
+            return DirListing(abs_path, problem=LISTINGS_SPENT)
         try:
-            return sorted(os.listdir(self.path(abs_path)))
-        except OSError:
-            return None
+            with self._fd(abs_path, _O_LIST) as fd:
+                st = os.fstat(fd)
+                if not self._listings.seen((st.st_dev, st.st_ino), MAX_RELISTS):
+                    return DirListing(abs_path, problem=RELISTED)
+                names: List[str] = []
+                capped = False
+                with os.scandir(fd) as it:
+                    for entry in it:
+                        if len(names) >= MAX_DIR_SCAN:
+                            capped = True
+                            break
+                        names.append(entry.name)
+        except OSError as exc:
+            return DirListing(abs_path, problem=_describe_os_error(exc))
+        names.sort()
+        return DirListing(
+            abs_path, tuple(names[:limit]), max(0, len(names) - limit) + capped, capped
+        )
+
+    def listdir(self, abs_path: str) -> Optional[List[str]]:
+        """Sorted entry names of a directory (at most MAX_DIR_ENTRIES), or None when it is
+        missing or unreadable."""
+        listing = self.list_dir(abs_path)
+        return None if listing.problem else list(listing.names)
 
     def listdir_problem(self, abs_path: str) -> Optional[str]:
         """Why a directory cannot be listed (same vocabulary as FileRead.problem), or None."""
         try:
-            os.listdir(self.path(abs_path))
+            with self._fd(abs_path, _O_LIST):
+                return None
         except OSError as exc:
             return _describe_os_error(exc)
-        return None
 
     def glob(self, abs_dir: str, pattern: str) -> List[str]:
         """Absolute (root-relative) paths of entries of ``abs_dir`` matching a shell pattern."""
@@ -162,8 +522,79 @@ class RootFS:
         base = abs_dir.rstrip("/")
         return [f"{base}/{name}" for name in names if fnmatch.fnmatch(name, pattern)]
 
-    def stat(self, abs_path: str) -> Optional[os.stat_result]:
+    def walk(self, abs_dir: str, *, max_depth: int = 2, max_files: int = MAX_WALK_FILES) -> Walk:
+        """Regular files under ``abs_dir`` down to ``max_depth``, each directory and file once.
+
+        Links are followed inside the root, but a directory (or file) already seen by its
+        (device, inode) is not visited again, so link loops and fan-out cost nothing.
+        """
+        out = Walk()
+        seen: Set[Tuple[int, int]] = set()
+        top = self.stat(abs_dir)
+        if top is None or not stat_mod.S_ISDIR(top.st_mode):
+            out.problems.append(f"{abs_dir}: {self.listdir_problem(abs_dir) or 'not a directory'}")
+            return out
+        seen.add((top.st_dev, top.st_ino))
+        todo: Deque[Tuple[str, int]] = deque([(abs_dir.rstrip("/") or "/", 0)])
+        while todo:
+            d, depth = todo.popleft()
+            listing = self.list_dir(d)
+            if listing.problem:
+                out.problems.append(f"{d}: {listing.problem}")
+                continue
+            out.left_out += listing.left_out
+            for name in listing.names:
+                p = f"{d.rstrip('/')}/{name}"
+                if len(out.files) >= max_files:
+                    out.left_out += 1
+                    continue
+                st = self.stat(p)
+                if st is None or (st.st_dev, st.st_ino) in seen:
+                    continue
+                if stat_mod.S_ISDIR(st.st_mode):
+                    if depth < max_depth:
+                        seen.add((st.st_dev, st.st_ino))
+                        todo.append((p, depth + 1))
+                elif stat_mod.S_ISREG(st.st_mode):
+                    seen.add((st.st_dev, st.st_ino))
+                    out.files.append((p, st))
+        return out
+
+
+class _Counter:
+    """A thread-safe countdown and visit counter (checks run on several threads)."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+        self._lock = threading.Lock()
+        self._seen: Dict[Tuple[int, int], int] = {}
+
+    def seen(self, key: Tuple[int, int], most: int) -> bool:
+        """Count one more visit of ``key``; False past ``most`` visits."""
+        with self._lock:
+            n = self._seen.get(key, 0) + 1
+            self._seen[key] = n
+            return n <= most
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
+
+
+def _read_up_to(fd: int, limit: int) -> bytes:
+    """Read until EOF or ``limit`` bytes (a pseudo-file's size says nothing)."""
+    chunks: List[bytes] = []
+    got = 0
+    while got < limit:
         try:
-            return self.path(abs_path).stat()
-        except OSError:
-            return None
+            chunk = os.read(fd, min(1 << 20, limit - got))
+        except BlockingIOError:
+            break  # only special files block, and those are refused before
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)

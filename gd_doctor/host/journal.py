@@ -18,7 +18,9 @@ window in time order, so the same journal gives the same entries either way.
 Under ``--root`` the journal files are ``<root>/var/log/journal/**/*.journal`` and
 ``<root>/run/log/journal/**/*.journal``; they are read with ``journal.Reader(files=...)`` or
 ``journalctl --file=...``. journalctl only reads those files, it does not touch the live host,
-so it runs under ``--root`` too.
+so it runs under ``--root`` too. Each file is resolved inside the root first
+(:meth:`RootFS.host_path`) and handed over by its resolved name, so a journal directory linked
+out of the root gives "no journal files", never someone else's journal.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Deque, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence
 
-from gd_doctor.host.commands import CommandRunner, SubprocessRunner
+from gd_doctor.host.commands import CommandRunner, SubprocessRunner, UnavailableRunner
 from gd_doctor.host.fs import RootFS
 
 # Fields kept on every entry: enough for gd-doctor, and small so a large window stays cheap.
@@ -173,8 +175,7 @@ class ReaderJournal:
         except OSError as exc:
             if exc.errno == errno.EPROTONOSUPPORT:
                 raise JournalUnavailable(
-                    "journal files are newer than this libsystemd reads (errno 93, "
-                    "EPROTONOSUPPORT)"
+                    "journal files are newer than this libsystemd reads (errno 93, EPROTONOSUPPORT)"
                 ) from exc
             raise JournalUnavailable(f"cannot open the journal: {exc.strerror or exc}") from exc
 
@@ -227,6 +228,12 @@ class JournalctlJournal:
         self.run = run
         self.files = list(files) if files is not None else None
         self.description = "journalctl -o json"
+
+    def close(self) -> None:
+        """Kill any journalctl still running (the end of the run)."""
+        close = getattr(self.run, "close", None)
+        if callable(close):
+            close()
 
     def _argv(self, matches: Sequence[str], since: datetime, lines: int) -> List[str]:
         argv = ["journalctl", "--no-pager", "-q", "-a", "-o", "json"]
@@ -287,6 +294,13 @@ class FallbackJournal:
         self.fallback = fallback
         self.description = primary.description
 
+    def close(self) -> None:
+        """Close both readers (kills a journalctl still running)."""
+        for source in (self.primary, self.fallback):
+            close = getattr(source, "close", None)
+            if callable(close):
+                close()
+
     def read(
         self,
         *,
@@ -326,29 +340,63 @@ def live_journal(run: CommandRunner) -> JournalSource:
     return _with_fallback(None, run)
 
 
+MAX_JOURNAL_FILES = 512  # journalctl --file arguments; a real machine keeps a few dozen
+JOURNAL_SUFFIXES = (".journal", ".journal~")
+_GLOB_CHARS = frozenset("*?[]\\")  # journalctl globs --file= arguments: such a name is refused
+
+
+@dataclass(frozen=True)
+class JournalFiles:
+    """The journal files under a root, as confined host paths, and the ones refused."""
+
+    paths: List[str] = field(default_factory=list)
+    refused: List[str] = field(default_factory=list)  # "<path>: <problem>"
+    left_out: int = 0
+
+
+def find_journal_files(fs: RootFS) -> JournalFiles:
+    """Journal files under a root (persistent and volatile): each one a regular file inside
+    the root, named by its resolved host path, so ``journalctl --file`` and ``journal.Reader``
+    open exactly what was checked (no link of the captured machine is followed by them)."""
+    out = JournalFiles()
+    left = 0
+    for base in ("/var/log/journal", "/run/log/journal"):
+        walk = fs.walk(base, max_depth=1, max_files=MAX_JOURNAL_FILES)
+        left += walk.left_out
+        for path, _st in walk.files:
+            if not path.endswith(JOURNAL_SUFFIXES):
+                continue
+            if len(out.paths) >= MAX_JOURNAL_FILES:
+                left += 1
+                continue
+            real, problem = fs.host_path(path)
+            if real is not None and _GLOB_CHARS.intersection(real):
+                real, problem = None, "its name holds glob characters journalctl would expand"
+            if real is None:
+                out.refused.append(f"{path}: {problem}")
+            else:
+                out.paths.append(real)
+    out.paths.sort()
+    return JournalFiles(out.paths, out.refused, left)
+
+
 def journal_files(fs: RootFS) -> List[str]:
     """Real paths of the journal files under a root (persistent and volatile), sorted."""
-    found: List[str] = []
-    for base in ("/var/log/journal", "/run/log/journal"):
-        for top in fs.listdir(base) or []:
-            path = f"{base}/{top}"
-            if top.endswith((".journal", ".journal~")) and fs.is_file(path):
-                found.append(str(fs.path(path)))
-            elif fs.is_dir(path):
-                found += [
-                    str(fs.path(f"{path}/{name}"))
-                    for name in fs.listdir(path) or []
-                    if name.endswith((".journal", ".journal~"))
-                ]
-    return sorted(found)
+    return find_journal_files(fs).paths
 
 
 def root_journal(fs: RootFS, run: CommandRunner) -> JournalSource:
-    """The journal files under a ``--root`` (var/log/journal and run/log/journal)."""
-    files = journal_files(fs)
-    if not files:
+    """The journal files under a ``--root`` (var/log/journal and run/log/journal).
+
+    ``run`` runs ``journalctl --file``: it only reads the files it is given. The live host's
+    runner is unavailable under --root, so a SubprocessRunner stands in for it then.
+    """
+    found = find_journal_files(fs)
+    if not found.paths:
+        why = f"; refused: {'; '.join(found.refused[:5])}" if found.refused else ""
         return UnavailableJournal(
-            f"no journal files under {fs.path('/var/log/journal')} or {fs.path('/run/log/journal')}"
+            f"no journal files under {fs.path('/var/log/journal')} or "
+            f"{fs.path('/run/log/journal')}{why}"
         )
-    # ``run`` is the unavailable live runner under --root; journalctl --file only reads files.
-    return _with_fallback(files, SubprocessRunner())
+    runner = SubprocessRunner() if isinstance(run, UnavailableRunner) else run
+    return _with_fallback(found.paths, runner)

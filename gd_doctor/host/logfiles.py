@@ -3,25 +3,27 @@
 Used for ``/var/log/amzn-guardduty-agent/``. A log directory may hold a GiB of rotated files;
 gd-doctor reads each plain file backwards in blocks and stops once lines are older than
 ``--since`` (or the byte budget is spent); ``.gz`` files cannot be read backwards, so they are
-streamed with a bounded buffer of their last lines. Lines are cut at ``max_line`` bytes, so one
-10 MB line costs no more than a short one. Reads never raise for missing, unreadable, truncated
-or rotated-away files: each :class:`LogFileRead` says what happened.
+streamed with a bounded buffer of their last lines, decompressed in bounded chunks so the byte
+budget and the deadline hold inside a single line too (a small ``.gz`` can hold GiBs without a
+newline). Lines are cut at ``max_line`` bytes, so one 10 MB line costs no more than a short one.
+Files are opened through :class:`RootFS` (inside the root, regular files only) and listings are
+bounded walks. Reads never raise for missing, unreadable, truncated or rotated-away files: each
+:class:`LogFileRead` says what happened.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import stat as stat_mod
 import time
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Deque, List, Optional
+from typing import IO, Callable, Deque, List, Optional, Tuple
 
 from gd_doctor.host.fs import RootFS
 
 BLOCK = 64 * 1024
+MAX_LOG_FILES = 1_000  # files one listing returns (newest first); the rest are counted
 # Returns True when a line is older than the window: reading backwards stops there.
 TooOld = Callable[[str], bool]
 
@@ -51,103 +53,163 @@ def _problem(exc: OSError) -> str:
     return f"unreadable: {exc.strerror or exc}"
 
 
-def tail_plain(
-    path: str, too_old: TooOld, *, max_bytes: int, max_line: int, max_lines: int, deadline: float
-) -> LogFileRead:
-    """Read ``path`` backwards until a line is too old, or a budget runs out."""
-    out = LogFileRead(path)
+def _tail_plain(
+    fh: IO[bytes],
+    out: LogFileRead,
+    too_old: TooOld,
+    *,
+    max_bytes: int,
+    max_line: int,
+    max_lines: int,
+    deadline: float,
+) -> None:
+    """Read ``fh`` backwards until a line is too old, or a budget runs out."""
     lines: Deque[str] = deque()
+    out.size = pos = os.fstat(fh.fileno()).st_size  # a growing file: stay with what it was
+    carry = b""  # the start of a line whose beginning is in an earlier block
     try:
-        with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if not stat_mod.S_ISREG(st.st_mode):
-                out.problem = "not a regular file"
-                return out
-            out.size = pos = st.st_size  # a file growing while read: stay with what it was
-            carry = b""  # the start of a line whose beginning is in an earlier block
-            carry_cut = False
-            while pos > 0:
-                if out.bytes_read >= max_bytes:
-                    out.capped = True
+        while pos > 0:
+            if out.bytes_read >= max_bytes or time.monotonic() > deadline:
+                out.capped = True
+                break
+            step = min(BLOCK, pos)
+            pos -= step
+            fh.seek(pos)
+            block = fh.read(step)
+            if len(block) < step:  # truncated under us (rotation with copytruncate)
+                out.problem = "file shrank while being read"
+                break
+            out.bytes_read += step
+            parts = (block + carry).split(b"\n")
+            carry = parts[0][:max_line]
+            stop = False
+            for raw in reversed(parts[1:]):
+                if not raw.strip():
+                    continue
+                line = _decode(raw, max_line)
+                if too_old(line):
+                    out.reached_window_start = stop = True
                     break
-                if time.monotonic() > deadline:
-                    out.capped = True
+                lines.appendleft(line)
+                if len(lines) >= max_lines:
+                    stop = out.capped = True
                     break
-                step = min(BLOCK, pos)
-                pos -= step
-                fh.seek(pos)
-                block = fh.read(step)
-                if len(block) < step:  # truncated under us (rotation with copytruncate)
-                    out.problem = "file shrank while being read"
-                    break
-                out.bytes_read += step
-                parts = (block + carry).split(b"\n")
-                carry = parts[0]
-                if len(carry) > max_line:
-                    carry, carry_cut = carry[:max_line], True
-                stop = False
-                for raw in reversed(parts[1:]):
-                    if not raw.strip():
-                        continue
-                    line = _decode(raw, max_line)
-                    if too_old(line):
-                        out.reached_window_start = stop = True
-                        break
+            if stop:
+                break
+        else:
+            if carry.strip():
+                line = _decode(carry, max_line)
+                if too_old(line):
+                    out.reached_window_start = True
+                else:
                     lines.appendleft(line)
-                    if len(lines) >= max_lines:
-                        stop = True
-                        out.capped = True
-                        break
-                if stop:
-                    break
-            else:
-                if carry.strip():
-                    line = _decode(carry, max_line)
-                    if too_old(line):
-                        out.reached_window_start = True
-                    else:
-                        lines.appendleft(line)
-            del carry_cut
     except OSError as exc:
         out.problem = _problem(exc)
     out.lines = list(lines)
-    return out
 
 
-def stream_gzip(
-    path: str, too_old: TooOld, *, max_bytes: int, max_line: int, max_lines: int, deadline: float
-) -> LogFileRead:
-    """Stream a ``.gz`` file forwards, keeping the last ``max_lines`` lines in the window."""
-    out = LogFileRead(path)
-    kept: Deque[str] = deque(maxlen=max_lines)
+class _LineCutter:
+    """Splits a byte stream into lines of at most ``max_line`` bytes, holding no more than that:
+    the rest of an over-long line is dropped as it arrives."""
+
+    def __init__(self, max_line: int) -> None:
+        self.max_line = max_line
+        self.pending = bytearray()
+        self.skipping = False  # inside the dropped rest of an over-long line
+
+    def feed(self, data: bytes) -> List[bytes]:
+        lines: List[bytes] = []
+        start = 0
+        while start < len(data):
+            nl = data.find(b"\n", start)
+            end = len(data) if nl < 0 else nl
+            if not self.skipping:
+                room = self.max_line - len(self.pending)
+                self.pending += data[start : start + max(0, min(room, end - start))]
+                if nl < 0 and len(self.pending) >= self.max_line:
+                    lines.append(bytes(self.pending))  # the cut line counts now; drop the rest
+                    self.pending.clear()
+                    self.skipping = True
+            if nl < 0:
+                break
+            if not self.skipping:
+                lines.append(bytes(self.pending))
+            self.pending.clear()
+            self.skipping = False
+            start = nl + 1
+        return lines
+
+    def finish(self) -> List[bytes]:
+        rest = [] if self.skipping or not self.pending else [bytes(self.pending)]
+        self.pending.clear()
+        return rest
+
+
+def _stream_gzip(
+    fh: IO[bytes],
+    out: LogFileRead,
+    too_old: TooOld,
+    *,
+    max_bytes: int,
+    max_line: int,
+    max_lines: int,
+    deadline: float,
+) -> None:
+    """Stream a ``.gz`` file forwards, keeping the last ``max_lines`` lines in the window.
+
+    Decompression goes in steps of at most BLOCK output bytes (``max_length``), so neither
+    memory nor time depends on how much one compressed block expands to. Concatenated gzip
+    members (``cat a.gz b.gz``) are read one after the other, as gzip does.
+    """
+    kept: Deque[str] = deque(maxlen=max(1, max_lines))
+    out.size = os.fstat(fh.fileno()).st_size
+    cutter = _LineCutter(max_line)
+    dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    compressed = 0
+    pending_in = b""
+    ended = True  # no member started yet: an empty file is an empty log
+
+    def take(raws: List[bytes]) -> None:
+        for raw in raws:
+            if raw.strip():
+                line = _decode(raw, max_line)
+                if not too_old(line):
+                    kept.append(line)
+
     try:
-        out.size = os.stat(path).st_size
-        with gzip.open(path, "rb") as fh:
-            while True:
-                raw = fh.readline(max_line + 1)
-                if not raw:
+        while True:
+            if out.bytes_read >= max_bytes or time.monotonic() > deadline:
+                out.capped = True
+                break
+            if compressed > max_bytes + BLOCK:  # members that expand to nothing, endlessly
+                out.capped = True
+                break
+            if not pending_in:
+                pending_in = fh.read(BLOCK)
+                compressed += len(pending_in)
+                if not pending_in:
+                    if not ended:
+                        out.problem = "truncated or corrupt gzip (it ends inside a member)"
+                    take(cutter.finish())
                     break
-                out.bytes_read += len(raw)
-                if len(raw) > max_line and not raw.endswith(b"\n"):
-                    # skip the rest of an over-long line without holding it
-                    while True:
-                        rest = fh.readline(BLOCK)
-                        out.bytes_read += len(rest)
-                        if not rest or rest.endswith(b"\n"):
-                            break
-                if raw.strip():
-                    line = _decode(raw.rstrip(b"\n"), max_line)
-                    if not too_old(line):
-                        kept.append(line)
-                if out.bytes_read >= max_bytes or time.monotonic() > deadline:
-                    out.capped = True
-                    break
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            ended = False
+            data = dec.decompress(pending_in, BLOCK)
+            pending_in = dec.unconsumed_tail
+            out.bytes_read += len(data)
+            take(cutter.feed(data))
+            if dec.eof:  # one member done; the next (if any) starts in unused_data
+                # at the end of a member the rest of the input is in unused_data only (the
+                # unconsumed_tail then repeats it)
+                pending_in = dec.unused_data
+                dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                ended = True
+                if not pending_in.strip(b"\x00"):  # trailing zero padding, as gzip allows
+                    pending_in = b""
+    except zlib.error as exc:
         out.problem = f"truncated or corrupt gzip ({exc})"
     except OSError as exc:
         out.problem = _problem(exc)
     out.lines = list(kept)
-    return out
 
 
 def read_log_file(
@@ -162,30 +224,35 @@ def read_log_file(
 ) -> LogFileRead:
     """Read one log file under ``fs``'s root, from the end, within the given budgets."""
     deadline = time.monotonic() + timeout
-    real = str(fs.path(abs_path))
-    reader = stream_gzip if abs_path.endswith(".gz") else tail_plain
-    res = reader(
-        real, too_old, max_bytes=max_bytes, max_line=max_line, max_lines=max_lines,
-        deadline=deadline,
-    )  # fmt: skip
-    res.path = abs_path
-    return res
+    out = LogFileRead(abs_path)
+    fh, problem = fs.open_binary(abs_path)
+    if fh is None:
+        out.problem = problem if problem != "missing" else "missing (rotated away while reading?)"
+        return out
+    reader = _stream_gzip if abs_path.endswith(".gz") else _tail_plain
+    with fh:
+        reader(
+            fh,
+            out,
+            too_old,
+            max_bytes=max_bytes,
+            max_line=max_line,
+            max_lines=max_lines,
+            deadline=deadline,
+        )
+    return out
+
+
+def log_listing(
+    fs: RootFS, abs_dir: str, max_depth: int = 2, max_files: int = MAX_LOG_FILES
+) -> Tuple[List[str], int]:
+    """Regular files under ``abs_dir`` (rotated and compressed ones too), newest first, and
+    how many were left out by the cap. Each file once, however many links lead to it."""
+    walk = fs.walk(abs_dir, max_depth=max_depth, max_files=max_files)
+    found = sorted(((st.st_mtime, p) for p, st in walk.files), key=lambda t: (-t[0], t[1]))
+    return [p for _, p in found], walk.left_out
 
 
 def list_log_files(fs: RootFS, abs_dir: str, max_depth: int = 2) -> List[str]:
-    """Every regular file under ``abs_dir`` (rotated and compressed ones too), newest first."""
-    found: List[tuple] = []  # type: ignore[type-arg]
-
-    def walk(d: str, depth: int) -> None:
-        for name in fs.listdir(d) or []:
-            p = f"{d.rstrip('/')}/{name}"
-            st = fs.stat(p)
-            if st is None:
-                continue
-            if stat_mod.S_ISDIR(st.st_mode) and depth < max_depth:
-                walk(p, depth + 1)
-            elif stat_mod.S_ISREG(st.st_mode):
-                found.append((st.st_mtime, p))
-
-    walk(abs_dir, 0)
-    return [p for _, p in sorted(found, key=lambda t: (-t[0], t[1]))]
+    """Every regular file under ``abs_dir``, newest first, at most MAX_LOG_FILES of them."""
+    return log_listing(fs, abs_dir, max_depth)[0]

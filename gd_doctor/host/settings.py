@@ -8,7 +8,9 @@ from typing import Mapping, Optional
 
 @dataclass(frozen=True)
 class HostSettings:
-    """Options that shape the host layer (not the checks' judgement).
+    """What the user said about the host and how to reach its services: the one place for
+    ``--imds-endpoint``, ``--region`` and ``--endpoint-url`` (the network checks read the last
+    two as ``ctx.host.settings``).
 
     ``env`` is the environment gd-doctor itself was started with; it is where
     ``AWS_EC2_METADATA_SERVICE_ENDPOINT``, ``AWS_EC2_METADATA_DISABLED``, ``AWS_CA_BUNDLE`` and

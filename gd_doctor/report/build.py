@@ -3,38 +3,59 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
+from typing import Optional, Type, TypeVar
 
 from gd_doctor import __version__
 from gd_doctor.diagnosis.engine import Diagnosis
+from gd_doctor.facts import Facts
+from gd_doctor.facts.imds import ImdsIdentityFacts
+from gd_doctor.facts.network import RegionFacts
+from gd_doctor.facts.platform import ArchFacts, Ec2Facts, KernelFacts, OsFacts
 from gd_doctor.knowledge import coverage_issues, knowledge_date
 from gd_doctor.model import HostFacts, Report
 from gd_doctor.runner import RunOutcome
+
+F = TypeVar("F", bound=Facts)
+
+
+def _facts(run: RunOutcome, facts_type: Type[F]) -> Optional[F]:
+    for res in run.results:
+        if isinstance(res.facts, facts_type):
+            return res.facts
+    return None
 
 
 def _text(value: object) -> Optional[str]:
     return str(value) if isinstance(value, (str, int, float)) and str(value) else None
 
 
-def host_facts(run: RunOutcome, *, root: str, live: bool, euid: Optional[int] = None) -> HostFacts:
-    """The host summary at the top of a report, read from the checks that establish it."""
+def host_facts(
+    run: RunOutcome, *, root: str, live: bool, euid: Optional[int] = None
+) -> HostFacts:
+    """The host summary at the top of a report, from the typed facts that establish it."""
+    os_ = _facts(run, OsFacts)
+    kernel = _facts(run, KernelFacts)
+    arch = _facts(run, ArchFacts)
+    ec2 = _facts(run, Ec2Facts)
+    identity = _facts(run, ImdsIdentityFacts)
+    region = _facts(run, RegionFacts)
     data = {r.check_id: r.data for r in run.results}
 
     def fact(check_id: str, key: str) -> Optional[str]:
+        # TODO(facts): cross-domain agent.* and ssm.* until those domains are on typed facts
         return _text(data.get(check_id, {}).get(key))
 
-    is_ec2 = data.get("platform.ec2", {}).get("is_ec2")
     return HostFacts(
-        hostname=fact("platform.os", "hostname"),
+        hostname=os_.hostname if os_ else None,
         root=root,
         live=live,
-        os=fact("platform.os", "pretty_name"),
-        kernel=fact("platform.kernel", "release"),
-        arch=fact("platform.arch", "machine"),
-        instance_id=fact("imds.identity", "instance_id"),
-        region=fact("imds.identity", "region") or fact("network.region", "region"),
-        is_ec2=is_ec2 if isinstance(is_ec2, bool) else None,
-        account_id=fact("imds.identity", "account_id"),
+        os=os_.pretty_name if os_ else None,
+        kernel=kernel.release if kernel else None,
+        arch=arch.machine if arch else None,
+        instance_id=identity.instance_id if identity else None,
+        region=(identity.region if identity else None) or (region.region if region else None),
+        is_ec2=ec2.is_ec2 if ec2 else None,
+        account_id=identity.account_id if identity else None,
         agent_version=fact("agent.package", "version"),
         agent_state=_unit_state(
             fact("agent.unit", "active_state"), fact("agent.unit", "sub_state")

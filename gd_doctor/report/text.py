@@ -202,11 +202,13 @@ def _label(value: Any) -> str:
 def fact_bullets(data: Mapping[str, Any], prefix: str = "") -> List[str]:
     """``key: value`` lines for a check's facts (nested facts as ``outer key / inner key``).
 
-    >>> fact_bullets({"load_state": "loaded", "n_restarts": 3, "masked": False})
+    >>> fact_bullets({"load_state": "loaded", "n_restarts": 3, "masked": False, "path": None})
     ['load state: loaded', 'n restarts: 3', 'masked: no']
     """
     out: List[str] = []
     for key, value in list(data.items())[:MAX_LIST]:
+        if value is None or value == [] or value == {}:
+            continue  # not known or nothing there: the JSON report keeps the field, people skip it
         name = prefix + str(key).replace("_", " ")
         if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             out.extend(fact_bullets(value, f"{name} / "))

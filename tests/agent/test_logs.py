@@ -135,6 +135,8 @@ def test_the_region_the_agent_talks_to_comes_from_its_own_lines(tmp_path: Path) 
     from gd_doctor.checks import agent, network
     from gd_doctor.diagnosis import ALL_RULES
     from gd_doctor.diagnosis.engine import diagnose
+    from gd_doctor.facts.imds import ImdsIdentityFacts
+    from gd_doctor.facts.network import RegionFacts
     from gd_doctor.model import CheckResult, Status
     from tests.hostkit import NOW, make_host, run_one
 
@@ -146,13 +148,15 @@ def test_the_region_the_agent_talks_to_comes_from_its_own_lines(tmp_path: Path) 
     assert out.data["region"] == "eu-west-1"
     assert out.data["endpoint_hosts"] == ["guardduty-data.eu-west-1.amazonaws.com"]
     logs_result = CheckResult("agent.logs", "logs", "agent", out.status, out.summary, out.data)
-    identity = CheckResult("imds.identity", "identity", "imds", Status.OK, "ok",
-                           {"region": "us-east-1", "instance_id": "i-0abc12345def67890"})
+    doc = ImdsIdentityFacts(True, 200, None, instance_id="i-0abc12345def67890",
+                            region="us-east-1")
+    identity = CheckResult("imds.identity", "identity", "imds", Status.OK, "ok", facts=doc)
     region = run_one(network.region_and_endpoint, host,
                      {"agent.logs": logs_result, "imds.identity": identity})
-    assert region.data["agent_region"] == "eu-west-1"
-    assert region.data["instance_region"] == "us-east-1"
+    assert isinstance(region.facts, RegionFacts)
+    assert region.facts.agent_region == "eu-west-1"
+    assert region.facts.instance_region == "us-east-1"
     region_result = CheckResult("network.region", "r", "network", region.status, region.summary,
-                                region.data)
+                                facts=region.facts)
     ids = [f.finding_id for f in diagnose([identity, logs_result, region_result], ALL_RULES).findings]
     assert "network.region-mismatch" in ids

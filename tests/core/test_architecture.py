@@ -27,7 +27,8 @@ LAYERS: Dict[str, int] = {
     "integrations": 7,
     "pipeline": 7,
     "cli": 8,
-    "__main__": 8,
+    "entry": 9,
+    "__main__": 9,
 }
 
 

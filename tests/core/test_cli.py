@@ -192,3 +192,24 @@ def test_output_file_is_private(tmp_path: Path) -> None:
     assert res.exit_code in (0, 1), res.output
     assert (out.stat().st_mode & 0o777) == 0o600
     validate_report(out.read_text())
+
+
+def test_version_needs_no_cli_framework() -> None:
+    """``gd-doctor --version`` (the entry point) answers without importing typer or click."""
+    code = (
+        "import sys\n"
+        "from gd_doctor.entry import main\n"
+        "try:\n    main(['--version'])\n"
+        "except SystemExit as e:\n    assert e.code == 0\n"
+        "print(sorted(m for m in ('typer', 'click', 'requests', 'psutil') if m in sys.modules))\n"
+    )
+    res = _python(["-c", code])
+    assert res.returncode == 0, res.stderr
+    first, last = res.stdout.splitlines()[0], res.stdout.splitlines()[-1]
+    assert first == f"gd-doctor {__version__} (knowledge base {knowledge_date()})"
+    assert last == "[]"
+
+
+def test_entry_point_hands_everything_else_to_the_cli() -> None:
+    res = _python(["-m", "gd_doctor", "checks"])
+    assert res.returncode == 0 and "platform.os" in res.stdout

@@ -109,3 +109,65 @@ def test_knowledge_files_name_source_and_date() -> None:
         data = load(str(path.relative_to(HERE)))
         assert data.get("source"), f"{path.name} has no source"
         assert re.match(r"^\d{4}-\d{2}-\d{2}$", data.get("date", "")), f"{path.name} has no date"
+
+
+# --- the typed-facts contract ---------------------------------------------------------------
+
+from dataclasses import fields, is_dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from gd_doctor.facts import Facts, producers  # noqa: E402
+
+MIGRATED = {"platform"}  # categories on typed facts; every category once the migration lands
+PACKAGE = Path(__file__).resolve().parents[2] / "gd_doctor"
+
+
+def test_every_check_declares_one_facts_type_of_its_own() -> None:
+    produced = {}
+    for c in ALL_CHECKS:
+        if c.category not in MIGRATED:
+            continue
+        assert c.facts is not None, f"{c.id} declares no facts type"
+        assert issubclass(c.facts, Facts) and is_dataclass(c.facts), c.id
+        assert c.facts.__dataclass_params__.frozen, f"{c.facts.__name__} is not frozen"  # type: ignore[attr-defined]
+        assert c.facts not in produced, f"{c.facts.__name__}: {produced.get(c.facts)} and {c.id}"
+        produced[c.facts] = c.id
+        assert producers()[c.facts] == c.id
+
+
+def test_checks_and_rules_read_only_produced_types() -> None:
+    registered = {c.facts for c in ALL_CHECKS if c.facts is not None}
+    for c in ALL_CHECKS:
+        for t in c.reads:
+            assert t in registered, f"{c.id} reads {t.__name__}, which no registered check produces"
+    for r in ALL_RULES:
+        for t in r.reads or ():
+            if isinstance(t, type) and issubclass(t, Facts):
+                assert t in registered, f"rule {r.id} reads {t.__name__}, never produced"
+
+
+def test_facts_fields_are_json_safe_types() -> None:
+    """Fields are str/int/float/bool/None, tuples, mappings and nested facts: no dicts or lists
+    that a rule could mutate, no arbitrary objects the JSON report cannot hold."""
+    import typing
+
+    allowed = (str, int, float, bool, type(None))
+
+    def ok(tp: object) -> bool:
+        origin = typing.get_origin(tp)
+        if origin is None:
+            return tp in allowed or (isinstance(tp, type) and is_dataclass(tp))
+        if origin is typing.Union:
+            return all(ok(a) for a in typing.get_args(tp))
+        if origin is tuple:
+            return all(ok(a) for a in typing.get_args(tp) if a is not Ellipsis)
+        if origin in (typing.Mapping, __import__("collections.abc").abc.Mapping):
+            return all(ok(a) for a in typing.get_args(tp))
+        return False
+
+    for c in ALL_CHECKS:
+        if c.facts is None:
+            continue
+        hints = typing.get_type_hints(c.facts)
+        for f in fields(c.facts):
+            assert ok(hints[f.name]), f"{c.facts.__name__}.{f.name}: {hints[f.name]}"

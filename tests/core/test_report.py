@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from gd_doctor.diagnosis.engine import Diagnosis, verdict_for
 from gd_doctor.diagnosis.verdict import Proof, ProofState
+from gd_doctor.facts.imds import ImdsIdentityFacts
+from gd_doctor.facts.platform import ArchFacts, KernelFacts, OsFacts
 from gd_doctor.model import CheckResult, Finding, Severity, Status, Verdict
 from gd_doctor.report.build import build_report
 from gd_doctor.report.json import render_json, report_to_dict
@@ -20,7 +22,7 @@ from gd_doctor.report.ssm import LIMIT, render_ssm
 from gd_doctor.report.style import Style
 from gd_doctor.report.text import render_text
 from gd_doctor.runner import RunOutcome
-from tests.hostkit import NOW, validate_report
+from tests.hostkit import NOW, facts_with, validate_report
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("GD_DOCTOR_UPDATE_GOLDEN") == "1"
@@ -34,7 +36,9 @@ def _results() -> Tuple[CheckResult, ...]:
             "platform",
             Status.OK,
             "Amazon Linux 2023.6.20241010 is verified",
-            {"pretty_name": "Amazon Linux 2023.6.20241010", "hostname": "ip-10-0-1-5"},
+            facts=facts_with(
+                OsFacts, pretty_name="Amazon Linux 2023.6.20241010", hostname="ip-10-0-1-5"
+            ),
         ),
         CheckResult(
             "platform.kernel",
@@ -42,7 +46,7 @@ def _results() -> Tuple[CheckResult, ...]:
             "platform",
             Status.OK,
             "6.1 is verified for Amazon Linux 2023",
-            {"release": "6.1.112-124.190.amzn2023.x86_64"},
+            facts=facts_with(KernelFacts, release="6.1.112-124.190.amzn2023.x86_64"),
         ),
         CheckResult(
             "platform.arch",
@@ -50,7 +54,7 @@ def _results() -> Tuple[CheckResult, ...]:
             "platform",
             Status.OK,
             "x86_64",
-            {"machine": "x86_64"},
+            facts=facts_with(ArchFacts, machine="x86_64"),
         ),
         CheckResult(
             "imds.identity",
@@ -58,7 +62,12 @@ def _results() -> Tuple[CheckResult, ...]:
             "imds",
             Status.OK,
             "i-0abc12345def67890 in us-east-1",
-            {"instance_id": "i-0abc12345def67890", "region": "us-east-1"},
+            facts=facts_with(
+                ImdsIdentityFacts,
+                available=True,
+                instance_id="i-0abc12345def67890",
+                region="us-east-1",
+            ),
         ),
         CheckResult(
             "ssm.agent",

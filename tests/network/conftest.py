@@ -5,23 +5,26 @@ from __future__ import annotations
 import ipaddress
 import socket
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
 import pytest
 
 from gd_doctor.checks import ALL_CHECKS, select_checks
-from gd_doctor.checks.base import Check, Options
-from gd_doctor.diagnosis.engine import Diagnosis
+from gd_doctor.checks.base import Check
+from gd_doctor.diagnosis.engine import UNEXPLAINED, Diagnosis
+from gd_doctor.facts import Facts, producer_of
 from gd_doctor.host import Host
 from gd_doctor.host.imds import HttpImds
 from gd_doctor.host.net import LiveNetwork
-from gd_doctor.model import Report
+from gd_doctor.host.settings import HostSettings
+from gd_doctor.model import CheckResult, Report
 from gd_doctor.runner import RunOutcome
 from tests.fakes.dns import FakeResolver
 from tests.hostkit import make_host, run_pipeline, validate_report
 
 REGION = "us-east-1"
 HOST = f"guardduty-data.{REGION}.amazonaws.com"
+F = TypeVar("F", bound=Facts)
 
 
 def net_checks(*names: str) -> Tuple[Check, ...]:
@@ -36,29 +39,52 @@ def host_with(
     resolver: Optional[FakeResolver] = None,
     ca_file: Optional[str] = None,
     files: Optional[Dict[str, str]] = None,
+    region: Optional[str] = None,
+    endpoint_url: Optional[str] = None,
+    live: bool = True,
 ) -> Host:
+    """A host wired to the fakes; ``region``/``endpoint_url`` are --region/--endpoint-url."""
     ports: Dict[str, Any] = {}
     if imds_url:
         ports["imds"] = HttpImds(imds_url)
     if resolver is not None:
         ports["net"] = LiveNetwork(resolver, ca_file)
-    return make_host(root, files=files or {"/etc/resolv.conf": "nameserver 192.0.2.2\n"},
-                     **ports)
+    settings = HostSettings(region=region, endpoint_url=endpoint_url)
+    return make_host(
+        root,
+        files=files or {"/etc/resolv.conf": "nameserver 192.0.2.2\n"},
+        live=live,
+        settings=settings,
+        **ports,
+    )
 
 
 def pipeline(
-    host: Host, *names: str, options: Optional[Options] = None, budget_s: float = 20.0
+    host: Host, *names: str, budget_s: float = 20.0
 ) -> Tuple[RunOutcome, Diagnosis, Report, Dict[str, Any]]:
-    run, diagnosis, report = run_pipeline(host, checks=net_checks(*names),
-                                          options=options or Options(), budget_s=budget_s)
+    """The CLI's pipeline over the named checks (and what they wait on).
+
+    Every failing check of these runs must be explained by a real rule: the generic
+    ``tool.unexplained-failure`` finding is a test failure here.
+    """
+    run, diagnosis, report = run_pipeline(host, checks=net_checks(*names), budget_s=budget_s)
+    unexplained = [f.title for f in diagnosis.findings if f.finding_id == UNEXPLAINED]
+    assert unexplained == [], unexplained
     return run, diagnosis, report, validate_report(report)
+
+
+def facts(run: RunOutcome, facts_type: Type[F]) -> F:
+    """The facts of the check that produces ``facts_type`` (the test fails when it has none)."""
+    res = by_id(run)[producer_of(facts_type)]
+    assert isinstance(res.facts, facts_type), res
+    return res.facts
 
 
 def finding_ids(diagnosis: Diagnosis) -> List[str]:
     return [f.finding_id for f in diagnosis.findings]
 
 
-def by_id(run: RunOutcome) -> Dict[str, Any]:
+def by_id(run: RunOutcome) -> Dict[str, CheckResult]:
     return {r.check_id: r for r in run.results}
 
 

@@ -54,8 +54,18 @@ def make_netns(addresses: Sequence[str] = (), resolv_conf: str = "") -> Iterator
         _ip("link", "set", "bh0", "up", ns=name)
         _ip("link", "set", "bh1", "up", ns=name)
         _ip("addr", "add", "10.254.0.1/30", "dev", "bh0", ns=name)
-        _ip("neigh", "add", BLACK_HOLE, "lladdr", "02:00:00:00:00:01", "dev", "bh0",
-            "nud", "permanent", ns=name)
+        _ip(
+            "neigh",
+            "add",
+            BLACK_HOLE,
+            "lladdr",
+            "02:00:00:00:00:01",
+            "dev",
+            "bh0",
+            "nud",
+            "permanent",
+            ns=name,
+        )
         _ip("route", "add", "default", "via", BLACK_HOLE, ns=name)
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "resolv.conf").write_text(resolv_conf or f"nameserver {BLACK_HOLE}\n")
@@ -90,10 +100,23 @@ def inside(ns: str, factory: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[no-any-return]
 
 
-def exec_in(ns: str, argv: Sequence[str], env: Optional[dict] = None,  # type: ignore[type-arg]
-            timeout: float = 60) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+def exec_in(
+    ns: str,
+    argv: Sequence[str],
+    env: Optional[dict] = None,  # type: ignore[type-arg]
+    timeout: float = 60,
+) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
     """Run a command inside ``ns`` (with its /etc/netns files bind-mounted)."""
-    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8",
-                "PYTHONPATH": str(Path(__file__).resolve().parents[2]), **(env or {})}
-    return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True,
-                          timeout=timeout, env=full_env)
+    full_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LC_ALL": "C.UTF-8",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        **(env or {}),
+    }
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )

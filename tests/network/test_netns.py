@@ -13,6 +13,7 @@ from typing import Any, Dict
 
 import pytest
 
+from gd_doctor.diagnosis.engine import UNEXPLAINED
 from tests.fakes.dns import FakeDnsServer
 from tests.fakes.imds import FakeImds
 from tests.fakes.tls import TlsEndpoint
@@ -39,10 +40,26 @@ def _resolve(ns: str, name: str, timeout: float = 2.0) -> Dict[str, Any]:
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
+def _assert_failures_explained(report: Dict[str, Any]) -> None:
+    """Every failing imds/network check is explained by a real rule, never the generic finding
+    (on this machine the agent's own checks fail too; explaining those is the agent rules' job)."""
+    generic = [
+        c
+        for f in report["findings"]
+        if (f.get("id") or f.get("finding_id")) == UNEXPLAINED
+        for c in f.get("checks", ())
+        if str(c).startswith(("imds.", "network."))
+    ]
+    assert generic == [], generic
+
+
 def test_system_resolver_through_a_fake_dns_server() -> None:
     chain = {f"c{i}.example.test": f"c{i + 1}.example.test" for i in range(8)}
-    names = {"c8.example.test": ["192.0.2.30"], HOST: ["192.0.2.25", "192.0.2.26"],
-             "v6only.example.test": ["fd00:ec2::25"]}
+    names = {
+        "c8.example.test": ["192.0.2.30"],
+        HOST: ["192.0.2.25", "192.0.2.26"],
+        "v6only.example.test": ["fd00:ec2::25"],
+    }
     with make_netns(resolv_conf="nameserver 127.0.0.1\noptions timeout:1 attempts:1\n") as ns:
         server = inside(ns, lambda: FakeDnsServer("127.0.0.1", 53, names=names, cname=chain))
         with server:
@@ -63,26 +80,44 @@ def test_silent_resolver_is_cut_at_the_deadline() -> None:
 def test_everything_black_holed_returns_within_the_budget() -> None:
     with make_netns() as ns:  # resolv.conf and 169.254.169.254 both lead into the black hole
         start = time.monotonic()
-        out = exec_in(ns, [sys.executable, "-m", "gd_doctor", "check", "--timeout", "5",
-                           "--format", "json"])
+        out = exec_in(
+            ns, [sys.executable, "-m", "gd_doctor", "check", "--timeout", "5", "--format", "json"]
+        )
         wall = time.monotonic() - start
     report = json.loads(out.stdout)
     checks = {c["id"] if "id" in c else c["check_id"]: c for c in report["checks"]}
     assert checks["imds.reachable"]["status"] in ("fail", "error")
     assert wall <= 5.25 + 0.5, f"black-holed run took {wall:.2f} s"  # + interpreter start-up
+    _assert_failures_explained(report)
 
 
 def test_healthy_path_end_to_end() -> None:
     endpoint_ip = "192.0.2.25"  # inside the AEMM tree's VPC CIDR 192.0.2.0/24
-    with make_netns(addresses=["169.254.169.254", endpoint_ip],
-                    resolv_conf="nameserver 127.0.0.1\n") as ns:
+    with make_netns(
+        addresses=["169.254.169.254", endpoint_ip], resolv_conf="nameserver 127.0.0.1\n"
+    ) as ns:
         imds = inside(ns, lambda: FakeImds("169.254.169.254", 80, tokens="required"))
         dns = inside(ns, lambda: FakeDnsServer("127.0.0.1", 53, names={HOST: [endpoint_ip]}))
         tls = inside(ns, lambda: TlsEndpoint(HOST, host=endpoint_ip, port=443))
         with imds, dns, tls:
-            out = exec_in(ns, [sys.executable, "-m", "gd_doctor", "check", "--format", "json",
-                               "--only", "imds", "--only", "network", "--timeout", "15"],
-                          env={"AWS_CA_BUNDLE": tls.ca_file})
+            out = exec_in(
+                ns,
+                [
+                    sys.executable,
+                    "-m",
+                    "gd_doctor",
+                    "check",
+                    "--format",
+                    "json",
+                    "--only",
+                    "imds",
+                    "--only",
+                    "network",
+                    "--timeout",
+                    "15",
+                ],
+                env={"AWS_CA_BUNDLE": tls.ca_file},
+            )
     report = json.loads(out.stdout)
     checks = {c.get("id") or c.get("check_id"): c for c in report["checks"]}
     assert checks["imds.token"]["data"]["token_mode"] == "required"
@@ -90,6 +125,7 @@ def test_healthy_path_end_to_end() -> None:
     assert checks["network.guardduty_https"]["status"] == "ok", checks["network.guardduty_https"]
     ids = [f.get("id") or f.get("finding_id") for f in report["findings"]]
     assert not [i for i in ids if str(i).startswith(("network.", "imds."))], ids
+    _assert_failures_explained(report)
     assert [r.path for r in imds.requests if r.method == "PUT"] == ["/latest/api/token"]
     identity = [r for r in imds.requests if r.path.endswith("instance-identity/document")]
     assert identity and all("X-aws-ec2-metadata-token" in r.headers for r in identity)

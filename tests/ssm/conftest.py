@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Dict, Union
+from typing import Dict, Iterable, Type, TypeVar, Union
 
+from gd_doctor.facts import Facts, producer_of, to_data
+from gd_doctor.model import CheckResult, Outcome, Status
 from tests.hostkit import FIXTURES
+
+F = TypeVar("F", bound=Facts)
 
 SSM = FIXTURES / "ssm"
 INSTANCE = "i-0abcd1234ef567890"
@@ -51,3 +55,31 @@ def ec2_tree(**extra: Union[str, bytes]) -> Dict[str, Union[str, bytes]]:
     }
     files.update(extra)
     return files
+
+
+def fresult(
+    facts: Facts, status: str = "ok", summary: str = "", evidence: Iterable[str] = ()
+) -> CheckResult:
+    """A hand-made CheckResult of the check that produces ``facts`` (for rule and check tests)."""
+    check_id = producer_of(type(facts))
+    return CheckResult(
+        check_id=check_id,
+        title=check_id,
+        category=check_id.split(".")[0],
+        status=Status(status),
+        summary=summary or status,
+        data=to_data(facts),
+        evidence=tuple(evidence),
+        facts=facts,
+    )
+
+
+def earlier(*results: CheckResult) -> Dict[str, CheckResult]:
+    """Earlier results as a check's Context sees them."""
+    return {r.check_id: r for r in results}
+
+
+def facts_of(out: Outcome, facts_type: Type[F]) -> F:
+    """The outcome's facts, asserting they are of ``facts_type``."""
+    assert isinstance(out.facts, facts_type), f"{out.status}: {out.summary} ({out.facts!r})"
+    return out.facts

@@ -20,8 +20,15 @@ class LinesJournal:
         self.lines = list(lines)
         self.asked: List[Sequence[str]] = []
 
-    def read(self, *, units: Sequence[str], since: datetime, kernel: bool, timeout: float,
-             max_entries: int) -> List[JournalEntry]:
+    def read(
+        self,
+        *,
+        units: Sequence[str],
+        since: datetime,
+        kernel: bool,
+        timeout: float,
+        max_entries: int,
+    ) -> List[JournalEntry]:
         assert timeout > 0
         self.asked.append(tuple(units))
         return [JournalEntry(NOW, line, {"_SYSTEMD_UNIT": units[0]}) for line in self.lines]
@@ -41,8 +48,9 @@ class DeniedFS(RootFS):
         return None if self._is_denied(abs_path) else super().listdir(abs_path)
 
     def listdir_problem(self, abs_path: str) -> Optional[str]:
-        return "permission denied" if self._is_denied(abs_path) else super().listdir_problem(
-            abs_path)
+        return (
+            "permission denied" if self._is_denied(abs_path) else super().listdir_problem(abs_path)
+        )
 
     def read(self, abs_path: str, max_bytes: int = 4 * 1024 * 1024) -> FileRead:
         if self._is_denied(abs_path):

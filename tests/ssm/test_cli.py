@@ -18,19 +18,42 @@ SINCE = "2026-11-01T00:00:00+00:00"
 
 def _check(root: Path, *extra: str) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
     return subprocess.run(
-        [sys.executable, "-m", "gd_doctor", "check", "--root", str(root), "--since", SINCE,
-         "--only", "ssm", "--force", *extra],  # SSM state only: no etc/ in these roots
-        capture_output=True, text=True, timeout=60, check=False, cwd=str(REPO),
+        [
+            sys.executable,
+            "-m",
+            "gd_doctor",
+            "check",
+            "--root",
+            str(root),
+            "--since",
+            SINCE,
+            "--only",
+            "ssm",
+            "--force",  # SSM state only: these roots have no etc/
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=str(REPO),
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
 
 
 def test_failed_plugin_root_names_row_12(tmp_path: Path) -> None:
-    write_tree(tmp_path, ec2_tree(**{
-        AGENT_LOG: text("logs/no-manifest.log"),
-        f"{PKG_DIR}/installstate": text("state/installstate-failed.json"),
-        f"{SSM_ROOT}/{INSTANCE}/document/state/current/a1b2.run": text("state/docstate-failed.json"),
-    }))
+    write_tree(
+        tmp_path,
+        ec2_tree(
+            **{
+                AGENT_LOG: text("logs/no-manifest.log"),
+                f"{PKG_DIR}/installstate": text("state/installstate-failed.json"),
+                f"{SSM_ROOT}/{INSTANCE}/document/state/current/a1b2.run": text(
+                    "state/docstate-failed.json"
+                ),
+            }
+        ),
+    )
     proc = _check(tmp_path, "--format", "json")
     assert proc.returncode == 1, proc.stderr
     report = validate_report(proc.stdout)
@@ -40,12 +63,17 @@ def test_failed_plugin_root_names_row_12(tmp_path: Path) -> None:
 
 
 def test_corrupt_state_root_still_reports(tmp_path: Path) -> None:
-    write_tree(tmp_path, ec2_tree(**{
-        AGENT_LOG: b"\x00\xff" * 1000,
-        f"{PKG_DIR}/installstate": text("state/installstate-truncated.json"),
-        f"{SSM_ROOT}/{INSTANCE}/document/state/current/x": "AmazonGuardDuty-Configure"
-                                                         "RuntimeMonitoringSsmPlugin {{{",
-    }))
+    write_tree(
+        tmp_path,
+        ec2_tree(
+            **{
+                AGENT_LOG: b"\x00\xff" * 1000,
+                f"{PKG_DIR}/installstate": text("state/installstate-truncated.json"),
+                f"{SSM_ROOT}/{INSTANCE}/document/state/current/x": "AmazonGuardDuty-Configure"
+                "RuntimeMonitoringSsmPlugin {{{",
+            }
+        ),
+    )
     proc = _check(tmp_path, "--format", "ssm")
     assert proc.returncode in (0, 1), proc.stderr
     assert proc.stdout.startswith("gd-doctor: ")

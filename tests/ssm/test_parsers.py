@@ -17,7 +17,10 @@ from gd_doctor.parsers.ssm_state import (
 from tests.ssm.conftest import text
 
 SIGS = compile_signatures(
-    [(s["id"], s["pattern"], s["cause"], s["levels"]) for s in load("ssm_signatures.json")["signatures"]]
+    [
+        (s["id"], s["pattern"], s["cause"], s["levels"])
+        for s in load("ssm_signatures.json")["signatures"]
+    ]
 )
 
 
@@ -28,10 +31,14 @@ def _ids(log: str) -> set:  # type: ignore[type-arg]
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
-        ("logs/health-ping-denied-v3.log", {"health-ping-access-denied", "hibernate",
-                                             "health-ping-failed"}),
-        ("logs/errors-v2.log", {"health-ping-access-denied", "health-ping-failed",
-                                "messages-access-denied"}),
+        (
+            "logs/health-ping-denied-v3.log",
+            {"health-ping-access-denied", "hibernate", "health-ping-failed"},
+        ),
+        (
+            "logs/errors-v2.log",
+            {"health-ping-access-denied", "health-ping-failed", "messages-access-denied"},
+        ),
         ("logs/no-role-journal.txt", {"no-instance-role", "health-ping-failed"}),
         ("logs/dns-failure.log", {"endpoint-dns-failed", "health-ping-failed"}),
         ("logs/tcp-timeout.log", {"endpoint-unreachable", "health-ping-failed"}),
@@ -80,9 +87,17 @@ def test_state_fixtures() -> None:
     assert reg.managed_instance_id == "mi-0123456789abcdef0"
 
 
-@pytest.mark.parametrize("bad", [
-    text("state/installstate-truncated.json"), "", "null", "[1,2]", "\x00\x00garbage", "{" * 5000,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        text("state/installstate-truncated.json"),
+        "",
+        "null",
+        "[1,2]",
+        "\x00\x00garbage",
+        "{" * 5000,
+    ],
+)
 def test_state_parsers_reject_garbage_with_their_own_error(bad: str) -> None:
     for parse in (parse_installstate, parse_document_state, parse_registration):
         with pytest.raises(StateParseError):
@@ -90,8 +105,10 @@ def test_state_parsers_reject_garbage_with_their_own_error(bad: str) -> None:
 
 
 def test_document_state_tolerates_wrong_types() -> None:
-    run = parse_document_state('{"DocumentInformation":{"DocumentName":7,"DocumentStatus":null},'
-                               '"InstancePluginsInformation":[1,{"Result":"x"},{"Name":"p"}]}')
+    run = parse_document_state(
+        '{"DocumentInformation":{"DocumentName":7,"DocumentStatus":null},'
+        '"InstancePluginsInformation":[1,{"Result":"x"},{"Name":"p"}]}'
+    )
     assert run.document_name is None and [p.name for p in run.plugins] == ["?", "p"]
 
 
@@ -103,9 +120,12 @@ def test_log_parser_never_raises(data: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=12), c,
-                                                                          max_size=4)))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=12), c, max_size=4),
+    )
+)
 def test_state_parsers_never_raise_other_errors(value: object) -> None:
     import json
 
