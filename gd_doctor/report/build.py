@@ -29,9 +29,7 @@ def _text(value: object) -> Optional[str]:
     return str(value) if isinstance(value, (str, int, float)) and str(value) else None
 
 
-def host_facts(
-    run: RunOutcome, *, root: str, live: bool, euid: Optional[int] = None
-) -> HostFacts:
+def host_facts(run: RunOutcome, *, root: str, live: bool, euid: Optional[int] = None) -> HostFacts:
     """The host summary at the top of a report, from the typed facts that establish it."""
     os_ = _facts(run, OsFacts)
     kernel = _facts(run, KernelFacts)
