@@ -33,7 +33,7 @@ import json, sys, time
 from pathlib import Path
 from datetime import datetime, timezone
 mode, arg = sys.argv[1], sys.argv[2]
-from gd_doctor.checks import agent
+from gd_doctor.checks import agent_logs as agent
 from tests.hostkit import make_host, run_one
 from gd_doctor.host.clock import FixedClock
 t0 = time.perf_counter()

@@ -689,8 +689,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     except Exception as exc:
         if debug:
             raise
+        from gd_doctor.redact import neutralise_controls, redact
+
         sys.stderr.write(
-            f"gd-doctor: internal error: {type(exc).__name__}: {exc}\n"
+            f"gd-doctor: internal error: {type(exc).__name__}: "
+            f"{neutralise_controls(redact(str(exc)))}\n"
             "Re-run with --debug for the traceback.\n"
         )
         sys.exit(EXIT_TOOL_FAILED)

@@ -19,8 +19,10 @@ from gd_doctor.host.fs import RootFS
 from gd_doctor.host.imds import UnavailableImds
 from gd_doctor.host.journal import UnavailableJournal
 from gd_doctor.host.net import UnavailableNetwork
+from gd_doctor.host.packages import PackageQuery
 from gd_doctor.host.procs import UnavailableProcesses
 from gd_doctor.host.settings import HostSettings
+from gd_doctor.host.units import UnitResolver
 from gd_doctor.knowledge import HERE as KNOWLEDGE_DIR
 from gd_doctor.model import CheckResult, Outcome, Report
 from gd_doctor.pipeline import run_doctor
@@ -89,14 +91,18 @@ def make_host(
     if files:
         write_tree(root, files)
     settings = ports.pop("settings", HostSettings(env=dict(env or {})))
+    fs = RootFS(root)
+    run = ports.pop("run", FakeRunner(commands))
     return Host(
-        fs=RootFS(root),
-        run=ports.pop("run", FakeRunner(commands)),
+        fs=fs,
+        run=run,
         journal=ports.pop("journal", UnavailableJournal("not given to this test")),
         imds=ports.pop("imds", UnavailableImds("not given to this test")),
         net=ports.pop("net", UnavailableNetwork("not given to this test")),
         procs=ports.pop("procs", UnavailableProcesses("not given to this test")),
         clock=clock or FixedClock(NOW),
+        units=ports.pop("units", UnitResolver(fs)),
+        packages=ports.pop("packages", PackageQuery(fs, run, live=live, tools=run)),
         live=live,
         euid=euid,
         env=dict(env or {}),

@@ -4,282 +4,329 @@ The agent's own state explains rows 2 ("No Agent Reporting" with the empty messa
 but not running or not sending) and 3 ("Agent disconnected": it ran and stopped, or it keeps
 crashing). Log and journal signatures name the cause behind a crash loop (DNS, TCP 443, TLS,
 authorization, kernel prerequisites); the findings' ranks list those causes before the symptom.
+
+Every rule reads typed facts of :mod:`gd_doctor.facts.agent`; an argument is None when its check
+did not run or could not judge.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from gd_doctor.diagnosis.base import Results, Rule, RuleOutput, finding, rule
-from gd_doctor.knowledge import load
+from gd_doctor.diagnosis.base import Rule, RuleOutput, finding, rule
+from gd_doctor.facts.agent import (
+    JournalFacts,
+    KernelLogFacts,
+    LogFacts,
+    MemoryLimitFacts,
+    PackageFacts,
+    ProcessFacts,
+    SignatureHit,
+    UnitFacts,
+    UnitFileFacts,
+    VersionKernelFacts,
+    merge_hits,
+)
+from gd_doctor.facts.platform import MemlockFacts
+from gd_doctor.knowledge.agent_limits import limits
+from gd_doctor.knowledge.agent_versions import version_key
 from gd_doctor.model import Finding
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
-MEMLOCK_MIN = 32 * MiB
-LOG_CHECKS = ("agent.journal", "agent.logs")
+LOG_FACTS = (JournalFacts, LogFacts)
 
 
-def _human(n: Any) -> str:
-    if not isinstance(n, int):
+def _human(n: Optional[int]) -> str:
+    if n is None:
         return "no limit"
     if n >= GiB and n % GiB == 0:
         return f"{n // GiB}G"
     return f"{n / MiB:.0f}M"
 
 
-def _signature_hits(r: Results) -> List[Dict[str, Any]]:
-    """Signature matches of the journal and the log files, one entry per signature id."""
-    merged: Dict[str, Dict[str, Any]] = {}
-    for check_id in LOG_CHECKS:
-        hits = r.data(check_id, "signatures") or []
-        for hit in hits if isinstance(hits, list) else []:
-            if not isinstance(hit, dict):
-                continue
-            prev = merged.get(str(hit.get("id")))
-            if prev is None:
-                merged[str(hit.get("id"))] = dict(hit)
-            else:
-                prev["count"] = int(prev.get("count") or 0) + int(hit.get("count") or 0)
-    return list(merged.values())
+def _hits(journal: Optional[JournalFacts], logs: Optional[LogFacts]) -> Tuple[SignatureHit, ...]:
+    """Signature matches of the journal and the log files, one per signature id."""
+    return merge_hits(journal.signatures if journal else (), logs.signatures if logs else ())
 
 
-def _log_evidence(r: Results) -> Tuple[str, ...]:
-    return tuple(
-        e for c in LOG_CHECKS for e in r.evidence(c) if not e.startswith(("/", "rpm"))
-    )
+def _hit_lines(hits: Sequence[SignatureHit]) -> List[str]:
+    return [line for hit in hits for line in hit.lines]
 
 
-def _unit_state(r: Results) -> Tuple[Optional[str], Optional[str], Optional[str]]:
-    load = r.data("agent.unit", "load_state")
-    active = r.data("agent.unit", "active_state")
-    sub = r.data("agent.unit", "sub_state")
-    return (
-        load if isinstance(load, str) else None,
-        active if isinstance(active, str) else None,
-        sub if isinstance(sub, str) else None,
-    )
+def _in_crash_loop(unit: Optional[UnitFacts], journal: Optional[JournalFacts]) -> bool:
+    if unit is not None:
+        if unit.auto_restarting:
+            return True
+        if unit.n_restarts is not None and unit.n_restarts >= 3 and unit.active_state != "active":
+            return True
+    return journal is not None and journal.restart_loop
 
 
-def _in_crash_loop(r: Results) -> bool:
-    _, active, sub = _unit_state(r)
-    if active == "activating" and sub == "auto-restart":
-        return True
-    restarts = r.data("agent.unit", "n_restarts")
-    if isinstance(restarts, int) and restarts >= 3 and active != "active":
-        return True
-    failed = r.data("agent.journal", "failed_exits")
-    return (isinstance(failed, int) and failed >= 3) or bool(
-        r.data("agent.journal", "start_limit_hit")
-    )
+def _no_unit_file(unit_file: Optional[UnitFileFacts]) -> bool:
+    """The unit file was looked for in every unit directory and is not there."""
+    return unit_file is not None and unit_file.path is None and not unit_file.masked
 
 
-@rule("agent.not_installed")
-def not_installed(r: Results) -> RuleOutput:
-    """No package and no unit: GuardDuty shows 'No Agent Reporting' with no message."""
-    if r.data("agent.package", "installed") is not False:
+@rule("agent.not_installed", reads=(PackageFacts, UnitFacts, UnitFileFacts))
+def not_installed(
+    pkg: Optional[PackageFacts], unit: Optional[UnitFacts], unit_file: Optional[UnitFileFacts]
+) -> RuleOutput:
+    """No package and no unit: GuardDuty shows 'No Agent Reporting' with no message. Also when
+    no package database could be read but the unit file the package ships is nowhere."""
+    if pkg is None or pkg.installed is True:
         return None
-    load, _, _ = _unit_state(r)
-    if load not in (None, "not-found"):
+    if unit is not None and unit.load_state not in (None, "not-found"):
         return None  # a unit exists: installed some other way (tarball, image)
-    return finding("agent.not-installed", evidence=r.evidence("agent.package"),
-                   checks=["agent.package", "agent.unit"])  # fmt: skip
+    if pkg.installed is None and not _no_unit_file(unit_file):
+        return None  # the database could not be read and the files do not settle it
+    return finding(
+        "agent.not-installed",
+        evidence_from=(PackageFacts, UnitFileFacts),
+        checks=(PackageFacts, UnitFacts, UnitFileFacts),
+    )
 
 
-@rule("agent.package_broken")
-def package_broken(r: Results) -> RuleOutput:
+@rule("agent.package_broken", reads=(PackageFacts,))
+def package_broken(pkg: Optional[PackageFacts]) -> RuleOutput:
     """dpkg left the package half-installed or half-configured (iF, iU, iH, reinstreq)."""
-    if r.data("agent.package", "broken") is not True:
+    if pkg is None or not pkg.broken:
         return None
-    state = r.data("agent.package", "dpkg_status") or r.data("agent.package", "state")
-    return finding("agent.package-broken", evidence=r.evidence("agent.package"),
-                   checks=["agent.package"], state=state)  # fmt: skip
+    return finding(
+        "agent.package-broken",
+        evidence_from=(PackageFacts,),
+        checks=(PackageFacts,),
+        state=pkg.dpkg_status or pkg.state,
+    )
 
 
-@rule("agent.package_files_changed")
-def package_files_changed(r: Results) -> RuleOutput:
+@rule("agent.package_files_changed", reads=(PackageFacts,))
+def package_files_changed(pkg: Optional[PackageFacts]) -> RuleOutput:
     """rpm -V reports missing or modified binaries of the package."""
-    problems = r.data("agent.package", "verify_problems") or []
-    if not isinstance(problems, list) or not problems:
+    if pkg is None or not pkg.verify_problems:
         return None
-    return finding("agent.package-files-changed", evidence=r.evidence("agent.package"),
-                   checks=["agent.package"], count=len(problems))  # fmt: skip
+    return finding(
+        "agent.package-files-changed",
+        evidence_from=(PackageFacts,),
+        checks=(PackageFacts,),
+        count=len(pkg.verify_problems),
+    )
 
 
-@rule("agent.unit_missing")
-def unit_missing(r: Results) -> RuleOutput:
+@rule("agent.unit_missing", reads=(PackageFacts, UnitFacts))
+def unit_missing(pkg: Optional[PackageFacts], unit: Optional[UnitFacts]) -> RuleOutput:
     """The package is installed but systemd knows no unit of that name."""
-    load, _, _ = _unit_state(r)
-    if load != "not-found" or r.data("agent.package", "installed") is not True:
+    if unit is None or unit.load_state != "not-found" or pkg is None or pkg.installed is not True:
         return None
-    return finding("agent.unit-missing", evidence=r.evidence("agent.unit"),
-                   checks=["agent.package", "agent.unit", "agent.unit_file"])  # fmt: skip
+    return finding(
+        "agent.unit-missing",
+        evidence_from=(UnitFacts,),
+        checks=(PackageFacts, UnitFacts, UnitFileFacts),
+    )
 
 
-@rule("agent.unit_masked")
-def unit_masked(r: Results) -> RuleOutput:
+@rule("agent.unit_masked", reads=(UnitFacts, UnitFileFacts))
+def unit_masked(unit: Optional[UnitFacts], unit_file: Optional[UnitFileFacts]) -> RuleOutput:
     """The unit is masked (live state, or a /dev/null link under --root)."""
-    load, _, _ = _unit_state(r)
-    if load != "masked" and r.data("agent.unit_file", "masked") is not True:
+    if not ((unit and unit.load_state == "masked") or (unit_file and unit_file.masked)):
         return None
-    return finding("agent.unit-masked", evidence=r.evidence("agent.unit"),
-                   checks=["agent.unit", "agent.unit_file"])  # fmt: skip
+    return finding(
+        "agent.unit-masked", evidence_from=(UnitFacts,), checks=(UnitFacts, UnitFileFacts)
+    )
 
 
-def _oom_kills(r: Results) -> int:
+def _oom_kills(journal: Optional[JournalFacts], kernel: Optional[KernelLogFacts]) -> int:
     """OOM kills of the agent in the window: the journal and the kernel ring buffer see the
     same kills when both keep them, so the larger count, not the sum."""
-    counts = [r.data(cid, "oom_kills") for cid in ("agent.journal", "agent.kernel_log")]
-    return max((c for c in counts if isinstance(c, int)), default=0)
+    counts = [journal.oom_kills if journal else 0, (kernel.oom_kills or 0) if kernel else 0]
+    return max(counts)
 
 
-@rule("agent.oom_killed")
-def oom_killed(r: Results) -> RuleOutput:
-    """The agent was killed by its memory cgroup (journal, or Result=oom-kill)."""
-    n = _oom_kills(r)
-    if r.data("agent.unit", "result") == "oom-kill":
+@rule("agent.oom_killed", reads=(UnitFacts, JournalFacts, KernelLogFacts, MemoryLimitFacts))
+def oom_killed(
+    unit: Optional[UnitFacts],
+    journal: Optional[JournalFacts],
+    kernel: Optional[KernelLogFacts],
+    memory: Optional[MemoryLimitFacts],
+) -> RuleOutput:
+    """The agent was killed by its memory cgroup (journal, ring buffer, or Result=oom-kill)."""
+    n = _oom_kills(journal, kernel)
+    if unit is not None and unit.result == "oom-kill":
         n = max(n, 1)
     if n == 0:
         return None
-    limit = r.data("agent.unit", "memory_cap") or r.data("agent.memory_limit", "limit")
-    documented = r.data("agent.memory_limit", "documented")
-    base = limit if isinstance(limit, int) else 128 * MiB
-    suggested = max(base * 2, documented if isinstance(documented, int) else 0)
-    evidence = [e for e in r.evidence("agent.journal") if "oom" in e.lower() or "memory" in e]
-    evidence += [e for e in r.evidence("agent.kernel_log")
-                 if e.split(" ", 1)[-1] not in " ".join(evidence)]  # the journal's twin lines
-    return finding("agent.oom-killed", evidence=evidence,
-                   checks=["agent.journal", "agent.kernel_log", "agent.unit",
-                           "agent.memory_limit"], count=n,
-                   limit=_human(limit), suggested=_human(suggested))  # fmt: skip
+    limit = (unit.memory_cap if unit else None) or (memory.limit if memory else None)
+    documented = memory.documented if memory else None
+    smallest_cap = limits().memory_caps[0].cap
+    suggested = max((limit or smallest_cap) * 2, documented or 0)
+    evidence = list(journal.oom_lines if journal else ())
+    seen = " ".join(evidence)
+    # the ring buffer's lines are often the journal's kernel lines again
+    evidence += [e for e in (kernel.lines if kernel else ()) if e.split(" ", 1)[-1] not in seen]
+    return finding(
+        "agent.oom-killed",
+        evidence=evidence,
+        checks=(JournalFacts, KernelLogFacts, UnitFacts, MemoryLimitFacts),
+        count=n,
+        limit=_human(limit),
+        suggested=_human(suggested),
+    )
 
 
-def _likely_cause(hits: List[Dict[str, Any]]) -> str:
+def _likely_cause(hits: Sequence[SignatureHit]) -> str:
     if not hits:
         return ""
-    top = max(hits, key=lambda h: int(h.get("count") or 0))
-    return f"; its logs point at: {str(top.get('show', '')).lower()}"
+    top = max(hits, key=lambda h: h.count)
+    return f"; its logs point at: {top.show.lower()}"
 
 
-@rule("agent.crash_loop")
-def crash_loop(r: Results) -> RuleOutput:
+@rule(
+    "agent.crash_loop",
+    reads=(UnitFacts, JournalFacts, KernelLogFacts, LogFacts),
+)
+def crash_loop(
+    unit: Optional[UnitFacts],
+    journal: Optional[JournalFacts],
+    kernel: Optional[KernelLogFacts],
+    logs: Optional[LogFacts],
+) -> RuleOutput:
     """The agent exits and systemd restarts it, over and over ('Agent disconnected')."""
-    if not _in_crash_loop(r):
+    if not _in_crash_loop(unit, journal):
         return None
-    if _oom_kills(r):
+    if _oom_kills(journal, kernel):
         return None  # the OOM finding says it better
-    restarts = r.data("agent.unit", "n_restarts")
-    if not isinstance(restarts, int):
-        restarts = r.data("agent.journal", "restarts_scheduled")
-    exits = r.data("agent.journal", "failed_exits")
-    every = r.data("agent.journal", "restart_interval_s")
-    interval = f", about every {every:.0f} s" if isinstance(every, (int, float)) else ""
-    evidence = list(r.evidence("agent.unit")) + list(_log_evidence(r))
-    return finding("agent.crash-loop", evidence=evidence,
-                   checks=["agent.unit", "agent.journal", "agent.logs"],
-                   restarts=restarts if restarts is not None else "?",
-                   exits=exits if exits is not None else "?", interval=interval,
-                   cause=_likely_cause(_signature_hits(r)))  # fmt: skip
+    restarts = unit.n_restarts if unit else None
+    if restarts is None and journal is not None:
+        restarts = journal.restarts_scheduled
+    exits = journal.failed_exits if journal and journal.readable else None
+    every = journal.restart_interval_s if journal else None
+    hits = _hits(journal, logs)
+    return finding(
+        "agent.crash-loop",
+        evidence=_hit_lines(hits),
+        evidence_from=(UnitFacts, JournalFacts),
+        checks=(UnitFacts, JournalFacts, LogFacts),
+        restarts=restarts if restarts is not None else "?",
+        exits=exits if exits is not None else "?",
+        interval=f", about every {every:.0f} s" if every is not None else "",
+        cause=_likely_cause(hits),
+    )
 
 
-@rule("agent.stopped")
-def stopped(r: Results) -> RuleOutput:
+@rule("agent.stopped", reads=(UnitFacts, JournalFacts))
+def stopped(unit: Optional[UnitFacts], journal: Optional[JournalFacts]) -> RuleOutput:
     """Installed, loaded, not running and not restarting: 'Agent disconnected' when it ran in
     the window, else 'No Agent Reporting'."""
-    load, active, sub = _unit_state(r)
-    if load != "loaded" or active not in ("inactive", "failed", "deactivating"):
+    if unit is None or unit.load_state != "loaded":
         return None
-    if _in_crash_loop(r):
+    if unit.active_state not in ("inactive", "failed", "deactivating"):
         return None
-    state = f"{active} ({sub}), result {r.data('agent.unit', 'result')}"
-    ran = r.data("agent.journal", "starts")
-    evidence = r.evidence("agent.unit")
-    if isinstance(ran, int) and ran > 0:
-        return finding("agent.disconnected", evidence=evidence,
-                       checks=["agent.unit", "agent.journal"], state=state)  # fmt: skip
-    return finding("agent.not-running", evidence=evidence, checks=["agent.unit", "agent.process"],
-                   state=state)  # fmt: skip
+    if _in_crash_loop(unit, journal):
+        return None
+    state = f"{unit.active_state} ({unit.sub_state}), result {unit.result}"
+    if journal is not None and journal.starts > 0:
+        return finding(
+            "agent.disconnected",
+            evidence_from=(UnitFacts,),
+            checks=(UnitFacts, JournalFacts),
+            state=state,
+        )
+    return finding(
+        "agent.not-running",
+        evidence_from=(UnitFacts,),
+        checks=(UnitFacts, ProcessFacts),
+        state=state,
+    )
 
 
-@rule("agent.unit_disabled")
-def unit_disabled(r: Results) -> RuleOutput:
+@rule("agent.unit_disabled", reads=(UnitFacts,))
+def unit_disabled(unit: Optional[UnitFacts]) -> RuleOutput:
     """The unit is not enabled: it would not come back after a reboot."""
-    if r.data("agent.unit", "unit_file_state") != "disabled":
+    if unit is None or unit.unit_file_state != "disabled":
         return None
-    return finding("agent.unit-disabled", checks=["agent.unit"])
+    return finding("agent.unit-disabled", checks=(UnitFacts,))
 
 
-@rule("agent.log_signatures")
-def log_signatures(r: Results) -> RuleOutput:
+@rule("agent.log_signatures", reads=(JournalFacts, LogFacts))
+def log_signatures(journal: Optional[JournalFacts], logs: Optional[LogFacts]) -> RuleOutput:
     """Known error lines in the journal or log files, one finding per cause."""
     out: List[Finding] = []
-    lines = _log_evidence(r)
-    for hit in _signature_hits(r):
-        evidence = [e for e in lines if _evidence_of(e, hit)] or list(lines[:3])
-        out.append(finding(str(hit.get("finding")), evidence=evidence, checks=list(LOG_CHECKS),
-                           show=hit.get("show", "")))  # fmt: skip
+    for hit in _hits(journal, logs):
+        out.append(finding(hit.finding, evidence=hit.lines, checks=LOG_FACTS, show=hit.show))
     return out
 
 
-def _evidence_of(line: str, hit: Dict[str, Any]) -> bool:
-    for sig in load("log_signatures.json")["signatures"]:
-        if sig["id"] == hit.get("id"):
-            return re.search(sig["pattern"], line, re.IGNORECASE) is not None
-    return False
-
-
-@rule("agent.memlock_low")
-def memlock_low(r: Results) -> RuleOutput:
-    """MEMLOCK of the agent's process below 32 MB on a 5.10-or-older kernel."""
-    soft = r.data("agent.process", "memlock_soft", "missing")
-    hard = r.data("agent.process", "memlock_hard", "missing")
-    kernel = r.data("agent.version_kernel", "series")
-    if not isinstance(kernel, str):
+@rule("agent.memlock_low", reads=(ProcessFacts, VersionKernelFacts))
+def memlock_low(process: Optional[ProcessFacts], vk: Optional[VersionKernelFacts]) -> RuleOutput:
+    """MEMLOCK of the agent's process below 32 MiB on a kernel that needs it (5.10 and older)."""
+    if process is None or not process.memlock_known or vk is None:
         return None
     try:
-        major, minor = (int(x) for x in kernel.split(".")[:2])
+        major, minor = (int(x) for x in vk.series.split(".")[:2])
     except ValueError:
         return None
-    if (major, minor) > (5, 10):
+    lim = limits()
+    if not lim.memlock_needed(major, minor):
         return None
-    low = [v for v in (soft, hard) if isinstance(v, int) and v < MEMLOCK_MIN]
+    soft, hard = process.memlock_soft, process.memlock_hard
+    low = [v for v in (soft, hard) if v is not None and v < lim.memlock_min_bytes]
     if not low:
         return None
-    return finding("agent.memlock-low", checks=["agent.process", "agent.unit"],
-                   evidence=[f"Max locked memory: soft {soft} hard {hard} bytes",
-                             *r.evidence("platform.memlock")],
-                   memlock=_human(min(low)), kernel=kernel)  # fmt: skip
+    return finding(
+        "agent.memlock-low",
+        # platform.memlock's configuration failure is this cause too: its rule defers to the
+        # measurement of the running process
+        checks=(ProcessFacts, UnitFacts, MemlockFacts),
+        evidence=[f"Max locked memory: soft {soft} hard {hard} bytes"],
+        # the configuration lines behind the limit
+        evidence_from=(MemlockFacts,),
+        memlock=_human(min(low)),
+        kernel=vk.series,
+    )
 
 
-@rule("agent.memory_limit_low")
-def memory_limit_low(r: Results) -> RuleOutput:
+@rule("agent.memory_limit_low", reads=(MemoryLimitFacts,))
+def memory_limit_low(memory: Optional[MemoryLimitFacts]) -> RuleOutput:
     """The unit's memory cap is below what AWS documents for the instance's memory."""
-    if not r.warned("agent.memory_limit"):
+    if memory is None or not memory.below_documented:
         return None
-    return finding("agent.memory-limit-low", checks=["agent.memory_limit"],
-                   evidence=[r.summary("agent.memory_limit")],
-                   limit=_human(r.data("agent.memory_limit", "limit")),
-                   documented=_human(r.data("agent.memory_limit", "documented")))  # fmt: skip
+    return finding(
+        "agent.memory-limit-low",
+        checks=(MemoryLimitFacts,),
+        evidence=[
+            f"memory limit {_human(memory.limit)}, documented {_human(memory.documented)} for "
+            f"{(memory.total_memory or 0) / GiB:.1f} GiB of memory"
+        ],
+        limit=_human(memory.limit),
+        documented=_human(memory.documented),
+    )
 
 
-@rule("agent.too_old_for_kernel")
-def too_old_for_kernel(r: Results) -> RuleOutput:
+@rule("agent.too_old_for_kernel", reads=(VersionKernelFacts,))
+def too_old_for_kernel(vk: Optional[VersionKernelFacts]) -> RuleOutput:
     """The installed agent predates support for the running kernel series."""
-    if not r.failed("agent.version_kernel"):
+    if vk is None or vk.needed is None or version_key(vk.version) >= version_key(vk.needed):
         return None
-    d = {k: r.data("agent.version_kernel", k) for k in ("version", "kernel", "series", "needed")}
-    return finding("agent.too-old-for-kernel", evidence=[r.summary("agent.version_kernel")],
-                   checks=["agent.package", "agent.version_kernel"], **d)  # fmt: skip
+    return finding(
+        "agent.too-old-for-kernel",
+        evidence=[
+            f"agent {vk.version}, kernel {vk.kernel}: kernel {vk.series} needs agent "
+            f"{vk.needed} (support matrix of {vk.table_date})"
+        ],
+        checks=(PackageFacts, VersionKernelFacts),
+        version=vk.version,
+        kernel=vk.kernel,
+        series=vk.series,
+        needed=vk.needed,
+    )
 
 
-@rule("agent.journal_unreadable")
-def journal_unreadable(r: Results) -> RuleOutput:
+@rule("agent.journal_unreadable", reads=(JournalFacts,))
+def journal_unreadable(journal: Optional[JournalFacts]) -> RuleOutput:
     """The journal could not be read (permissions, format newer than libsystemd)."""
-    reason = r.data("agent.journal", "unreadable")
-    if not reason:
+    if journal is None or journal.unreadable is None:
         return None
-    return finding("agent.journal-unreadable", checks=["agent.journal"], reason=reason)
+    return finding("agent.journal-unreadable", checks=(JournalFacts,), reason=journal.unreadable)
 
 
 RULES: Tuple[Rule, ...] = (

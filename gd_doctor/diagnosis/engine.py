@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from gd_doctor.diagnosis.base import Rule, finding
-from gd_doctor.diagnosis.verdict import Proof, ProofState, prove_health
+from gd_doctor.diagnosis.verdict import HealthEvidence, Proof, ProofState, prove
 from gd_doctor.limits import cut_lines
 from gd_doctor.model import CheckResult, Finding, Severity, Status, Verdict
 
@@ -137,6 +137,6 @@ def diagnose(
     findings = [replace(f, evidence=cut_lines(f.evidence)) for f in _merge(found)]
     findings.extend(unexplained_failures(findings, results))
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.rank, f.finding_id))
-    proof = prove_health(results, live=live)
+    proof = prove(HealthEvidence.of(results), live=live)
     verdict, reason = verdict_for(findings, results, proof)
     return Diagnosis(tuple(findings), verdict, reason)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 from gd_doctor.diagnosis.base import CheckRef, Results, Rule, RuleOutput, finding, rule
+from gd_doctor.facts.agent import PackageFacts, ProcessFacts, VersionKernelFacts
 from gd_doctor.facts.platform import (
     ArchFacts,
     BtfFacts,
@@ -27,13 +28,6 @@ from gd_doctor.knowledge.support import matrix, version_tuple
 from gd_doctor.model import Finding
 from gd_doctor.parsers.systemd_conf import LimitSetting
 
-# Where other domains publish the installed agent's version (the first one present wins).
-AGENT_VERSION_FACTS: Tuple[Tuple[str, str], ...] = (
-    ("agent.package", "version"),
-    ("agent.package", "agent_version"),
-    ("agent.installed", "version"),
-)
-
 
 def _os_name(os: Optional[OsFacts]) -> str:
     return (os.pretty_name if os else None) or "this distribution"
@@ -44,16 +38,6 @@ def _verified_kernels(os: Optional[OsFacts]) -> str:
     if row is None:
         return "see the table"
     return ", ".join(row.kernels)
-
-
-def installed_agent_version(r: Results) -> Optional[str]:
-    """The GuardDuty agent version another check found, or None."""
-    for check_id, key in AGENT_VERSION_FACTS:
-        # TODO(facts): cross-domain agent.package.version
-        value = r.data(check_id, key)
-        if isinstance(value, str) and version_tuple(value):
-            return value
-    return None
 
 
 @rule("platform.not_ec2", reads=(Ec2Facts, Results))
@@ -181,13 +165,24 @@ def _kernel_finding(
     )
 
 
-@rule("platform.kernel", reads=(KernelFacts, OsFacts, Results))
-def kernel(kernel: Optional[KernelFacts], os: Optional[OsFacts], r: Results) -> RuleOutput:
+@rule("platform.kernel", reads=(KernelFacts, OsFacts, PackageFacts, VersionKernelFacts))
+def kernel(
+    kernel: Optional[KernelFacts],
+    os: Optional[OsFacts],
+    pkg: Optional[PackageFacts],
+    agent_kernel: Optional[VersionKernelFacts],
+) -> RuleOutput:
     """Kernel lower or higher than the table (for every distribution, or for this one), a kernel
     that needs a newer agent than the one installed, or one within range but not listed."""
     if kernel is None or kernel.verdict == "unknown":
         return None
-    newer_agent = _needs_newer_agent(kernel, os, installed_agent_version(r))
+    # One cause, one finding: when agent.version_kernel compared the installed agent with the
+    # same table (knowledge/agent_versions.py), agent.too-old-for-kernel reports it.
+    newer_agent = (
+        _needs_newer_agent(kernel, os, pkg.version if pkg else None)
+        if agent_kernel is None
+        else None
+    )
     if kernel.verdict == "lower":
         if kernel.scope == "all":
             return _kernel_finding(
@@ -257,23 +252,19 @@ def kernel_features(features: Optional[KernelFeaturesFacts]) -> RuleOutput:
     )
 
 
-def measured_memlock(r: Results) -> Optional[LimitSetting]:
+def measured_memlock(process: Optional[ProcessFacts]) -> Optional[LimitSetting]:
     """The running agent's own RLIMIT_MEMLOCK (/proc/PID/limits), when agent.process read it;
     a None soft or hard value is ``unlimited``."""
-    # TODO(facts): cross-domain agent.process.memlock_soft
-    soft = r.data("agent.process", "memlock_soft", "missing")
-    # TODO(facts): cross-domain agent.process.memlock_hard
-    hard = r.data("agent.process", "memlock_hard", "missing")
-    if not all(v is None or isinstance(v, int) for v in (soft, hard)):
-        return None  # not read ("missing"), or not a number
-    return LimitSetting(
-        soft if isinstance(soft, int) else None, hard if isinstance(hard, int) else None
-    )
+    if process is None or not process.memlock_known:
+        return None  # no running agent, or its limits could not be read
+    return LimitSetting(process.memlock_soft, process.memlock_hard)
 
 
-@rule("platform.memlock", reads=(MemlockFacts, KernelFacts, Results))
+@rule("platform.memlock", reads=(MemlockFacts, KernelFacts, ProcessFacts))
 def memlock(
-    memlock: Optional[MemlockFacts], kernel: Optional[KernelFacts], r: Results
+    memlock: Optional[MemlockFacts],
+    kernel: Optional[KernelFacts],
+    process: Optional[ProcessFacts],
 ) -> RuleOutput:
     """RLIMIT_MEMLOCK below 32 MiB on a kernel that needs it (5.10 and older).
 
@@ -283,7 +274,7 @@ def memlock(
     """
     if memlock is None or memlock.required is not True or memlock.sufficient:
         return None
-    measured = measured_memlock(r)
+    measured = measured_memlock(process)
     kernel_text = memlock.kernel or (kernel.major_minor if kernel else None) or "5.10 or older"
     effective = memlock.effective or "the systemd default"
     if measured is None:
@@ -295,8 +286,8 @@ def memlock(
             kernel=kernel_text,
         )
     if not measured.at_least(memlock.minimum_bytes):
-        # agent.memlock-low (agent domain) reports the measured limit; it should list
-        # platform.memlock in its checks, or this check's failure stays unexplained.
+        # agent.memlock-low (agent domain) reports the measured limit and lists platform.memlock
+        # in its checks.
         return None
     return finding(
         "platform.memlock-config-low",

@@ -1,11 +1,12 @@
 """The health proof: the positive evidence a ``healthy`` verdict needs.
 
 No FAIL finding is not enough: a host where nothing could be read, or where the agent was never
-installed, must not pass. :func:`prove_health` says whether the evidence shows
+installed, must not pass. :func:`prove` says, from the agent's typed facts, whether they show
 
-* that the agent is installed: the package database lists it, or its unit file is there;
+* that the agent is installed: the package database lists it, or its unit file is there and
+  the program the unit's ``ExecStart=`` runs exists;
 * live, that its unit is active and running, and that the journal (readable) shows no restart
-  loop in the window;
+  loop and no OOM kill in the window;
 * offline (``--root``), the install alone: live state cannot be seen in a root.
 
 It answers PROVEN, DISPROVEN (the evidence shows the opposite) or UNKNOWN (could not be read),
@@ -16,10 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Type, TypeVar
 
-from gd_doctor.diagnosis.base import Results
+from gd_doctor.facts import Facts, facts_of
+from gd_doctor.facts.agent import JournalFacts, PackageFacts, UnitFacts, UnitFileFacts
 from gd_doctor.model import CheckResult, Status
+
+F = TypeVar("F", bound=Facts)
 
 
 class ProofState(str, Enum):
@@ -34,44 +38,80 @@ class Proof:
     reason: Optional[str] = None
 
 
-def _installed(r: Results) -> Proof:
-    installed = r.data("agent.package", "installed")
-    unit_file = r.data("agent.unit_file", "path")
-    masked = r.data("agent.unit_file", "masked") is True
-    if installed is True:
-        return Proof(ProofState.PROVEN, "the package database lists the agent")
-    if isinstance(unit_file, str) and not masked and r.passed("agent.unit_file"):
-        return Proof(ProofState.PROVEN, f"the agent's unit file {unit_file} is installed")
-    if installed is False:
-        return Proof(ProofState.DISPROVEN, "the agent is not installed")
-    why = r.summary("agent.package") or "agent.package did not run"
+@dataclass(frozen=True)
+class HealthEvidence:
+    """The facts the proof reads (None: that check did not run or could not judge)."""
+
+    package: Optional[PackageFacts] = None
+    unit_file: Optional[UnitFileFacts] = None
+    unit: Optional[UnitFacts] = None
+    journal: Optional[JournalFacts] = None
+
+    @classmethod
+    def of(cls, results: Sequence[CheckResult]) -> "HealthEvidence":
+        def first(kind: Type[F]) -> Optional[F]:
+            return next((f for f in (facts_of(r.facts, kind) for r in results) if f), None)
+
+        return cls(first(PackageFacts), first(UnitFileFacts), first(UnitFacts), first(JournalFacts))
+
+
+def _installed(ev: HealthEvidence) -> Proof:
+    pkg, files = ev.package, ev.unit_file
+    if pkg is not None and pkg.installed is True:
+        return Proof(ProofState.PROVEN, f"the {pkg.manager} database lists the agent {pkg.version}")
+    if files is not None and files.installs_agent:
+        return Proof(
+            ProofState.PROVEN,
+            f"the agent's unit file {files.path} and the program it runs ({files.exec_path}) "
+            "are installed",
+        )
+    if pkg is not None and pkg.installed is False:
+        return Proof(ProofState.DISPROVEN, f"the agent is not installed ({pkg.source})")
+    if files is not None and files.path and not files.masked and files.exec_exists is False:
+        return Proof(
+            ProofState.DISPROVEN,
+            f"the agent's unit file {files.path} runs {files.exec_path}, which does not exist",
+        )
+    why = pkg.problem if pkg is not None and pkg.problem else "agent.package did not run"
     return Proof(ProofState.UNKNOWN, f"cannot tell whether the agent is installed: {why}")
 
 
-def _running(r: Results) -> Proof:
-    if not r.ran("agent.unit"):
-        why = r.summary("agent.unit") or "agent.unit did not run"
-        return Proof(ProofState.UNKNOWN, f"the agent's unit state is unknown: {why}")
-    active, sub = r.data("agent.unit", "active_state"), r.data("agent.unit", "sub_state")
-    if active != "active" or sub != "running":
-        return Proof(ProofState.DISPROVEN, f"the agent's unit is {active} ({sub})")
-    if not r.ran("agent.journal") or r.data("agent.journal", "unreadable"):
-        why = r.summary("agent.journal") or "agent.journal did not run"
+def _running(ev: HealthEvidence) -> Proof:
+    unit, journal = ev.unit, ev.journal
+    if unit is None:
+        return Proof(ProofState.UNKNOWN, "the agent's unit state is unknown (agent.unit)")
+    if not unit.running:
+        return Proof(
+            ProofState.DISPROVEN, f"the agent's unit is {unit.active_state} ({unit.sub_state})"
+        )
+    if journal is None or not journal.readable:
+        why = journal.unreadable if journal is not None else "agent.journal did not run"
         return Proof(
             ProofState.UNKNOWN, f"cannot rule out a restart loop, the journal is unreadable: {why}"
         )
-    if r.failed("agent.journal"):
-        return Proof(ProofState.DISPROVEN, r.summary("agent.journal"))
+    if journal.restart_loop:
+        return Proof(
+            ProofState.DISPROVEN,
+            f"restart loop in the journal: {journal.failed_exits} failed exits",
+        )
+    if journal.oom_kills:
+        return Proof(
+            ProofState.DISPROVEN, f"the journal shows {journal.oom_kills} OOM kill(s) of the agent"
+        )
     return Proof(ProofState.PROVEN, "the agent is installed, active and running, no restart loop")
 
 
-def prove_health(results: Sequence[CheckResult], *, live: bool) -> Proof:
-    """Whether the results prove a healthy agent (see the module docstring)."""
-    r = Results(results)
-    installed = _installed(r)
+def prove(evidence: HealthEvidence, *, live: bool) -> Proof:
+    """Whether the agent's facts prove a healthy agent (see the module docstring)."""
+    installed = _installed(evidence)
     if installed.state != ProofState.PROVEN or not live:
         return installed
-    return _running(r)
+    return _running(evidence)
+
+
+def prove_health(results: Sequence[CheckResult], *, live: bool) -> Proof:
+    """Whether the results' typed facts prove a healthy agent."""
+    return prove(HealthEvidence.of(results), live=live)
 
 
 def has_status(results: Sequence[CheckResult], status: Status) -> bool:

@@ -20,14 +20,20 @@ from gd_doctor.host import procs as procs_mod
 from gd_doctor.host.clock import Clock, SystemClock
 from gd_doctor.host.commands import CommandRunner, SubprocessRunner, UnavailableRunner
 from gd_doctor.host.fs import RootFS
+from gd_doctor.host.packages import PackageQuery
 from gd_doctor.host.settings import HostSettings
+from gd_doctor.host.units import UnitResolver
 
 ROOT_REASON = "analysing a root directory (--root), not the live host"
 
 
 @dataclass(frozen=True)
 class Host:
-    """Everything a check may touch."""
+    """Everything a check may touch.
+
+    ``units`` answers "what is the effective unit" (host/units.py) and ``packages`` "is this
+    package installed" (host/packages.py); both read through ``fs`` and cache per run.
+    """
 
     fs: RootFS
     run: CommandRunner
@@ -36,6 +42,8 @@ class Host:
     net: net_mod.Network
     procs: procs_mod.ProcessTable
     clock: Clock
+    units: UnitResolver
+    packages: PackageQuery
     live: bool = True
     euid: int = 0
     env: Mapping[str, str] = field(default_factory=dict)
@@ -53,14 +61,17 @@ class Host:
     def live_host(cls, settings: HostSettings) -> Host:
         """The machine gd-doctor runs on."""
         runner = SubprocessRunner()
+        fs = RootFS(Path("/"))
         return cls(
-            fs=RootFS(Path("/")),
+            fs=fs,
             run=runner,
             journal=journal_mod.live_journal(runner),
             imds=imds_mod.live_imds(settings),
             net=net_mod.live_network(settings),
             procs=procs_mod.live_processes(),
             clock=SystemClock(),
+            units=UnitResolver(fs),
+            packages=PackageQuery(fs, runner, live=True),
             live=True,
             euid=os.geteuid(),
             env=dict(settings.env),
@@ -71,15 +82,21 @@ class Host:
     def from_root(cls, root: Path, settings: HostSettings) -> Host:
         """A mounted or captured root filesystem: files and journal files only."""
         fs = RootFS(root)
+        runner = UnavailableRunner(ROOT_REASON)
+        # This machine's own tools, for the root's files only: journalctl --file reads the
+        # (confined) journal files it is given; rpm may read the root's Berkeley DB database
+        # (--dbpath, bdb_ro). One runner, so Host.close() ends whatever either started.
+        tools = SubprocessRunner()
         return cls(
             fs=fs,
-            run=UnavailableRunner(ROOT_REASON),
-            # journalctl --file only reads the (confined) journal files it is given
-            journal=journal_mod.root_journal(fs, SubprocessRunner()),
+            run=runner,
+            journal=journal_mod.root_journal(fs, tools),
             imds=imds_mod.UnavailableImds(ROOT_REASON),
             net=net_mod.UnavailableNetwork(ROOT_REASON),
             procs=procs_mod.UnavailableProcesses(ROOT_REASON),
             clock=SystemClock(),
+            units=UnitResolver(fs),
+            packages=PackageQuery(fs, runner, live=False, tools=tools),
             live=False,
             euid=os.geteuid(),
             env={},

@@ -560,6 +560,20 @@ class RootFS:
                     out.files.append((p, st))
         return out
 
+    def readlink(self, abs_path: str) -> Optional[str]:
+        """The target of a symbolic link as written in the link (``/dev/null`` for a masked
+        unit), or None when ``abs_path`` is no link or cannot be read. Only the link's parent
+        is resolved (inside the root); the target is not followed: callers resolve it as a
+        path of the root."""
+        parent, name = posixpath.split(abs_path.rstrip("/"))
+        if not name:
+            return None
+        try:
+            with self._fd(parent or "/", _O_PATH | os.O_DIRECTORY) as dfd:
+                return os.readlink(name, dir_fd=dfd)
+        except (OSError, ValueError, _Refused):
+            return None
+
 
 class _Counter:
     """A thread-safe countdown and visit counter (checks run on several threads)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Dict, Optional
 
 _WANT_ABBREV = {"unknown": "u", "install": "i", "hold": "h", "deinstall": "r", "purge": "p"}
 _STATE_ABBREV = {
@@ -88,3 +88,36 @@ def parse_dpkg_status_file(text: str, package: str) -> Optional[DpkgPackage]:
             continue
         return parse_dpkg_query(f"{fields.get('Status', '')}|{fields.get('Version', '')}")
     return None
+
+
+def _rank(pkg: DpkgPackage) -> int:
+    """Which of several same-named stanzas (one per architecture) speaks for the package."""
+    return 2 if pkg.broken else 1 if pkg.installed else 0
+
+
+def parse_dpkg_database(text: str) -> Dict[str, DpkgPackage]:
+    """Every package of ``/var/lib/dpkg/status`` (or of one ``/var/lib/dpkg/updates/NNNN``
+    journal file) by name. Of a Multi-Arch package's stanzas the broken one, else an installed
+    one, speaks for it.
+
+    >>> db = parse_dpkg_database("Package: libc6\\nStatus: install ok installed\\n"
+    ...     "Architecture: amd64\\nVersion: 2.36-9\\n\\nPackage: libc6\\n"
+    ...     "Status: purge ok not-installed\\nArchitecture: i386\\n\\n"
+    ...     "Package: amazon-guardduty-agent\\nStatus: install reinstreq half-installed\\n")
+    >>> db["libc6"].abbrev, db["libc6"].version, db["amazon-guardduty-agent"].abbrev
+    ('ii', '2.36-9', 'iHR')
+    """
+    out: Dict[str, DpkgPackage] = {}
+    for stanza in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")):
+        name = status = version = ""
+        for line in stanza.splitlines():
+            if line.startswith("Package:"):
+                name = line[8:].strip()
+            elif line.startswith("Status:"):
+                status = line[7:].strip()
+            elif line.startswith("Version:"):
+                version = line[8:].strip()
+        pkg = parse_dpkg_query(f"{status}|{version}") if name else None
+        if pkg is not None and (name not in out or _rank(pkg) > _rank(out[name])):
+            out[name] = pkg
+    return out

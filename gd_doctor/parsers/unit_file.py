@@ -158,3 +158,64 @@ def parse_size(value: Optional[str], total_memory: Optional[int] = None) -> Opti
     if not m:
         return None
     return scaled(m.group(1), _SIZE_UNITS[m.group(2).upper()])
+
+
+def collect_settings(files: Sequence[UnitFile]) -> Dict[str, Tuple[str, ...]]:
+    """Every ``Section.Key`` of a unit and its drop-ins (in systemd's order) with its values
+    since the last empty assignment: an empty ``Key=`` resets a list (``ExecStart=``,
+    ``Environment=``) and a single setting (``MemoryMax=``) alike, so the last value is the
+    effective one and a list is what systemd keeps.
+
+    >>> base = parse_unit_file("[Service]\\nExecStart=/bin/a\\nMemoryMax=1G\\n")
+    >>> drop = parse_unit_file("[Service]\\nExecStart=\\nExecStart=/bin/b\\nMemoryMax=\\n")
+    >>> collect_settings([base, drop])
+    {'Service.ExecStart': ('/bin/b',)}
+    """
+    out: Dict[str, List[str]] = {}
+    for unit in files:
+        for section, key, value in unit.assignments:
+            name = f"{section}.{key}"
+            if value == "":
+                out.pop(name, None)
+            else:
+                out.setdefault(name, []).append(value)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def settings_sources(files: Sequence[UnitFile]) -> Dict[str, str]:
+    """``Section.Key`` -> the file of its last non-empty assignment (an empty one resets)."""
+    out: Dict[str, str] = {}
+    for unit in files:
+        for section, key, value in unit.assignments:
+            name = f"{section}.{key}"
+            if value:
+                out[name] = unit.path
+            else:
+                out.pop(name, None)
+    return out
+
+
+def split_unit_name(name: str) -> Tuple[str, str]:
+    stem, dot, suffix = name.rpartition(".")
+    return (stem, suffix) if dot else (name, "")
+
+
+def template_of(name: str) -> Optional[str]:
+    stem, suffix = split_unit_name(name)
+    prefix, at, instance = stem.partition("@")
+    return f"{prefix}@.{suffix}" if at and instance else None
+
+
+def dash_prefixes(name: str) -> List[str]:
+    """``foo-bar-baz.service`` -> ``foo-bar-.service``, ``foo-.service`` (dropin.c)."""
+    stem, suffix = split_unit_name(name)
+    prefix, at, instance = stem.partition("@")
+    out: List[str] = []
+    work = prefix
+    while True:
+        cut = work.rstrip("-") if work.endswith("-") else work
+        dash = cut.rfind("-")
+        if dash <= 0:
+            return out
+        work = cut[: dash + 1]
+        out.append(f"{work}{'@' + instance if at else ''}.{suffix}")

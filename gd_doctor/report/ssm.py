@@ -17,7 +17,7 @@ from typing import List, Optional, Tuple
 
 from gd_doctor.knowledge import coverage_issues
 from gd_doctor.model import Finding, Report, Severity, Status
-from gd_doctor.redact import redact
+from gd_doctor.redact import redact, terminal_safe
 
 LIMIT = 2500
 _TITLE = 160
@@ -86,6 +86,7 @@ def _finding_lines(n: int, f: Finding) -> List[str]:
 
 def render_ssm(report: Report) -> str:
     """Compact text that fits the Run Command console."""
+    report = terminal_safe(report)  # host text may hold escape sequences and bidi overrides
     head = redact(head_line(report))
     counts = {s: sum(1 for c in report.checks if c.status == s) for s in Status}
     fails = sum(1 for f in report.findings if f.severity == Severity.FAIL)

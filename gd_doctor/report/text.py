@@ -16,7 +16,7 @@ from gd_doctor.facts import to_data
 from gd_doctor.knowledge import coverage_issues
 from gd_doctor.limits import MAX_LIST
 from gd_doctor.model import CheckResult, Finding, Report, Severity, SkipReason, Status, Verdict
-from gd_doctor.redact import redact, redact_value
+from gd_doctor.redact import neutralise_controls, redact, redact_value, terminal_safe
 from gd_doctor.report.conditions import run_conditions
 from gd_doctor.report.style import Style
 
@@ -55,7 +55,8 @@ class _Out:
         (the same text with colour codes, which have no width)."""
         hang = " " * len(indent) if hang is None else hang
         wrapped = textwrap.wrap(
-            redact(text),
+            # Facts keep host text raw (terminal_safe leaves them alone): neutralise it here too.
+            neutralise_controls(redact(text)),
             width=self.width,
             initial_indent=indent,
             subsequent_indent=hang,
@@ -330,6 +331,7 @@ def render_text(
     report: Report, style: Style = Style(), *, verbose: bool = False, width: int = DEFAULT_WIDTH
 ) -> str:
     """The whole text report, wrapped to ``width`` columns."""
+    report = terminal_safe(report)  # host text may hold escape sequences and bidi overrides
     out = _Out(style, width)
     _verdict_para(out, report, _verdict_tail(report))
     dash = style.symbols["dash"]

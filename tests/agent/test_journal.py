@@ -12,8 +12,10 @@ from typing import List
 
 import pytest
 
-from gd_doctor.checks import agent
+from gd_doctor.checks import agent_logs as agent
 from gd_doctor.checks.base import Options
+from gd_doctor.facts import to_data
+from gd_doctor.facts.agent import JournalFacts
 from gd_doctor.host.clock import FixedClock
 from gd_doctor.host.commands import SubprocessRunner
 from gd_doctor.host.fs import RootFS
@@ -26,7 +28,7 @@ from gd_doctor.host.journal import (
     UnavailableJournal,
     root_journal,
 )
-from gd_doctor.model import Status
+from gd_doctor.model import Outcome, Status
 from tests.harness.journal_files import journal_from_export, journal_remote_unavailable_reason
 from tests.hostkit import FIXTURES, make_host, run_one
 
@@ -53,14 +55,22 @@ needs_reader = pytest.mark.skipif(not _has_reader(), reason="systemd-python not 
 
 def _read(source: object, hours: float = 24) -> List[JournalEntry]:
     return source.read(  # type: ignore[attr-defined,no-any-return]
-        units=[UNIT], since=CAPTURED_AT - timedelta(hours=hours), kernel=True, timeout=10,
+        units=[UNIT],
+        since=CAPTURED_AT - timedelta(hours=hours),
+        kernel=True,
+        timeout=10,
         max_entries=20_000,
     )
 
 
-def _journal_check(tmp_path: Path, journal: object) -> object:
+def _journal_check(tmp_path: Path, journal: object) -> Outcome:
     host = make_host(tmp_path / "root", journal=journal, clock=FixedClock(CAPTURED_AT))
     return run_one(agent.journal, host)
+
+
+def _facts(out: Outcome) -> JournalFacts:
+    assert isinstance(out.facts, JournalFacts)
+    return out.facts
 
 
 @needs_remote
@@ -73,8 +83,10 @@ def test_reader_and_journalctl_agree(tmp_path: Path, name: str) -> None:
     assert via_reader == via_ctl
     r = _journal_check(tmp_path, ReaderJournal([str(path)]))
     c = _journal_check(tmp_path, JournalctlJournal(SubprocessRunner(), [str(path)]))
-    assert (r.status, r.summary, dict(r.data) | {"source": ""}) == (  # type: ignore[attr-defined]
-        c.status, c.summary, dict(c.data) | {"source": ""}  # type: ignore[attr-defined]
+    assert (r.status, r.summary, to_data(r.facts) | {"source": ""}) == (
+        c.status,
+        c.summary,
+        to_data(c.facts) | {"source": ""},
     )
 
 
@@ -85,8 +97,10 @@ def test_unit_entries_match_journalctl_json_capture(tmp_path: Path) -> None:
 
     path = journal_from_export(FIXTURES / "journal" / "restart-loop.export", tmp_path)
     got = [e.message for e in _read(JournalctlJournal(SubprocessRunner(), [str(path)]))]
-    want = [json.loads(line)["MESSAGE"] for line in
-            (FIXTURES / "journal" / "restart-loop.json").read_text().splitlines()]
+    want = [
+        json.loads(line)["MESSAGE"]
+        for line in (FIXTURES / "journal" / "restart-loop.json").read_text().splitlines()
+    ]
     assert got == want
 
 
@@ -104,36 +118,41 @@ def test_unit_entries_match_journalctl_json_capture(tmp_path: Path) -> None:
 def test_journal_results(tmp_path: Path, name: str, status: Status, words: str) -> None:
     path = journal_from_export(FIXTURES / "journal" / f"{name}.export", tmp_path)
     out = _journal_check(tmp_path, JournalctlJournal(SubprocessRunner(), [str(path)]))
-    assert out.status == status, out.summary  # type: ignore[attr-defined]
-    assert words in out.summary  # type: ignore[attr-defined]
+    assert out.status == status, out.summary
+    assert words in out.summary
+    assert _facts(out).readable
 
 
 @needs_remote
 def test_restart_loop_data_and_signature(tmp_path: Path) -> None:
     path = journal_from_export(FIXTURES / "journal" / "restart-loop.export", tmp_path)
     out = _journal_check(tmp_path, JournalctlJournal(SubprocessRunner(), [str(path)]))
-    d = out.data  # type: ignore[attr-defined]
-    assert d["starts"] == 3 and d["failed_exits"] == 3 and d["exit_codes"] == [1]
-    assert d["max_restart_counter"] == 3 and 1 < d["restart_interval_s"] < 5
-    assert [s["id"] for s in d["signatures"]] == ["connect-timeout"]
-    assert d["last_clean_run"] is None
+    d = _facts(out)
+    assert d.starts == 3 and d.failed_exits == 3 and d.exit_codes == (1,)
+    assert d.max_restart_counter == 3 and 1 < (d.restart_interval_s or 0) < 5
+    assert [s.id for s in d.signatures] == ["connect-timeout"] and d.restart_loop
+    assert d.signatures[0].count >= 1 and d.signatures[0].lines
+    assert d.last_clean_run is None
 
 
 @needs_remote
 def test_crash_signal_reports_the_signal(tmp_path: Path) -> None:
     path = journal_from_export(FIXTURES / "journal" / "crash-signal.export", tmp_path)
     out = _journal_check(tmp_path, JournalctlJournal(SubprocessRunner(), [str(path)]))
-    assert out.data["signals"] == ["SEGV"]  # type: ignore[attr-defined]
+    assert _facts(out).signals == ("SEGV",)
 
 
 @needs_remote
 def test_window_excludes_old_entries(tmp_path: Path) -> None:
     path = journal_from_export(FIXTURES / "journal" / "restart-loop.export", tmp_path)
     later = CAPTURED_AT + timedelta(days=3)
-    host = make_host(tmp_path / "r", journal=JournalctlJournal(SubprocessRunner(), [str(path)]),
-                     clock=FixedClock(later))
+    host = make_host(
+        tmp_path / "r",
+        journal=JournalctlJournal(SubprocessRunner(), [str(path)]),
+        clock=FixedClock(later),
+    )
     out = run_one(agent.journal, host, options=Options(since=timedelta(hours=24)))
-    assert out.status == Status.OK and out.data["entries"] == 0
+    assert out.status == Status.OK and _facts(out).entries == 0 and _facts(out).readable
 
 
 @needs_remote
@@ -150,7 +169,9 @@ def test_root_without_journal_files_is_a_clear_result(tmp_path: Path) -> None:
     src = root_journal(RootFS(tmp_path), SubprocessRunner())
     assert isinstance(src, UnavailableJournal)
     out = _journal_check(tmp_path, src)
-    assert out.status == Status.WARN and "no journal files" in out.summary  # type: ignore
+    assert out.status == Status.WARN and "no journal files" in out.summary
+    # could not read is not "no entries": the health proof needs to tell them apart
+    assert not _facts(out).readable and "no journal files" in (_facts(out).unreadable or "")
 
 
 class _TooNew:
@@ -192,4 +213,5 @@ def test_garbage_journal_file_gives_clear_result(tmp_path: Path) -> None:
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"\x00garbage" * 100)
     out = _journal_check(tmp_path, root_journal(RootFS(tmp_path), SubprocessRunner()))
-    assert out.status in (Status.OK, Status.WARN)  # type: ignore[attr-defined]
+    assert out.status in (Status.OK, Status.WARN)
+    assert isinstance(out.facts, JournalFacts)

@@ -10,10 +10,12 @@ from typing import Dict, List
 
 import pytest
 
-from gd_doctor.checks import agent
+from gd_doctor.checks import agent_logs as agent
+from gd_doctor.facts import to_data
+from gd_doctor.facts.agent import LogFacts
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.logfiles import read_log_file
-from gd_doctor.model import Status
+from gd_doctor.model import Outcome, Status
 from tests.hostkit import FIXTURES, NOW, make_host, run_one
 
 LOGS = FIXTURES / "agent-logs"
@@ -34,8 +36,13 @@ def _install(root: Path, fmt: str) -> Path:
     return target
 
 
-def _ids(out: object) -> Dict[str, int]:
-    return {s["id"]: s["count"] for s in out.data["signatures"]}  # type: ignore[attr-defined]
+def _facts(out: Outcome) -> LogFacts:
+    assert isinstance(out.facts, LogFacts)
+    return out.facts
+
+
+def _ids(out: Outcome) -> Dict[str, int]:
+    return {s.id: s.count for s in _facts(out).signatures}
 
 
 def test_tracing_text_rotated_and_gzipped(tmp_path: Path) -> None:
@@ -45,7 +52,7 @@ def test_tracing_text_rotated_and_gzipped(tmp_path: Path) -> None:
     # the AccessDenied line of 2026-11-28 is outside the 24 h window; the one of 11-29 is in
     assert _ids(out) == {"dns": 2, "connect-timeout": 1, "access-denied": 1, "tls": 1}
     text = "\n".join(out.evidence)
-    assert "hunter2" not in text and "hunter2" not in repr(out.data)
+    assert "hunter2" not in text and "hunter2" not in repr(to_data(out.facts))
     assert "agent.log.2.gz" in text  # the gzipped file was read
 
 
@@ -65,47 +72,67 @@ def test_lines_without_timestamps(tmp_path: Path) -> None:
 def test_missing_directory_is_not_applicable(tmp_path: Path) -> None:
     out = run_one(agent.logs, make_host(tmp_path))
     assert out.status == Status.SKIP and "does not exist" in out.summary
+    assert not _facts(out).exists and _facts(out).unreadable is None
 
 
 def test_clean_log_is_ok(tmp_path: Path) -> None:
     d = tmp_path / LOG_DIR
     d.mkdir(parents=True)
     (d / "agent.log").write_text("2026-11-30T11:00:00Z INFO started\n")
-    assert run_one(agent.logs, make_host(tmp_path)).status == Status.OK
+    out = run_one(agent.logs, make_host(tmp_path))
+    assert out.status == Status.OK and _facts(out).files_read == 1 and not _facts(out).signatures
 
 
 def test_bad_input_gives_clear_results(tmp_path: Path) -> None:
     d = tmp_path / LOG_DIR
     d.mkdir(parents=True)
     (d / "garbage.bin").write_bytes(os.urandom(200_000) + b"\x00" * 1000)
-    (d / "huge-line.log").write_bytes(b"x" * (10 * 1024 * 1024) + b" dns error\n"
-                                      + b"2026-11-30T11:00:00Z ERROR dns error: no such host\n")
+    (d / "huge-line.log").write_bytes(
+        b"x" * (10 * 1024 * 1024)
+        + b" dns error\n"
+        + b"2026-11-30T11:00:00Z ERROR dns error: no such host\n"
+    )
     good = gzip.compress(b"2026-11-30T11:00:00Z ERROR Connection refused (os error 111)\n" * 50)
     (d / "truncated.log.1.gz").write_bytes(good[: len(good) // 2])
     (d / "subdir").mkdir()
     out = run_one(agent.logs, make_host(tmp_path))
     assert out.status == Status.WARN
-    problems = " ".join(out.data["problems"])
+    problems = " ".join(_facts(out).problems)
     assert "truncated or corrupt gzip" in problems
     assert "dns" in _ids(out)
     assert all(len(e) < 1000 for e in out.evidence)
 
 
 def test_reading_backwards_stops_at_the_window(tmp_path: Path) -> None:
-    old = "".join(f"2026-11-{d:02d}T00:00:00Z INFO line {i}\n" for d in range(1, 29)
-                  for i in range(2000))
+    old = "".join(
+        f"2026-11-{d:02d}T00:00:00Z INFO line {i}\n" for d in range(1, 29) for i in range(2000)
+    )
     new = "2026-11-30T10:00:00Z ERROR dns error\n"
     p = tmp_path / "big.log"
     p.write_text(old + new)
-    res = read_log_file(RootFS(tmp_path), "/big.log", lambda line: not line.startswith("2026-11-30"),
-                        max_bytes=1 << 30, max_line=8192, max_lines=100, timeout=5)
+    res = read_log_file(
+        RootFS(tmp_path),
+        "/big.log",
+        lambda line: not line.startswith("2026-11-30"),
+        max_bytes=1 << 30,
+        max_line=8192,
+        max_lines=100,
+        timeout=5,
+    )
     assert res.lines == [new.strip()] and res.reached_window_start
     assert res.bytes_read < 200_000 < p.stat().st_size
 
 
 def test_file_rotated_away_while_reading(tmp_path: Path) -> None:
-    res = read_log_file(RootFS(tmp_path), "/gone.log", lambda line: False, max_bytes=1 << 20,
-                        max_line=8192, max_lines=10, timeout=5)
+    res = read_log_file(
+        RootFS(tmp_path),
+        "/gone.log",
+        lambda line: False,
+        max_bytes=1 << 20,
+        max_line=8192,
+        max_lines=10,
+        timeout=5,
+    )
     assert res.problem and "missing" in res.problem and res.lines == []
 
 
@@ -117,6 +144,7 @@ def test_unreadable_files_when_not_root(tmp_path: Path) -> None:
     (d / "agent.log").chmod(0)
     out = run_one(agent.logs, make_host(tmp_path, euid=1000))
     assert out.status == Status.SKIP and out.skip_reason == "NEEDS_ROOT"
+    assert _facts(out).unreadable == "permission denied"  # not "no error lines"
 
 
 def test_lines_are_parsed_in_every_format() -> None:
@@ -132,7 +160,7 @@ def test_lines_are_parsed_in_every_format() -> None:
 
 
 def test_the_region_the_agent_talks_to_comes_from_its_own_lines(tmp_path: Path) -> None:
-    from gd_doctor.checks import agent, network
+    from gd_doctor.checks import network
     from gd_doctor.diagnosis import ALL_RULES
     from gd_doctor.diagnosis.engine import diagnose
     from gd_doctor.facts.imds import ImdsIdentityFacts
@@ -141,22 +169,29 @@ def test_the_region_the_agent_talks_to_comes_from_its_own_lines(tmp_path: Path) 
     from tests.hostkit import NOW, make_host, run_one
 
     stamp = (NOW.replace(minute=5)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-    log = (f"{stamp} ERROR amazon_guardduty_agent::client: failed to connect to "
-           "guardduty-data.eu-west-1.amazonaws.com:443: connection timed out\n")
+    log = (
+        f"{stamp} ERROR amazon_guardduty_agent::client: failed to connect to "
+        "guardduty-data.eu-west-1.amazonaws.com:443: connection timed out\n"
+    )
     host = make_host(tmp_path, files={"/var/log/amzn-guardduty-agent/agent.log": log})
     out = run_one(agent.logs, host)
-    assert out.data["region"] == "eu-west-1"
-    assert out.data["endpoint_hosts"] == ["guardduty-data.eu-west-1.amazonaws.com"]
-    logs_result = CheckResult("agent.logs", "logs", "agent", out.status, out.summary, out.data)
-    doc = ImdsIdentityFacts(True, 200, None, instance_id="i-0abc12345def67890",
-                            region="us-east-1")
+    assert _facts(out).region == "eu-west-1"
+    assert _facts(out).endpoint_hosts == ("guardduty-data.eu-west-1.amazonaws.com",)
+    logs_result = CheckResult(
+        "agent.logs", "logs", "agent", out.status, out.summary, to_data(out.facts), facts=out.facts
+    )
+    doc = ImdsIdentityFacts(True, 200, None, instance_id="i-0abc12345def67890", region="us-east-1")
     identity = CheckResult("imds.identity", "identity", "imds", Status.OK, "ok", facts=doc)
-    region = run_one(network.region_and_endpoint, host,
-                     {"agent.logs": logs_result, "imds.identity": identity})
+    region = run_one(
+        network.region_and_endpoint, host, {"agent.logs": logs_result, "imds.identity": identity}
+    )
     assert isinstance(region.facts, RegionFacts)
     assert region.facts.agent_region == "eu-west-1"
     assert region.facts.instance_region == "us-east-1"
-    region_result = CheckResult("network.region", "r", "network", region.status, region.summary,
-                                facts=region.facts)
-    ids = [f.finding_id for f in diagnose([identity, logs_result, region_result], ALL_RULES).findings]
+    region_result = CheckResult(
+        "network.region", "r", "network", region.status, region.summary, facts=region.facts
+    )
+    ids = [
+        f.finding_id for f in diagnose([identity, logs_result, region_result], ALL_RULES).findings
+    ]
     assert "network.region-mismatch" in ids

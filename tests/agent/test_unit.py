@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from gd_doctor.checks import agent
+from gd_doctor.facts import to_data
+from gd_doctor.facts.agent import UnitFacts
 from gd_doctor.host.commands import CommandResult
 from gd_doctor.model import Status
 from gd_doctor.parsers.systemctl_show import PROPERTIES, parse_systemctl_show
@@ -41,22 +43,30 @@ def test_unit_state_from_real_capture(tmp_path: Path, capture: Path) -> None:
     else:
         assert out.status in (Status.WARN, Status.FAIL), out.summary
     assert words in out.summary
-    assert out.data["load_state"] in ("loaded", "not-found", "masked")
+    assert isinstance(out.facts, UnitFacts)
+    assert out.facts.load_state in ("loaded", "not-found", "masked")
 
 
-@pytest.mark.parametrize("capture", sorted((FIXTURES / "systemctl").glob("*/active-running.props.txt")))
+@pytest.mark.parametrize(
+    "capture", sorted((FIXTURES / "systemctl").glob("*/active-running.props.txt"))
+)
 def test_proxy_password_never_in_unit_data(tmp_path: Path, capture: Path) -> None:
     assert "secret" in capture.read_text()  # the capture does hold the password
     host = make_host(tmp_path, commands={SHOW: capture.read_text()})
     out = run_one(agent.unit, host)
-    assert out.data["environment"]["HTTPS_PROXY"] == "http://[REDACTED]@proxy.example:3128"
-    assert "secret" not in repr(out.data) + repr(out.evidence)
-    assert out.data["main_pid"] and out.data["memory_cap"] == 128 * 1024 * 1024
-    assert out.data["cpu_quota_per_sec_usec"] == 200_000
-    assert out.data["drop_in_paths"] == [
-        "/etc/systemd/system/amazon-guardduty-agent.service.d/50-proxy.conf"
-    ]
-    assert out.data["environment_files"] == ["/etc/default/amazon-guardduty-agent"]
+    facts = out.facts
+    assert isinstance(facts, UnitFacts)
+    assert facts.environment["HTTPS_PROXY"] == "http://[REDACTED]@proxy.example:3128"
+    assert "secret" not in repr(to_data(facts)) + repr(out.evidence)
+    assert facts.main_pid and facts.memory_cap == 128 * 1024 * 1024
+    assert facts.cpu_quota_per_sec_usec == 200_000
+    assert facts.drop_in_paths == (
+        "/etc/systemd/system/amazon-guardduty-agent.service.d/50-proxy.conf",
+    )
+    assert facts.environment_files == ("/etc/default/amazon-guardduty-agent",)
+    # the keys the network domain still reads by name (until it is migrated)
+    data = to_data(facts)
+    assert data["drop_in_paths"] == list(facts.drop_in_paths) and data["main_pid"]
 
 
 @pytest.mark.parametrize("full", sorted((FIXTURES / "systemctl").glob("*/*[!s].txt")))
@@ -82,16 +92,24 @@ def test_systemd_219_style_output(tmp_path: Path) -> None:
     )
     host = make_host(tmp_path, commands={SHOW: text})
     out = run_one(agent.unit, host)
-    assert out.status == Status.OK
-    assert out.data["memory_cap"] is None and out.data["n_restarts"] is None
+    assert out.status == Status.OK and isinstance(out.facts, UnitFacts)
+    assert out.facts.memory_cap is None and out.facts.n_restarts is None
 
 
 @pytest.mark.parametrize(
     "result,status",
     [
         (CommandResult((), None, problem="not found"), Status.SKIP),
-        (CommandResult((), 1, "", "System has not been booted with systemd as init system (PID 1)."
-                       " Can't operate.\nFailed to connect to bus: Host is down"), Status.SKIP),
+        (
+            CommandResult(
+                (),
+                1,
+                "",
+                "System has not been booted with systemd as init system (PID 1)."
+                " Can't operate.\nFailed to connect to bus: Host is down",
+            ),
+            Status.SKIP,
+        ),
         (CommandResult((), None, problem="timed out after 5.0 s"), Status.ERROR),
         (CommandResult((), 0, "\x00\x01garbage\n", ""), Status.ERROR),
     ],

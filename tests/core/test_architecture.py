@@ -1,5 +1,6 @@
-"""Imports run one way: model/knowledge -> host -> parsers -> facts -> checks -> diagnosis ->
-report -> pipeline -> cli."""
+"""Imports run one way: model/knowledge -> parsers -> host -> facts -> checks -> diagnosis ->
+report -> pipeline -> cli. Parsers are pure (no I/O), so the host layer may use them to read
+what it fetched (the effective systemd unit, the package databases)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ LAYERS: Dict[str, int] = {
     "limits": 0,
     "knowledge": 0,
     "redact": 0,
-    "host": 1,
-    "parsers": 2,
+    "parsers": 1,
+    "host": 2,
     "facts": 3,
     "checks": 4,
     "runner": 4,
@@ -76,6 +77,7 @@ def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
     (fake / "parsers" / "impure.py").write_text("import gd_doctor.host.fs\n")
     assert _violations(fake) == [
         "host/bad.py:1 (host) imports gd_doctor.report.text (report)",
+        "parsers/impure.py:1 (parsers) imports gd_doctor.host.fs (host)",
         "parsers/impure.py:1: parsers must stay pure, not import host",
     ]
 

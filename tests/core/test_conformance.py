@@ -118,7 +118,8 @@ from pathlib import Path  # noqa: E402
 
 from gd_doctor.facts import Facts, producers  # noqa: E402
 
-MIGRATED = {"platform"}  # categories on typed facts; every category once the migration lands
+# categories on typed facts; every category once the migration lands
+MIGRATED = {"platform", "agent"}
 PACKAGE = Path(__file__).resolve().parents[2] / "gd_doctor"
 
 

@@ -43,6 +43,7 @@ from gd_doctor.parsers import (
     ssm_state,
     systemctl_show,
     systemd_conf,
+    systemd_env,
     unit_file,
 )
 from gd_doctor.parsers.errors import ParseError
@@ -178,6 +179,33 @@ PARSERS: List[Tuple[str, Callable[[str], Any], List[str]]] = [
     ("unit_file.merge_unit", lambda t: unit_file.merge_unit([unit_file.parse_unit_file(t, "a"),
      unit_file.parse_unit_file(t[::-1], "b")]), ["[Service]\nMemoryMax=128M\n"]),
     ("unit_file.parse_size", lambda t: unit_file.parse_size(t, 4 << 30), ["128M", "50%", "infinity"]),
+    # the unit and package layers (host/units.py, host/packages.py)
+    ("unit_file.collect_settings", lambda t: unit_file.collect_settings(
+        [unit_file.parse_unit_file(t, "a"), unit_file.parse_unit_file(t[::-1], "b")]),
+     ["[Service]\nExecStart=\nExecStart=/bin/b\nMemoryMax=\n"]),
+    ("unit_file.settings_sources", lambda t: unit_file.settings_sources(
+        [unit_file.parse_unit_file(t, "a")]), ["[Service]\nMemoryMax=1G\n"]),
+    ("unit_file.split_unit_name", unit_file.split_unit_name, ["amazon-guardduty-agent.service"]),
+    ("unit_file.template_of", unit_file.template_of, ["getty@tty1.service"]),
+    ("unit_file.dash_prefixes", unit_file.dash_prefixes, ["a-b-c@i.service", "--.service"]),
+    ("systemd_env.extract_words", systemd_env.extract_words,
+     ['"https_proxy=http://p:3128" A=\\x20 B=a"b c"d \\u00e9 \\777']),
+    ("systemd_env.env_assignment_valid", systemd_env.env_assignment_valid, ["A=b", "1=x"]),
+    ("systemd_env.resolve_specifiers", lambda t: systemd_env.resolve_specifiers(t, t[:40]),
+     ["%t/%N.env", "%%", "%"]),
+    ("systemd_env.parse_environment_file", systemd_env.parse_environment_file,
+     ['A="x\\"y" \'q\'\nB=1\\\n2\n# c\\\nexport C=1\n']),
+    ("systemd_env.environment_from_settings",
+     lambda t: systemd_env.environment_from_settings(t.splitlines(), "a@b.service"),
+     ['"A=1 2" B=%i\nC=%4\n']),
+    ("systemd_env.environment_files_from_settings",
+     lambda t: systemd_env.environment_files_from_settings(t.splitlines(), "a.service"),
+     ["-/etc/%N\nrel\n/etc/../x\n"]),
+    ("dpkg_status.parse_dpkg_database", dpkg_status.parse_dpkg_database,
+     ["Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage: a\nStatus: x\n"]),
+    ("rpm.parse_rpm_header", lambda t: rpm.parse_rpm_header(t.encode("utf-8", "replace")),
+     ["\x00\x00\x00\x01\x00\x00\x00\x04\x00\x00\x03\xe8\x00\x00\x00\x06"
+      "\x00\x00\x00\x00\x00\x00\x00\x01abc\x00"]),
 ]  # fmt: skip
 
 

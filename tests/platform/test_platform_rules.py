@@ -12,6 +12,7 @@ from gd_doctor.checks.kernel import RELATED_OPTIONS, REQUIRED_OPTIONS
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
 from gd_doctor.diagnosis.platform import RULES
+from gd_doctor.facts.agent import PackageFacts, ProcessFacts, VersionKernelFacts
 from gd_doctor.facts.platform import (
     ArchFacts,
     BtfFacts,
@@ -43,6 +44,12 @@ def findings(*results: CheckResult) -> List[Finding]:
             continue
         out.extend([got] if isinstance(got, Finding) else got)
     return out
+
+
+def _measured(memlock: Optional[int]) -> CheckResult:
+    """agent.process having read the running agent's Max locked memory (None: unlimited)."""
+    facts = ProcessFacts(True, pid=4242, memlock_soft=memlock, memlock_hard=memlock)
+    return result("agent.process", "ok", facts=facts)
 
 
 def ids(*results: CheckResult) -> List[str]:
@@ -163,7 +170,7 @@ def test_kernel_needs_newer_agent_than_installed() -> None:
     # Ubuntu 24.04 on 6.14: verified, but only with agent 1.9.1 or newer (the table's exception).
     got = findings(
         kernel_result("6.14.0-1011-aws", "ubuntu2404"),
-        result("agent.package", "ok", version="1.8.0"),
+        result("agent.package", "ok", facts=PackageFacts(True, manager="dpkg", version="1.8.0")),
     )
     assert [f.finding_id for f in got] == ["platform.kernel-needs-newer-agent"]
     assert got[0].issue_id == "kernel-higher"
@@ -173,7 +180,7 @@ def test_kernel_needs_newer_agent_than_installed() -> None:
 def test_kernel_with_a_new_enough_agent_is_fine() -> None:
     got = ids(
         kernel_result("6.14.0-1011-aws", "ubuntu2404"),
-        result("agent.package", "ok", version="1.10.0"),
+        result("agent.package", "ok", facts=PackageFacts(True, manager="dpkg", version="1.10.0")),
     )
     assert got == []
 
@@ -240,9 +247,11 @@ def test_memlock_finding_carries_the_documented_fix() -> None:
 
 def test_measured_agent_memlock_decides_over_the_configuration() -> None:
     config_low = memlock_result("8M")
-    kernel = result("agent.version_kernel", "ok", series="5.10")
-    measured_ok = result("agent.process", "ok", memlock_soft=64 << 20, memlock_hard=64 << 20)
-    measured_low = result("agent.process", "ok", memlock_soft=8 << 20, memlock_hard=8 << 20)
+    kernel = result(
+        "agent.version_kernel", "ok", facts=VersionKernelFacts("5.10.0-1", "5.10", "1.9.2")
+    )
+    measured_ok = _measured(64 << 20)
+    measured_low = _measured(8 << 20)
 
     def ids(*res: CheckResult) -> List[str]:
         return [f.finding_id for f in diagnose(res, ALL_RULES).findings]
@@ -260,7 +269,7 @@ def test_measured_agent_memlock_decides_over_the_configuration() -> None:
 
 
 def test_unlimited_measurement_is_enough() -> None:
-    measured = result("agent.process", "ok", memlock_soft=None, memlock_hard=None)
+    measured = _measured(None)
     assert ids(memlock_result("64K"), measured) == ["platform.memlock-config-low"]
 
 
