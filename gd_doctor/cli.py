@@ -676,6 +676,16 @@ def _write(out: str) -> None:
     sys.stdout.flush()
 
 
+def _add_fleet() -> None:
+    # `gd-doctor fleet ...` (operator's workstation); its modules load only when it runs.
+    from gd_doctor.fleet.command import fleet_app
+
+    app.add_typer(fleet_app, name="fleet")
+
+
+_add_fleet()
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Console entry point: never a traceback for the tool's own failures, exit code 3."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

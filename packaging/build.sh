@@ -149,6 +149,14 @@ stage_tree() {  # stage_tree ARCH ROOT
     install -m 0644 "$HERE/gd-doctor.bash-completion" \
         "$root/usr/share/bash-completion/completions/gd-doctor"
     gzip -9n <"$HERE/changelog" >"$root/usr/share/doc/gd-doctor/changelog.gz"
+    # The Run Command document and the fleet definitions (State Manager association, StackSet
+    # template) travel with the package, so an installed instance has the version they fit.
+    mkdir -p "$root/usr/share/doc/gd-doctor/examples"
+    for f in "$HERE/ssm/gd-doctor-run.json" "$HERE"/fleet/*.json "$HERE"/fleet/*.yaml; do
+        if [ -f "$f" ]; then
+            install -m 0644 "$f" "$root/usr/share/doc/gd-doctor/examples/${f##*/}"
+        fi
+    done
 }
 
 # Maintainer scripts: the shared fragment plus one action each.
@@ -238,3 +246,10 @@ for arch in $arches; do
     build_deb "$arch" "$stage"
     build_rpm "$arch" "$stage"
 done
+
+# SHA256SUMS names every package of this version in dist/: the Run Command document's
+# installFrom=https://<base URL>/ reads it to pick the package for each instance and check it.
+(cd "$OUT" && for f in "gd-doctor_${VERSION}_"*.deb "gd-doctor-${VERSION}."*.rpm; do
+    if [ -f "$f" ]; then sha256sum "$f"; fi
+done) >"$OUT/SHA256SUMS.tmp" && mv "$OUT/SHA256SUMS.tmp" "$OUT/SHA256SUMS"
+say "wrote ${OUT#"$TOP"/}/SHA256SUMS"

@@ -8,7 +8,9 @@ Resource Data Sync copies it to S3 as
 AWS's limits (SSM PutInventory model and the custom inventory page): Content entries hold at
 most 50 attributes, keys of 1-64 characters, string values of at most 4,096 characters; keys
 keep the same case across versions (Athena columns are built from them). The attribute names
-below are a stable contract: add new ones, never rename.
+below are a stable contract: add new ones, never rename. They are lower-case snake_case, as
+Athena shows them (its columns are case-insensitive), and ``gd-doctor fleet`` and the Athena
+table in ``gd_doctor/fleet/athena/tables/gd_doctor_inventory.sql`` read them.
 """
 
 from __future__ import annotations
@@ -45,31 +47,31 @@ def content(report: Report, tool_version: Optional[str] = None) -> Dict[str, str
     top = top_finding(report)
     row = top_row(report)
     attrs = {
-        "Verdict": report.verdict.value,
-        "VerdictReason": _text(report.verdict_reason),
-        "ProblemCount": str(sum(1 for f in report.findings if f.severity == Severity.FAIL)),
-        "WarningCount": str(sum(1 for f in report.findings if f.severity == Severity.WARN)),
-        "TopFindingId": top.finding_id if top else "",
-        "TopFindingTitle": top.title if top else "",
-        "IssueRowNumber": str(row.number) if row else "",
-        "IssueRowId": row.id if row else "",
-        "IssueType": row.type if row else "",
-        "IssueMessage": row.message if row else "",
-        "FindingIds": ",".join(f.finding_id for f in report.findings),
-        "AgentVersion": _text(h.agent_version),
-        "AgentUnitState": _text(h.agent_state),
-        "ManagementType": _text(h.management_type),
-        "SsmAgentVersion": _text(h.ssm_agent_version),
-        "Kernel": _text(h.kernel),
-        "OperatingSystem": _text(h.os),
-        "Architecture": _text(h.arch),
-        "InstanceId": _text(h.instance_id),
-        "AccountId": _text(h.account_id),
-        "Region": _text(h.region),
-        "ToolVersion": tool_version or report.tool_version,
-        "KnowledgeDate": report.knowledge_date,
-        "CheckedAt": capture_time(report),
-        "BudgetExhausted": "true" if report.budget_exhausted else "false",
+        "verdict": report.verdict.value,
+        "verdict_reason": _text(report.verdict_reason),
+        "problem_count": str(sum(1 for f in report.findings if f.severity == Severity.FAIL)),
+        "warning_count": str(sum(1 for f in report.findings if f.severity == Severity.WARN)),
+        "top_finding": top.finding_id if top else "",
+        "top_finding_title": top.title if top else "",
+        "issue_number": str(row.number) if row else "",
+        "row_id": row.id if row else "",
+        "issue_type": row.type if row else "",
+        "issue_message": row.message if row else "",
+        "finding_ids": ",".join(f.finding_id for f in report.findings),
+        "agent_version": _text(h.agent_version),
+        "agent_unit_state": _text(h.agent_state),
+        "management_type": _text(h.management_type),
+        "ssm_agent_version": _text(h.ssm_agent_version),
+        "kernel": _text(h.kernel),
+        "os": _text(h.os),
+        "architecture": _text(h.arch),
+        "instance_id": _text(h.instance_id),
+        "account_id": _text(h.account_id),
+        "region": _text(h.region),
+        "tool_version": tool_version or report.tool_version,
+        "knowledge_date": report.knowledge_date,
+        "checked_at": capture_time(report),
+        "budget_exhausted": "true" if report.budget_exhausted else "false",
     }
     assert len(attrs) <= MAX_ATTRIBUTES and all(0 < len(k) <= MAX_KEY for k in attrs)
     return {k: redact(v)[:MAX_VALUE] for k, v in attrs.items()}

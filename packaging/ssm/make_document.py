@@ -19,6 +19,19 @@ DOCUMENT = HERE / "gd-doctor-run.json"
 
 # Characters that are safe inside the single quotes the scripts use on agents too old to pass
 # parameters as SSM_<name> environment variables (interpolationType ENV_VAR).
+
+
+def _switch(description: str) -> dict[str, Any]:
+    """An on/off parameter, off by default."""
+    return {
+        "type": "String",
+        "description": description,
+        "default": "false",
+        "allowedValues": ["false", "true"],
+        "interpolationType": "ENV_VAR",
+    }
+
+
 PARAMETERS: dict[str, dict[str, Any]] = {
     "format": {
         "type": "String",
@@ -46,14 +59,35 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     },
     "installFrom": {
         "type": "String",
-        "description": "Optional. Install or upgrade gd-doctor first from an s3:// prefix "
-        "holding the .deb/.rpm packages as built (needs the AWS CLI on the instance and "
-        "s3:GetObject/s3:ListBucket for its instance profile) or from an https:// URL of one "
-        "package (e.g. a pre-signed S3 URL). Empty: use the installed gd-doctor.",
+        "description": "Optional. Install or upgrade gd-doctor first, with the .deb or .rpm "
+        "and the architecture that fit each instance, from an s3:// prefix holding the "
+        "packages as built (needs the AWS CLI on the instance and s3:ListBucket/s3:GetObject "
+        "for its instance profile), from an https:// base URL holding them and their "
+        "SHA256SUMS, or from an https:// URL of one package ending in .deb or .rpm (e.g. a "
+        "pre-signed S3 URL). Empty: use the installed gd-doctor.",
         "default": "",
         "allowedPattern": "^((s3|https)://[^'\\s]{1,2000})?$",
         "interpolationType": "ENV_VAR",
     },
+    "inventory": _switch(
+        "Also write the verdict as the SSM custom inventory item Custom:GdDoctor "
+        "(gd-doctor --inventory), which the AWS-GatherSoftwareInventory association collects "
+        "and Resource Data Sync gathers into S3."
+    ),
+    "compliance": _switch(
+        "Also report the verdict and every finding to SSM Compliance as Custom:GdDoctor "
+        "(gd-doctor --compliance, then 'aws ssm put-compliance-items'; needs the AWS CLI on the "
+        "instance and ssm:PutComplianceItems for its instance profile; without the AWS CLI the "
+        "step says so and the items are not uploaded)."
+    ),
+    "emf": _switch(
+        "Also send one CloudWatch Embedded Metric Format event (namespace GdDoctor, metric "
+        "Unhealthy) to the CloudWatch agent on 127.0.0.1:25888 (gd-doctor --emf)."
+    ),
+    "failOnUnhealthy": _switch(
+        "true: problems found (gd-doctor exit 1) fail the invocation. false (default): only "
+        "gd-doctor's own failure does, so --max-errors is not reached by unhealthy instances."
+    ),
 }
 
 STEPS = [
@@ -82,10 +116,13 @@ def build() -> dict[str, Any]:
     return {
         "schemaVersion": "2.2",
         "description": "Run gd-doctor to explain why GuardDuty Runtime Monitoring coverage of "
-        "this instance is Unhealthy. runGdDoctor prints the compact result (verdict first) and "
-        "returns gd-doctor's exit code: 0 no problem found, 1 problems found, 2 usage error, "
-        "3 gd-doctor failed or is not installed. publishReport prints the full JSON report, "
-        "which Run Command's S3 output keeps in full.",
+        "this instance is Unhealthy. installGdDoctor optionally installs the .deb or .rpm that "
+        "fits the instance. runGdDoctor prints the compact result (verdict first) and fails "
+        "only when gd-doctor itself failed or is not installed (exit 3) or was misused (2); "
+        "problems found (gd-doctor exit 1) fail it only with failOnUnhealthy=true. "
+        "publishReport prints the full JSON report (account, Region, instance id), which Run "
+        "Command's S3 output keeps in full under "
+        "<prefix>/<command-id>/<instance-id>/awsrunShellScript/publishReport/stdout.",
         "parameters": PARAMETERS,
         "mainSteps": steps,
     }

@@ -27,6 +27,7 @@ LAYERS: Dict[str, int] = {
     "report": 6,
     "integrations": 7,
     "pipeline": 7,
+    "fleet": 7,  # the workstation side: reads report files, never the host (knowledge, explain)
     "cli": 8,
     "entry": 9,
     "__main__": 9,

@@ -57,13 +57,13 @@ def test_inventory_item_meets_aws_constraints(report: Report) -> None:
     content = item["Content"]
     assert isinstance(content, dict) and 0 < len(content) <= 50
     for key, value in content.items():
-        assert 1 <= len(key) <= 64 and re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", key)
+        assert 1 <= len(key) <= 64 and re.fullmatch(r"[a-z][a-z0-9_]*", key)
         assert isinstance(value, str) and len(value) <= 4096
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", content["CheckedAt"])
-    assert content["Verdict"] == report.verdict.value
-    assert content["InstanceId"] == IID and content["AccountId"] == "111122223333"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", content["checked_at"])
+    assert content["verdict"] == report.verdict.value
+    assert content["instance_id"] == IID and content["account_id"] == "111122223333"
     ids = [f.finding_id for f in report.findings]
-    assert content["FindingIds"].split(",") == (ids or [""])
+    assert content["finding_ids"].split(",") == (ids or [""])
 
 
 def test_inventory_keys_are_stable_across_verdicts() -> None:
@@ -84,7 +84,7 @@ def test_inventory_lands_in_the_ssm_agent_directory_atomically(
     assert files == [IID, f"{IID}/inventory", f"{IID}/inventory/custom",
                      f"{IID}/inventory/custom/GdDoctor.json"]  # fmt: skip
     doc = json.loads(Path(second.path).read_text())
-    assert doc["Content"]["CheckedAt"] == "2026-12-01T00:00:00Z"
+    assert doc["Content"]["checked_at"] == "2026-12-01T00:00:00Z"
 
 
 def test_no_inventory_without_an_instance_id_or_an_ssm_agent(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import re
 import subprocess
@@ -23,6 +24,11 @@ DEB_ONLY = {
 }
 RPM_ONLY = {"/usr/share/licenses/gd-doctor/LICENSE"}
 ELF_MACHINE = {"x86_64": 62, "aarch64": 183}
+EXAMPLES = [
+    PACKAGING / "ssm" / "gd-doctor-run.json",
+    *sorted((PACKAGING / "fleet").glob("*.json")),
+    *sorted((PACKAGING / "fleet").glob("*.yaml")),
+]
 
 
 def run(*cmd: str) -> str:
@@ -78,6 +84,7 @@ def test_layout(built: Path, arch: str) -> None:
         "/usr/share/man/man1/gd-doctor.1.gz",
         "/usr/share/bash-completion/completions/gd-doctor",
         "/usr/share/doc/gd-doctor/changelog.gz",
+        *(f"/usr/share/doc/gd-doctor/examples/{p.name}" for p in EXAMPLES),
     ]:
         assert required in names, required
     assert files["/usr/bin/gd-doctor"] & 0o777 == 0o755
@@ -95,6 +102,28 @@ def test_layout(built: Path, arch: str) -> None:
         if "__pycache__" not in p.parts
     }
     assert tree <= names
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_examples_are_the_fleet_definitions_as_in_the_tree(
+    built: Path, arch: str, tmp_path: Path
+) -> None:
+    """The Run Command document and the fleet definitions ship unchanged, and nothing else."""
+    run("dpkg-deb", "-x", str(deb_path(arch)), str(tmp_path))
+    shipped = tmp_path / "usr/share/doc/gd-doctor/examples"
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(p.name for p in EXAMPLES)
+    for src in EXAMPLES:
+        assert (shipped / src.name).read_bytes() == src.read_bytes(), src.name
+
+
+def test_sha256sums_names_the_four_packages(built: Path) -> None:
+    """installFrom=https://<base>/ picks its package from SHA256SUMS and checks the hash."""
+    lines = (built / "SHA256SUMS").read_text().splitlines()
+    listed = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in lines}
+    want = {deb_path(a).name for a in ARCHES} | {rpm_path(a).name for a in ARCHES}
+    assert set(listed) == want
+    for name, digest in listed.items():
+        assert hashlib.sha256((built / name).read_bytes()).hexdigest() == digest, name
 
 
 @pytest.mark.parametrize("arch", ARCHES)

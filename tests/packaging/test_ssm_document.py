@@ -59,7 +59,11 @@ def test_structure(doc: dict[str, Any]) -> None:
 
 def test_parameters(doc: dict[str, Any]) -> None:
     params = doc["parameters"]
-    assert set(params) == {"format", "timeout", "extraArguments", "installFrom"}
+    switches = {"inventory", "compliance", "emf", "failOnUnhealthy"}
+    assert set(params) == {"format", "timeout", "extraArguments", "installFrom"} | switches
+    for name in switches:  # every fleet output, and failing on unhealthy, is off by default
+        assert params[name]["default"] == "false", name
+        assert params[name]["allowedValues"] == ["false", "true"], name
     for name, p in params.items():
         assert p["type"] == "String", name
         assert p["description"], name
@@ -124,6 +128,8 @@ def test_shellcheck_step(doc: dict[str, Any], name: str, tmp_path: Path) -> None
     assert p.returncode == 0, p.stdout
 
 
+SWITCHES_OFF = {"SSM_inventory": "false", "SSM_compliance": "false", "SSM_emf": "false"}
+
 FAKE_GD_DOCTOR = """#!/bin/sh
 # stands in for /usr/bin/gd-doctor: records its arguments, writes a report, exits with $FAKE_RC
 printf '%s\\n' "$@" > "$FAKE_ARGS"
@@ -138,6 +144,17 @@ exit "$FAKE_RC"
 """
 
 
+def basic_tools(tmp_path: Path) -> Path:
+    """A PATH directory with what the steps use from coreutils and sed, and nothing else."""
+    bindir = tmp_path / "basic-bin"
+    bindir.mkdir(exist_ok=True)
+    for tool in ["mkdir", "dirname", "chmod", "rm", "sed", "pwd", "cat"]:
+        real = shutil.which(tool)
+        assert real, tool
+        (bindir / tool).symlink_to(real)
+    return bindir
+
+
 def run_step(
     doc: dict[str, Any], name: str, tmp_path: Path, **env: str
 ) -> subprocess.CompletedProcess[str]:
@@ -146,8 +163,22 @@ def run_step(
     return subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True, env=full)
 
 
-@pytest.mark.parametrize("rc", [0, 1, 2, 3])
-def test_run_step_returns_gd_doctor_exit_code(doc: dict[str, Any], tmp_path: Path, rc: int) -> None:
+@pytest.mark.parametrize(
+    ("rc", "fail_on_unhealthy", "step_rc"),
+    [
+        ("0", "false", 0),
+        ("1", "false", 0),  # problems found: not an error for --max-errors by default
+        ("1", "true", 1),
+        ("0", "true", 0),
+        ("2", "false", 2),
+        ("3", "false", 3),  # gd-doctor's own failure always fails the invocation
+        ("3", "true", 3),
+        ("130", "false", 130),
+    ],
+)
+def test_run_step_exit_status_policy(
+    doc: dict[str, Any], tmp_path: Path, rc: str, fail_on_unhealthy: str, step_rc: int
+) -> None:
     fake = tmp_path / "gd-doctor"
     fake.write_text(FAKE_GD_DOCTOR)
     fake.chmod(0o755)
@@ -158,14 +189,16 @@ def test_run_step_returns_gd_doctor_exit_code(doc: dict[str, Any], tmp_path: Pat
     env = {
         "GD_DOCTOR": str(fake),
         "GD_DOCTOR_REPORT": str(report),
-        "FAKE_RC": str(rc),
+        "FAKE_RC": rc,
         "FAKE_ARGS": str(args),
         "SSM_format": "ssm",
         "SSM_timeout": "90",
         "SSM_extraArguments": "--since 6h --only *",
+        "SSM_failOnUnhealthy": fail_on_unhealthy,
+        **SWITCHES_OFF,
     }
     p = run_step(doc, "runGdDoctor", tmp_path, **env)
-    assert p.returncode == rc
+    assert p.returncode == step_rc
     assert p.stdout.startswith("UNHEALTHY:")
     assert args.read_text().splitlines() == [
         "check", "--format", "ssm", "--timeout", "90", "--output", str(report),
@@ -176,12 +209,44 @@ def test_run_step_returns_gd_doctor_exit_code(doc: dict[str, Any], tmp_path: Pat
     assert json.loads(published.stdout)["verdict"] == "problems"
 
 
+@pytest.mark.parametrize(
+    ("switch", "flags"),
+    [("inventory", ["--inventory"]), ("emf", ["--emf"]), ("compliance", ["--compliance", "ITEMS"])],
+)
+def test_run_step_switches_turn_on_the_outputs(
+    doc: dict[str, Any], tmp_path: Path, switch: str, flags: list[str]
+) -> None:
+    fake = tmp_path / "gd-doctor"
+    fake.write_text(FAKE_GD_DOCTOR)
+    fake.chmod(0o755)
+    report, items, args = (
+        tmp_path / "r" / "report.json",
+        tmp_path / "c" / "items.json",
+        tmp_path / "a",
+    )
+    env = {
+        "GD_DOCTOR": str(fake), "GD_DOCTOR_REPORT": str(report), "GD_DOCTOR_ITEMS": str(items),
+        "FAKE_RC": "0", "FAKE_ARGS": str(args), "SSM_format": "json", "SSM_timeout": "60",
+        "SSM_extraArguments": "", "SSM_failOnUnhealthy": "false",
+        **SWITCHES_OFF, f"SSM_{switch}": "true",
+        "PATH": str(basic_tools(tmp_path)),  # no aws: the upload is skipped, and said so
+    }  # fmt: skip
+    p = run_step(doc, "runGdDoctor", tmp_path, **env)
+    assert p.returncode == 0, p.stderr
+    want = ["check", "--format", "json", "--timeout", "60", "--output", str(report)]
+    assert args.read_text().splitlines() == want + [
+        str(items) if f == "ITEMS" else f for f in flags
+    ]
+    assert (items.parent.stat().st_mode & 0o777) == 0o700
+
+
 def test_run_step_without_gd_doctor(doc: dict[str, Any], tmp_path: Path) -> None:
     report = tmp_path / "r" / "ssm-report.json"
     p = run_step(
         doc, "runGdDoctor", tmp_path,
         GD_DOCTOR=str(tmp_path / "missing"), GD_DOCTOR_REPORT=str(report),
-        SSM_format="ssm", SSM_timeout="60", SSM_extraArguments="",
+        SSM_format="ssm", SSM_timeout="60", SSM_extraArguments="", SSM_failOnUnhealthy="false",
+        **SWITCHES_OFF,
     )  # fmt: skip
     assert p.returncode == 3
     assert "not installed" in p.stdout.splitlines()[0]
