@@ -680,7 +680,10 @@ def _add_fleet() -> None:
     # `gd-doctor fleet ...` (operator's workstation); its modules load only when it runs.
     from gd_doctor.fleet.command import fleet_app
 
-    app.add_typer(fleet_app, name="fleet")
+    # A short help that fits the command list whole (click cuts longer ones with "...").
+    app.add_typer(
+        fleet_app, name="fleet", short_help="Fleet roll-ups on an operator's workstation."
+    )
 
 
 _add_fleet()

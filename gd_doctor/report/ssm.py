@@ -74,7 +74,8 @@ def head_line(report: Report) -> str:
 
 
 def _finding_lines(n: int, f: Finding) -> List[str]:
-    lines = [f"{n}. {f.severity.value.upper()} {row_label(f)} {_cut(f.title, _TITLE)}"]
+    # The label ends the line, so that a parser can take the title as it is up to " [".
+    lines = [f"{n}. {f.severity.value.upper()} {_cut(f.title, _TITLE)} {row_label(f)}"]
     evidence = decisive_evidence(f)
     if evidence:
         lines.append(f"   evidence: {_cut(evidence, _EVIDENCE)}")

@@ -204,7 +204,7 @@ def test_ssm_output_starts_with_the_verdict_and_ends_with_the_report_path() -> N
         "gd-doctor: UNHEALTHY row=1 waiting-for-ssm i-0abc12345def67890 - us-east-1\n"
     )
     assert text.rstrip().endswith("full report: /var/log/gd-doctor/report.json")
-    assert "1. FAIL [row 1 waiting-for-ssm] The SSM Agent is not running" in text
+    assert "1. FAIL The SSM Agent is not running [row 1 waiting-for-ssm]" in text
     assert "   evidence: amazon-ssm-agent.service: inactive (dead)" in text
     assert "   fix: sudo systemctl enable --now amazon-ssm-agent" in text
 
