@@ -134,6 +134,13 @@ class HostFacts:
     agent_state: Optional[str] = None  # the unit's ActiveState (SubState), live only
     management_type: Optional[str] = None  # automated | manual | none | unknown
     ssm_agent_version: Optional[str] = None
+    # The effective uid gd-doctor ran as: checks that need root are partial below 0.
+    euid: Optional[int] = None
+
+    @property
+    def is_root(self) -> Optional[bool]:
+        """True when gd-doctor ran as root; None when the report does not say."""
+        return None if self.euid is None else self.euid == 0
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def _text(value: object) -> Optional[str]:
     return str(value) if isinstance(value, (str, int, float)) and str(value) else None
 
 
-def host_facts(run: RunOutcome, *, root: str, live: bool) -> HostFacts:
+def host_facts(run: RunOutcome, *, root: str, live: bool, euid: Optional[int] = None) -> HostFacts:
     """The host summary at the top of a report, from the typed facts that establish it."""
     os_ = _facts(run, OsFacts)
     kernel = _facts(run, KernelFacts)
@@ -60,6 +60,7 @@ def host_facts(run: RunOutcome, *, root: str, live: bool) -> HostFacts:
         ),
         management_type=fact("ssm.management_type", "management_type"),
         ssm_agent_version=fact("ssm.agent_installed", "version"),
+        euid=euid,
     )
 
 
@@ -78,6 +79,7 @@ def build_report(
     live: bool,
     budget_s: float,
     report_path: Optional[str] = None,
+    euid: Optional[int] = None,
 ) -> Report:
     """One report value: everything the renderers need."""
     return Report(
@@ -86,7 +88,7 @@ def build_report(
         started_at=started_at.isoformat(timespec="seconds"),
         duration_s=run.duration_s,
         verdict=diagnosis.verdict,
-        host=host_facts(run, root=root, live=live),
+        host=host_facts(run, root=root, live=live, euid=euid),
         findings=diagnosis.findings,
         checks=run.results,
         budget_s=budget_s,
