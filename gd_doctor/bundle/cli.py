@@ -25,8 +25,12 @@ _PARSE_SINCE: List[Callable[[str], timedelta]] = []
 def register(app: typer.Typer, parse_since: Callable[[str], timedelta], epilog: str) -> None:
     """Add ``bundle`` and ``timeline`` to the CLI's app."""
     _PARSE_SINCE[:] = [parse_since]
-    app.command("bundle", epilog=epilog)(bundle_command)
-    app.command("timeline", epilog=epilog)(timeline_command)
+    app.command(
+        "bundle", epilog=epilog, short_help="Write a redacted support bundle of the evidence."
+    )(bundle_command)
+    app.command(
+        "timeline", epilog=epilog, short_help="What happened to the agent, in time order."
+    )(timeline_command)
 
 
 def open_or_exit(path: Path) -> OpenedBundle:
