@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from gd_doctor.checks.base import Check, Context, check, error, judged, not_applicable
-from gd_doctor.checks.proxy import AGENT_UNIT_FACTS, agent_proxy_url, proxy_as_agent_sees
+from gd_doctor.checks.proxy import AGENT_FACTS, agent_proxy_url, proxy_as_agent_sees
 from gd_doctor.facts.imds import ImdsIdentityFacts, ImdsNetworkFacts
 from gd_doctor.facts.network import (
     DnsFacts,
@@ -480,10 +480,9 @@ def _https_summary(facts: HttpsFacts) -> Tuple[Status, str]:
     title="TLS and an AWS answer from guardduty-data",
     category="network",
     requires=("network.guardduty_tcp",),
-    after=AGENT_UNIT_FACTS,  # TODO(facts): cross-domain agent.unit/agent.process (proxy URL)
     needs=("live", "network"),
     facts=HttpsFacts,
-    reads=(RegionFacts, TcpFacts, ProxyFacts),
+    reads=(RegionFacts, TcpFacts, ProxyFacts, *AGENT_FACTS),  # the agent's facts: proxy URL
 )
 def guardduty_https(ctx: Context) -> Outcome:
     """TLS handshake with SNI, issuer check, and one unsigned GET per open address."""

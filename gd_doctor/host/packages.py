@@ -86,6 +86,8 @@ class PackageQuery:
                 problem=f"no {' or '.join(managers)} database found",
                 consulted=(),
             )
+        if len(answers) == 1:  # keep what the one database said (dpkg "rc": config-files)
+            return _with(answers[0], consulted=consulted)
         return PackageInfo(
             name,
             answers[0].manager,
