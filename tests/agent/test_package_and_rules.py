@@ -325,7 +325,7 @@ def test_pipeline_on_a_crash_looping_host(tmp_path: Path) -> None:
             "/var/lib/dpkg/status": (
                 "Package: amazon-guardduty-agent\nStatus: install ok installed\nVersion: 1.9.2\n"
             ),
-            "/var/log/amzn-guardduty-agent/agent.log": "2026-11-30T11:59:00Z ERROR dispatch failure: Connection refused (os error 111)\n"
+            "/var/log/amzn-guardduty-agent/agent.log": "2026-11-30T11:59:00Z ERROR dispatch failure: Connection refused (os error 111)\n",
         },
         procs=FakeProcesses([ProcessInfo(pid=1, name="systemd")]),
     )
@@ -334,3 +334,32 @@ def test_pipeline_on_a_crash_looping_host(tmp_path: Path) -> None:
     assert ids[0] == "agent.crash-loop" and "agent.log-connect" in ids
     assert report.verdict.value == "unhealthy"
     validate_report(report)
+
+
+def test_a_whole_run_reads_the_dpkg_status_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """agent.package, ssm.agent_installed, the SSM checks' GuardDuty-agent lookups and the
+    report all ask about packages: the status file is read once per run (issue 10)."""
+    from gd_doctor.checks import ssm
+    from gd_doctor.host.fs import RootFS
+
+    status = (
+        "Package: amazon-guardduty-agent\nStatus: install ok installed\nVersion: 1.9.2\n\n"
+        "Package: amazon-ssm-agent\nStatus: install ok installed\nVersion: 3.3.1142.0-1\n\n"
+    )
+    host = make_host(tmp_path, files={"/var/lib/dpkg/status": status}, live=False)
+    reads: List[str] = []
+    original = RootFS.read
+
+    def counting(self: RootFS, abs_path: str, max_bytes: int = 0) -> Any:
+        reads.append(abs_path)
+        return original(self, abs_path, max_bytes)
+
+    monkeypatch.setattr(RootFS, "read", counting)
+    run, _, _ = run_pipeline(host, checks=(*agent.CHECKS, *ssm.CHECKS))
+    by_id = {r.check_id: r for r in run.results}
+    assert isinstance(by_id["agent.package"].facts, PackageFacts)
+    assert by_id["agent.package"].facts.version == "1.9.2"
+    assert by_id["ssm.agent_installed"].status == Status.OK
+    assert reads.count("/var/lib/dpkg/status") == 1
