@@ -6,7 +6,6 @@ from dataclasses import replace
 from typing import Any, List
 
 from gd_doctor.diagnosis import ssm as rules
-from gd_doctor.diagnosis.base import Results
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
 from gd_doctor.facts.imds import ImdsIdentityFacts
 from gd_doctor.facts.network import SsmEndpoint, SsmEndpointsFacts
@@ -313,9 +312,8 @@ def test_no_control_plane_note_while_the_ssm_agent_is_stopped() -> None:
 
 
 def test_rules_survive_missing_results() -> None:
-    view = Results([])
     for r in rules.RULES:
-        out = r(view)
+        out = r.apply([])
         assert out is None or list(out) == []
 
 
