@@ -91,7 +91,7 @@ def make_host(
     if files:
         write_tree(root, files)
     settings = ports.pop("settings", HostSettings(env=dict(env or {})))
-    fs = RootFS(root)
+    fs = ports.pop("fs", None) or RootFS(root)
     run = ports.pop("run", FakeRunner(commands))
     return Host(
         fs=fs,
@@ -193,5 +193,9 @@ def facts_with(facts_type: Any, **given: Any) -> Any:
         if f.default_factory is not dataclasses.MISSING:
             continue
         origin = typing.get_origin(hints[f.name])
-        values[f.name] = () if origin is tuple else ({} if origin is not None and "Mapping" in str(origin) else None)
+        values[f.name] = (
+            ()
+            if origin is tuple
+            else ({} if origin is not None and "Mapping" in str(origin) else None)
+        )
     return facts_type(**values)

@@ -11,9 +11,10 @@ other than the service answering (``network.guardduty_https``).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
-from gd_doctor.diagnosis.base import Results, Rule, RuleOutput, finding, rule
+from gd_doctor.diagnosis.base import Rule, RuleOutput, finding, rule
+from gd_doctor.facts.agent import LogFacts, SignatureHit
 from gd_doctor.facts.imds import ImdsIdentityFacts, ImdsNetworkFacts
 from gd_doctor.facts.network import (
     DnsFacts,
@@ -227,38 +228,33 @@ def not_the_service(
     )
 
 
-def _access_denied_signature(r: Results) -> Dict[str, Any]:
-    # TODO(facts): cross-domain agent.logs.signatures
-    sigs = r.data("agent.logs", "signatures") or []
-    if not isinstance(sigs, list):
-        return {}
-    for sig in sigs:
-        if isinstance(sig, dict) and sig.get("id") == "access-denied":
-            return sig
-    return {}
+def _access_denied_signature(logs: Optional[LogFacts]) -> Optional[SignatureHit]:
+    if logs is None:
+        return None
+    return next((sig for sig in logs.signatures if sig.id == "access-denied"), None)
 
 
-@rule("network.access_denied", reads=(HttpsFacts, Results, *CONTEXT))
+@rule("network.access_denied", reads=(HttpsFacts, LogFacts, *CONTEXT))
 def access_denied(
     https: Optional[HttpsFacts],
-    r: Results,
+    logs: Optional[LogFacts],
     region: Optional[RegionFacts],
     resolver: Optional[ResolverFacts],
     vpc: Optional[ImdsNetworkFacts],
     identity: Optional[ImdsIdentityFacts],
 ) -> RuleOutput:
     """The agent logs AccessDenied while the endpoint itself answers: SCP or endpoint policy."""
-    sig = _access_denied_signature(r)
-    if not sig:
+    sig = _access_denied_signature(logs)
+    if sig is None:
         return None
     if https is not None and not https.service_answered:
         return None  # the path is broken; the network findings come first
     return finding(
         "network.access-denied",
-        evidence=[str(sig.get("last_line") or "")],
-        checks=("agent.logs", HttpsFacts),  # TODO(facts): cross-domain agent.logs (LogFacts)
+        evidence=[sig.lines[-1] if sig.lines else ""],  # the latest matching line
+        checks=(LogFacts, HttpsFacts),
         evidence_from=(HttpsFacts,),
-        count=sig.get("count") or 1,
+        count=sig.count or 1,
         **_common(region, resolver, vpc, identity),
     )
 
