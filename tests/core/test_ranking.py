@@ -131,7 +131,7 @@ def test_tcp_blocked_alone_is_a_security_group_finding() -> None:
 
 
 def _stub(spec_id: str) -> Rule:
-    def produce(_: object) -> RuleOutput:
+    def produce() -> RuleOutput:  # reads nothing: called with no arguments
         return finding(spec_id, checks=())
 
     return Rule(f"stub.{spec_id}", produce)

@@ -77,7 +77,9 @@ def fixture_root(dest: Path) -> str:
     candidates = sorted(FIXTURES.glob(f"*-{ARCH}")) if FIXTURES.is_dir() else []
     target = dest / "tmp" / "fixture"
     if candidates:
-        shutil.copytree(candidates[0], target, symlinks=True)
+        # each fixture is <name>/root/ (the filesystem) beside its expected.json
+        source = candidates[0] / "root" if (candidates[0] / "root").is_dir() else candidates[0]
+        shutil.copytree(source, target, symlinks=True)
     else:
         (target / "etc").mkdir(parents=True)
         (target / "etc" / "os-release").write_text(
