@@ -152,17 +152,24 @@ def make_journal(root: Path, entries: int) -> Path:
             at = old_start + i * old_step if i < old else new_start + (i - old) * new_step
             usec = int(at * 1_000_000)
             msg = "ERROR dns error" if i > entries - 100 else "INFO heartbeat"
-            out += (f"__REALTIME_TIMESTAMP={usec}\n__MONOTONIC_TIMESTAMP={i + 1}\n"
-                    f"_BOOT_ID=c0332795f6f8475c817c805df24babc5\n_TRANSPORT=stdout\n"
-                    f"_SYSTEMD_UNIT=amazon-guardduty-agent.service\nMESSAGE={msg} {i}\n\n").encode()
+            out += (
+                f"__REALTIME_TIMESTAMP={usec}\n__MONOTONIC_TIMESTAMP={i + 1}\n"
+                f"_BOOT_ID=c0332795f6f8475c817c805df24babc5\n_TRANSPORT=stdout\n"
+                f"_SYSTEMD_UNIT=amazon-guardduty-agent.service\nMESSAGE={msg} {i}\n\n"
+            ).encode()
         return bytes(out)
 
     return journal_from_export(stream(), root / "j")
 
 
 def child(mode: str, arg: str) -> dict:  # type: ignore[type-arg]
-    res = subprocess.run([sys.executable, "-c", CHILD, mode, arg], capture_output=True,
-                         text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    res = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, arg],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     return json.loads(res.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -182,24 +189,30 @@ def main() -> int:
             ours.append(res["s"])
             grep.append(grep_busy(root))
         ratio = [o / g for o, g in zip(ours, grep)]
-        print(f"busy logs, {len(BUSY_FILES)} files (2 gzipped), {res['lines']} in-window lines "
-              f"read ({res['status']}): agent.logs {_spread(ours)}; grep -c {_spread(grep)}; "
-              f"ratio median {sorted(ratio)[len(ratio) // 2]:.2f} "
-              f"(min {min(ratio):.2f}, max {max(ratio):.2f}; target <= 3)")
+        print(
+            f"busy logs, {len(BUSY_FILES)} files (2 gzipped), {res['lines']} in-window lines "
+            f"read ({res['status']}): agent.logs {_spread(ours)}; grep -c {_spread(grep)}; "
+            f"ratio median {sorted(ratio)[len(ratio) // 2]:.2f} "
+            f"(min {min(ratio):.2f}, max {max(ratio):.2f}; target <= 3)"
+        )
     idle = child("idle", "-")
     print(f"idle: {idle}")
     with tempfile.TemporaryDirectory() as tmp:
         small = child("logs", str(make_logs(Path(tmp) / "small", 1 << 20)))
         big = child("logs", str(make_logs(Path(tmp) / "big", a.log_mib << 20)))
         print(f"logs 1 MiB: {small}  logs {a.log_mib} MiB: {big}")
-        print(f"  time ratio {big['s'] / max(small['s'], 1e-3):.2f} (target <= 2), "
-              f"RSS ratio to idle {big['maxrss_kib'] / idle['maxrss_kib']:.2f} (target <= 2)")
+        print(
+            f"  time ratio {big['s'] / max(small['s'], 1e-3):.2f} (target <= 2), "
+            f"RSS ratio to idle {big['maxrss_kib'] / idle['maxrss_kib']:.2f} (target <= 2)"
+        )
         if not a.no_journal:
             js = child("journal", str(make_journal(Path(tmp) / "js", 1000)))
             jb = child("journal", str(make_journal(Path(tmp) / "jb", a.journal_entries)))
             print(f"journal 1k entries: {js}  journal {a.journal_entries}: {jb}")
-            print(f"  time ratio {jb['s'] / max(js['s'], 1e-3):.2f}, RSS ratio to idle "
-                  f"{jb['maxrss_kib'] / idle['maxrss_kib']:.2f}")
+            print(
+                f"  time ratio {jb['s'] / max(js['s'], 1e-3):.2f}, RSS ratio to idle "
+                f"{jb['maxrss_kib'] / idle['maxrss_kib']:.2f}"
+            )
     return 0
 
 

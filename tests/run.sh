@@ -57,6 +57,8 @@ fi
 say "ruff"
 lint_paths=(gd_doctor tests); [ -d benchmarks ] && lint_paths+=(benchmarks)
 "$PY" -m ruff check "${lint_paths[@]}"
+say "ruff format (check)"
+"$PY" -m ruff format --check "${lint_paths[@]}"
 say "mypy"
 "$PY" -m mypy
 

@@ -28,9 +28,9 @@ def register(app: typer.Typer, parse_since: Callable[[str], timedelta], epilog: 
     app.command(
         "bundle", epilog=epilog, short_help="Write a redacted support bundle of the evidence."
     )(bundle_command)
-    app.command(
-        "timeline", epilog=epilog, short_help="What happened to the agent, in time order."
-    )(timeline_command)
+    app.command("timeline", epilog=epilog, short_help="What happened to the agent, in time order.")(
+        timeline_command
+    )
 
 
 def open_or_exit(path: Path) -> OpenedBundle:

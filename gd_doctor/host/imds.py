@@ -119,7 +119,11 @@ class HttpImds:
         return self._token is not None
 
     def _exchange(
-        self, method: str, path: str, headers: Mapping[str, str], timeout: float,
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        timeout: float,
         box: Dict[str, Any],
     ) -> None:
         """The HTTP exchange itself; runs in a daemon thread so a trickling body cannot hold us."""
@@ -175,8 +179,14 @@ class HttpImds:
             attempts += 1
             reply = self._once(method, path, headers, timeout)
         return ImdsReply(
-            reply.method, reply.path, reply.status, reply.text, reply.problem, attempts,
-            bool(headers.get("X-aws-ec2-metadata-token")), reply.elapsed_s,
+            reply.method,
+            reply.path,
+            reply.status,
+            reply.text,
+            reply.problem,
+            attempts,
+            bool(headers.get("X-aws-ec2-metadata-token")),
+            reply.elapsed_s,
         )
 
     def fetch_token(self, *, timeout: float) -> ImdsReply:
@@ -191,8 +201,14 @@ class HttpImds:
                 self._token = reply.text.strip()
         # the token itself never leaves the client
         return ImdsReply(
-            reply.method, reply.path, reply.status, "", reply.problem, reply.attempts,
-            False, reply.elapsed_s,
+            reply.method,
+            reply.path,
+            reply.status,
+            "",
+            reply.problem,
+            reply.attempts,
+            False,
+            reply.elapsed_s,
         )
 
     def get(self, path: str, *, timeout: float, use_token: bool = True) -> ImdsReply:

@@ -75,8 +75,11 @@ def connect(host):
         sock = socket.create_connection(addr[:2], timeout=TIMEOUT)
     ctx = ssl.create_default_context(cafile=CA if os.path.exists(CA) else None)
     tls = ctx.wrap_socket(sock, server_hostname=host)
-    tls.sendall((f"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n"
-                 "Connection: close\r\n\r\n").encode())
+    tls.sendall(
+        (
+            f"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ).encode()
+    )
     head = tls.recv(65536).decode("latin-1")
     tls.close()
     if "AccessDenied" in head:

@@ -300,7 +300,9 @@ def test_control_plane_rows_when_ssm_is_healthy_but_guardduty_never_came() -> No
         "aws ssm list-associations --region eu-west-1 --association-filter-list key=Name,value="
         "AmazonGuardDuty-ConfigureRuntimeMonitoringSsmPlugin" in text
     )
-    assert f"describe-instance-associations-status --region eu-west-1 --instance-id {INSTANCE}" in text
+    assert (
+        f"describe-instance-associations-status --region eu-west-1 --instance-id {INSTANCE}" in text
+    )
     assert f'"Equals":["{INSTANCE}"]' in text
     # Info only, but these results hold no agent.* evidence: the health proof cannot be made.
     diag = diagnose(_base("none"), rules.RULES)
