@@ -199,3 +199,16 @@ def facts_with(facts_type: Any, **given: Any) -> Any:
             else ({} if origin is not None and "Mapping" in str(origin) else None)
         )
     return facts_type(**values)
+
+
+def cli_runner() -> Any:
+    """A typer CliRunner that keeps stderr apart from stdout on every click: 8.2+ always does
+    (and has no ``mix_stderr``); 8.1, the last for Python 3.9, mixes them unless told not to."""
+    import inspect
+
+    from typer.testing import CliRunner
+
+    kwargs: Dict[str, Any] = {}
+    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
+        kwargs["mix_stderr"] = False
+    return CliRunner(**kwargs)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
-from typer.testing import CliRunner
 
 from gd_doctor.bundle import BundleRefused, make_bundle, open_bundle
 from gd_doctor.checks.base import Options
@@ -23,7 +22,7 @@ from gd_doctor.cli import app
 from gd_doctor.host import Host
 from gd_doctor.host.clock import FixedClock
 from gd_doctor.host.settings import HostSettings
-from tests.hostkit import FIXTURES, NOW, make_host
+from tests.hostkit import FIXTURES, NOW, cli_runner, make_host
 
 ROOT = FIXTURES / "roots" / "ubuntu2204" / "root"
 
@@ -66,7 +65,7 @@ def _refused(path: Path, words: str) -> None:
     with pytest.raises(BundleRefused) as exc:
         open_bundle(path)
     assert words in str(exc.value)
-    res = CliRunner().invoke(app, ["check", "--bundle", str(path)])
+    res = cli_runner().invoke(app, ["check", "--bundle", str(path)])
     assert res.exit_code == 3
     assert "bundle refused" in res.stderr and words in res.stderr
 
@@ -219,10 +218,10 @@ def test_window_cut_is_recorded(tmp_path: Path) -> None:
 
 def test_cli_bundle_writes_a_private_file(tmp_path: Path) -> None:
     out = tmp_path / "b.tar.gz"
-    res = CliRunner().invoke(app, ["bundle", "--root", str(ROOT), "--output", str(out)])
+    res = cli_runner().invoke(app, ["bundle", "--root", str(ROOT), "--output", str(out)])
     assert res.exit_code == 0, res.output
     assert "bundle written to" in res.stdout and oct(out.stat().st_mode & 0o777) == "0o600"
-    res = CliRunner().invoke(app, ["check", "--bundle", str(out), "--format", "json"])
+    res = cli_runner().invoke(app, ["check", "--bundle", str(out), "--format", "json"])
     assert res.exit_code in (0, 1), res.output
     assert json.loads(res.stdout)["host"]["root"].startswith("replay of bundle b.tar.gz")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
-from typer.testing import CliRunner
 
 from gd_doctor.bundle import make_bundle, open_bundle, replay_host
 from gd_doctor.bundle import timeline as tl
@@ -24,7 +23,7 @@ from tests.harness.journal_files import (
     journal_remote_unavailable_reason,
     parse_export,
 )
-from tests.hostkit import FIXTURES, write_tree
+from tests.hostkit import FIXTURES, cli_runner, write_tree
 
 pytestmark = pytest.mark.skipif(
     journal_remote_unavailable_reason() is not None, reason=str(journal_remote_unavailable_reason())
@@ -98,12 +97,12 @@ def test_staged_incident_from_its_bundle_and_through_the_cli(tmp_path: Path) -> 
         host = replay_host(b)
         events, _ = tl.build(host, start - timedelta(hours=1))
     _check_order(events, start)
-    res = CliRunner().invoke(
+    res = cli_runner().invoke(
         app, ["timeline", "--bundle", str(out), "--since", "400d", "--format", "json"]
     )
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["first_failure"] is not None
     assert "status=1/FAILURE" in doc["events"][doc["first_failure"]]["text"]
-    res = CliRunner().invoke(app, ["timeline", "--root", str(root), "--since", "400d"])
+    res = cli_runner().invoke(app, ["timeline", "--root", str(root), "--since", "400d"])
     assert res.exit_code == 0 and ">> " in res.stdout

@@ -10,16 +10,15 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from typer.testing import CliRunner
 
 from gd_doctor import __version__
 from gd_doctor.checks import ALL_CHECKS
 from gd_doctor.cli import app, main
 from gd_doctor.knowledge import knowledge_date
-from tests.hostkit import validate_report, write_tree
+from tests.hostkit import cli_runner, validate_report, write_tree
 
 REPO = Path(__file__).resolve().parents[2]
-runner = CliRunner()
+runner = cli_runner()
 
 
 def _root(tmp_path: Path) -> Path:

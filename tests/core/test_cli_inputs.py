@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from typer.testing import CliRunner
 
 import gd_doctor.pipeline
 from gd_doctor.cli import _use_color, app
-from tests.hostkit import make_host, validate_report, write_tree
+from tests.hostkit import cli_runner, make_host, validate_report, write_tree
 
-runner = CliRunner()
+runner = cli_runner()
 
 
 def _root(tmp_path: Path) -> Path:

@@ -237,6 +237,11 @@ def test_suite_on_python39(root_copy: RootFactory) -> None:
             root,
             "sh", "-c",
             'cd /src && exec python3 -m pytest -q -p no:cacheprovider --ignore=tests/packaging'
+            # What depends on the chroot rather than on Python 3.9 is left to the main run: a
+            # pseudo-terminal (no devpts here), the container fixture's golden text (the chroot
+            # is itself seen as a container), DuckDB's wheel for this Python.
+            " --ignore=tests/core/test_terminal.py --ignore=tests/fleet/test_athena.py"
+            " --deselect 'tests/core/test_golden_roots.py::test_fixture_root_text_report_matches_golden[container-docker]'"
             f' -m "{SUITE_MARKERS}"',
             env=env,
             check=False,
