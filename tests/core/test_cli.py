@@ -15,10 +15,10 @@ from gd_doctor import __version__
 from gd_doctor.checks import ALL_CHECKS
 from gd_doctor.cli import app, main
 from gd_doctor.knowledge import knowledge_date
-from tests.hostkit import cli_runner, validate_report, write_tree
+from tests.hostkit import validate_report, write_tree
 
 REPO = Path(__file__).resolve().parents[2]
-runner = cli_runner()
+runner = CliRunner()
 
 
 def _root(tmp_path: Path) -> Path:

@@ -11,9 +11,9 @@ import pytest
 
 import gd_doctor.pipeline
 from gd_doctor.cli import _use_color, app
-from tests.hostkit import cli_runner, make_host, validate_report, write_tree
+from tests.hostkit import make_host, validate_report, write_tree
 
-runner = cli_runner()
+runner = CliRunner()
 
 
 def _root(tmp_path: Path) -> Path:
