@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from typer.testing import CliRunner
 
 from gd_doctor import __version__
 from gd_doctor.checks import ALL_CHECKS

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from typer.testing import CliRunner
 
 import gd_doctor.pipeline
 from gd_doctor.cli import _use_color, app
