@@ -38,7 +38,7 @@ def open_or_exit(path: Path) -> OpenedBundle:
     try:
         opened = open_bundle(path)
     except BundleRefused as exc:
-        sys.stderr.write(f"gd-doctor: bundle refused: {exc}\n")
+        typer.echo(f"gd-doctor: bundle refused: {exc}", err=True)
         raise typer.Exit(EXIT_TOOL_FAILED) from None
     atexit.register(opened.close)  # the private directory goes however the command ends
     return opened
@@ -50,7 +50,7 @@ def mark_replay(done: "object", opened: OpenedBundle) -> "object":
 
     assert isinstance(done, Run)
     # The text report names the host only, for a live host's bundle: say it is a replay
-    sys.stderr.write(f"gd-doctor: {opened.describe()}\n")
+    typer.echo(f"gd-doctor: {opened.describe()}", err=True)
     report = replace(done.report, host=replace(done.report.host, root=opened.describe()))
     return Run(done.outcome, done.diagnosis, report)
 
@@ -115,15 +115,16 @@ def bundle_command(
             total_cap=int(max_size * (1 << 20)),
         )
     except OSError as exc:
-        sys.stderr.write(f"gd-doctor: cannot write the bundle: {exc.strerror or exc}\n")
+        typer.echo(f"gd-doctor: cannot write the bundle: {exc.strerror or exc}", err=True)
         raise typer.Exit(EXIT_TOOL_FAILED) from None
     m = made.manifest
     files = sum(1 for i in m["items"] if i["name"].startswith("root/"))
     size = made.path.stat().st_size
     if files == 0 and not _answered(made):
         os.unlink(made.path)
-        sys.stderr.write(
-            "gd-doctor: nothing could be read on this host (run as root?); no bundle written\n"
+        typer.echo(
+            "gd-doctor: nothing could be read on this host (run as root?); no bundle written",
+            err=True,
         )
         raise typer.Exit(EXIT_TOOL_FAILED)
     cuts = sum(1 for i in m["items"] if i.get("cut"))

@@ -228,7 +228,9 @@ def _write_new(target: Path, data: bytes, mode: int) -> bool:
         return False
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
-    os.chmod(target, (mode & 0o777) | 0o400, follow_symlinks=False)
+        # fchmod on the descriptor just created: no path lookup, so no link
+        # can redirect it (lchmod is missing on Linux before Python 3.10).
+        os.fchmod(fh.fileno(), (mode & 0o777) | 0o400)
     return True
 
 

@@ -241,8 +241,6 @@ def test_suite_on_python39(root_copy: RootFactory) -> None:
             # pseudo-terminal (no devpts here), the container fixture's golden text (the chroot
             # is itself seen as a container), DuckDB's wheel for this Python.
             " --ignore=tests/core/test_terminal.py --ignore=tests/fleet/test_athena.py"
-            # click 8.1's test runner loses the bundle CLI's unflushed stderr (a test artefact)
-            " --ignore=tests/bundle/test_hostile_bundles.py"
             " --deselect 'tests/core/test_golden_roots.py::test_fixture_root_text_report_matches_golden[container-docker]'"
             f' -m "{SUITE_MARKERS}"',
             env=env,
