@@ -39,12 +39,33 @@ ENDPOINT_IP = "192.0.2.25"  # inside the fake IMDS's VPC CIDR 192.0.2.0/24
 
 
 def _time(ns: str, args: Sequence[str], env: Optional[dict] = None) -> float:  # type: ignore[type-arg]
-    full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
-            "NO_COLOR": "1", **(env or {})}
+    full = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO),
+        "NO_COLOR": "1",
+        **(env or {}),
+    }
     start = time.perf_counter()
-    subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "gd_doctor", "check",
-                    "--format", "json", *args], capture_output=True, env=full, timeout=60,
-                   cwd=str(REPO), check=False)
+    subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            sys.executable,
+            "-m",
+            "gd_doctor",
+            "check",
+            "--format",
+            "json",
+            *args,
+        ],
+        capture_output=True,
+        env=full,
+        timeout=60,
+        cwd=str(REPO),
+        check=False,
+    )
     return time.perf_counter() - start
 
 
@@ -59,29 +80,46 @@ def black_holed(runs: int) -> List[str]:
         for extra in ([], ["--region", "us-east-1"]):
             wall = _median(ns, runs, ["--timeout", "5", *extra])
             verdict = "PASS" if wall <= 5.25 else "FAIL"
-            rows.append(f"black-holed check --timeout 5 {' '.join(extra)}: "
-                        f"{wall:.2f} s (target <= 5.25 s) {verdict}")
+            rows.append(
+                f"black-holed check --timeout 5 {' '.join(extra)}: "
+                f"{wall:.2f} s (target <= 5.25 s) {verdict}"
+            )
     return rows
 
 
 def healthy(runs: int) -> List[str]:
-    with make_netns(addresses=["169.254.169.254", ENDPOINT_IP],
-                    resolv_conf="nameserver 127.0.0.1\n") as ns:
+    with make_netns(
+        addresses=["169.254.169.254", ENDPOINT_IP], resolv_conf="nameserver 127.0.0.1\n"
+    ) as ns:
         imds = inside(ns, lambda: FakeImds("169.254.169.254", 80, tokens="required"))
-        dns = inside(ns, lambda: FakeDnsServer("127.0.0.1", 53, names={
-            HOST: [ENDPOINT_IP], "guardduty-data-v2.us-east-1.amazonaws.com": [ENDPOINT_IP],
-            **{f"{s}.us-east-1.amazonaws.com": [ENDPOINT_IP]
-               for s in ("ssm", "ssmmessages", "ec2messages")}}))
+        dns = inside(
+            ns,
+            lambda: FakeDnsServer(
+                "127.0.0.1",
+                53,
+                names={
+                    HOST: [ENDPOINT_IP],
+                    "guardduty-data-v2.us-east-1.amazonaws.com": [ENDPOINT_IP],
+                    **{
+                        f"{s}.us-east-1.amazonaws.com": [ENDPOINT_IP]
+                        for s in ("ssm", "ssmmessages", "ec2messages")
+                    },
+                },
+            ),
+        )
         tls = inside(ns, lambda: TlsEndpoint(HOST, host=ENDPOINT_IP, port=443))
         with imds, dns, tls:
             env = {"AWS_CA_BUNDLE": tls.ca_file}
             full = _median(ns, runs, ["--timeout", "20"], env)
-            offline = _median(ns, runs, ["--timeout", "20", "--skip", "imds", "--skip",
-                                         "network"], env)
+            offline = _median(
+                ns, runs, ["--timeout", "20", "--skip", "imds", "--skip", "network"], env
+            )
     added = (full - offline) * 1000
     verdict = "PASS" if added <= 50 else "FAIL"
-    return [f"healthy fakes: full {full * 1000:.0f} ms, offline {offline * 1000:.0f} ms, "
-            f"network stage adds {added:.0f} ms (target <= 50 ms) {verdict}"]
+    return [
+        f"healthy fakes: full {full * 1000:.0f} ms, offline {offline * 1000:.0f} ms, "
+        f"network stage adds {added:.0f} ms (target <= 50 ms) {verdict}"
+    ]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

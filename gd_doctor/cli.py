@@ -12,19 +12,24 @@ inside the commands so ``--version`` and ``--help`` stay fast.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
 import os
 import re
+import shutil
 import sys
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, TextIO
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, TextIO
 
 # typer decides at import time whether to use rich; the packages ship without it.
 os.environ.setdefault("TYPER_USE_RICH", "0")
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from gd_doctor import __version__
 
@@ -42,10 +47,41 @@ EXIT_CODES_HELP = (
     "3 gd-doctor itself failed."
 )
 
+# "\b" keeps click from re-flowing the lines of a paragraph.
+EXAMPLES = (
+    "\b\nExamples:\n"
+    "  sudo gd-doctor                    check this instance (same as 'gd-doctor check')\n"
+    "  sudo gd-doctor -v                 the same, listing every check with its details\n"
+    "  sudo gd-doctor --format json -o /var/tmp/gd-doctor.json\n"
+    "  gd-doctor check --root /mnt/img   analyse a mounted root offline\n"
+    "  gd-doctor explain 'Agent disconnected'\n"
+    "  gd-doctor explain 15              a coverage-issue row by number or id\n"
+    "  gd-doctor explain --list          every row, one line each"
+)
+
+TOP_HELP = (
+    "Diagnose why Amazon GuardDuty Runtime Monitoring coverage of this EC2 instance is "
+    "Unhealthy, and name the row of AWS's coverage-issue table. Bare 'gd-doctor' runs "
+    "'gd-doctor check', and the options of check work at the top level too. " + EXIT_CODES_HELP
+)
+
+
+class _DefaultToCheck(TyperGroup):
+    """Bare ``gd-doctor`` means ``gd-doctor check``, options included (``gd-doctor -v``)."""
+
+    _OWN = ("--help", "-h", "--version", "-V")
+
+    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
+        if not args or (args[0].startswith("-") and args[0] not in self._OWN):
+            args = ["check", *args]
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
     name="gd-doctor",
-    help="Diagnose why Amazon GuardDuty Runtime Monitoring coverage of this EC2 instance is "
-    "Unhealthy, and name the row of AWS's coverage-issue table. " + EXIT_CODES_HELP,
+    help=TOP_HELP,
+    epilog=EXAMPLES,
+    cls=_DefaultToCheck,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -90,7 +126,8 @@ def parse_since(text: str, now: Optional[datetime] = None) -> timedelta:
         at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise typer.BadParameter(
-            f"{text!r}: use a duration such as 24h, 90m, 7d, or an ISO-8601 time"
+            f"{text!r}: use a duration such as 24h, 90m, 7d, or an ISO-8601 time",
+            param_hint="--since",
         ) from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
@@ -104,6 +141,78 @@ def parse_since(text: str, now: Optional[datetime] = None) -> timedelta:
     return delta
 
 
+# A Region name: two letters, an optional partition marker, a direction, a number.
+REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$", re.ASCII)
+_URL_MAX = 2048
+
+
+def check_region(region: str) -> str:
+    """``--region`` as given when it is a Region name; a usage error otherwise."""
+    if not REGION.match(region):
+        raise typer.BadParameter(
+            f"{region[:80]!r} is not a Region name (for example us-east-1)", param_hint="--region"
+        )
+    return region
+
+
+def check_url(value: str, option: str, *, scheme_required: bool) -> str:
+    """``--imds-endpoint`` / ``--endpoint-url``: ``http(s)://HOST[:PORT]`` (a bare HOST[:PORT]
+    when the scheme is optional), no credentials, query or path beyond ``/``."""
+    from urllib.parse import urlsplit
+
+    def refuse(why: str) -> typer.BadParameter:
+        return typer.BadParameter(f"{value[:80]!r} {why}", param_hint=option)
+
+    if not value or len(value) > _URL_MAX or any(ch.isspace() or ord(ch) < 32 for ch in value):
+        raise refuse("is not a URL (empty, too long or with spaces)")
+    if "://" not in value and scheme_required:
+        raise refuse("needs a scheme: http://HOST[:PORT]")
+    parts = urlsplit(value if "://" in value else "https://" + value)
+    if parts.scheme not in ("http", "https"):
+        raise refuse("must use http:// or https://")
+    try:
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        raise refuse("has an invalid port") from None
+    if not host:
+        raise refuse("has no host name")
+    if parts.username or parts.password:
+        raise refuse("must not carry credentials")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise refuse("must be a base URL: scheme, host and port only")
+    return value
+
+
+def suggest(name: str, choices: Sequence[str]) -> str:
+    """ " (did you mean 'agent.unit'?)" for a near miss, else ""."""
+    close = difflib.get_close_matches(name.lower(), list(choices), n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _selection(names: Optional[List[str]]) -> List[str]:
+    """``--only``/``--skip`` values, case-folded: ids and categories are lower case."""
+    return [n.lower() for n in names or ()]
+
+
+def terminal_width() -> int:
+    """The width to wrap the text report to: the terminal's, 80 when stdout is no terminal."""
+    if not sys.stdout.isatty():
+        return 80
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def _identity_region(report: Any) -> Optional[str]:
+    """The Region in the instance identity document, if the run read one."""
+    from gd_doctor.facts import to_data
+
+    for c in report.checks:
+        if c.check_id == "imds.identity":
+            data = to_data(c.facts) if c.facts is not None else dict(c.data)
+            region = data.get("region")
+            return region if isinstance(region, str) and region else None
+    return None
+
+
 def _can_encode(stream: TextIO, text: str) -> bool:
     try:
         text.encode(getattr(stream, "encoding", None) or "ascii")
@@ -113,7 +222,8 @@ def _can_encode(stream: TextIO, text: str) -> bool:
 
 
 def _use_color(no_color: bool) -> bool:
-    if no_color or "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb":
+    # no-color.org: NO_COLOR disables colour only when it is set *and not empty*.
+    if no_color or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
     return sys.stdout.isatty()
 
@@ -157,8 +267,9 @@ def _write_report_file(path: Path, text: str) -> Optional[str]:
     if problem:
         return problem
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK,
-                     0o600)  # fmt: skip
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600
+        )
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as exc:
@@ -168,7 +279,7 @@ def _write_report_file(path: Path, text: str) -> Optional[str]:
 
 def run_check(
     *,
-    fmt: OutputFormat = OutputFormat.text,
+    fmt: Optional[OutputFormat] = None,
     output: Optional[Path] = None,
     root: Optional[Path] = None,
     only: Optional[List[str]] = None,
@@ -182,6 +293,8 @@ def run_check(
     region: Optional[str] = None,
     endpoint_url: Optional[str] = None,
     fleet: Optional[FleetOutputs] = None,
+    bundle: Optional[Path] = None,
+    force: bool = False,
 ) -> int:
     """Run every selected check, diagnose, render; returns the exit code."""
     from gd_doctor.checks import ALL_CHECKS, UnknownSelection, select_checks
@@ -200,34 +313,83 @@ def run_check(
     if not math.isfinite(timeout) or timeout <= 0:
         raise typer.BadParameter("must be a finite number greater than 0", param_hint="--timeout")
     window = parse_since(since)
+    to_stdout = output is not None and str(output) == "-"
+    if to_stdout:
+        # "-o -" is the JSON report on stdout, so any other --format would be a second stdout.
+        if fmt not in (None, OutputFormat.json):
+            raise typer.BadParameter(
+                f"'-' writes the JSON report to stdout; it cannot be combined with --format "
+                f"{fmt.value}",
+                param_hint="--output",
+            )
+        fmt, output = OutputFormat.json, None
+    fmt = fmt or OutputFormat.text
     if output is not None:
+        word = str(output).lower()
+        if word in {f.value for f in OutputFormat}:
+            raise typer.BadParameter(
+                f"{str(output)!r} is a file name here (did you mean --format {word}?)",
+                param_hint="--output",
+            )
         problem = output_problem(output)
         if problem:
             raise typer.BadParameter(problem, param_hint="--output")
+    if region is not None:
+        check_region(region)
+    if imds_endpoint is not None:
+        check_url(imds_endpoint, "--imds-endpoint", scheme_required=True)
+    if endpoint_url is not None:
+        check_url(endpoint_url, "--endpoint-url", scheme_required=False)
     fleet = fleet or FleetOutputs()
     refused = fleet_problems(fleet)
     if refused:
         raise typer.BadParameter(refused[1], param_hint=refused[0])
+    only_names, skip_names = _selection(only), _selection(skip)
     try:
-        checks, deselected = select_checks(only or (), skip or (), ALL_CHECKS)
+        checks, deselected = select_checks(only_names, skip_names, ALL_CHECKS)
     except UnknownSelection as exc:
+        name = str(exc.args[0])
+        known = sorted({c.id for c in ALL_CHECKS} | {c.category for c in ALL_CHECKS})
+        option = "--only" if any(name in n.split(",") for n in only_names) else "--skip"
         raise typer.BadParameter(
-            f"{exc.args[0]!r} is neither a check id nor a category ('gd-doctor checks' lists them)"
+            f"{name!r} is neither a check id nor a category{suggest(name, known)}; "
+            "'gd-doctor checks' lists them",
+            param_hint=option,
         ) from None
+    if not {c.id for c in checks} - set(deselected):
+        raise typer.BadParameter(
+            "these leave no check to run ('gd-doctor checks' lists them)",
+            param_hint="--only/--skip",
+        )
     settings = HostSettings(
         imds_endpoint=imds_endpoint,
         region=region,
         endpoint_url=endpoint_url,
         env=dict(os.environ),
     )
-    if root is not None:
+    opened = None
+    if bundle is not None:
+        from gd_doctor.bundle import replay_host, since_of
+        from gd_doctor.bundle.cli import open_or_exit
+
+        if root is not None:
+            raise typer.BadParameter(
+                "--bundle and --root exclude each other", param_hint="--bundle"
+            )
+        opened = open_or_exit(bundle)
+        host = replay_host(opened)
+        window = since_of(opened.manifest) or window if since == "24h" else window
+    elif root is not None:
         if not root.is_dir():
             raise typer.BadParameter(f"{root} is not a directory", param_hint="--root")
         if not (root / "etc").is_dir():
-            sys.stderr.write(
-                f"gd-doctor: warning: {root} has no etc/ directory; is it the root "
-                "of a filesystem?\n"
-            )
+            if not force:
+                raise typer.BadParameter(
+                    f"{root} has no etc/ directory, so it is not the root of a filesystem "
+                    "(--force analyses it anyway)",
+                    param_hint="--root",
+                )
+            sys.stderr.write(f"gd-doctor: warning: {root} has no etc/ directory\n")
         host = Host.from_root(root, settings)
     else:
         host = Host.live_host(settings)
@@ -242,8 +404,14 @@ def run_check(
         debug=debug,
         report_path=str(output) if output else None,
         progress=progress,
+        started_at=opened.recorded_at if opened is not None else None,
     )
     progress.clear()
+    if opened is not None:
+        from gd_doctor.bundle.cli import mark_replay
+
+        done = mark_replay(done, opened)  # type: ignore[assignment]
+        opened.close()
     run, report = done.outcome, done.report
     status = EXIT_OK if report.verdict == Verdict.HEALTHY else EXIT_PROBLEMS
     if output is not None:
@@ -251,24 +419,33 @@ def run_check(
         if problem:
             sys.stderr.write(f"gd-doctor: {problem}\n")
             status = EXIT_TOOL_FAILED
+            # The outputs below must not point to a report file that was not written.
+            report = dataclasses.replace(report, report_path=None)
     if fmt == OutputFormat.json:
         text = render_json(report)
     elif fmt == OutputFormat.ssm:
         text = render_ssm(report)
     else:
-        style = Style(unicode=_can_encode(sys.stdout, "✓–✗—…"), color=_use_color(no_color))
-        text = render_text(report, style, verbose=verbose)
+        style = Style(unicode=_can_encode(sys.stdout, "✓–✗—…•"), color=_use_color(no_color))
+        text = render_text(report, style, verbose=verbose, width=terminal_width())
     if not _can_encode(sys.stdout, text):
         text = text.encode("ascii", errors="replace").decode("ascii")
     sys.stdout.write(text)
     sys.stdout.flush()
     for line in deliver(report, fleet) if fleet.any else ():
         sys.stderr.write(f"gd-doctor: {line}\n")
+    seen_region = _identity_region(report)
+    if region is not None and seen_region is not None and seen_region != region:
+        sys.stderr.write(
+            f"gd-doctor: warning: --region {region} contradicts the instance identity "
+            f"document, which says {seen_region}; the network checks used {region}\n"
+        )
     if run.budget_exhausted:
         sys.stderr.write(
             f"gd-doctor: time budget of {timeout:g} s ran out; "
             "unfinished checks are marked timed out\n"
         )
+    sys.stderr.flush()  # a block-buffered stderr (click 8.1's test runner) would lose the lines
     return status
 
 
@@ -297,26 +474,41 @@ def main_callback(
         raise typer.Exit(run_check())
 
 
-@app.command("check", epilog=EXIT_CODES_HELP)
+@app.command(
+    "check",
+    short_help="Check this host and diagnose its Runtime Monitoring coverage.",
+    epilog=EXIT_CODES_HELP + "\n\n" + EXAMPLES,
+)
 def check_command(
-    fmt: OutputFormat = typer.Option(
-        OutputFormat.text,
+    fmt: Optional[OutputFormat] = typer.Option(
+        None,
         "--format",
         "-f",
         case_sensitive=False,
-        help="text (people), json (machines) or ssm (Run Command: verdict first, <= 2,500 chars).",
+        show_default=False,
+        help="text (people; the default), json (machines) or ssm (Run Command: verdict "
+        "first, <= 2,500 chars).",
     ),
     output: Optional[Path] = typer.Option(
         None,
         "--output",
         "-o",
-        help="Also write the full JSON report to FILE, whatever stdout shows.",
+        help="Also write the full JSON report to FILE (mode 0600), whatever stdout shows; "
+        "'-' writes it to stdout instead of the text report.",
     ),
     root: Optional[Path] = typer.Option(
         None,
         "--root",
         help="Analyse a mounted or captured root instead of the live host; "
         "checks that need the live host are skipped and say so.",
+    ),
+    bundle: Optional[Path] = typer.Option(
+        None,
+        "--bundle",
+        help="Diagnose a support bundle (from 'gd-doctor bundle') offline, as a replay.",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Analyse a --root even when it has no etc/ directory."
     ),
     only: Optional[List[str]] = typer.Option(
         None, "--only", help="Run only these check ids or categories (repeat or comma-separate)."
@@ -392,6 +584,8 @@ def check_command(
             region=region,
             endpoint_url=endpoint_url,
             fleet=_fleet_outputs(inventory, inventory_dir, compliance, emf, emf_endpoint, emf_file),
+            bundle=bundle,
+            force=force,
         )
     )
 
@@ -438,32 +632,84 @@ def checks_command(
         typer.echo(f"{c.id.ljust(width)}  {c.category.ljust(8)}  {c.title}")
 
 
-@app.command("explain")
+@app.command(
+    "explain",
+    short_help="Explain a coverage issue: its row, steps and the local checks on it.",
+    epilog="\b\nExamples:\n"
+    "  gd-doctor explain 'Agent disconnected'\n"
+    "  gd-doctor explain 5            (or 'row 5', or kernel-lower)\n"
+    "  gd-doctor explain '연결이 끊긴 에이전트'\n"
+    "  gd-doctor explain --list\n"
+    "  gd-doctor explain --format json 'No Agent Reporting'",
+)
 def explain_command(
-    text: List[str] = typer.Argument(
-        ...,
-        help="An issue id, an issue type, or a message as the console or "
-        "'aws guardduty list-coverage' shows it (quotes optional).",
+    text: Optional[List[str]] = typer.Argument(
+        None,
+        help="A row number or id as reports print them (5, 'row 5', kernel-lower), an issue "
+        "type, or a message as the console or 'aws guardduty list-coverage' shows it, in "
+        "English or Korean (quotes optional).",
+        show_default=False,
+    ),
+    list_rows: bool = typer.Option(False, "--list", help="List every row, one line each."),
+    fmt: OutputFormat = typer.Option(
+        OutputFormat.text, "--format", "-f", case_sensitive=False, help="text or json."
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also show the Korean wordings and where rows come from."
     ),
 ) -> None:
     """Explain a coverage issue: its row, troubleshooting steps and the local checks on it."""
     from gd_doctor.checks import ALL_CHECKS
     from gd_doctor.diagnosis.explain import explain
-    from gd_doctor.report.explain import render_explanation
+    from gd_doctor.report.explain import (
+        render_explanation,
+        render_explanation_json,
+        render_list,
+        render_list_json,
+    )
 
-    result = explain(" ".join(text))
-    out = render_explanation(result, {c.id: c.title for c in ALL_CHECKS})
+    if fmt == OutputFormat.ssm:
+        raise typer.BadParameter("explain prints text or json", param_hint="--format")
+    query = " ".join(text or ())
+    if list_rows:
+        if query:
+            raise typer.BadParameter("--list takes no query", param_hint="--list")
+        out = (
+            render_list_json()
+            if fmt == OutputFormat.json
+            else render_list(terminal_width() if sys.stdout.isatty() else None)
+        )
+        _write(out)
+        raise typer.Exit(EXIT_OK)
+    if not text:
+        raise typer.BadParameter(
+            "name a row, an issue type or a message ('gd-doctor explain --list' lists the rows)",
+            param_hint="TEXT",
+        )
+    result = explain(query)
+    if fmt == OutputFormat.json:
+        out = render_explanation_json(result)
+    else:
+        out = render_explanation(result, {c.id: c.title for c in ALL_CHECKS}, verbose=verbose)
+    _write(out)
+    raise typer.Exit(EXIT_OK if result.recognised else EXIT_PROBLEMS)
+
+
+def _write(out: str) -> None:
     if not _can_encode(sys.stdout, out):
         out = out.encode("ascii", errors="replace").decode("ascii")
     sys.stdout.write(out)
-    raise typer.Exit(EXIT_OK if result.recognised else EXIT_PROBLEMS)
+    sys.stdout.flush()
 
 
 def _add_fleet() -> None:
     # `gd-doctor fleet ...` (operator's workstation); its modules load only when it runs.
     from gd_doctor.fleet.command import fleet_app
 
-    app.add_typer(fleet_app, name="fleet")
+    # A short help that fits the command list whole (click cuts longer ones with "...").
+    app.add_typer(
+        fleet_app, name="fleet", short_help="Fleet roll-ups on an operator's workstation."
+    )
 
 
 _add_fleet()
@@ -490,3 +736,13 @@ def main(argv: Optional[List[str]] = None) -> None:
             "Re-run with --debug for the traceback.\n"
         )
         sys.exit(EXIT_TOOL_FAILED)
+
+
+def _register_bundle_commands() -> None:
+    """``bundle`` and ``timeline`` live in gd_doctor/bundle/ (their options and logic)."""
+    from gd_doctor.bundle.cli import register
+
+    register(app, parse_since, EXIT_CODES_HELP)
+
+
+_register_bundle_commands()

@@ -105,6 +105,15 @@ class Finding:
     checks: Tuple[str, ...] = ()
     # Check ids whose evidence the engine prepends (resolved from facts types by the rule).
     evidence_from: Tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # Findings this cause explains (the knowledge base's ``folds``): listed under it, not as
+    # problems of their own; their checks are in ``checks`` and their evidence in ``evidence``.
+    consequences: Tuple["Finding", ...] = ()
+    # The step that fixes the cause (the others diagnose), and the evidence line that proves it.
+    fix_step: Optional[str] = None
+    decisive_evidence: Optional[str] = None
+    # How each step applies (knowledge.StepSpec, parallel to ``steps``): the engine tailors the
+    # steps to the host with them. Empty: steps not built from the knowledge base.
+    step_specs: Tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,13 @@ class HostFacts:
     agent_state: Optional[str] = None  # the unit's ActiveState (SubState), live only
     management_type: Optional[str] = None  # automated | manual | none | unknown
     ssm_agent_version: Optional[str] = None
+    # The effective uid gd-doctor ran as: checks that need root are partial below 0.
+    euid: Optional[int] = None
+
+    @property
+    def is_root(self) -> Optional[bool]:
+        """True when gd-doctor ran as root; None when the report does not say."""
+        return None if self.euid is None else self.euid == 0
 
 
 @dataclass(frozen=True)

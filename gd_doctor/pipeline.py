@@ -74,5 +74,6 @@ def run_doctor(
         live=host.live,
         budget_s=budget_s,
         report_path=report_path,
+        euid=host.euid,
     )
     return Run(outcome, diagnosis, report)

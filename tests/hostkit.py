@@ -91,7 +91,7 @@ def make_host(
     if files:
         write_tree(root, files)
     settings = ports.pop("settings", HostSettings(env=dict(env or {})))
-    fs = RootFS(root)
+    fs = ports.pop("fs", None) or RootFS(root)
     run = ports.pop("run", FakeRunner(commands))
     return Host(
         fs=fs,
@@ -193,5 +193,22 @@ def facts_with(facts_type: Any, **given: Any) -> Any:
         if f.default_factory is not dataclasses.MISSING:
             continue
         origin = typing.get_origin(hints[f.name])
-        values[f.name] = () if origin is tuple else ({} if origin is not None and "Mapping" in str(origin) else None)
+        values[f.name] = (
+            ()
+            if origin is tuple
+            else ({} if origin is not None and "Mapping" in str(origin) else None)
+        )
     return facts_type(**values)
+
+
+def cli_runner() -> Any:
+    """A typer CliRunner that keeps stderr apart from stdout on every click: 8.2+ always does
+    (and has no ``mix_stderr``); 8.1, the last for Python 3.9, mixes them unless told not to."""
+    import inspect
+
+    from typer.testing import CliRunner
+
+    kwargs: Dict[str, Any] = {}
+    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
+        kwargs["mix_stderr"] = False
+    return CliRunner(**kwargs)

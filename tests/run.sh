@@ -23,7 +23,7 @@ apt_packages=(
     systemd systemd-container systemd-journal-remote debootstrap debian-archive-keyring
     iproute2 util-linux mount procps strace
     rpm rpmlint lintian shellcheck fakeroot cpio binutils binutils-aarch64-linux-gnu
-    jq
+    jq tmux
 )
 
 if [ "${GD_DOCTOR_SKIP_PREPARE:-0}" != 1 ]; then
@@ -57,6 +57,8 @@ fi
 say "ruff"
 lint_paths=(gd_doctor tests); [ -d benchmarks ] && lint_paths+=(benchmarks)
 "$PY" -m ruff check "${lint_paths[@]}"
+say "ruff format (check)"
+"$PY" -m ruff format --check "${lint_paths[@]}"
 say "mypy"
 "$PY" -m mypy
 

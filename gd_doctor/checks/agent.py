@@ -2,14 +2,16 @@
 
 What they read (exact commands and paths):
 
-* ``agent.package``: ``dpkg-query -W -f '${Status}|${Version}\\n' amazon-guardduty-agent`` or
-  ``rpm -q --qf ... amazon-guardduty-agent`` and ``rpm -V amazon-guardduty-agent``; under
-  ``--root`` the stanza in ``/var/lib/dpkg/status``. The SSM Distributor directory
-  ``/var/lib/amazon/ssm/packages/AmazonGuardDuty-RuntimeMonitoringSsmPlugin`` marks an automated
-  install.
+* ``agent.package``: the host's one package layer (:mod:`gd_doctor.host.packages`):
+  ``/var/lib/dpkg/status`` (read once per run) and the rpm database, read read-only, the same
+  live and under ``--root``; live, ``rpm -V amazon-guardduty-agent`` for an rpm install (run
+  through the host's runner: as root in a read-only mount namespace). The SSM Distributor
+  directory ``/var/lib/amazon/ssm/packages/AmazonGuardDuty-RuntimeMonitoringSsmPlugin`` marks an
+  automated install.
 * ``agent.unit`` (live): ``systemctl show amazon-guardduty-agent -p <PROPERTIES>``.
-* ``agent.unit_file``: the unit file and its drop-ins, read as files (works with ``--root``), and
-  whether the program its ``ExecStart=`` names exists.
+* ``agent.unit_file``: the effective unit from the host's one systemd layer
+  (:mod:`gd_doctor.host.units`: systemd's precedence, drop-ins, masks; also under ``--root``),
+  and whether the program its ``ExecStart=`` names exists.
 * ``agent.process`` (live): the MainPID through psutil, and ``/proc/<pid>/limits``.
 * ``agent.memory_limit``: the unit's memory cap against the documented caps
   (``knowledge/agent_limits.json``).
@@ -23,7 +25,6 @@ check's facts type is in :mod:`gd_doctor.facts.agent`.
 from __future__ import annotations
 
 import re
-import stat as stat_mod
 from typing import List, Optional, Tuple
 
 from gd_doctor.checks import agent_logs
@@ -60,27 +61,14 @@ from gd_doctor.knowledge.agent_versions import (
     version_key,
 )
 from gd_doctor.model import Outcome, SkipReason
-from gd_doctor.parsers.dpkg_status import (
-    DpkgPackage,
-    parse_dpkg_query,
-    parse_dpkg_status_file,
-)
 from gd_doctor.parsers.proc_limits import parse_proc_limits
-from gd_doctor.parsers.rpm import RPM_QUERY_FORMAT, parse_rpm_query, parse_rpm_verify
+from gd_doctor.parsers.rpm import VerifyProblem, parse_rpm_verify
 from gd_doctor.parsers.systemctl_show import PROPERTIES, parse_systemctl_show
-from gd_doctor.parsers.unit_file import merge_unit, parse_unit_file
 from gd_doctor.redact import redact
 
 PACKAGE = "amazon-guardduty-agent"
 PROCESS_PREFIX = "amazon-guardduty"  # the documented name; comm shows its first 15 characters
 SSM_PACKAGE_DIR = "/var/lib/amazon/ssm/packages/AmazonGuardDuty-RuntimeMonitoringSsmPlugin"
-DPKG_STATUS = "/var/lib/dpkg/status"
-UNIT_DIRS = (
-    "/etc/systemd/system",
-    "/run/systemd/system",
-    "/lib/systemd/system",
-    "/usr/lib/systemd/system",
-)
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 CPU_SAMPLE_S = 0.3
@@ -112,70 +100,41 @@ def _install_method(ctx: Context) -> str:
     return "automated" if ctx.host.fs.is_dir(SSM_PACKAGE_DIR) else "manual-or-unknown"
 
 
-def _package_from_dpkg_file(ctx: Context) -> Optional[Outcome]:
-    read = ctx.host.fs.read(DPKG_STATUS, max_bytes=64 * MiB)
-    if read.problem == "missing":
+def _verify(ctx: Context) -> Optional[List[VerifyProblem]]:
+    """``rpm -V`` of the installed package, live only. It runs through the host's runner, which
+    as root runs rpm in a read-only mount namespace (host/readonly.py): rpm's SQLite database
+    would otherwise be opened for writing. None: it could not run."""
+    if not ctx.host.live:
         return None
-    if not read.ok or read.text is None:
-        problem = f"cannot read {DPKG_STATUS}: {read.problem}"
-        facts = PackageFacts.unknown(problem, install_method=_install_method(ctx))
-        return warn(problem, facts=facts)
-    return _dpkg_outcome(ctx, parse_dpkg_status_file(read.text, PACKAGE), DPKG_STATUS)
+    vq = ctx.host.run.run(["rpm", "-V", PACKAGE], timeout=ctx.timeout(timeouts.COMMAND_SLOW))
+    return parse_rpm_verify(vq.stdout)[0] if vq.problem is None else None
 
 
-def _dpkg_outcome(ctx: Context, pkg: Optional[DpkgPackage], source: str) -> Outcome:
-    facts = PackageFacts.from_dpkg(pkg, source=source, install_method=_install_method(ctx))
-    if pkg is None or not pkg.installed:
-        return fail(f"{PACKAGE} is not installed (dpkg)", facts=facts)
-    if pkg.broken:
+def _judge_package(facts: PackageFacts) -> Outcome:
+    f = facts
+    if f.installed is None:
+        return warn(f"package state unknown: {f.problem}", facts=f)
+    if not f.installed:
+        return fail(f"{PACKAGE} is not installed ({f.manager}: {f.source})", facts=f)
+    if f.broken:
         return fail(
-            f"{PACKAGE} {pkg.version} is {pkg.state} (dpkg state {pkg.abbrev}): the install did "
-            "not finish",
-            evidence=(f"{source}: Status: {facts.dpkg_status}",),
-            facts=facts,
+            f"{PACKAGE} {f.version} is {(f.dpkg_status or '').rsplit(' ', 1)[-1]} (dpkg state "
+            f"{f.state}): the install did not finish",
+            evidence=(f"{f.source}: Status: {f.dpkg_status}",),
+            facts=f,
         )
-    return ok(
-        f"{PACKAGE} {pkg.version} is installed (dpkg {pkg.abbrev}, {facts.install_method})",
-        facts=facts,
-    )
-
-
-def _package_live(ctx: Context) -> Outcome:
-    run = ctx.host.run
-    dq = run.run(
-        ["dpkg-query", "-W", "-f", "${Status}|${Version}\\n", PACKAGE],
-        timeout=ctx.timeout(timeouts.COMMAND),
-    )
-    if dq.problem is None and dq.returncode == 0:
-        return _dpkg_outcome(ctx, parse_dpkg_query(dq.stdout), "dpkg-query")
-    # dpkg knows no such package (or is not there): on an RPM system ask rpm next; some hosts
-    # have both databases (rpm on Debian).
-    rq = run.run(
-        ["rpm", "-q", "--qf", RPM_QUERY_FORMAT, PACKAGE], timeout=ctx.timeout(timeouts.COMMAND)
-    )
-    method = _install_method(ctx)
-    if rq.problem is not None:
-        if dq.problem is None:
-            return _dpkg_outcome(ctx, None, "dpkg-query")
-        problem = f"neither dpkg-query nor rpm could run ({dq.problem}; {rq.problem})"
-        return error(problem, facts=PackageFacts.unknown(problem, install_method=method))
-    pkg = parse_rpm_query(rq.stdout)
-    if pkg is None:
-        facts = PackageFacts.from_rpm(
-            None, install_method=method, also_asked_dpkg=dq.problem is None
+    if f.manager == "dpkg":
+        return ok(
+            f"{PACKAGE} {f.version} is installed (dpkg {f.state}, {f.install_method})", facts=f
         )
-        return fail(f"{PACKAGE} is not installed ({facts.source})", facts=facts)
-    vq = run.run(["rpm", "-V", PACKAGE], timeout=ctx.timeout(timeouts.COMMAND_SLOW))
-    verify = parse_rpm_verify(vq.stdout)[0] if vq.problem is None else None
-    facts = PackageFacts.from_rpm(pkg, install_method=method, verify=verify)
-    if facts.verify_problems:
+    full = f"{f.version}-{f.release}" if f.release else f"{f.version}"
+    if f.verify_problems:
         return warn(
-            f"{PACKAGE} {pkg.version}-{pkg.release}: rpm -V reports "
-            f"{len(facts.verify_problems)} missing or changed file(s)",
-            evidence=tuple(redact(f"rpm -V: {p}") for p in facts.verify_problems[:10]),
-            facts=facts,
+            f"{PACKAGE} {full}: rpm -V reports {len(f.verify_problems)} missing or changed file(s)",
+            evidence=tuple(redact(f"rpm -V: {p}") for p in f.verify_problems[:10]),
+            facts=f,
         )
-    return ok(f"{PACKAGE} {pkg.version}-{pkg.release} is installed (rpm, {method})", facts=facts)
+    return ok(f"{PACKAGE} {full} is installed ({f.manager}, {f.install_method})", facts=f)
 
 
 @check(
@@ -185,18 +144,13 @@ def _package_live(ctx: Context) -> Outcome:
     facts=PackageFacts,
 )
 def package(ctx: Context) -> Outcome:
-    """Asks dpkg-query (then rpm, with rpm -V) about amazon-guardduty-agent; under --root reads
-    /var/lib/dpkg/status."""
-    if ctx.host.live:
-        return _package_live(ctx)
-    from_file = _package_from_dpkg_file(ctx)
-    if from_file is not None:
-        return from_file
-    problem = (
-        f"package state unknown: no {DPKG_STATUS} under the root and the rpm database is not "
-        "read with --root"
+    """Asks the host's package layer (host/packages.py: /var/lib/dpkg/status, the rpm database
+    read read-only) about amazon-guardduty-agent, live and under --root; live, rpm -V too."""
+    info = ctx.host.packages.query(PACKAGE, ("dpkg", "rpm"))
+    verify = _verify(ctx) if info.installed and info.manager == "rpm" else None
+    return _judge_package(
+        PackageFacts.from_info(info, install_method=_install_method(ctx), verify=verify)
     )
-    return warn(problem, facts=PackageFacts.unknown(problem, install_method=_install_method(ctx)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,28 +231,6 @@ def unit(ctx: Context) -> Outcome:
 # agent.unit_file
 
 
-def _find_unit_file(ctx: Context, fragment: Optional[str]) -> Tuple[Optional[str], bool]:
-    """The unit file's path and whether it is masked (a link to /dev/null or empty)."""
-    candidates = ([fragment] if fragment else []) + [f"{d}/{UNIT}" for d in UNIT_DIRS]
-    for path in candidates:
-        st = ctx.host.fs.stat(path)
-        if st is None:
-            continue
-        if stat_mod.S_ISCHR(st.st_mode) or (stat_mod.S_ISREG(st.st_mode) and st.st_size == 0):
-            return path, True
-        if stat_mod.S_ISREG(st.st_mode):
-            return path, False
-    return None, False
-
-
-def _drop_ins(ctx: Context) -> List[str]:
-    by_name = {}
-    for d in reversed(UNIT_DIRS):  # /etc wins over /run over /lib for the same file name
-        for path in ctx.host.fs.glob(f"{d}/{UNIT}.d", "*.conf"):
-            by_name[path.rsplit("/", 1)[1]] = path
-    return [by_name[name] for name in sorted(by_name)]
-
-
 def _exec_exists(ctx: Context, program: Optional[str]) -> Optional[bool]:
     """Whether the program ExecStart= names is there (None: no absolute path to look at)."""
     if not program or not program.startswith("/") or "%" in program:
@@ -311,47 +243,34 @@ def _exec_exists(ctx: Context, program: Optional[str]) -> Optional[bool]:
     title="amazon-guardduty-agent unit file and drop-ins are readable",
     category="agent",
     facts=UnitFileFacts,
-    reads=(UnitFacts,),
 )
 def unit_file(ctx: Context) -> Outcome:
-    """Reads /lib/systemd/system/amazon-guardduty-agent.service (or the FragmentPath systemd
-    reports) and /etc/systemd/system/amazon-guardduty-agent.service.d/*.conf as files, and
-    looks for the program its ExecStart= runs."""
-    live_unit = ctx.facts(UnitFacts)
-    path, masked = _find_unit_file(ctx, live_unit.fragment_path if live_unit else None)
-    if path is not None and masked:
+    """Resolves amazon-guardduty-agent.service as systemd does (host/units.py: /etc over /run
+    over /usr/local/lib over /usr/lib and /lib, drop-ins, masks), reading the files (also under
+    --root), and looks for the program its ExecStart= runs."""
+    u = ctx.host.units.resolve(UNIT)
+    if u.masked:
         return fail(
-            f"{UNIT} is masked ({path} is empty or a link to /dev/null)",
-            facts=UnitFileFacts.masked_at(path),
+            f"{UNIT} is masked ({u.fragment_path} is empty or a link to /dev/null)",
+            facts=UnitFileFacts.masked_at(u.fragment_path or UNIT),
         )
-    if path is None:
-        return fail(f"no unit file {UNIT} in {', '.join(UNIT_DIRS)}", facts=UnitFileFacts.missing())
-    files = []
-    unreadable = []
-    for p in [path, *_drop_ins(ctx)]:
-        read = ctx.host.fs.read(p, max_bytes=256 * 1024)
-        if not read.ok or read.text is None:
-            unreadable.append(f"{p}: {read.problem}")
-            continue
-        files.append(parse_unit_file(read.text, p))
-    if not files:
+    if not u.found or u.fragment_path is None:
+        dirs = ", ".join(ctx.host.units.search_path())
+        return fail(f"no unit file {UNIT} in {dirs}", facts=UnitFileFacts.missing())
+    path = u.fragment_path
+    unreadable = [f"{p}: {why}" for p, why in u.unreadable]
+    if u.load_state == "unreadable":
         facts = UnitFileFacts(path=path, unreadable=tuple(unreadable))
-        return warn(f"cannot read {path}: {unreadable[0]}", facts=facts)
-    merged = merge_unit(files)
-    program = exec_path(merged.exec_start)
-    facts = UnitFileFacts.from_merged(
-        path,
-        merged,
-        drop_ins=[f.path for f in files[1:]],
-        total_memory=_total_memory(ctx),
-        exec_exists=_exec_exists(ctx, program),
-        unreadable=unreadable,
+        return warn(f"cannot read {path}: {unreadable[0] if unreadable else '?'}", facts=facts)
+    program = exec_path(u.exec_start[-1] if u.exec_start else None)
+    facts = UnitFileFacts.from_unit(
+        u, total_memory=_total_memory(ctx), exec_exists=_exec_exists(ctx, program)
     )
-    if merged.errors or unreadable:
+    if u.errors or unreadable:
         return warn(
-            f"{path}: {len(merged.errors)} line(s) systemd would ignore, "
+            f"{path}: {len(u.errors)} line(s) systemd would ignore, "
             f"{len(unreadable)} unreadable file(s)",
-            evidence=tuple(redact(e) for e in (merged.errors + tuple(unreadable))[:10]),
+            evidence=tuple(redact(e) for e in (u.errors + tuple(unreadable))[:10]),
             facts=facts,
         )
     if facts.exec_exists is False:
@@ -360,8 +279,8 @@ def unit_file(ctx: Context) -> Outcome:
             evidence=(f"{path}: ExecStart={facts.exec_start}",),
             facts=facts,
         )
-    limits_text = f"MemoryMax={merged.memory_max or '-'}, MemoryLimit={merged.memory_limit or '-'}"
-    return ok(f"{path} ({len(files) - 1} drop-in(s)): {limits_text}", facts=facts)
+    limits_text = f"MemoryMax={u.memory_max or '-'}, MemoryLimit={u.memory_limit or '-'}"
+    return ok(f"{path} ({len(facts.drop_ins)} drop-in(s)): {limits_text}", facts=facts)
 
 
 # --------------------------------------------------------------------------------------------

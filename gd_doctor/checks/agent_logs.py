@@ -16,11 +16,17 @@ Each line is matched against ``knowledge/log_signatures.json``; the hits are typ
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import List, Optional, Pattern, Sequence, Tuple
+from typing import Any, List, Optional, Pattern, Sequence, Tuple
+
+if sys.version_info >= (3, 11):  # the parser of re itself, under its newer name
+    from re import _parser as sre_parse
+else:  # pragma: no cover - Python 3.9 and 3.10
+    import sre_parse
 
 from gd_doctor.checks.base import Check, Context, check, fail, not_applicable, ok, skip, warn
 from gd_doctor.facts.agent import (
@@ -36,7 +42,7 @@ from gd_doctor.host.journal import JournalUnavailable
 from gd_doctor.host.logfiles import list_log_files, read_log_file
 from gd_doctor.knowledge import load
 from gd_doctor.model import Outcome, SkipReason
-from gd_doctor.parsers.agent_log import endpoint_host_in, parse_agent_log_line
+from gd_doctor.parsers.agent_log import endpoint_host_in, line_timestamp, parse_agent_log_line
 from gd_doctor.parsers.dmesg import KernelLine, parse_dmesg_iso
 from gd_doctor.parsers.journal_events import kernel_oom_kill, summarise_unit
 from gd_doctor.redact import redact
@@ -79,15 +85,117 @@ def signatures() -> Tuple[Signature, ...]:
     )
 
 
+ENDPOINT_LITERAL = "guardduty-data"  # every name endpoint_host_in returns holds it
+
+
+def _literal_runs(tree: Any) -> List[str]:
+    """The runs of plain characters at the top level of one parsed sequence."""
+    runs, cur = [], []
+    for op, arg in tree:
+        if op is sre_parse.LITERAL:
+            cur.append(chr(arg))
+        elif op is sre_parse.AT:  # \b and the like take no room
+            continue
+        else:
+            runs.append("".join(cur))
+            cur = []
+    runs.append("".join(cur))
+    return [r for r in runs if r]
+
+
+def required_literals(pattern: str) -> Optional[Tuple[str, ...]]:
+    """Lower-case strings of which every match of ``pattern`` (case-insensitive) holds at least
+    one, or None when some alternative has no such string (then every line is a candidate).
+
+    >>> required_literals("dns error|failed to (set|bump) the rlimit|IMDS")
+    ('dns error', ' the rlimit', 'imds')
+    >>> required_literals("a|[0-9]+") is None
+    True
+    """
+    try:
+        tree: Any = sre_parse.parse(pattern)
+    except re.error:
+        return None
+    branches = [tree]
+    if len(tree) == 1 and tree[0][0] is sre_parse.BRANCH:
+        branches = list(tree[0][1][1])  # (BRANCH, (None, [one parsed sequence per branch]))
+    out = []
+    for branch in branches:
+        runs = _literal_runs(branch)
+        if not runs or max(len(r) for r in runs) < 2:
+            return None
+        out.append(max(runs, key=len).lower())
+    return tuple(out)
+
+
+def _candidates(lines: Sequence[str], literals: Optional[Tuple[str, ...]]) -> List[int]:
+    """Indexes of the lines that may match a signature or name an endpoint; the others cannot.
+
+    Exact for the message parse_agent_log_line takes from a plain line (a piece of the line):
+    every match holds one of the literals, and for ASCII text lower() is what IGNORECASE does.
+    JSON lines (the message is decoded) and non-ASCII lines are always candidates. Searching
+    the lower-cased text of the whole file once costs about what grep does; a regular
+    expression per line and signature cost 50 us a line.
+    """
+    if literals is None:
+        return list(range(len(lines)))
+    text = "\n".join(lines)
+    if not text.isascii() or "{" in text:
+        return [
+            i
+            for i, line in enumerate(lines)
+            if not line.isascii()
+            or line.lstrip().startswith("{")
+            or any(lit in line.lower() for lit in literals)
+        ]
+    low = text.lower()
+    hits = set()
+    for lit in literals:
+        pos = low.find(lit)
+        while pos >= 0:
+            hits.add(pos)
+            nl = low.find("\n", pos)
+            pos = low.find(lit, nl) if nl >= 0 else -1
+    found: List[int] = []
+    index = last = 0
+    for pos in sorted(hits):  # line numbers by counting newlines once, left to right
+        index += low.count("\n", last, pos)
+        last = pos
+        if not found or found[-1] != index:
+            found.append(index)
+    return found
+
+
+@lru_cache(maxsize=1)
+def prefilter_literals() -> Optional[Tuple[str, ...]]:
+    """The literals of every signature and of the endpoint names, or None if some signature
+    has an alternative without one."""
+    found: List[str] = [ENDPOINT_LITERAL]
+    for sig in signatures():
+        lits = required_literals(sig.pattern.pattern)
+        if lits is None:
+            return None
+        found.extend(lits)
+    unique = list(dict.fromkeys(found))
+    # a literal holding a shorter one adds nothing: every line it is in holds the shorter one
+    return tuple(a for a in unique if not any(b != a and b in a for b in unique))
+
+
 class SignatureMatches:
     """Matches lines against the signatures (first match wins) and counts the hits."""
 
     def __init__(self) -> None:
         self.sigs = signatures()
+        self.literals = tuple(required_literals(sig.pattern.pattern) for sig in self.sigs)
         self.counter = SignatureCounter()
 
     def feed(self, when: Optional[datetime], message: str, where: str) -> None:
-        for sig in self.sigs:
+        # a signature's expression runs only on a message holding one of its literals (exact
+        # for ASCII, see _candidates); the expressions cost tens of microseconds a line
+        low = message.lower() if message.isascii() else None
+        for sig, lits in zip(self.sigs, self.literals):
+            if low is not None and lits is not None and not any(lit in low for lit in lits):
+                continue
             if sig.pattern.search(message):
                 stamp = f"{when.isoformat()} " if when else ""
                 line = f"{where}: {stamp}{message[:MAX_LINE_SHOWN]}"
@@ -286,7 +394,7 @@ def _scan_logs(ctx: Context, since: datetime) -> _LogScan:
     year = ctx.host.clock.now().year
 
     def too_old(line: str) -> bool:
-        at = parse_agent_log_line(line, year).timestamp
+        at = line_timestamp(line, year)
         return at is not None and at < since
 
     scan = _LogScan(SignatureMatches(), [], [], [], [])
@@ -313,8 +421,8 @@ def _scan_logs(ctx: Context, since: datetime) -> _LogScan:
         scan.files.append(LogFile(path, res.size, len(res.lines), res.problem, res.capped))
         if res.problem:
             scan.problems.append(f"{path}: {res.problem}")
-        for line in res.lines:
-            parsed = parse_agent_log_line(line, year)
+        for i in _candidates(res.lines, prefilter_literals()):
+            parsed = parse_agent_log_line(res.lines[i], year)
             scan.matches.feed(parsed.timestamp, parsed.message, path.rsplit("/", 1)[1])
             host = endpoint_host_in(parsed.message)
             if host is not None:

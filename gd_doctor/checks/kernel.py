@@ -17,7 +17,7 @@ import zlib
 from typing import Dict, List, Optional, Tuple
 
 from gd_doctor.checks.base import Check, Context, check, judged
-from gd_doctor.checks.platform import SMALL, read_value
+from gd_doctor.checks.platform import read_value
 from gd_doctor.facts.platform import (
     BtfFacts,
     KernelFacts,
@@ -32,7 +32,7 @@ from gd_doctor.knowledge.support import judge_kernel, matrix
 from gd_doctor.model import Outcome, Status
 from gd_doctor.parsers.kernel_config import parse_kernel_config
 from gd_doctor.parsers.kernel_version import parse_kernel_release
-from gd_doctor.parsers.systemd_conf import LimitSetting, parse_limit, parse_systemd_conf
+from gd_doctor.parsers.systemd_conf import LimitSetting, parse_limit
 
 CONFIG_MAX = 16 * 1024 * 1024  # an unpacked kernel config is ~250 KiB; refuse a gzip bomb
 
@@ -252,53 +252,11 @@ def kernel_features(ctx: Context) -> Outcome:
 # --- platform.memlock ------------------------------------------------------------------------
 
 SYSTEM_CONF = "/etc/systemd/system.conf"
-DROPIN_DIRS = (
-    "/etc/systemd/system.conf.d",
-    "/run/systemd/system.conf.d",
-    "/usr/local/lib/systemd/system.conf.d",
-    "/usr/lib/systemd/system.conf.d",
-    "/lib/systemd/system.conf.d",
-)
 AGENT_UNIT = "amazon-guardduty-agent.service"
-UNIT_DIRS = (
-    "/etc/systemd/system",
-    "/run/systemd/system",
-    "/usr/lib/systemd/system",
-    "/lib/systemd/system",
-)
 SYSTEMD_DEFAULT = (
     "not set: systemd's built-in default (8M since systemd 250, before that the "
     "kernel's: 64K on kernels older than 5.16)"
 )
-
-
-def _conf_files(ctx: Context, main: Optional[str], dropin_dirs: Tuple[str, ...]) -> List[str]:
-    """``main`` then its drop-ins in the order systemd applies them (by file name; a name in an
-    earlier directory hides the same name in later ones)."""
-    by_name: Dict[str, str] = {}
-    for d in dropin_dirs:
-        for path in ctx.host.fs.glob(d, "*.conf"):
-            by_name.setdefault(path.rsplit("/", 1)[1], path)
-    files = [main] if main and ctx.host.fs.is_file(main) else []
-    return files + [by_name[name] for name in sorted(by_name)]
-
-
-def _last_setting(
-    ctx: Context, files: List[str], section: str, key: str
-) -> Tuple[Optional[str], Optional[str], List[str]]:
-    """The value the last file assigns, the file, and the unreadable files."""
-    value: Optional[str] = None
-    where: Optional[str] = None
-    problems: List[str] = []
-    for path in files:
-        fr = ctx.host.fs.read(path, SMALL)
-        if not fr.ok:
-            problems.append(f"{path}: {fr.problem}")
-            continue
-        conf = parse_systemd_conf(fr.text or "")
-        if key in conf.get(section, {}):
-            value, where = conf[section][key], path
-    return value, where, problems
 
 
 def _live_default_memlock(ctx: Context) -> Optional[LimitSetting]:
@@ -317,23 +275,21 @@ def _live_default_memlock(ctx: Context) -> Optional[LimitSetting]:
     return parse_limit(f"{soft}:{hard}") if hard else None
 
 
-def _agent_unit_files(ctx: Context) -> List[str]:
-    main = next(
-        (f"{d}/{AGENT_UNIT}" for d in UNIT_DIRS if ctx.host.fs.is_file(f"{d}/{AGENT_UNIT}")),
-        None,
-    )
-    return _conf_files(ctx, main, tuple(f"{d}/{AGENT_UNIT}.d" for d in UNIT_DIRS))
-
-
 def _memlock_facts(ctx: Context, kernel: Optional[KernelFacts]) -> Tuple[MemlockFacts, List[str]]:
     """The limit systemd gives the agent (unit LimitMEMLOCK= over the manager's default), and
     the evidence lines that show where it comes from."""
     required = kernel.memlock_required if kernel else None
-    files = _conf_files(ctx, SYSTEM_CONF, DROPIN_DIRS)
-    conf_value, conf_file, problems = _last_setting(ctx, files, "Manager", "DefaultLimitMEMLOCK")
-    unit_value, unit_file, unit_problems = _last_setting(
-        ctx, _agent_unit_files(ctx), "Service", "LimitMEMLOCK"
-    )
+    # The host's one systemd layer: system.conf + system.conf.d, and the agent's effective unit
+    # (its precedence and drop-ins), each merged as systemd merges them.
+    manager = ctx.host.units.manager_config()
+    unit = ctx.host.units.resolve(AGENT_UNIT)
+    conf_value = manager.value("DefaultLimitMEMLOCK")
+    conf_file = manager.source_of("DefaultLimitMEMLOCK") if conf_value else None
+    unit_value = unit.value("LimitMEMLOCK")
+    unit_file = unit.source_of("LimitMEMLOCK") if unit_value else None
+    files = list(manager.files)
+    problems = [f"{path}: {why}" for path, why in manager.unreadable]
+    unit_problems = [f"{path}: {why}" for path, why in unit.unreadable]
     # Ask systemd only when the answer matters (kernel 5.10 or older): a query less on most hosts.
     live_default = _live_default_memlock(ctx) if required is True else None
     default = live_default or (parse_limit(conf_value) if conf_value else None)

@@ -29,7 +29,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from gd_doctor.checks.base import Check, Context, check, error, judged, not_applicable
-from gd_doctor.checks.proxy import AGENT_UNIT_FACTS, agent_proxy_url, proxy_as_agent_sees
+from gd_doctor.checks.proxy import AGENT_FACTS, agent_proxy_url, proxy_as_agent_sees
+from gd_doctor.facts.agent import LogFacts
 from gd_doctor.facts.imds import ImdsIdentityFacts, ImdsNetworkFacts
 from gd_doctor.facts.network import (
     DnsFacts,
@@ -120,8 +121,9 @@ def valid_region(region: str) -> bool:
 
 def _agent_region(ctx: Context) -> Optional[str]:
     """The Region of the guardduty-data names the agent wrote in its logs."""
-    value = ctx.fact("agent.logs", "region")  # TODO(facts): cross-domain agent.logs.region
-    return value if isinstance(value, str) and valid_region(value) else None
+    logs = ctx.facts(LogFacts)
+    value = logs.region if logs is not None else None
+    return value if value and valid_region(value) else None
 
 
 def _with_names(facts: RegionFacts, identity: Optional[ImdsIdentityFacts]) -> RegionFacts:
@@ -166,9 +168,8 @@ def _with_url(facts: RegionFacts, url: str) -> RegionFacts:
     "network.region",
     title="Region and GuardDuty data endpoint names",
     category="network",
-    after=("agent.logs",),  # TODO(facts): cross-domain agent.logs.region
     facts=RegionFacts,
-    reads=(ImdsIdentityFacts,),
+    reads=(ImdsIdentityFacts, LogFacts),
 )
 def region_and_endpoint(ctx: Context) -> Outcome:
     """Picks the Region (--region, identity document, agent) and builds the endpoint names."""
@@ -481,10 +482,9 @@ def _https_summary(facts: HttpsFacts) -> Tuple[Status, str]:
     title="TLS and an AWS answer from guardduty-data",
     category="network",
     requires=("network.guardduty_tcp",),
-    after=AGENT_UNIT_FACTS,  # TODO(facts): cross-domain agent.unit/agent.process (proxy URL)
     needs=("live", "network"),
     facts=HttpsFacts,
-    reads=(RegionFacts, TcpFacts, ProxyFacts),
+    reads=(RegionFacts, TcpFacts, ProxyFacts, *AGENT_FACTS),  # the agent's facts: proxy URL
 )
 def guardduty_https(ctx: Context) -> Outcome:
     """TLS handshake with SNI, issuer check, and one unsigned GET per open address."""

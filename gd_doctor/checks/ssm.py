@@ -24,8 +24,6 @@ from typing import Optional, Tuple
 from gd_doctor.checks import ssm_traces
 from gd_doctor.checks.base import Check, Context, check, judged, not_applicable, skip
 from gd_doctor.checks.ssm_common import (
-    DPKG_STATUS,
-    DPKG_STATUS_MAX_BYTES,
     GD_DOCUMENT,
     NOT_BLOCKING,
     PACKAGE,
@@ -34,8 +32,9 @@ from gd_doctor.checks.ssm_common import (
     UNIT,
     guardduty_agent,
     needs_root,
-    unit_file,
 )
+from gd_doctor.facts.agent import PackageFacts
+from gd_doctor.facts.imds import ImdsIdentityFacts
 from gd_doctor.facts.ssm import (
     GuardDutyTracesFacts,
     ManagementTypeFacts,
@@ -45,14 +44,11 @@ from gd_doctor.facts.ssm import (
 )
 from gd_doctor.host import timeouts
 from gd_doctor.model import Outcome, SkipReason, Status
-from gd_doctor.parsers.dpkg_status import DpkgPackage, parse_dpkg_status_file
 from gd_doctor.parsers.ssm_state import (
     HybridRegistration,
     StateParseError,
     instance_dirs,
     parse_registration,
-    parse_snap_list,
-    parse_snap_yaml_version,
 )
 from gd_doctor.parsers.systemctl_show import parse_systemctl_show
 
@@ -70,48 +66,7 @@ Probe = Tuple[Optional[bool], Optional[str], Optional[str]]
 # --- 1. Is the SSM Agent installed, and how? ----------------------------------------------------
 
 
-def _deb_probe(ctx: Context) -> Tuple[Optional[DpkgPackage], Optional[str]]:
-    """The agent's dpkg record, or why the status file could not answer (both None: no record)."""
-    read = ctx.host.fs.read(DPKG_STATUS, max_bytes=DPKG_STATUS_MAX_BYTES)
-    if read.problem == "missing":
-        return None, None
-    if not read.ok or read.text is None:
-        return None, f"{DPKG_STATUS}: {read.problem or 'unreadable'}"
-    pkg = parse_dpkg_status_file(read.text, PACKAGE)
-    if pkg is None and read.truncated:
-        # The stanza may lie beyond the cap: the part read is no proof of absence.
-        cap = DPKG_STATUS_MAX_BYTES // (1024 * 1024)
-        return None, f"{DPKG_STATUS} is larger than {cap} MiB: only its start was read"
-    return pkg, None
-
-
-def _rpm_probe(ctx: Context) -> Probe:
-    if not any(ctx.host.fs.is_dir(p) for p in RPM_DBS):
-        return False, None, None
-    res = ctx.host.run.run(
-        ["rpm", "-q", "--qf", "%{VERSION}-%{RELEASE}\\n", PACKAGE],
-        timeout=ctx.timeout(timeouts.COMMAND),
-    )
-    if res.problem:  # no rpm binary, timed out, or --root: the rpm database is not read
-        return None, None, f"the rpm database was not read (rpm -q: {res.problem})"
-    if res.returncode == 0 and res.stdout.strip():
-        return True, res.stdout.strip().splitlines()[0], None
-    if "is not installed" in res.stdout:
-        return False, None, None
-    why = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
-    return None, None, f"rpm -q {PACKAGE} failed: {why}"
-
-
-def _snap_version(ctx: Context) -> Tuple[bool, Optional[str]]:
-    if not ctx.host.fs.exists("/snap/amazon-ssm-agent"):
-        return False, None
-    text = ctx.host.fs.read_text(SNAP_YAML, max_bytes=64 * 1024)
-    version = parse_snap_yaml_version(text) if text else None
-    if version is None and ctx.host.live:
-        res = ctx.host.run.run(["snap", "list", PACKAGE], timeout=ctx.timeout(timeouts.COMMAND))
-        if res.ok:
-            version = parse_snap_list(res.stdout, PACKAGE)
-    return True, version
+METHOD = {"dpkg": "deb", "rpm": "rpm", "snap": "snap"}
 
 
 @check(
@@ -121,31 +76,30 @@ def _snap_version(ctx: Context) -> Tuple[bool, Optional[str]]:
     facts=SsmPackageFacts,
 )
 def agent_installed(ctx: Context) -> Outcome:
-    """Finds amazon-ssm-agent as a deb (/var/lib/dpkg/status), an rpm (rpm -q, live), Ubuntu's
-    snap (/snap/amazon-ssm-agent), or a bare binary and unit file; reports version and unit."""
-    snap, snap_ver = _snap_version(ctx)
-    if snap:
-        ver = f" {snap_ver}" if snap_ver else ""
-        facts = SsmPackageFacts.found("snap", snap_ver, SNAP_UNIT)
-        return judged(Status.OK, f"amazon-ssm-agent{ver} installed as a snap", facts)
-    pkg, deb_problem = _deb_probe(ctx)
-    if pkg is not None and pkg.installed:
-        summary = f"amazon-ssm-agent {pkg.version or '(version unknown)'} installed (deb)"
-        return judged(Status.OK, summary, SsmPackageFacts.from_dpkg(pkg, UNIT))
-    rpm, rpm_ver, rpm_problem = _rpm_probe(ctx)
-    if rpm:
-        summary = f"amazon-ssm-agent {rpm_ver or '(version unknown)'} installed (rpm)"
-        return judged(Status.OK, summary, SsmPackageFacts.found("rpm", rpm_ver, UNIT))
+    """Asks the host's one package layer (host/packages.py: /var/lib/dpkg/status, the rpm
+    database read read-only, Ubuntu's snap) about amazon-ssm-agent, else looks for a bare
+    binary and unit file (host/units.py); reports version and unit."""
+    info = ctx.host.packages.query(PACKAGE, ("dpkg", "rpm", "snap"))
+    if info.installed and info.manager in METHOD:
+        method = METHOD[info.manager]
+        unit = SNAP_UNIT if method == "snap" else UNIT
+        version = info.full_version if method == "rpm" else info.version
+        facts = SsmPackageFacts.found(method, version, unit)
+        if method == "snap":
+            ver = f" {version}" if version else ""
+            return judged(Status.OK, f"amazon-ssm-agent{ver} installed as a snap", facts)
+        summary = f"amazon-ssm-agent {version or '(version unknown)'} installed ({method})"
+        return judged(Status.OK, summary, facts)
     binary = ctx.host.fs.exists(BINARY)
-    unit_path = unit_file(ctx, UNIT)
+    unit_path = ctx.host.units.resolve(UNIT).fragment_path
     if binary or unit_path:
         where = unit_path or BINARY
         summary = f"amazon-ssm-agent present ({where}); package database not readable here"
         return judged(Status.OK, summary, SsmPackageFacts.found("files", None, UNIT))
-    problems = [p for p in (deb_problem, rpm_problem) if p]
     looked = f"no {BINARY} and no {UNIT} unit file"
-    if problems:
-        summary = f"cannot tell whether amazon-ssm-agent is installed: {'; '.join(problems)}"
+    if info.installed is None and info.consulted:
+        problems = [info.problem or "package database unreadable"]
+        summary = f"cannot tell whether amazon-ssm-agent is installed: {problems[0]}"
         return judged(Status.WARN, summary, SsmPackageFacts.unknown(problems), (*problems, looked))
     return judged(
         Status.WARN,
@@ -163,8 +117,7 @@ def agent_installed(ctx: Context) -> Outcome:
     title="SSM Agent service is running",
     category="ssm",
     facts=SsmUnitFacts,
-    reads=(SsmPackageFacts,),
-    after=("agent.package",),  # TODO(facts): cross-domain agent.package.installed
+    reads=(SsmPackageFacts, PackageFacts),
     needs=("live",),
 )
 def agent_running(ctx: Context) -> Outcome:
@@ -244,8 +197,7 @@ def _registration_outcome(facts: SsmRegistrationFacts) -> Outcome:
     title="SSM Agent is registered (EC2 instance or hybrid node)",
     category="ssm",
     facts=SsmRegistrationFacts,
-    reads=(SsmPackageFacts,),
-    after=("imds.identity",),  # TODO(facts): cross-domain imds.identity.instance_id
+    reads=(SsmPackageFacts, ImdsIdentityFacts),
     needs=("root-user",),
 )
 def registration(ctx: Context) -> Outcome:
@@ -270,13 +222,12 @@ def registration(ctx: Context) -> Outcome:
     hybrid, reg_problem = _hybrid_registration(ctx)
     # Names only: the vault's files hold the registration's private key and are never read.
     vault = ctx.host.fs.listdir(f"{SSM_ROOT}/Vault/Store") or []
-    # TODO(facts): cross-domain imds.identity.instance_id
-    imds_id = ctx.fact("imds.identity", "instance_id")
+    identity = ctx.facts(ImdsIdentityFacts)
     facts = SsmRegistrationFacts.from_state_dir(
         instance_dirs(names),
         vault,
         hybrid,
-        imds_id if isinstance(imds_id, str) else None,
+        identity.instance_id if identity is not None else None,
         reg_problem,
     )
     return _registration_outcome(facts)
@@ -290,8 +241,7 @@ def registration(ctx: Context) -> Outcome:
     title="GuardDuty agent management type as the host sees it",
     category="ssm",
     facts=ManagementTypeFacts,
-    reads=(GuardDutyTracesFacts,),
-    after=("agent.package",),  # TODO(facts): cross-domain agent.package.installed
+    reads=(GuardDutyTracesFacts, PackageFacts),
 )
 def management_type(ctx: Context) -> Outcome:
     """automated: GuardDuty's SSM plugin left traces; manual: the agent package is installed

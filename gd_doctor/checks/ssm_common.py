@@ -12,16 +12,13 @@ from datetime import datetime
 from typing import Optional, Tuple
 
 from gd_doctor.checks.base import Context
-from gd_doctor.parsers.dpkg_status import parse_dpkg_status_file
+from gd_doctor.facts.agent import PackageFacts
 from gd_doctor.redact import redact
 
 PACKAGE = "amazon-ssm-agent"
 UNIT = "amazon-ssm-agent.service"
 SNAP_UNIT = "snap.amazon-ssm-agent.amazon-ssm-agent.service"
-UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 SSM_ROOT = "/var/lib/amazon/ssm"
-DPKG_STATUS = "/var/lib/dpkg/status"
-DPKG_STATUS_MAX_BYTES = 32 * 1024 * 1024
 GD_DOCUMENT = "AmazonGuardDuty-ConfigureRuntimeMonitoringSsmPlugin"
 GD_PACKAGE = "AmazonGuardDuty-RuntimeMonitoringSsmPlugin"
 GD_AGENT_PACKAGE = "amazon-guardduty-agent"
@@ -49,33 +46,28 @@ def needs_root(ctx: Context, problem: Optional[str]) -> bool:
 
 
 def unit_file(ctx: Context, unit: str) -> Optional[str]:
-    """The first unit file of that name in the usual directories."""
-    for d in UNIT_DIRS:
-        if ctx.host.fs.exists(f"{d}/{unit}"):
-            return f"{d}/{unit}"
-    return None
+    """The unit file systemd would load for that name (host/units.py), None when none."""
+    return ctx.host.units.resolve(unit).fragment_path
 
 
 def _gd_agent_from_files(ctx: Context) -> Optional[bool]:
-    """When agent.package did not say: the deb record, the unit file or the install directory."""
-    read = ctx.host.fs.read(DPKG_STATUS, max_bytes=DPKG_STATUS_MAX_BYTES)
-    if read.ok and read.text is not None:
-        pkg = parse_dpkg_status_file(read.text, GD_AGENT_PACKAGE)
-        if pkg is not None:
-            return pkg.installed
+    """When agent.package did not run: the package layer (its databases are read once per run),
+    the unit file or the install directory."""
+    info = ctx.host.packages.query(GD_AGENT_PACKAGE, ("dpkg", "rpm"))
+    if info.installed:
+        return True
     if unit_file(ctx, GD_AGENT_UNIT) or ctx.host.fs.is_dir(GD_AGENT_DIR):
         return True
-    # A status file read whole that lists no such package is an answer; anything else is not.
-    return False if read.ok and not read.truncated else None
+    # a database read that lists no such package is an answer; an unreadable one is not
+    return info.installed
 
 
 def guardduty_agent(ctx: Context) -> Tuple[Optional[bool], str]:
     """Whether the GuardDuty agent is installed, and where that came from.
 
-    The caller must declare ``after=("agent.package",)``.
+    The caller must declare ``reads=(PackageFacts,)``.
     """
-    # TODO(facts): cross-domain agent.package.installed
-    installed = ctx.fact("agent.package", "installed")
-    if isinstance(installed, bool):
-        return installed, "agent.package"
+    pkg = ctx.facts(PackageFacts)
+    if pkg is not None and pkg.installed is not None:
+        return pkg.installed, "agent.package"
     return _gd_agent_from_files(ctx), "files"

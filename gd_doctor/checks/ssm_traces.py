@@ -32,6 +32,7 @@ from gd_doctor.checks.ssm_common import (
     iso,
     needs_root,
 )
+from gd_doctor.facts.agent import PackageFacts
 from gd_doctor.facts.ssm import (
     DistributorPackage,
     DocumentTrace,
@@ -196,8 +197,7 @@ def _log_facts(
     title="SSM Agent logs show no health-ping failure",
     category="ssm",
     facts=SsmLogFacts,
-    reads=(SsmPackageFacts,),
-    after=("agent.package",),  # TODO(facts): cross-domain agent.package.installed
+    reads=(SsmPackageFacts, PackageFacts),
     needs=("root-user",),
 )
 def agent_log(ctx: Context) -> Outcome:

@@ -83,7 +83,8 @@ def not_installed(
     return finding(
         "agent.not-installed",
         evidence_from=(PackageFacts, UnitFileFacts),
-        checks=(PackageFacts, UnitFacts, UnitFileFacts),
+        # no agent process is the consequence of no agent
+        checks=(PackageFacts, UnitFacts, UnitFileFacts, ProcessFacts),
     )
 
 
@@ -121,7 +122,7 @@ def unit_missing(pkg: Optional[PackageFacts], unit: Optional[UnitFacts]) -> Rule
     return finding(
         "agent.unit-missing",
         evidence_from=(UnitFacts,),
-        checks=(PackageFacts, UnitFacts, UnitFileFacts),
+        checks=(PackageFacts, UnitFacts, UnitFileFacts, ProcessFacts),
     )
 
 
@@ -131,7 +132,9 @@ def unit_masked(unit: Optional[UnitFacts], unit_file: Optional[UnitFileFacts]) -
     if not ((unit and unit.load_state == "masked") or (unit_file and unit_file.masked)):
         return None
     return finding(
-        "agent.unit-masked", evidence_from=(UnitFacts,), checks=(UnitFacts, UnitFileFacts)
+        "agent.unit-masked",
+        evidence_from=(UnitFacts,),
+        checks=(UnitFacts, UnitFileFacts, ProcessFacts),
     )
 
 
@@ -166,7 +169,7 @@ def oom_killed(
     return finding(
         "agent.oom-killed",
         evidence=evidence,
-        checks=(JournalFacts, KernelLogFacts, UnitFacts, MemoryLimitFacts),
+        checks=(JournalFacts, KernelLogFacts, UnitFacts, MemoryLimitFacts, ProcessFacts),
         count=n,
         limit=_human(limit),
         suggested=_human(suggested),
@@ -205,7 +208,8 @@ def crash_loop(
         "agent.crash-loop",
         evidence=_hit_lines(hits),
         evidence_from=(UnitFacts, JournalFacts),
-        checks=(UnitFacts, JournalFacts, LogFacts),
+        # between two starts no process runs: that is the loop, not another problem
+        checks=(UnitFacts, JournalFacts, LogFacts, ProcessFacts),
         restarts=restarts if restarts is not None else "?",
         exits=exits if exits is not None else "?",
         interval=f", about every {every:.0f} s" if every is not None else "",
@@ -228,7 +232,7 @@ def stopped(unit: Optional[UnitFacts], journal: Optional[JournalFacts]) -> RuleO
         return finding(
             "agent.disconnected",
             evidence_from=(UnitFacts,),
-            checks=(UnitFacts, JournalFacts),
+            checks=(UnitFacts, JournalFacts, ProcessFacts),
             state=state,
         )
     return finding(

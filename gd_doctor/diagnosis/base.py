@@ -13,63 +13,12 @@ Rules about the run itself (time budget) read :class:`RunResults`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, Iterable, Mapping, Sequence, Tuple, Type, Union
 
 from gd_doctor.facts import Facts, producer_of
 from gd_doctor.knowledge import finding_specs
-from gd_doctor.model import CheckResult, Finding, JSONValue, Severity, Status
+from gd_doctor.model import CheckResult, Finding, Severity
 from gd_doctor.redact import redact
-
-
-class Results:
-    """Read-only view of a run's check results, for rules."""
-
-    def __init__(self, results: Union[Sequence[CheckResult], Mapping[str, CheckResult]]) -> None:
-        if isinstance(results, Mapping):
-            self._by_id = dict(results)
-        else:
-            self._by_id = {r.check_id: r for r in results}
-
-    def get(self, check_id: str) -> Optional[CheckResult]:
-        return self._by_id.get(check_id)
-
-    def status(self, check_id: str) -> Optional[Status]:
-        res = self._by_id.get(check_id)
-        return res.status if res else None
-
-    def ok(self, check_id: str) -> bool:
-        return self.status(check_id) == Status.OK
-
-    def passed(self, check_id: str) -> bool:
-        """ok or warn."""
-        return self.status(check_id) in (Status.OK, Status.WARN)
-
-    def failed(self, check_id: str) -> bool:
-        return self.status(check_id) == Status.FAIL
-
-    def warned(self, check_id: str) -> bool:
-        return self.status(check_id) == Status.WARN
-
-    def ran(self, check_id: str) -> bool:
-        """The check ran and judged (not skipped, not crashed)."""
-        return self.status(check_id) in (Status.OK, Status.WARN, Status.FAIL)
-
-    def data(self, check_id: str, key: str, default: JSONValue = None) -> JSONValue:
-        res = self._by_id.get(check_id)
-        if res is None:
-            return default
-        return res.data.get(key, default)
-
-    def evidence(self, check_id: str) -> Tuple[str, ...]:
-        res = self._by_id.get(check_id)
-        return res.evidence if res else ()
-
-    def summary(self, check_id: str) -> str:
-        res = self._by_id.get(check_id)
-        return res.summary if res else ""
-
-    def all(self) -> Tuple[CheckResult, ...]:
-        return tuple(self._by_id.values())
 
 
 class RunResults:
@@ -81,43 +30,36 @@ class RunResults:
 
 RuleOutput = Union[None, Finding, Iterable[Finding]]
 RuleFunc = Callable[..., RuleOutput]
-# ``Results`` is readable only while a rule still needs another domain's untyped data.
-Readable = Union[Type[Facts], Type[RunResults], Type[Results]]
+Readable = Union[Type[Facts], Type[RunResults]]
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One registered diagnosis rule and the facts types it reads (None: the legacy view)."""
+    """One registered diagnosis rule and the facts types (or :class:`RunResults`) it reads."""
 
     id: str
     func: RuleFunc
     description: str = ""
-    reads: Optional[Tuple[Readable, ...]] = None
+    reads: Tuple[Readable, ...] = ()
 
     def apply(self, results: Sequence[CheckResult]) -> RuleOutput:
         """Call the rule with the facts it declared, from these results."""
-        if self.reads is None:
-            return self.func(Results(results))
         return self.func(*(_argument(t, results) for t in self.reads))
 
-    def __call__(self, results: Results) -> RuleOutput:
-        return self.apply(results.all())
+    def __call__(self, results: Sequence[CheckResult]) -> RuleOutput:
+        return self.apply(results)
 
 
 def _argument(wanted: Readable, results: Sequence[CheckResult]) -> Any:
     if wanted is RunResults:
         return RunResults(results)
-    if wanted is Results:
-        return Results(results)
     for res in results:
         if isinstance(res.facts, wanted):
             return res.facts
     return None
 
 
-def rule(
-    rule_id: str, *, reads: Optional[Tuple[Readable, ...]] = None
-) -> Callable[[RuleFunc], Rule]:
+def rule(rule_id: str, *, reads: Tuple[Readable, ...]) -> Callable[[RuleFunc], Rule]:
     """Declare a rule; its docstring says which situation it recognises."""
 
     def wrap(func: RuleFunc) -> Rule:
@@ -162,13 +104,17 @@ def finding(
     the checks in ``evidence_from`` are put before ``evidence`` by the engine.
     """
     spec = finding_specs()[spec_id]
+    # steps for other failures than this one (a step's "when") are left out here; the engine
+    # tailors the rest to the host
+    kept = [(s, m) for s, m in zip(spec.steps, spec.step_specs) if m.wanted(params)]
     return Finding(
         finding_id=spec.id,
         title=_fill(spec.title, params),
         severity=Severity(spec.severity),
         issue_id=spec.issue,
         evidence=tuple(redact(e) for e in evidence if e),
-        steps=tuple(_fill(s, params) for s in spec.steps),
+        steps=tuple(_fill(s, params) for s, _ in kept),
+        step_specs=tuple(m for _, m in kept),
         doc=spec.doc,
         rank=spec.rank,
         checks=tuple(dict.fromkeys(check_id_of(c) for c in checks)),

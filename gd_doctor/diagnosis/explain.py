@@ -3,10 +3,14 @@
 The text may be an issue id (``agent-disconnected``), an issue type (``No Agent Reporting``), a
 message as the console or ``aws guardduty list-coverage`` shows it, with the VPC ids, account
 numbers and request ids AWS fills in, or both joined (``No Agent Reporting: Agent disconnected``).
-Case, quotes, backticks and punctuation do not matter. Both of AWS's tables for EC2 instances are
-searched: the EC2 one, then the ECS-EC2 Bottlerocket one (``ECR Image Pull Failed``, ``Not
-applicable`` messages, ``Agent disconnected`` as a type). Texts from EKS or ECS (Fargate) coverage
-are named as such instead of being mis-mapped; unknown text gets the closest rows.
+Case, quotes, backticks and punctuation do not matter. A row number as reports print it (``5``,
+``row 5``, ``#5``) names that row. Both of AWS's tables for EC2 instances are searched: the EC2
+one, then the ECS-EC2 Bottlerocket one (``ECR Image Pull Failed``, ``Not applicable`` messages,
+``Agent disconnected`` as a type). The Korean edition's wording is recognised too, typos included
+(``knowledge/coverage_issues.json``, ``korean``), with ids filled in before Korean particles
+(``vpc-0a1b2c3d의``). Texts from EKS or ECS (Fargate) coverage are named as such instead of being
+mis-mapped; text that shares a meaningful word with some row gets the closest rows, noise gets no
+match.
 """
 
 from __future__ import annotations
@@ -14,14 +18,24 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from gd_doctor.knowledge import CoverageIssue, all_coverage_issues, finding_specs, load
+from gd_doctor.knowledge import (
+    CoverageIssue,
+    all_coverage_issues,
+    coverage_issues,
+    finding_specs,
+    load,
+)
 
-_UUID = re.compile(r"\b[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}\b")
-_VPC = re.compile(r"\bvpc-[0-9a-f]{8,17}\b")
-_ACCOUNT = re.compile(r"\b\d{12}\b")
-_PLACEHOLDER_VPC = re.compile(r"(?:<\s*vpc\s*id\s*>|\bvpcid\b)")
+# Ids end where an ASCII letter or digit ends, not at a word boundary: in Korean a particle
+# follows the id directly (vpc-0a1b2c3d의, 111122223333에는) and \b sees no boundary there.
+_UUID = re.compile(
+    r"(?<![0-9a-z])[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}(?![0-9a-z])"
+)
+_VPC = re.compile(r"(?<![0-9a-z])vpc-[0-9a-f]{8,17}(?![0-9a-z])")
+_ACCOUNT = re.compile(r"(?<![0-9a-z])[0-9]{12}(?![0-9a-z])")
+_PLACEHOLDER_VPC = re.compile(r"(?:<\s*vpc\s*id\s*>|(?<![0-9a-z])vpcid(?![0-9a-z]))")
 _PLACEHOLDER_ACCOUNT = re.compile(r"<\s*(?:account\s*)?id\s*>")
 _PLACEHOLDER_REQUEST = re.compile(r"<\s*request[\s-]*id\s*>")
 _PUNCT = re.compile(r"[^\w<>\s]")
@@ -34,6 +48,8 @@ def normalise(text: str) -> str:
     'owner account id <accountid> for shared vpc <vpcid> doesnt'
     >>> normalise('"Status Code:400, Request ID: a1b2c3d4-5678-90ab-cdef-EXAMPLE11111)."')
     'status code 400 request id <requestid>'
+    >>> normalise("공유 VPC vpc-0a1b2c3d의 소유자 계정 ID 111122223333에는")
+    '공유 vpc <vpcid> 의 소유자 계정 id <accountid> 에는'
     """
     t = text.strip().lower()
     t = _UUID.sub(" <requestid> ", t)
@@ -53,7 +69,8 @@ class Explanation:
 
     query: str
     matches: Tuple[CoverageIssue, ...]
-    how: str  # "id" | "message" | "type" | "seed" | "other-resource" | "closest" | "none"
+    how: str  # "id" | "number" | "message" | "type" | "korean" | "other-resource" | "closest"
+    # | "none"
     note: str = ""
     other_resource: Optional[str] = None
     other_doc: Optional[str] = None
@@ -63,8 +80,40 @@ class Explanation:
         return self.how not in ("closest", "none")
 
 
+@dataclass(frozen=True)
+class KoreanText:
+    """How the Korean edition words a row's message or an issue type."""
+
+    text: str
+    kind: str  # seed (AWS's words, typos kept) | corrected | translation (gd-doctor's)
+
+
+def _korean() -> Dict[str, Any]:
+    data: Dict[str, Any] = load("coverage_issues.json").get("korean", {})
+    return data
+
+
+def korean_messages(issue_id: str) -> Tuple[KoreanText, ...]:
+    """The Korean wordings of a row's message, the document's own first."""
+    return tuple(
+        KoreanText(m["text"], m["kind"])
+        for m in _korean().get("messages", ())
+        if m["id"] == issue_id
+    )
+
+
+def korean_type(type_name: str) -> Optional[KoreanText]:
+    """The Korean name of an issue type."""
+    for t in _korean().get("types", ()):
+        if t["type"] == type_name:
+            return KoreanText(t["text"], t["kind"])
+    return None
+
+
 def _type_aliases() -> Dict[str, str]:
-    raw: Dict[str, str] = load("coverage_issues.json").get("type_aliases", {})
+    raw: Dict[str, str] = dict(load("coverage_issues.json").get("type_aliases", {}))
+    for t in _korean().get("types", ()):
+        raw.setdefault(t["text"], t["type"])
     return {normalise(k): v for k, v in raw.items()}
 
 
@@ -77,6 +126,32 @@ def _type_names(row: CoverageIssue) -> List[str]:
     names = [normalise(row.type)]
     names += [alias for alias, target in _type_aliases().items() if target == row.type]
     return names
+
+
+def _squash(norm: str) -> str:
+    """Korean spacing varies between editions and typists: compare without spaces."""
+    return norm.replace(" ", "")
+
+
+def _match_korean(norm: str) -> List[CoverageIssue]:
+    """Rows whose Korean wording is the text, or is inside it (after a Korean type name)."""
+    rows = all_coverage_issues()
+    texts = [(m["id"], _squash(normalise(m["text"]))) for m in _korean().get("messages", ())]
+    for r in rows.values():
+        if r.seed_message:
+            texts.append((r.id, _squash(normalise(r.seed_message))))
+    query = _squash(norm)
+    exact = [i for i, t in texts if t == query]
+    inner = [i for i, t in texts if len(t) >= 4 and t in query]
+    ids = list(dict.fromkeys(exact or inner))
+    found = [rows[i] for i in ids if i in rows]
+    if len({r.type for r in found}) > 1:
+        # Rows 10 and 11 share a message: the Korean type name in the text decides.
+        typed = [
+            r for r in found if (k := korean_type(r.type)) and _squash(normalise(k.text)) in query
+        ]
+        return typed or found
+    return found
 
 
 def _rows_of_type(type_name: str) -> List[CoverageIssue]:
@@ -116,12 +191,42 @@ def _match_type(norm: str) -> List[CoverageIssue]:
     return _rows_of_type(alias) if alias else []
 
 
-def _match_seed(norm: str) -> List[CoverageIssue]:
-    return [
-        r
-        for r in all_coverage_issues().values()
-        if r.seed_message and normalise(r.seed_message) == norm
-    ]
+_ROW = re.compile(r"^(?:row\s*|#\s*|no\.?\s*)?([0-9]{1,3})$", re.IGNORECASE)
+
+
+def _match_number(text: str) -> Optional[CoverageIssue]:
+    """``5``, ``row 5``, ``Row 5``, ``#5``: the row as reports and --list number it."""
+    m = _ROW.match(text.strip())
+    if not m:
+        return None
+    number = int(m.group(1))
+    return next((r for r in coverage_issues().values() if r.number == number), None)
+
+
+# Words that say nothing about which row is meant.
+_STOP = frozenset(
+    "the a an is are be of to for and or in on at by with not no your my this that it its "
+    "what why how does do did has have can cannot from as was were".split()
+)
+
+
+def _words(text: str) -> set:  # type: ignore[type-arg]
+    return (
+        {w for w in normalise(text).replace("-", " ").split() if len(w) >= 3}
+        - _STOP
+        - {
+            "<vpcid>",
+            "<accountid>",
+            "<requestid>",
+        }
+    )
+
+
+def _shares_a_word(norm: str, row: CoverageIssue) -> bool:
+    vocabulary = _words(f"{row.id} {row.type} {row.message}")
+    for k in korean_messages(row.id):
+        vocabulary |= _words(k.text)
+    return bool(_words(norm) & vocabulary)
 
 
 def _other_resource(norm: str) -> Optional[Tuple[str, str]]:
@@ -134,6 +239,8 @@ def _other_resource(norm: str) -> Optional[Tuple[str, str]]:
 def _closest(norm: str, limit: int = 3) -> List[CoverageIssue]:
     scored = []
     for r in all_coverage_issues().values():
+        if not _shares_a_word(norm, r):
+            continue  # noise gets no "closest rows"
         keys = [r.id.replace("-", " "), normalise(r.type)]
         if r.message:
             keys.append(normalise(r.message))
@@ -168,6 +275,9 @@ def explain(text: str) -> Explanation:
     stripped = text.strip().strip("\"'`").strip()
     if stripped.lower() in rows:
         return Explanation(text, (rows[stripped.lower()],), "id")
+    numbered = _match_number(stripped)
+    if numbered is not None:
+        return Explanation(text, (numbered,), "number")
     norm = normalise(stripped)
     if not norm:
         return Explanation(
@@ -195,11 +305,12 @@ def explain(text: str) -> Explanation:
                 also,
             )
         return Explanation(text, tuple(found), "type", note=note)
-    found = _match_seed(norm)
+    found = _match_korean(norm)
     if found:
-        return Explanation(
-            text, tuple(found), "seed", note="Matched the Korean edition of the table."
-        )
+        note = "Matched the Korean edition of the table."
+        if len(found) > 1:
+            note += " This message belongs to more than one issue type; the type decides."
+        return Explanation(text, tuple(found), "korean", note=note)
     other = _other_resource(norm)
     if other:
         return Explanation(

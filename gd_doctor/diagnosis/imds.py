@@ -38,6 +38,11 @@ def _not_ec2_finding(ec2: Optional[Ec2Facts], explains: Type[Facts]) -> Finding:
     )
 
 
+def _failure(problem: str) -> str:
+    """The kind of failure that picks the first fix step: timeout, refused, unreachable, other."""
+    return problem if problem in ("timeout", "refused", "unreachable") else "other"
+
+
 def _instance(identity: Optional[ImdsIdentityFacts]) -> str:
     return (identity.instance_id if identity else None) or "<instance-id>"
 
@@ -53,7 +58,14 @@ def imds_unreachable(reach: Optional[ImdsReachableFacts], ec2: Optional[Ec2Facts
         spec, params = "imds.disabled", {"instance_id": "<instance-id>"}
     elif not reach.reachable:
         problem = reach.get_problem or "no answer"
-        spec, params = "imds.unreachable", {"endpoint": str(reach.endpoint), "problem": problem}
+        spec, params = (
+            "imds.unreachable",
+            {
+                "endpoint": str(reach.endpoint),
+                "problem": problem,
+                "failure": _failure(problem),
+            },
+        )
     else:
         reason = (
             f"IMDS answers but serves nothing usable (PUT {reach.put_status}, "

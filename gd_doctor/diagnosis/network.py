@@ -11,9 +11,10 @@ other than the service answering (``network.guardduty_https``).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
-from gd_doctor.diagnosis.base import Results, Rule, RuleOutput, finding, rule
+from gd_doctor.diagnosis.base import Rule, RuleOutput, finding, rule
+from gd_doctor.facts.agent import JournalFacts, LogFacts, SignatureHit
 from gd_doctor.facts.imds import ImdsIdentityFacts, ImdsNetworkFacts
 from gd_doctor.facts.network import (
     DnsFacts,
@@ -126,6 +127,14 @@ def custom_resolver(
     )
 
 
+def _tcp_failure(states: Sequence[str]) -> str:
+    """One kind of failure on every address picks its own first step; else ``mixed``."""
+    kinds = set(states) or {"timeout"}
+    if len(kinds) == 1 and next(iter(kinds)) in ("timeout", "refused", "unreachable"):
+        return next(iter(kinds))
+    return "mixed"
+
+
 @rule("network.tcp_blocked", reads=(TcpFacts, *CONTEXT))
 def tcp_blocked(
     tcp: Optional[TcpFacts],
@@ -142,6 +151,7 @@ def tcp_blocked(
         checks=(TcpFacts, DnsFacts),
         evidence_from=(TcpFacts,),
         states=", ".join(tcp.states) or "no answer",
+        failure=_tcp_failure(tcp.states),
         **_common(region, resolver, vpc, identity),
     )
 
@@ -218,38 +228,41 @@ def not_the_service(
     )
 
 
-def _access_denied_signature(r: Results) -> Dict[str, Any]:
-    # TODO(facts): cross-domain agent.logs.signatures
-    sigs = r.data("agent.logs", "signatures") or []
-    if not isinstance(sigs, list):
-        return {}
-    for sig in sigs:
-        if isinstance(sig, dict) and sig.get("id") == "access-denied":
-            return sig
-    return {}
+def _access_denied_signature(
+    logs: Optional[LogFacts], journal: Optional[JournalFacts]
+) -> Tuple[Optional[SignatureHit], Tuple[type, ...]]:
+    """The agent's AccessDenied hit, from its log files or its journal (the same failure
+    wherever it is logged), and the check that saw it."""
+    for facts, source in ((logs, LogFacts), (journal, JournalFacts)):
+        if facts is not None:
+            sig = next((s for s in facts.signatures if s.id == "access-denied"), None)
+            if sig is not None:
+                return sig, (source,)
+    return None, ()
 
 
-@rule("network.access_denied", reads=(HttpsFacts, Results, *CONTEXT))
+@rule("network.access_denied", reads=(HttpsFacts, LogFacts, JournalFacts, *CONTEXT))
 def access_denied(
     https: Optional[HttpsFacts],
-    r: Results,
+    logs: Optional[LogFacts],
+    journal: Optional[JournalFacts],
     region: Optional[RegionFacts],
     resolver: Optional[ResolverFacts],
     vpc: Optional[ImdsNetworkFacts],
     identity: Optional[ImdsIdentityFacts],
 ) -> RuleOutput:
     """The agent logs AccessDenied while the endpoint itself answers: SCP or endpoint policy."""
-    sig = _access_denied_signature(r)
-    if not sig:
+    sig, source = _access_denied_signature(logs, journal)
+    if sig is None:
         return None
     if https is not None and not https.service_answered:
         return None  # the path is broken; the network findings come first
     return finding(
         "network.access-denied",
-        evidence=[str(sig.get("last_line") or "")],
-        checks=("agent.logs", HttpsFacts),  # TODO(facts): cross-domain agent.logs (LogFacts)
+        evidence=[sig.lines[-1] if sig.lines else ""],  # the latest matching line
+        checks=(*source, HttpsFacts),
         evidence_from=(HttpsFacts,),
-        count=sig.get("count") or 1,
+        count=sig.count or 1,
         **_common(region, resolver, vpc, identity),
     )
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from gd_doctor.diagnosis.base import CheckRef, Results, Rule, RuleOutput, finding, rule
+from gd_doctor.diagnosis.base import CheckRef, Rule, RuleOutput, finding, rule
 from gd_doctor.facts.agent import PackageFacts, ProcessFacts, VersionKernelFacts
+from gd_doctor.facts.imds import ImdsIdentityFacts
 from gd_doctor.facts.platform import (
     ArchFacts,
     BtfFacts,
@@ -40,13 +41,12 @@ def _verified_kernels(os: Optional[OsFacts]) -> str:
     return ", ".join(row.kernels)
 
 
-@rule("platform.not_ec2", reads=(Ec2Facts, Results))
-def not_ec2(ec2: Optional[Ec2Facts], r: Results) -> RuleOutput:
+@rule("platform.not_ec2", reads=(Ec2Facts, ImdsIdentityFacts))
+def not_ec2(ec2: Optional[Ec2Facts], identity: Optional[ImdsIdentityFacts]) -> RuleOutput:
     """DMI or an SSM hybrid registration says this is not EC2, and IMDS found no instance id."""
     if ec2 is None or ec2.is_ec2 is not False:
         return None
-    # TODO(facts): cross-domain imds.identity.instance_id
-    if r.data("imds.identity", "instance_id"):
+    if identity is not None and identity.instance_id:
         return None  # IMDS answered with an identity document: it is EC2 after all
     return finding(
         "platform.not-ec2",
@@ -69,11 +69,10 @@ def in_container(container: Optional[ContainerFacts]) -> RuleOutput:
     )
 
 
-@rule("platform.arch", reads=(ArchFacts, Results))
-def architecture(arch: Optional[ArchFacts], r: Results) -> RuleOutput:
+@rule("platform.arch", reads=(ArchFacts, ImdsIdentityFacts))
+def architecture(arch: Optional[ArchFacts], identity: Optional[ImdsIdentityFacts]) -> RuleOutput:
     """x86_64/aarch64 only; no first-generation Graviton (CPU part or A1 instance type)."""
-    # TODO(facts): cross-domain imds.identity.instance_type
-    instance_type = str(r.data("imds.identity", "instance_type") or "")
+    instance_type = (identity.instance_type if identity is not None else None) or ""
     a1_type = any(instance_type.startswith(p) for p in matrix().unsupported_type_prefixes)
     if (arch and arch.first_generation_graviton) or a1_type:
         why = f"instance type {instance_type}" if a1_type else "Cortex-A72 core, CPU part 0xd08"

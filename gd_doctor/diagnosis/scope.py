@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from gd_doctor.diagnosis.verdict import Proof, ProofState, agent_installed
 from gd_doctor.facts.agent import PackageFacts, UnitFileFacts
 from gd_doctor.facts.node import BottlerocketFacts, NodeRoleFacts
-from gd_doctor.knowledge import load
+from gd_doctor.knowledge import StepSpec, load
 from gd_doctor.model import CheckResult, Finding, Severity
 
 
@@ -58,8 +58,16 @@ class Scope:
         if not self.package_steps:
             return f
         pattern = re.compile(self.package_steps)
-        steps = [self.no_package_note if pattern.search(s) else s for s in f.steps]
-        return replace(f, steps=tuple(dict.fromkeys(steps)))
+        metas = list(f.step_specs) if len(f.step_specs) == len(f.steps) else [None] * len(f.steps)
+        kept: Dict[str, Any] = {}
+        for text, meta in zip(f.steps, metas):
+            if pattern.search(text):
+                # the note is no fix and applies everywhere: a plain step
+                text, meta = self.no_package_note, StepSpec()
+            kept.setdefault(text, meta)
+        if None in kept.values():
+            return replace(f, steps=tuple(kept))
+        return replace(f, steps=tuple(kept), step_specs=tuple(kept.values()))
 
 
 def _conf(name: str) -> Dict[str, Any]:

@@ -7,20 +7,18 @@ manual mode, and, as context, the account-level rows 8-11, 13, 14 and 16 that on
 shows. On a host whose GuardDuty agent is managed manually the SSM path does not matter, so the
 SSM rules stay quiet there (and the SSM checks do not fail: see ``NOT_BLOCKING``).
 
-Facts read from other domains, each optional and still untyped (``Results``, each read marked
-for the typed conversion): ``imds.identity`` (instance_id, region), ``network.ssm_endpoints``
-(endpoints), the status of ``agent.unit`` and of the ``network.guardduty_*`` checks. The platform
-facts are typed (:mod:`gd_doctor.facts.platform`); which platform checks failed comes from
-:class:`RunResults`.
+Facts read from other domains, typed and each optional: :class:`ImdsIdentityFacts` (instance id,
+Region), :class:`SsmEndpointsFacts` and the platform facts; the status of ``agent.unit``, of the
+``network.guardduty_*`` checks and of the platform checks comes from :class:`RunResults` (rules
+about the run itself).
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from gd_doctor.diagnosis.base import (
     CheckRef,
-    Results,
     Rule,
     RuleOutput,
     RunResults,
@@ -28,7 +26,8 @@ from gd_doctor.diagnosis.base import (
     rule,
 )
 from gd_doctor.facts import producer_of
-from gd_doctor.facts.network import RegionFacts
+from gd_doctor.facts.imds import ImdsIdentityFacts
+from gd_doctor.facts.network import RegionFacts, SsmEndpointsFacts
 from gd_doctor.facts.platform import ArchFacts, KernelFacts, OsFacts
 from gd_doctor.facts.ssm import (
     GuardDutyTracesFacts,
@@ -54,11 +53,12 @@ _PING_FINDINGS: Tuple[Tuple[str, str], ...] = (
 _SSM_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages")
 
 
-def _ids(reg: Optional[SsmRegistrationFacts], r: Results) -> Dict[str, str]:
+def _ids(
+    reg: Optional[SsmRegistrationFacts], identity: Optional[ImdsIdentityFacts]
+) -> Dict[str, str]:
     """Placeholders every SSM finding may use; unknown values stay readable placeholders."""
-    # TODO(facts): cross-domain imds.identity.instance_id, imds.identity.region
-    instance = r.data("imds.identity", "instance_id")
-    region = r.data("imds.identity", "region")
+    instance = identity.instance_id if identity is not None else None
+    region = identity.region if identity is not None else None
     instance = instance or (reg.managed_instance_id if reg else None)
     region = region or (reg.hybrid_region if reg else None)
     return {"instance_id": str(instance or "<instance-id>"), "region": str(region or "<region>")}
@@ -78,13 +78,13 @@ def _ping_cause_known(log: Optional[SsmLogFacts]) -> bool:
 
 @rule(
     "ssm.agent_missing",
-    reads=(SsmPackageFacts, ManagementTypeFacts, SsmRegistrationFacts, Results),
+    reads=(SsmPackageFacts, ManagementTypeFacts, SsmRegistrationFacts, ImdsIdentityFacts),
 )
 def agent_missing(
     pkg: Optional[SsmPackageFacts],
     mgmt: Optional[ManagementTypeFacts],
     reg: Optional[SsmRegistrationFacts],
-    r: Results,
+    identity: Optional[ImdsIdentityFacts],
 ) -> RuleOutput:
     """No SSM Agent, and the GuardDuty agent is not managed by hand."""
     if pkg is None or pkg.installed is not False or not _ssm_matters(mgmt):
@@ -94,19 +94,19 @@ def agent_missing(
         evidence=["amazon-ssm-agent is not installed"],
         checks=(SsmPackageFacts, ManagementTypeFacts),
         evidence_from=(SsmPackageFacts,),
-        **_ids(reg, r),
+        **_ids(reg, identity),
     )
 
 
 @rule(
     "ssm.agent_stopped",
-    reads=(SsmUnitFacts, ManagementTypeFacts, SsmRegistrationFacts, Results),
+    reads=(SsmUnitFacts, ManagementTypeFacts, SsmRegistrationFacts, ImdsIdentityFacts),
 )
 def agent_stopped(
     unit: Optional[SsmUnitFacts],
     mgmt: Optional[ManagementTypeFacts],
     reg: Optional[SsmRegistrationFacts],
-    r: Results,
+    identity: Optional[ImdsIdentityFacts],
 ) -> RuleOutput:
     """The SSM Agent's unit is not active."""
     if unit is None or unit.running is not False or not _ssm_matters(mgmt):
@@ -118,7 +118,7 @@ def agent_stopped(
         evidence_from=(SsmUnitFacts,),
         state=unit.state,
         unit=unit.unit,
-        **_ids(reg, r),
+        **_ids(reg, identity),
     )
 
 
@@ -132,13 +132,13 @@ def _what_unreachable(hit: SignatureHit) -> str:
 
 @rule(
     "ssm.health_ping",
-    reads=(SsmLogFacts, ManagementTypeFacts, SsmRegistrationFacts, Results),
+    reads=(SsmLogFacts, ManagementTypeFacts, SsmRegistrationFacts, ImdsIdentityFacts),
 )
 def health_ping(
     log: Optional[SsmLogFacts],
     mgmt: Optional[ManagementTypeFacts],
     reg: Optional[SsmRegistrationFacts],
-    r: Results,
+    identity: Optional[ImdsIdentityFacts],
 ) -> RuleOutput:
     """The SSM Agent's log names why its health ping fails (IAM, credentials, clock, network)."""
     if log is None or not _ssm_matters(mgmt):
@@ -155,7 +155,7 @@ def health_ping(
                 evidence=[line],
                 checks=(SsmLogFacts,),
                 what=_what_unreachable(hit),
-                **_ids(reg, r),
+                **_ids(reg, identity),
             )
         )
     generic = log.hit("health-ping-failed")
@@ -164,36 +164,44 @@ def health_ping(
         line = f"{generic.line} ({generic.count}x, last {generic.last_at})"
         out.append(
             finding(
-                "ssm.health-ping-failed", evidence=[line], checks=(SsmLogFacts,), **_ids(reg, r)
+                "ssm.health-ping-failed",
+                evidence=[line],
+                checks=(SsmLogFacts,),
+                **_ids(reg, identity),
             )
         )
     return out
 
 
-def _bad_endpoints(endpoints: Mapping[str, object]) -> List[str]:
+def _bad_endpoints(endpoints: SsmEndpointsFacts) -> List[str]:
     bad = []
     for name in _SSM_ENDPOINTS:
         ep = endpoints.get(name)
-        if isinstance(ep, dict) and ep.get("tcp") not in (None, "ok"):
-            addrs = ", ".join(str(a) for a in ep.get("addresses") or []) or "no address"
-            bad.append(f"{ep.get('host') or name}: {ep.get('tcp')} ({addrs})")
+        if ep is not None and ep.tcp != "ok":
+            addrs = ", ".join(ep.addresses) or "no address"
+            bad.append(f"{ep.host or name}: {ep.tcp} ({addrs})")
     return bad
 
 
 @rule(
     "ssm.endpoints_from_network",
-    reads=(SsmPackageFacts, ManagementTypeFacts, SsmRegistrationFacts, Results),
+    reads=(
+        SsmPackageFacts,
+        ManagementTypeFacts,
+        SsmRegistrationFacts,
+        ImdsIdentityFacts,
+        SsmEndpointsFacts,
+    ),
 )
 def endpoints_from_network(
     pkg: Optional[SsmPackageFacts],
     mgmt: Optional[ManagementTypeFacts],
     reg: Optional[SsmRegistrationFacts],
-    r: Results,
+    identity: Optional[ImdsIdentityFacts],
+    endpoints: Optional[SsmEndpointsFacts],
 ) -> RuleOutput:
     """The network checks could not reach ssm, ssmmessages or ec2messages on TCP 443."""
-    # TODO(facts): cross-domain network.ssm_endpoints.endpoints
-    endpoints = r.data("network.ssm_endpoints", "endpoints")
-    if not isinstance(endpoints, dict) or not _ssm_matters(mgmt):
+    if endpoints is None or not _ssm_matters(mgmt):
         return None
     if pkg is not None and pkg.installed is False:
         return None  # agent-missing is the cause to fix first
@@ -206,7 +214,7 @@ def endpoints_from_network(
         evidence=bad,
         checks=("network.ssm_endpoints", SsmLogFacts),
         what=what,
-        **_ids(reg, r),
+        **_ids(reg, identity),
     )
 
 
@@ -227,14 +235,20 @@ def hybrid_registration(reg: Optional[SsmRegistrationFacts]) -> RuleOutput:
 
 @rule(
     "ssm.not_registered",
-    reads=(SsmRegistrationFacts, SsmPackageFacts, SsmLogFacts, ManagementTypeFacts, Results),
+    reads=(
+        SsmRegistrationFacts,
+        SsmPackageFacts,
+        SsmLogFacts,
+        ManagementTypeFacts,
+        ImdsIdentityFacts,
+    ),
 )
 def not_registered(
     reg: Optional[SsmRegistrationFacts],
     pkg: Optional[SsmPackageFacts],
     log: Optional[SsmLogFacts],
     mgmt: Optional[ManagementTypeFacts],
-    r: Results,
+    identity: Optional[ImdsIdentityFacts],
 ) -> RuleOutput:
     """The agent is installed but left no registration, and its log does not say why."""
     if reg is None or reg.registered is not False or not _ssm_matters(mgmt):
@@ -248,7 +262,7 @@ def not_registered(
         "ssm.not-registered",
         evidence=[f"no instance directory under /var/lib/amazon/ssm{why}"],
         checks=(SsmRegistrationFacts,),
-        **_ids(reg, r),
+        **_ids(reg, identity),
     )
 
 
@@ -335,7 +349,7 @@ def plugin_failure_cause(
         KernelFacts,
         ArchFacts,
         RunResults,
-        Results,
+        ImdsIdentityFacts,
         SsmLogFacts,
         RegionFacts,
     ),
@@ -347,7 +361,7 @@ def plugin_failed(
     kernel: Optional[KernelFacts],
     arch: Optional[ArchFacts],
     run: RunResults,
-    r: Results,
+    identity: Optional[ImdsIdentityFacts],
     log: Optional[SsmLogFacts] = None,
     region: Optional[RegionFacts] = None,
 ) -> RuleOutput:
@@ -363,7 +377,7 @@ def plugin_failed(
             checks=explains,
             evidence_from=(GuardDutyTracesFacts,),
             platform=traces.platform_failure,
-            **_ids(reg, r),
+            **_ids(reg, identity),
         )
     cause = _plugin_cause(log)
     if cause is not None and cause[1] != "ssm.package-manager-locked":
@@ -375,17 +389,18 @@ def plugin_failed(
         evidence_from=(GuardDutyTracesFacts,),
         when=traces.last_run_at or "time unknown",
         s3_buckets=distributor_buckets(region.region if region is not None else None),
-        **_ids(reg, r),
+        **_ids(reg, identity),
     )
 
 
-def _missing_manual_steps(r: Results) -> List[Tuple[str, str]]:
-    """(check id, what is undone) for each documented manual step a failing check shows."""
+def _missing_manual_steps(run: RunResults) -> List[Tuple[str, str]]:
+    """(check id, what is undone) for each documented manual step a failing check shows (the
+    run's statuses and summaries: a rule about the run itself)."""
     missing = []
-    unit = r.get("agent.unit")  # TODO(facts): cross-domain agent.unit status and summary
+    unit = next((res for res in run.results if res.check_id == "agent.unit"), None)
     if unit is not None and unit.status == Status.FAIL:
         missing.append((unit.check_id, f"agent service not active ({unit.summary})"))
-    for res in r.all():  # TODO(facts): cross-domain network.guardduty_* status and summary
+    for res in run.results:
         if (
             res.check_id.startswith("network.")
             and "guardduty" in res.check_id
@@ -397,17 +412,18 @@ def _missing_manual_steps(r: Results) -> List[Tuple[str, str]]:
 
 @rule(
     "ssm.manual_incomplete",
-    reads=(ManagementTypeFacts, SsmRegistrationFacts, Results),
+    reads=(ManagementTypeFacts, SsmRegistrationFacts, ImdsIdentityFacts, RunResults),
 )
 def manual_incomplete(
     mgmt: Optional[ManagementTypeFacts],
     reg: Optional[SsmRegistrationFacts],
-    r: Results,
+    identity: Optional[ImdsIdentityFacts],
+    run: RunResults,
 ) -> RuleOutput:
     """Manual mode (agent package, no SSM traces) with a documented manual step evidently undone."""
     if mgmt is None or mgmt.management_type != "manual":
         return None
-    missing = _missing_manual_steps(r)
+    missing = _missing_manual_steps(run)
     if not missing:
         return None
     # The finding explains the failing checks it lists as undone steps.
@@ -416,7 +432,7 @@ def manual_incomplete(
         evidence=[what for _, what in missing],
         checks=(ManagementTypeFacts, *(cid for cid, _ in missing)),
         missing="; ".join(what.split(" (")[0] for _, what in missing),
-        **_ids(reg, r),
+        **_ids(reg, identity),
     )
 
 
@@ -437,7 +453,7 @@ def _traces_line(traces: Optional[GuardDutyTracesFacts]) -> str:
         SsmLogFacts,
         GuardDutyTracesFacts,
         SsmRegistrationFacts,
-        Results,
+        ImdsIdentityFacts,
     ),
 )
 def control_plane_rows(
@@ -447,7 +463,7 @@ def control_plane_rows(
     log: Optional[SsmLogFacts],
     traces: Optional[GuardDutyTracesFacts],
     reg: Optional[SsmRegistrationFacts],
-    r: Results,
+    identity: Optional[ImdsIdentityFacts],
 ) -> RuleOutput:
     """SSM-managed host, no GuardDuty agent, no GuardDuty SSM trace: the cause is account-side."""
     if mgmt is None or mgmt.management_type not in ("none", "unknown"):
@@ -467,7 +483,7 @@ def control_plane_rows(
         "ssm.control-plane-rows",
         evidence=evidence,
         checks=(GuardDutyTracesFacts, ManagementTypeFacts),
-        **_ids(reg, r),
+        **_ids(reg, identity),
     )
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from gd_doctor.diagnosis.base import Results, Rule, RuleOutput, finding, rule
+from gd_doctor.diagnosis.base import Rule, RuleOutput, RunResults, finding, rule
 
 
-@rule("tool.budget_exhausted")
-def budget_exhausted(r: Results) -> RuleOutput:
+@rule("tool.budget_exhausted", reads=(RunResults,))
+def budget_exhausted(run: RunResults) -> RuleOutput:
     """Some checks were cut short by the global --timeout budget."""
-    pending = [res.check_id for res in r.all() if res.timed_out]
+    pending = [res.check_id for res in run.results if res.timed_out]
     if not pending:
         return None
     return finding(

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from gd_doctor.host.package_info import PackageInfo
+from gd_doctor.host.unit_model import EffectiveUnit
 from gd_doctor.model import Facts
 from gd_doctor.parsers.dpkg_status import DpkgPackage
 from gd_doctor.parsers.journal_events import UnitHistory
 from gd_doctor.parsers.rpm import RpmPackage, VerifyProblem
 from gd_doctor.parsers.systemctl_show import UnitState
-from gd_doctor.parsers.unit_file import MergedUnit, parse_size
+from gd_doctor.parsers.unit_file import parse_size
 from gd_doctor.redact import redact
 
 EVIDENCE_PER_SIGNATURE = 3
@@ -111,6 +113,35 @@ class PackageFacts(Facts):
             verify_ran=verify is not None,
             install_method=install_method,
             source="rpm",
+        )
+
+    @classmethod
+    def from_info(
+        cls,
+        info: PackageInfo,
+        *,
+        install_method: str,
+        verify: Optional[Sequence[VerifyProblem]] = None,
+    ) -> "PackageFacts":
+        """From the host's one package layer (host/packages.py) and, for rpm, ``rpm -V``
+        (None: it did not run)."""
+        if info.installed is None:
+            return cls.unknown(
+                info.problem or "package database unreadable", install_method=install_method
+            )
+        serious = [p for p in verify or () if p.serious]
+        return cls(
+            installed=info.installed,
+            manager=info.manager,
+            version=info.version if info.installed else None,
+            release=info.release if info.manager == "rpm" else None,
+            state=info.dpkg_state,
+            dpkg_status=info.dpkg_status if info.installed else None,
+            broken=info.broken,
+            verify_problems=tuple(f"{p.flags} {p.path}" for p in serious),
+            verify_ran=(verify is not None) if info.manager == "rpm" and info.installed else None,
+            install_method=install_method,
+            source=info.source,
         )
 
     @classmethod
@@ -231,31 +262,30 @@ class UnitFileFacts(Facts):
         return cls(path=path, masked=True)
 
     @classmethod
-    def from_merged(
+    def from_unit(
         cls,
-        path: str,
-        merged: MergedUnit,
+        unit: EffectiveUnit,
         *,
-        drop_ins: Sequence[str],
         total_memory: Optional[int],
         exec_exists: Optional[bool],
-        unreadable: Sequence[str] = (),
     ) -> "UnitFileFacts":
+        """From the effective unit of the host's one systemd layer (host/units.py)."""
+        exec_start = unit.exec_start[-1] if unit.exec_start else None
         return cls(
-            path=path,
-            drop_ins=tuple(drop_ins),
-            exec_start=redact(merged.exec_start) if merged.exec_start else None,
-            exec_path=exec_path(merged.exec_start),
+            path=unit.fragment_path,
+            drop_ins=tuple(p for p in unit.drop_in_paths if p not in unit.masked_drop_ins),
+            exec_start=redact(exec_start) if exec_start else None,
+            exec_path=exec_path(exec_start),
             exec_exists=exec_exists,
-            memory_max=parse_size(merged.memory_max, total_memory),
-            memory_limit=parse_size(merged.memory_limit, total_memory),
-            cpu_quota=merged.cpu_quota,
-            restart=merged.restart,
-            limit_memlock=merged.limit_memlock,
-            environment=redacted_env(merged.environment),
-            environment_files=tuple(merged.environment_files),
-            errors=tuple(merged.errors),
-            unreadable=tuple(unreadable),
+            memory_max=parse_size(unit.memory_max, total_memory),
+            memory_limit=parse_size(unit.memory_limit, total_memory),
+            cpu_quota=unit.cpu_quota,
+            restart=unit.restart,
+            limit_memlock=unit.value("LimitMEMLOCK"),
+            environment=redacted_env(unit.environment),
+            environment_files=tuple(f.path for f in unit.environment_files),
+            errors=tuple(unit.errors),
+            unreadable=tuple(f"{path}: {why}" for path, why in unit.unreadable),
         )
 
     @property

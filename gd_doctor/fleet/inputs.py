@@ -491,6 +491,14 @@ def _row_from_label(label: str) -> Optional[str]:
     m = _ROW_LABEL.match(label.strip())
     if m:
         return m.group(2)
+    kind, sep, message = label.strip().rpartition(": ")
+    if sep and message == "(empty)":
+        # "[No Agent Reporting: (empty)]": the row of that type whose message is empty
+        from gd_doctor.knowledge import coverage_issues
+
+        for row in coverage_issues().values():
+            if row.type.lower() == kind.lower() and not row.message:
+                return row.id
     return row_of_issue(label) if label.strip() else None
 
 

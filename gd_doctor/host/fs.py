@@ -264,13 +264,31 @@ class RootFS:
         return os.path.realpath(self.root)
 
     @functools.cached_property
+    def _root_id(self) -> Optional[Tuple[int, int]]:
+        """(device, inode) of the root directory, reached by opening ``root`` itself.
+
+        Not through ``realpath``: a running container's root is ``/proc/PID/root``, a magic
+        link whose readlink says ``/`` (the container's view) although the kernel, opening it,
+        lands in the container's own root. Names would say "this machine"; the inode does not.
+        """
+        try:
+            st = os.stat(self.root)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    @functools.cached_property
     def _listings(self) -> _Counter:
         return _Counter(MAX_LISTINGS)
 
     @property
     def is_live(self) -> bool:
-        """True when the root is this machine's own ``/``."""
-        return self._root_real == "/"
+        """True when the root is this machine's own ``/`` (the same directory, not the name:
+        ``/proc/PID/root`` of a container is another root although its link reads ``/``)."""
+        if self._root_id is None:
+            return self._root_real == "/"
+        live = os.stat("/")
+        return self._root_id == (live.st_dev, live.st_ino)
 
     @property
     def confined(self) -> bool:
@@ -304,7 +322,9 @@ class RootFS:
             raise _Refused("unreadable: the path is not valid text") from None
         if not self.confined:
             return os.open(posixpath.join("/", abs_path), flags | os.O_CLOEXEC)
-        rootfd = os.open(self._root_real, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        # The root as named, so the kernel follows a /proc/PID/root magic link into the
+        # container (its realpath would be "/", this machine's root).
+        rootfd = os.open(self.root, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             rel = abs_path.lstrip("/") or "."
             if self.uses_openat2:
@@ -367,10 +387,30 @@ class RootFS:
                 real = os.readlink(f"/proc/self/fd/{pfd}")
         except OSError as exc:
             return None, _describe_os_error(exc)
-        root = self._root_real.rstrip("/")
-        if self.confined and not real.startswith(root + "/"):
+        if not self.confined:
+            return real, None
+        seen, name = self._root_names
+        if seen is None or not real.startswith(seen.rstrip("/") + "/"):
             return None, OUTSIDE
-        return real, None
+        return name + real[len(seen.rstrip("/")) :], None
+
+    @functools.cached_property
+    def _root_names(self) -> Tuple[Optional[str], str]:
+        """How the kernel names the root in fd links, and the name this machine opens it by.
+
+        The same for a plain directory. For a container's ``/proc/PID/root`` the kernel names
+        its files as the container sees them (``/var/log/...``): those must be reached through
+        the magic link, not by that name on this machine.
+        """
+        try:
+            with self._fd("/") as rootfd:
+                seen = os.readlink(f"/proc/self/fd/{rootfd}")
+            st = os.stat(seen)
+        except OSError:
+            return None, ""
+        if (st.st_dev, st.st_ino) == self._root_id:
+            return seen, seen.rstrip("/")
+        return seen, str(self.root).rstrip("/")
 
     # -- metadata -----------------------------------------------------------------------------
 

@@ -8,10 +8,11 @@ token (and learn only whether one was issued), then read paths; the client adds 
   (:class:`UnavailableImds`), as it does for the AWS SDKs.
 * Never through a proxy: the session ignores the environment (``trust_env = False``) and has no
   proxies, because a proxy in front of IMDS breaks IMDSv2 (AWS documents ``no_proxy`` for it).
-* Bounded: every call has a timeout and one retry (``timeouts.IMDS_RETRIES``) on a timeout or a
-  5xx. Each exchange runs in a daemon thread joined with the timeout, and a body is read up to
-  :data:`MAX_BODY` bytes, so a server that trickles a byte a second or sends megabytes cannot
-  hold the run.
+* Bounded: every call has a timeout and one retry (``timeouts.IMDS_RETRIES``) on a 5xx or a
+  refused connection (both answer at once); none after a timeout: a silent IMDS stays silent,
+  and a retry would only double the worst case. Each exchange runs in a daemon thread joined
+  with the timeout, and a body is read up to :data:`MAX_BODY` bytes, so a server that trickles
+  a byte a second or sends megabytes cannot hold the run.
 * Secrets: the token is kept in the client; replies of credential paths are handed to the check,
   which keeps only ``Code`` and ``Expiration``. Nothing here logs.
 """
@@ -118,7 +119,11 @@ class HttpImds:
         return self._token is not None
 
     def _exchange(
-        self, method: str, path: str, headers: Mapping[str, str], timeout: float,
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        timeout: float,
         box: Dict[str, Any],
     ) -> None:
         """The HTTP exchange itself; runs in a daemon thread so a trickling body cannot hold us."""
@@ -169,13 +174,19 @@ class HttpImds:
         reply = self._once(method, path, headers, timeout)
         attempts = 1
         while attempts <= self._retries and (
-            reply.problem == "timeout" or (reply.status is not None and reply.status >= 500)
+            reply.problem == "refused" or (reply.status is not None and reply.status >= 500)
         ):
             attempts += 1
             reply = self._once(method, path, headers, timeout)
         return ImdsReply(
-            reply.method, reply.path, reply.status, reply.text, reply.problem, attempts,
-            bool(headers.get("X-aws-ec2-metadata-token")), reply.elapsed_s,
+            reply.method,
+            reply.path,
+            reply.status,
+            reply.text,
+            reply.problem,
+            attempts,
+            bool(headers.get("X-aws-ec2-metadata-token")),
+            reply.elapsed_s,
         )
 
     def fetch_token(self, *, timeout: float) -> ImdsReply:
@@ -190,8 +201,14 @@ class HttpImds:
                 self._token = reply.text.strip()
         # the token itself never leaves the client
         return ImdsReply(
-            reply.method, reply.path, reply.status, "", reply.problem, reply.attempts,
-            False, reply.elapsed_s,
+            reply.method,
+            reply.path,
+            reply.status,
+            "",
+            reply.problem,
+            reply.attempts,
+            False,
+            reply.elapsed_s,
         )
 
     def get(self, path: str, *, timeout: float, use_token: bool = True) -> ImdsReply:

@@ -45,6 +45,20 @@ def _decode(raw: bytes, max_line: int) -> str:
     return raw[:max_line].replace(b"\x00", b"").decode("utf-8", errors="replace").rstrip("\r")
 
 
+def _decode_all(raws: List[bytes], max_line: int) -> List[str]:
+    """``[_decode(raw, max_line) for raw in raws]``, decoded in one call when no line needs
+    cutting or cleaning (UTF-8 resynchronises at every newline, so the result is the same)."""
+    if not raws:
+        return []
+    joined = b"\n".join(raws)
+    if b"\x00" in joined or max(map(len, raws)) > max_line:
+        return [_decode(raw, max_line) for raw in raws]
+    text = joined.decode("utf-8", errors="replace")
+    if "\r" in text:
+        return [line.rstrip("\r") for line in text.split("\n")]
+    return text.split("\n")
+
+
 def _problem(exc: OSError) -> str:
     if isinstance(exc, PermissionError):
         return "permission denied"
@@ -82,12 +96,13 @@ def _tail_plain(
             out.bytes_read += step
             parts = (block + carry).split(b"\n")
             carry = parts[0][:max_line]
+            body = _decode_all([raw for raw in parts[1:] if raw.strip()], max_line)
+            # Log lines are written in time order: when the block's oldest line is inside the
+            # window, so is the rest of the block, and no other line's time is read.
+            whole = bool(body) and not too_old(body[0])
             stop = False
-            for raw in reversed(parts[1:]):
-                if not raw.strip():
-                    continue
-                line = _decode(raw, max_line)
-                if too_old(line):
+            for line in reversed(body):
+                if not whole and too_old(line):
                     out.reached_window_start = stop = True
                     break
                 lines.appendleft(line)
@@ -118,26 +133,33 @@ class _LineCutter:
         self.skipping = False  # inside the dropped rest of an over-long line
 
     def feed(self, data: bytes) -> List[bytes]:
+        parts = data.split(b"\n")  # one split per chunk: no Python step per line
+        if len(parts) == 1:
+            return self._partial(parts[0])
         lines: List[bytes] = []
-        start = 0
-        while start < len(data):
-            nl = data.find(b"\n", start)
-            end = len(data) if nl < 0 else nl
-            if not self.skipping:
-                room = self.max_line - len(self.pending)
-                self.pending += data[start : start + max(0, min(room, end - start))]
-                if nl < 0 and len(self.pending) >= self.max_line:
-                    lines.append(bytes(self.pending))  # the cut line counts now; drop the rest
-                    self.pending.clear()
-                    self.skipping = True
-            if nl < 0:
-                break
-            if not self.skipping:
-                lines.append(bytes(self.pending))
-            self.pending.clear()
-            self.skipping = False
-            start = nl + 1
+        if not self.skipping:
+            self.pending += parts[0][: max(0, self.max_line - len(self.pending))]
+            lines.append(bytes(self.pending))
+        self.pending.clear()
+        self.skipping = False
+        middle = parts[1:-1]
+        if middle and max(map(len, middle)) > self.max_line:
+            middle = [p[: self.max_line] for p in middle]
+        lines.extend(middle)
+        lines.extend(self._partial(parts[-1]))
         return lines
+
+    def _partial(self, part: bytes) -> List[bytes]:
+        """The start of a line whose end has not arrived; it counts once it is max_line long."""
+        if self.skipping:
+            return []
+        self.pending += part[: max(0, self.max_line - len(self.pending))]
+        if len(self.pending) >= self.max_line:
+            cut = bytes(self.pending)
+            self.pending.clear()
+            self.skipping = True
+            return [cut]
+        return []
 
     def finish(self) -> List[bytes]:
         rest = [] if self.skipping or not self.pending else [bytes(self.pending)]
@@ -170,11 +192,15 @@ def _stream_gzip(
     ended = True  # no member started yet: an empty file is an empty log
 
     def take(raws: List[bytes]) -> None:
-        for raw in raws:
-            if raw.strip():
-                line = _decode(raw, max_line)
-                if not too_old(line):
-                    kept.append(line)
+        # Lines are in time order: a chunk whose newest line is older than the window is
+        # dropped without decoding the rest, one whose oldest line is inside is kept whole.
+        body = [raw for raw in raws if raw.strip()]
+        if not body or too_old(_decode(body[-1], max_line)):
+            return
+        lines = _decode_all(body, max_line)
+        if too_old(lines[0]):
+            lines = [line for line in lines if not too_old(line)]
+        kept.extend(lines)
 
     try:
         while True:

@@ -88,9 +88,7 @@ class SystemResolver:
             try:
                 box["infos"] = socket.getaddrinfo(name, 443, type=socket.SOCK_STREAM)
             except socket.gaierror as exc:
-                box["problem"] = _GAI_PROBLEMS.get(
-                    exc.errno or 0, f"error: {exc.strerror or exc}"
-                )
+                box["problem"] = _GAI_PROBLEMS.get(exc.errno or 0, f"error: {exc.strerror or exc}")
             except (OSError, UnicodeError) as exc:
                 box["problem"] = f"error: {exc}"
 
@@ -198,7 +196,10 @@ def _connect_state(exc: BaseException) -> Tuple[str, str]:
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return "timeout", "no answer (packets dropped?)"
     if isinstance(exc, OSError) and exc.errno in (
-        errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT,
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EADDRNOTAVAIL,
+        errno.EAFNOSUPPORT,
     ):
         return "unreachable", exc.strerror or str(exc)
     if isinstance(exc, OSError):
@@ -319,9 +320,7 @@ def _verify_class(exc: ssl.SSLCertVerificationError) -> str:
 class LiveNetwork:
     """The live host's network, with an injectable resolver and CA bundle."""
 
-    def __init__(
-        self, resolver: Optional[Resolver] = None, ca_file: Optional[str] = None
-    ) -> None:
+    def __init__(self, resolver: Optional[Resolver] = None, ca_file: Optional[str] = None) -> None:
         self.resolver: Resolver = resolver or SystemResolver()
         self.ca_file = ca_file
         where = f", CA bundle {ca_file}" if ca_file else ""
@@ -341,8 +340,10 @@ class LiveNetwork:
         return TcpResult(address, port, "ok", "", time.monotonic() - start)
 
     def _context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else (
-            ssl.create_default_context()
+        ctx = (
+            ssl.create_default_context(cafile=self.ca_file)
+            if self.ca_file
+            else (ssl.create_default_context())
         )
         ctx.check_hostname = True
         ctx.verify_mode = ssl.CERT_REQUIRED
@@ -407,8 +408,7 @@ class LiveNetwork:
                 proxy_url, server_name, port, deadline
             )
             if raw is None:
-                return done(tcp=state, tcp_detail=detail, proxy_status=proxy_status,
-                            problem=detail)
+                return done(tcp=state, tcp_detail=detail, proxy_status=proxy_status, problem=detail)
         else:
             try:
                 raw = socket.create_connection((address, port), timeout=deadline.left())
@@ -420,12 +420,19 @@ class LiveNetwork:
             tls_sock = self._context().wrap_socket(raw, server_hostname=server_name)
         except ssl.SSLCertVerificationError as exc:
             raw.close()
-            return done(tcp="ok", proxy_status=proxy_status, tls=_verify_class(exc),
-                        tls_detail=str(getattr(exc, "verify_message", "") or exc)[:300])
+            return done(
+                tcp="ok",
+                proxy_status=proxy_status,
+                tls=_verify_class(exc),
+                tls_detail=str(getattr(exc, "verify_message", "") or exc)[:300],
+            )
         except (ssl.SSLError, OSError) as exc:
             raw.close()
-            detail = "handshake timed out" if isinstance(exc, (socket.timeout, TimeoutError)) \
+            detail = (
+                "handshake timed out"
+                if isinstance(exc, (socket.timeout, TimeoutError))
                 else str(exc)[:300]
+            )
             return done(tcp="ok", proxy_status=proxy_status, tls="failed", tls_detail=detail)
         with tls_sock:
             peer = tls_sock.getpeercert() or {}
@@ -446,13 +453,24 @@ class LiveNetwork:
                 tls_sock.sendall(request.encode())
                 data = _recv_until(tls_sock, deadline, stop_at_headers=False)
             except OSError as exc:
-                return done(tcp="ok", proxy_status=proxy_status, tls="ok",
-                            tls_version=tls_sock.version(), cert=cert,
-                            problem=f"request failed: {exc}"[:300])
+                return done(
+                    tcp="ok",
+                    proxy_status=proxy_status,
+                    tls="ok",
+                    tls_version=tls_sock.version(),
+                    cert=cert,
+                    problem=f"request failed: {exc}"[:300],
+                )
             status, headers, body = parse_http_reply(data)
             return done(
-                tcp="ok", proxy_status=proxy_status, tls="ok", tls_version=tls_sock.version(),
-                cert=cert, http_status=status, headers=headers, body=body,
+                tcp="ok",
+                proxy_status=proxy_status,
+                tls="ok",
+                tls_version=tls_sock.version(),
+                cert=cert,
+                http_status=status,
+                headers=headers,
+                body=body,
                 problem=None if status is not None else "no HTTP reply in time",
             )
 

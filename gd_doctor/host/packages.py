@@ -86,6 +86,8 @@ class PackageQuery:
                 problem=f"no {' or '.join(managers)} database found",
                 consulted=(),
             )
+        if len(answers) == 1:  # keep what the one database said (dpkg "rc": config-files)
+            return _with(answers[0], consulted=consulted)
         return PackageInfo(
             name,
             answers[0].manager,
@@ -193,6 +195,12 @@ class PackageQuery:
             if read.truncated
             else f"cannot read {SNAPD_STATE}: {read.problem or 'not JSON'}"
         )
+        if version is not None:
+            # /snap/NAME/current is the mounted revision snapd made current: installed, even
+            # where state.json is root-only or absent from a copied root
+            return PackageInfo(
+                name, "snap", True, version=version, source=f"/snap/{name}/current/meta/snap.yaml"
+            )
         if self.live:
             res = self.run.run(["snap", "list", name], timeout=self.timeout)
             if res.problem is None:

@@ -84,9 +84,7 @@ class FakeProcesses:
 def _name_matches(name: str, exe: Optional[str], prefix: str) -> bool:
     base = (exe or "").rsplit("/", 1)[-1]
     # comm is cut to 15 characters, so compare only that much of the prefix.
-    return (bool(name) and name.startswith(prefix[:15])) or (
-        bool(base) and base.startswith(prefix)
-    )
+    return (bool(name) and name.startswith(prefix[:15])) or (bool(base) and base.startswith(prefix))
 
 
 class PsutilProcesses:

@@ -10,9 +10,10 @@ runs on.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import replace
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from gd_doctor.host.fs import FileRead, RootFS
 
@@ -65,6 +66,10 @@ class ConfinedFS:
 
     def __init__(self, fs: RootFS) -> None:
         self.fs = fs
+        # One listing per directory per run: unit resolution looks at the same dozen search
+        # directories for every unit, and RootFS caps how often one directory may be listed
+        # (a defence against link fan-out), so the layer must not spend that on repeats.
+        self._listings: Dict[str, Optional[List[str]]] = {}
 
     def _in(self, path: str) -> str:
         return real_path(self.fs, path)
@@ -85,11 +90,16 @@ class ConfinedFS:
         return self.fs.is_dir(self._in(path))
 
     def listdir(self, path: str) -> Optional[List[str]]:
-        return self.fs.listdir(self._in(path))
+        real = self._in(path)
+        if real not in self._listings:
+            self._listings[real] = self.fs.listdir(real)
+        names = self._listings[real]
+        return None if names is None else list(names)
 
     def glob(self, directory: str, pattern: str) -> List[str]:
         base = directory.rstrip("/")
-        return [f"{base}/{p.rsplit('/', 1)[1]}" for p in self.fs.glob(self._in(directory), pattern)]
+        names = self.listdir(directory) or []
+        return [f"{base}/{name}" for name in names if fnmatch.fnmatch(name, pattern)]
 
     def readlink(self, path: str) -> Optional[str]:
         """The link ``path`` itself (its directory resolved, its last component not)."""

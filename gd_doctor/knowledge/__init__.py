@@ -85,9 +85,33 @@ def all_coverage_issues() -> Mapping[str, CoverageIssue]:
     return {**coverage_issues(), **bottlerocket_issues()}
 
 
+WHERE = ("instance", "workstation")
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """How one fix step applies: the fix itself or a diagnosis step, on which distributions
+    (os-release ``ID``/``ID_LIKE`` values; empty: all), where it runs, and ``when``: the values
+    of the finding's parameters it is for (``{"failure": ["timeout"]}``; empty: always)."""
+
+    fix: bool = False
+    distros: Tuple[str, ...] = ()
+    where: Optional[str] = None  # "instance" | "workstation" (AWS credentials) | None
+    when: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
+
+    def wanted(self, params: Mapping[str, object]) -> bool:
+        """The step applies to a finding built with these parameters."""
+        return all(str(params.get(key)) in values for key, values in self.when)
+
+
 @dataclass(frozen=True)
 class FindingSpec:
-    """What a diagnosis rule concludes: title and steps may hold ``{placeholders}``."""
+    """What a diagnosis rule concludes: title and steps may hold ``{placeholders}``.
+
+    ``folds`` names the findings that are consequences of this one: when both are found, the
+    engine lists them under this cause instead of as problems of their own. ``decisive`` names
+    the check whose first evidence line proves the finding (default: the first line).
+    """
 
     id: str
     title: str
@@ -98,6 +122,26 @@ class FindingSpec:
     doc: Optional[str]
     source_file: str
     checks: Tuple[str, ...] = ()
+    step_specs: Tuple[StepSpec, ...] = ()
+    folds: Tuple[str, ...] = ()
+    decisive: Optional[str] = None
+
+
+def _step(raw: Any, where: str) -> Tuple[str, StepSpec]:
+    """A step is a string, or ``{"text", "fix", "distros", "where"}``."""
+    if isinstance(raw, str):
+        return raw, StepSpec()
+    place = raw.get("where")
+    if place is not None and place not in WHERE:
+        raise ValueError(f"{where}: step 'where' must be one of {WHERE}, not {place!r}")
+    when = raw.get("when") or {}
+    spec = StepSpec(
+        fix=bool(raw.get("fix", False)),
+        distros=tuple(raw.get("distros", ())),
+        where=place,
+        when=tuple((str(k), tuple(str(v) for v in vals)) for k, vals in when.items()),
+    )
+    return str(raw["text"]), spec
 
 
 @cache
@@ -109,16 +153,20 @@ def finding_specs() -> Mapping[str, FindingSpec]:
         for raw in data["findings"]:
             if raw["id"] in specs:
                 raise ValueError(f"finding {raw['id']} defined twice ({path.name})")
+            steps = [_step(s, f"{path.name}: {raw['id']}") for s in raw.get("steps", ())]
             specs[raw["id"]] = FindingSpec(
                 id=raw["id"],
                 title=raw["title"],
                 severity=raw["severity"],
                 issue=raw.get("issue"),
                 rank=int(raw.get("rank", 500)),
-                steps=tuple(raw.get("steps", ())),
+                steps=tuple(text for text, _ in steps),
                 doc=raw.get("doc"),
                 source_file=path.name,
                 checks=tuple(raw.get("checks", ())),
+                step_specs=tuple(meta for _, meta in steps),
+                folds=tuple(raw.get("folds", ())),
+                decisive=raw.get("decisive"),
             )
     return {k: _with_notes(v) for k, v in specs.items()}
 
@@ -135,10 +183,17 @@ def _note_applies(note: Mapping[str, Any], spec: "FindingSpec") -> bool:
 
 def _with_notes(spec: "FindingSpec") -> "FindingSpec":
     """The spec with the timing and tag notes of timing.json that apply to it, as last steps."""
-    extra = tuple(str(n["text"]) for n in load("timing.json")["notes"] if _note_applies(n, spec))
+    notes = load("timing.json")["notes"]
+    extra = [str(n["text"]) for n in notes if _note_applies(n, spec)]
+    extra = [e for e in dict.fromkeys(extra) if e not in spec.steps]
     if not extra:
         return spec
-    return replace(spec, steps=spec.steps + tuple(e for e in extra if e not in spec.steps))
+    # a note is neither the fix nor tied to a distribution: a plain step, always kept
+    return replace(
+        spec,
+        steps=spec.steps + tuple(extra),
+        step_specs=spec.step_specs + (StepSpec(),) * len(extra),
+    )
 
 
 def tag_key_allowed(key: str) -> bool:

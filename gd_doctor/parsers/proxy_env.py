@@ -16,9 +16,8 @@ present, and :attr:`ProxyUrl.display` is safe to print.
 from __future__ import annotations
 
 import ipaddress
-import shlex
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from gd_doctor.parsers.errors import ParseError
@@ -76,57 +75,6 @@ def parse_environ(data: bytes) -> Dict[str, str]:
         if sep and key and "\ufffd" not in key:
             env[key] = value
     return env
-
-
-@dataclass(frozen=True)
-class UnitEnvironment:
-    """``Environment=`` assignments and ``EnvironmentFile=`` paths of unit files or drop-ins."""
-
-    environment: Mapping[str, str]
-    environment_files: Tuple[str, ...] = ()
-
-
-def parse_unit_environment(text: str) -> UnitEnvironment:
-    """Environment lines of a unit or drop-in (later assignments win, an empty one resets).
-
-    The SSM Agent proxy drop-in AWS documents, applied to the GuardDuty agent::
-
-    >>> u = parse_unit_environment('''[Service]
-    ... Environment="http_proxy=http://hostname:port"
-    ... Environment="https_proxy=http://hostname:port"
-    ... Environment="no_proxy=169.254.169.254"
-    ... EnvironmentFile=-/etc/sysconfig/proxy
-    ... ''')
-    >>> dict(u.environment), u.environment_files
-    ({'http_proxy': 'http://hostname:port', 'https_proxy': 'http://hostname:port', \
-'no_proxy': '169.254.169.254'}, ('/etc/sysconfig/proxy',))
-    """
-    env: Dict[str, str] = {}
-    files: List[str] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep:
-            continue
-        if key == "Environment":
-            if not value.strip():
-                env.clear()
-                continue
-            try:
-                words = shlex.split(value)
-            except ValueError:
-                continue  # unbalanced quotes: systemd ignores the line too
-            for word in words:
-                name, eq, val = word.partition("=")
-                if eq and name:
-                    env[name] = val
-        elif key == "EnvironmentFile":
-            if not value.strip():
-                files.clear()
-                continue
-            files.append(value.strip().lstrip("-"))
-    return UnitEnvironment(env, tuple(files))
 
 
 @dataclass(frozen=True)

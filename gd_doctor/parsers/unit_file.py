@@ -1,9 +1,8 @@
 """Parse systemd unit files and drop-ins (``[Section]`` and ``Key=value`` lines).
 
-Used with ``--root``, where no systemd can be asked: the unit
-``/lib/systemd/system/amazon-guardduty-agent.service`` and its drop-ins
-``/etc/systemd/system/amazon-guardduty-agent.service.d/*.conf`` are read as files and merged the
-way systemd merges them (later files win; an empty ``Environment=`` resets the list).
+The host's one systemd layer (:mod:`gd_doctor.host.units`) finds the unit file and its drop-ins
+with systemd's precedence and merges what this module parses with :func:`collect_settings`
+(later files win; an empty assignment resets the list), live and under ``--root``.
 
 Typical input (the AWS troubleshooting page names both memory directives)::
 
@@ -19,7 +18,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from gd_doctor.parsers.numbers import scaled
@@ -37,21 +36,6 @@ class UnitFile:
 
     def values(self, section: str, key: str) -> List[str]:
         return [v for s, k, v in self.assignments if s == section and k == key]
-
-
-@dataclass(frozen=True)
-class MergedUnit:
-    """The effective settings of a unit plus its drop-ins (only what gd-doctor reads)."""
-
-    memory_max: Optional[str] = None
-    memory_limit: Optional[str] = None
-    cpu_quota: Optional[str] = None
-    restart: Optional[str] = None
-    exec_start: Optional[str] = None
-    environment: Tuple[Tuple[str, str], ...] = ()
-    environment_files: Tuple[str, ...] = ()
-    limit_memlock: Optional[str] = None
-    errors: Tuple[str, ...] = field(default_factory=tuple)
 
 
 def parse_unit_file(text: str, path: str = "") -> UnitFile:
@@ -94,49 +78,6 @@ def _env_words(value: str) -> List[Tuple[str, str]]:
     except ValueError:
         words = value.split()
     return [(n, v) for n, s, v in (w.partition("=") for w in words) if s and n]
-
-
-def merge_unit(files: Sequence[UnitFile]) -> MergedUnit:
-    """Merge a unit file and its drop-ins (already in systemd's order: unit, then drop-ins
-    sorted by file name).
-
-    >>> base = parse_unit_file("[Service]\\nMemoryMax=128M\\nEnvironment=A=1\\n")
-    >>> drop = parse_unit_file("[Service]\\nMemoryMax=256M\\nEnvironment=\\nEnvironment=B=2\\n")
-    >>> m = merge_unit([base, drop]); m.memory_max, m.environment
-    ('256M', (('B', '2'),))
-    """
-    last: Dict[str, str] = {}
-    env: List[Tuple[str, str]] = []
-    env_files: List[str] = []
-    errors: List[str] = []
-    for unit in files:
-        errors.extend(unit.errors)
-        for section, key, value in unit.assignments:
-            if section != "Service":
-                continue
-            if key == "Environment":
-                if not value:
-                    env = []
-                else:
-                    env.extend(_env_words(value))
-            elif key == "EnvironmentFile":
-                if not value:
-                    env_files = []
-                else:
-                    env_files.append(value.lstrip("-"))
-            else:
-                last[key] = value
-    return MergedUnit(
-        memory_max=last.get("MemoryMax") or None,
-        memory_limit=last.get("MemoryLimit") or None,
-        cpu_quota=last.get("CPUQuota") or None,
-        restart=last.get("Restart") or None,
-        exec_start=last.get("ExecStart") or None,
-        environment=tuple(env),
-        environment_files=tuple(env_files),
-        limit_memlock=last.get("LimitMEMLOCK") or None,
-        errors=tuple(errors),
-    )
 
 
 def parse_size(value: Optional[str], total_memory: Optional[int] = None) -> Optional[int]:

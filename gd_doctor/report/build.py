@@ -8,9 +8,11 @@ from typing import Optional, Type, TypeVar
 from gd_doctor import __version__
 from gd_doctor.diagnosis.engine import Diagnosis
 from gd_doctor.facts import Facts
+from gd_doctor.facts.agent import PackageFacts, UnitFacts
 from gd_doctor.facts.imds import ImdsIdentityFacts
 from gd_doctor.facts.network import RegionFacts
 from gd_doctor.facts.platform import ArchFacts, Ec2Facts, KernelFacts, OsFacts
+from gd_doctor.facts.ssm import ManagementTypeFacts, SsmPackageFacts
 from gd_doctor.knowledge import coverage_issues, knowledge_date
 from gd_doctor.model import HostFacts, Report
 from gd_doctor.runner import RunOutcome
@@ -25,11 +27,7 @@ def _facts(run: RunOutcome, facts_type: Type[F]) -> Optional[F]:
     return None
 
 
-def _text(value: object) -> Optional[str]:
-    return str(value) if isinstance(value, (str, int, float)) and str(value) else None
-
-
-def host_facts(run: RunOutcome, *, root: str, live: bool) -> HostFacts:
+def host_facts(run: RunOutcome, *, root: str, live: bool, euid: Optional[int] = None) -> HostFacts:
     """The host summary at the top of a report, from the typed facts that establish it."""
     os_ = _facts(run, OsFacts)
     kernel = _facts(run, KernelFacts)
@@ -37,11 +35,10 @@ def host_facts(run: RunOutcome, *, root: str, live: bool) -> HostFacts:
     ec2 = _facts(run, Ec2Facts)
     identity = _facts(run, ImdsIdentityFacts)
     region = _facts(run, RegionFacts)
-    data = {r.check_id: r.data for r in run.results}
-
-    def fact(check_id: str, key: str) -> Optional[str]:
-        # TODO(facts): cross-domain agent.* and ssm.* until those domains are on typed facts
-        return _text(data.get(check_id, {}).get(key))
+    package = _facts(run, PackageFacts)
+    unit = _facts(run, UnitFacts)
+    management = _facts(run, ManagementTypeFacts)
+    ssm_package = _facts(run, SsmPackageFacts)
 
     return HostFacts(
         hostname=os_.hostname if os_ else None,
@@ -54,12 +51,11 @@ def host_facts(run: RunOutcome, *, root: str, live: bool) -> HostFacts:
         region=(identity.region if identity else None) or (region.region if region else None),
         is_ec2=ec2.is_ec2 if ec2 else None,
         account_id=identity.account_id if identity else None,
-        agent_version=fact("agent.package", "version"),
-        agent_state=_unit_state(
-            fact("agent.unit", "active_state"), fact("agent.unit", "sub_state")
-        ),
-        management_type=fact("ssm.management_type", "management_type"),
-        ssm_agent_version=fact("ssm.agent_installed", "version"),
+        agent_version=package.version if package else None,
+        agent_state=_unit_state(unit.active_state, unit.sub_state) if unit else None,
+        management_type=management.management_type if management else None,
+        ssm_agent_version=ssm_package.version if ssm_package else None,
+        euid=euid,
     )
 
 
@@ -78,6 +74,7 @@ def build_report(
     live: bool,
     budget_s: float,
     report_path: Optional[str] = None,
+    euid: Optional[int] = None,
 ) -> Report:
     """One report value: everything the renderers need."""
     return Report(
@@ -86,7 +83,7 @@ def build_report(
         started_at=started_at.isoformat(timespec="seconds"),
         duration_s=run.duration_s,
         verdict=diagnosis.verdict,
-        host=host_facts(run, root=root, live=live),
+        host=host_facts(run, root=root, live=live, euid=euid),
         findings=diagnosis.findings,
         checks=run.results,
         budget_s=budget_s,

@@ -30,6 +30,9 @@ def _finding(f: Finding) -> Dict[str, Any]:
         "steps": list(f.steps),
         "doc": f.doc or (row.doc if row else None),
         "checks": list(f.checks),
+        "fix_step": f.fix_step,
+        "decisive_evidence": f.decisive_evidence,
+        "consequences": [_finding(c) for c in f.consequences],
     }
 
 
@@ -102,6 +105,8 @@ def _within_size_cap(doc: Dict[str, Any], limit: int = MAX_REPORT_BYTES) -> Dict
             return doc
     for f in doc["findings"]:
         f["evidence"] = f["evidence"][:3]
+        for c in f["consequences"]:
+            c["evidence"] = c["evidence"][:3]
     return doc
 
 

@@ -7,14 +7,37 @@ from typing import Dict
 
 from gd_doctor.model import Severity, Status, Verdict
 
-_UNICODE = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "–", "error": "?", "dash": "—"}
-_ASCII = {"ok": "+", "warn": "!", "fail": "x", "skip": "-", "error": "?", "dash": "-"}
+# "unknown" (a verdict that could not be earned) and "error" (a check that did not finish) are
+# never drawn as a pass: both get the question mark.
+_UNICODE = {
+    "ok": "✓",
+    "warn": "!",
+    "fail": "✗",
+    "skip": "–",
+    "error": "?",
+    "unknown": "?",
+    "dash": "—",
+    "bullet": "•",
+    "ellipsis": "…",
+}
+_ASCII = {
+    "ok": "+",
+    "warn": "!",
+    "fail": "x",
+    "skip": "-",
+    "error": "?",
+    "unknown": "?",
+    "dash": "-",
+    "bullet": "-",
+    "ellipsis": "...",
+}
 _COLORS = {
     "ok": "32",
     "warn": "33",
     "fail": "31",
     "skip": "90",
     "error": "35",
+    "unknown": "33",
     "bold": "1",
     "dim": "2",
 }
@@ -43,6 +66,12 @@ class Style:
         key = {Severity.FAIL: "fail", Severity.WARN: "warn", Severity.INFO: "skip"}[severity]
         return self.paint(self.symbols[key], key)
 
+    def verdict_plain(self, verdict: Verdict) -> str:
+        """The verdict word with its mark, without colour (its width on screen)."""
+        return f"{self.symbols[_VERDICT_KEY[verdict]]} {verdict.value.upper()}"
+
     def verdict(self, verdict: Verdict) -> str:
-        key = {Verdict.HEALTHY: "ok", Verdict.UNHEALTHY: "fail", Verdict.UNKNOWN: "warn"}[verdict]
-        return self.paint(f"{self.symbols[key]} {verdict.value.upper()}", key)
+        return self.paint(self.verdict_plain(verdict), _VERDICT_KEY[verdict])
+
+
+_VERDICT_KEY = {Verdict.HEALTHY: "ok", Verdict.UNHEALTHY: "fail", Verdict.UNKNOWN: "unknown"}

@@ -88,11 +88,29 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "true: problems found (gd-doctor exit 1) fail the invocation. false (default): only "
         "gd-doctor's own failure does, so --max-errors is not reached by unhealthy instances."
     ),
+    "bundle": {
+        "type": "String",
+        "description": "Optional step makeBundle: write a redacted support bundle "
+        "('gd-doctor bundle'): never, unhealthy (only when the verdict is not healthy) or always.",
+        "default": "never",
+        "allowedValues": ["never", "unhealthy", "always"],
+        "interpolationType": "ENV_VAR",
+    },
+    "bundleUpload": {
+        "type": "String",
+        "description": "Optional. An s3:// prefix the bundle is uploaded to with the AWS CLI "
+        "(needs s3:PutObject for the instance profile). Empty: the bundle stays in "
+        "/var/lib/gd-doctor on the instance.",
+        "default": "",
+        "allowedPattern": "^(s3://[A-Za-z0-9._/-]{1,1000})?$",
+        "interpolationType": "ENV_VAR",
+    },
 }
 
 STEPS = [
     ("installGdDoctor", "install.sh", 300, {}),
     ("runGdDoctor", "run.sh", 900, {}),
+    ("makeBundle", "bundle.sh", 900, {}),
     ("publishReport", "report.sh", 60, {"finallyStep": True}),
 ]
 

@@ -85,10 +85,10 @@ def test_an_access_denial_is_the_same_finding_from_the_journal_or_the_log_files(
         result("agent.journal", "warn", facts=journal),
         result("agent.logs", "warn", facts=logs),
     ):
-        f = next(
-            f
-            for f in diagnose([res], ALL_RULES).findings
-            if f.finding_id == "agent.log-access-denied"
-        )
-        seen.append((f.finding_id, f.severity))
+        found = diagnose([res], ALL_RULES).findings
+        # the denial is the cause (the endpoint policy or SCP); the agent's log line folds in
+        top = found[0]
+        folded = [c.finding_id for c in top.consequences]
+        seen.append((top.finding_id, top.severity, folded))
     assert seen[0] == seen[1]
+    assert seen[0][0] == "network.access-denied" and "agent.log-access-denied" in seen[0][2]

@@ -39,7 +39,7 @@ from tests.hostkit import FIXTURES, facts_with, make_host, result, run_one, run_
 ROOTS = sorted(p for p in (FIXTURES / "roots").iterdir() if p.is_dir())
 STANDIN = Path(__file__).resolve().parents[1] / "harness" / "standin"
 CAPTURED_AT = datetime(2026, 11, 30, 13, 30, tzinfo=timezone.utc)  # the journal captures' clock
-DPKG = ("dpkg-query", "-W", "-f", "${Status}|${Version}\\n", "amazon-guardduty-agent")
+DPKG_STATUS = "Package: amazon-guardduty-agent\nStatus: install ok installed\nVersion: 1.9.2\n\n"
 SHOW = ("systemctl", "show", "amazon-guardduty-agent", "-p", ",".join(PROPERTIES))
 DMESG = ("dmesg", "--time-format=iso", "--kernel", "--nopager")
 UNIT_PATH = "/lib/systemd/system/amazon-guardduty-agent.service"
@@ -112,12 +112,13 @@ def _live_agent_host(
         ),
         "/var/log/amzn-guardduty-agent/agent.log": "2026-11-30T13:00:00Z INFO started\n",
         "/proc/sys/kernel/osrelease": "6.1.112-124.190.amzn2023.x86_64\n",
+        "/var/lib/dpkg/status": DPKG_STATUS,
     }
     capture = (FIXTURES / f"systemctl/252/{show}.props.txt").read_text()
     return make_host(
         tmp_path,
         files=files,
-        commands={DPKG: "install ok installed|1.9.2\n", SHOW: capture, DMESG: ""},
+        commands={SHOW: capture, DMESG: ""},
         journal=journal,
         clock=FixedClock(CAPTURED_AT),
         procs=FakeProcesses(
@@ -185,6 +186,7 @@ def test_proof_installed_active_running_clean_journal_is_proven(tmp_path: Path) 
 
 def test_proof_needs_the_unit_files_program_without_a_package(tmp_path: Path) -> None:
     host = _live_agent_host(tmp_path, journal=CapturedJournal("clean-run"), live=False)
+    (tmp_path / "var/lib/dpkg/status").unlink()  # no package database: the files must prove it
     run, _, _ = run_pipeline(host, checks=agent_checks.CHECKS[:3])
     assert prove_health(run.results, live=False).state == ProofState.PROVEN
     (tmp_path / BINARY.lstrip("/")).unlink()

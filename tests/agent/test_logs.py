@@ -195,3 +195,71 @@ def test_the_region_the_agent_talks_to_comes_from_its_own_lines(tmp_path: Path) 
         f.finding_id for f in diagnose([identity, logs_result, region_result], ALL_RULES).findings
     ]
     assert "network.region-mismatch" in ids
+
+
+def _fixture_lines() -> List[str]:
+    lines = []
+    for f in sorted(p for p in LOGS.rglob("*") if p.is_file() and p.suffix != ".md"):
+        lines.extend(f.read_text(errors="replace").splitlines())
+    assert len(lines) > 10
+    # variants the fast paths must decline or read the same: zones, cases, odd digits, junk
+    variants = []
+    for line in lines[:40]:
+        variants += [
+            line,
+            " " + line,
+            line.replace("Z ", "+02:00 ", 1),
+            line.replace("T", "t", 1),
+            line.replace("Z", "z", 1),
+            line.replace("-11-", "-13-", 1),
+            line.replace(":", "\u0663", 1),
+            line.replace("ERROR", "ıMDS error", 1),
+            "[" + line,
+            line[:24] + line[24:].upper(),
+        ]
+    return lines + variants + ["2026-11-30T24:00:00Z INFO x", "2026-11-30 11:59:01,5 WARN y"]
+
+
+def test_line_timestamp_is_the_full_parse_timestamp() -> None:
+    from gd_doctor.parsers.agent_log import line_timestamp, parse_agent_log_line
+
+    lines = _fixture_lines()
+    fast = [line_timestamp(x, 2026) for x in lines]
+    assert fast == [parse_agent_log_line(x, 2026).timestamp for x in lines]
+    assert sum(t is not None for t in fast) > len(lines) // 4
+
+
+def test_prefilter_keeps_every_line_a_signature_or_endpoint_matches() -> None:
+    from gd_doctor.parsers.agent_log import endpoint_host_in, parse_agent_log_line
+
+    lines = _fixture_lines()
+    wanted = [
+        i
+        for i, x in enumerate(lines)
+        if endpoint_host_in(parse_agent_log_line(x).message)
+        or any(s.pattern.search(parse_agent_log_line(x).message) for s in agent.signatures())
+    ]
+    assert wanted  # the fixtures hold error lines
+    picked = set(agent._candidates(lines, agent.prefilter_literals()))
+    assert set(wanted) <= picked
+    ascii_plain = [x for x in lines if x.isascii() and not x.lstrip().startswith("{")]
+    assert set(agent._candidates(ascii_plain, agent.prefilter_literals())) < set(
+        range(len(ascii_plain))
+    )  # it does leave lines out
+
+
+def test_signature_hits_are_those_of_every_expression_on_every_line() -> None:
+    from gd_doctor.parsers.agent_log import parse_agent_log_line
+
+    lines = _fixture_lines()
+    fast = agent.SignatureMatches()
+    for x in lines:
+        p = parse_agent_log_line(x, 2026)
+        fast.feed(p.timestamp, p.message, "f")
+    slow: Dict[str, int] = {}
+    for x in lines:
+        msg = parse_agent_log_line(x, 2026).message
+        sig = next((s for s in agent.signatures() if s.pattern.search(msg)), None)
+        if sig is not None:
+            slow[sig.id] = slow.get(sig.id, 0) + 1
+    assert {h.id: h.count for h in fast.hits()} == slow and slow

@@ -28,38 +28,42 @@ from gd_doctor.parsers.rpm import RPM_QUERY_FORMAT
 from gd_doctor.parsers.systemctl_show import PROPERTIES
 from tests.hostkit import FIXTURES, make_host, result, run_one, run_pipeline, validate_report
 
-DPKG = ("dpkg-query", "-W", "-f", "${Status}|${Version}\\n", "amazon-guardduty-agent")
 RPM_Q = ("rpm", "-q", "--qf", RPM_QUERY_FORMAT, "amazon-guardduty-agent")
 RPM_V = ("rpm", "-V", "amazon-guardduty-agent")
 SHOW = ("systemctl", "show", "amazon-guardduty-agent", "-p", ",".join(PROPERTIES))
-NOT_FOUND = CommandResult(
-    (), 1, "", "dpkg-query: no packages found matching amazon-guardduty-agent\n"
-)
 
 
 @pytest.mark.parametrize(
     "status_line,expect,abbrev",
     [
-        ("install ok installed|1.9.2", Status.OK, "ii"),
-        ("install ok half-configured|1.9.2", Status.FAIL, "iF"),
-        ("install ok unpacked|1.9.2", Status.FAIL, "iU"),
-        ("install ok half-installed|1.9.2", Status.FAIL, "iH"),
-        ("install reinstreq half-installed|1.9.2", Status.FAIL, "iHR"),
-        ("deinstall ok config-files|1.9.2", Status.FAIL, "rc"),
+        ("install ok installed", Status.OK, "ii"),
+        ("install ok half-configured", Status.FAIL, "iF"),
+        ("install ok unpacked", Status.FAIL, "iU"),
+        ("install ok half-installed", Status.FAIL, "iH"),
+        ("install reinstreq half-installed", Status.FAIL, "iHR"),
+        ("deinstall ok config-files", Status.FAIL, "rc"),
     ],
 )
 def test_dpkg_states(tmp_path: Path, status_line: str, expect: Status, abbrev: str) -> None:
-    out = run_one(agent.package, make_host(tmp_path, commands={DPKG: status_line + "\n"}))
+    status = f"Package: amazon-guardduty-agent\nStatus: {status_line}\nVersion: 1.9.2\n\n"
+    out = run_one(agent.package, make_host(tmp_path, files={"/var/lib/dpkg/status": status}))
     assert isinstance(out.facts, PackageFacts)
     assert out.status == expect and out.facts.state == abbrev
+
+
+# A Berkeley DB rpm database (Amazon Linux 2): read by rpm's read-only bdb_ro backend.
+BDB = {"/var/lib/rpm/Packages": b"\0" * 4096}
+RPM_VERSION = ("rpm", "--version")
+RPM_Q_RO = ("rpm", "--define", "_db_backend bdb_ro", *RPM_Q[1:])
 
 
 def test_rpm_installed_with_changed_binary(tmp_path: Path) -> None:
     host = make_host(
         tmp_path,
+        files=BDB,
         commands={
-            DPKG: CommandResult((), None, problem="not found"),
-            RPM_Q: "amazon-guardduty-agent|1.9.2|1|x86_64\n",
+            RPM_VERSION: "RPM version 4.18.0\n",
+            RPM_Q_RO: "amazon-guardduty-agent|1.9.2|1|x86_64\n",
             RPM_V: (
                 1,
                 "S.5....T.  c /etc/amazon-guardduty-agent/x.conf\n"
@@ -70,15 +74,33 @@ def test_rpm_installed_with_changed_binary(tmp_path: Path) -> None:
     out = run_one(agent.package, host)
     assert isinstance(out.facts, PackageFacts)
     assert out.status == Status.WARN and len(out.facts.verify_problems) == 1
+    assert out.facts.verify_ran is True and (out.facts.version, out.facts.release) == ("1.9.2", "1")
 
 
 def test_not_installed_anywhere(tmp_path: Path) -> None:
     host = make_host(
-        tmp_path, commands={DPKG: NOT_FOUND, RPM_Q: CommandResult((), None, problem="not found")}
+        tmp_path,
+        files={**BDB, "/var/lib/dpkg/status": "Package: bash\nStatus: install ok installed\n\n"},
+        commands={
+            RPM_VERSION: "RPM version 4.18.0\n",
+            RPM_Q_RO: "package amazon-guardduty-agent is not installed\n",
+        },
     )
     out = run_one(agent.package, host)
     assert isinstance(out.facts, PackageFacts)
     assert out.status == Status.FAIL and out.facts.installed is False
+
+
+def test_an_rpm_database_that_cannot_be_opened_is_unknown_not_absent(tmp_path: Path) -> None:
+    """rpm cannot open its database (here: no rpm to read a Berkeley DB): unknown, a WARN,
+    never "not installed"."""
+    host = make_host(
+        tmp_path, files=BDB, commands={RPM_VERSION: CommandResult((), None, problem="not found")}
+    )
+    out = run_one(agent.package, host)
+    assert isinstance(out.facts, PackageFacts)
+    assert out.status == Status.WARN and out.facts.installed is None
+    assert "install rpm" in (out.facts.problem or "")
 
 
 def test_dpkg_status_file_under_root(tmp_path: Path) -> None:
@@ -298,9 +320,12 @@ def test_pipeline_on_a_crash_looping_host(tmp_path: Path) -> None:
     capture = (FIXTURES / "systemctl/252/activating-auto-restart.props.txt").read_text()
     host = make_host(
         tmp_path,
-        commands={DPKG: "install ok installed|1.9.2\n", SHOW: capture},
+        commands={SHOW: capture},
         files={
-            "/var/log/amzn-guardduty-agent/agent.log": "2026-11-30T11:59:00Z ERROR dispatch failure: Connection refused (os error 111)\n"
+            "/var/lib/dpkg/status": (
+                "Package: amazon-guardduty-agent\nStatus: install ok installed\nVersion: 1.9.2\n"
+            ),
+            "/var/log/amzn-guardduty-agent/agent.log": "2026-11-30T11:59:00Z ERROR dispatch failure: Connection refused (os error 111)\n",
         },
         procs=FakeProcesses([ProcessInfo(pid=1, name="systemd")]),
     )
@@ -309,3 +334,32 @@ def test_pipeline_on_a_crash_looping_host(tmp_path: Path) -> None:
     assert ids[0] == "agent.crash-loop" and "agent.log-connect" in ids
     assert report.verdict.value == "unhealthy"
     validate_report(report)
+
+
+def test_a_whole_run_reads_the_dpkg_status_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """agent.package, ssm.agent_installed, the SSM checks' GuardDuty-agent lookups and the
+    report all ask about packages: the status file is read once per run (issue 10)."""
+    from gd_doctor.checks import ssm
+    from gd_doctor.host.fs import RootFS
+
+    status = (
+        "Package: amazon-guardduty-agent\nStatus: install ok installed\nVersion: 1.9.2\n\n"
+        "Package: amazon-ssm-agent\nStatus: install ok installed\nVersion: 3.3.1142.0-1\n\n"
+    )
+    host = make_host(tmp_path, files={"/var/lib/dpkg/status": status}, live=False)
+    reads: List[str] = []
+    original = RootFS.read
+
+    def counting(self: RootFS, abs_path: str, max_bytes: int = 0) -> Any:
+        reads.append(abs_path)
+        return original(self, abs_path, max_bytes)
+
+    monkeypatch.setattr(RootFS, "read", counting)
+    run, _, _ = run_pipeline(host, checks=(*agent.CHECKS, *ssm.CHECKS))
+    by_id = {r.check_id: r for r in run.results}
+    assert isinstance(by_id["agent.package"].facts, PackageFacts)
+    assert by_id["agent.package"].facts.version == "1.9.2"
+    assert by_id["ssm.agent_installed"].status == Status.OK
+    assert reads.count("/var/lib/dpkg/status") == 1

@@ -28,6 +28,7 @@ LAYERS: Dict[str, int] = {
     "integrations": 7,
     "pipeline": 7,
     "fleet": 7,  # the workstation side: reads report files, never the host (knowledge, explain)
+    "bundle": 7,
     "cli": 8,
     "entry": 9,
     "__main__": 9,

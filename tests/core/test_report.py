@@ -160,8 +160,13 @@ def test_text_puts_verdict_first_and_problems_before_checks() -> None:
     lines = text.splitlines()
     assert lines[0].startswith("✗ UNHEALTHY")
     assert text.index("The SSM Agent is not running") < text.index("Checks:")
-    assert text.index("✗ ssm.agent") < text.index("✓ platform.os")
+    assert text.index("✗ ssm.agent") < text.index("✓ platform (3 checks)")
+    assert "✓ imds (1 check)" in text and "✓ platform.os" not in text
     assert 'Coverage issue: No Agent Reporting "Waiting for SSM notification" (row 1' in text
+    # The last line holds the verdict, the counts and the top cause, so the last screen acts.
+    last = " ".join(text.strip().split("\n\n")[-1].split())
+    assert last.startswith("✗ UNHEALTHY — 1 problem, 1 warning. Top cause: The SSM Agent is not")
+    assert "[row 1 waiting-for-ssm]" in last and "gd-doctor explain 1" in last
 
 
 def test_colour_only_when_asked() -> None:
@@ -195,9 +200,13 @@ def test_the_schema_rejects_a_broken_report() -> None:
 
 def test_ssm_output_starts_with_the_verdict_and_ends_with_the_report_path() -> None:
     text = render_ssm(_report())
-    assert text.startswith("gd-doctor: UNHEALTHY (1 problem) i-0abc12345def67890 us-east-1\n")
+    assert text.startswith(
+        "gd-doctor: UNHEALTHY row=1 waiting-for-ssm i-0abc12345def67890 - us-east-1\n"
+    )
     assert text.rstrip().endswith("full report: /var/log/gd-doctor/report.json")
-    assert "[No Agent Reporting: Waiting for SSM notification]" in text
+    assert "1. FAIL The SSM Agent is not running [row 1 waiting-for-ssm]" in text
+    assert "   evidence: amazon-ssm-agent.service: inactive (dead)" in text
+    assert "   fix: sudo systemctl enable --now amazon-ssm-agent" in text
 
 
 def test_ssm_output_stays_within_the_console_limit_with_many_findings() -> None:
@@ -219,7 +228,7 @@ def test_ssm_output_stays_within_the_console_limit_with_many_findings() -> None:
 
     text = render_ssm(replace(base, findings=many))
     assert len(text) <= LIMIT
-    assert text.startswith("gd-doctor: UNHEALTHY (60 problems)")
+    assert text.startswith("gd-doctor: UNHEALTHY row=3 agent-disconnected ")
     assert "more finding(s) in the full report" in text
     assert text.rstrip().endswith("full report: /var/log/gd-doctor/report.json")
 

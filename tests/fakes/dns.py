@@ -74,9 +74,14 @@ def _decode_question(data: bytes) -> Tuple[str, int, int]:
 class FakeDnsServer(BackgroundServer):
     """A tiny authoritative-style DNS server over UDP (A, AAAA, CNAME; NXDOMAIN otherwise)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 names: Optional[Dict[str, List[str]]] = None,
-                 cname: Optional[Dict[str, str]] = None, silent: bool = False) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        names: Optional[Dict[str, List[str]]] = None,
+        cname: Optional[Dict[str, str]] = None,
+        silent: bool = False,
+    ) -> None:
         self.names = {k.lower(): v for k, v in (names or {}).items()}
         self.cname = {k.lower(): v for k, v in (cname or {}).items()}
         self.silent = silent
@@ -112,8 +117,11 @@ class FakeDnsServer(BackgroundServer):
                 rtype = 1 if ip.version == 4 else 28
                 if rtype != qtype:
                     continue
-                records += _encode_name(current) + struct.pack("!HHIH", rtype, 1, 60,
-                                                               len(ip.packed)) + ip.packed
+                records += (
+                    _encode_name(current)
+                    + struct.pack("!HHIH", rtype, 1, 60, len(ip.packed))
+                    + ip.packed
+                )
                 count += 1
         elif not count:
             rcode = 3  # NXDOMAIN
@@ -132,4 +140,3 @@ class FakeDnsServer(BackgroundServer):
                 self.sock.sendto(self._answer(data), peer)
             except (OSError, IndexError, struct.error, UnicodeDecodeError):
                 continue
-

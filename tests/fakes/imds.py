@@ -158,8 +158,9 @@ class FakeImds:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **knobs: Any) -> None:
         self._server = _Server((host, port), _Handler)
         self._server.state = _State(**knobs)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     @property
     def state(self) -> _State:

@@ -40,12 +40,21 @@ HTML_REPLY = (
 
 
 class TlsEndpoint(TcpAcceptServer):
-    def __init__(self, name: str, *, cert: str = "valid", reply: str = "aws",
-                 ca_org: str = "Amazon", host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        cert: str = "valid",
+        reply: str = "aws",
+        ca_org: str = "Amazon",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.name = name
         self.ca = trustme.CA(organization_name=ca_org)
-        issuer = trustme.CA(organization_name="Untrusted Test CA") if cert == "untrusted" \
-            else self.ca
+        issuer = (
+            trustme.CA(organization_name="Untrusted Test CA") if cert == "untrusted" else self.ca
+        )
         identity = "other.example.net" if cert == "wrong-name" else name
         kwargs = {}
         if cert == "expired":
@@ -157,7 +166,6 @@ class ConnectProxy(TcpAcceptServer):
         upstream.settimeout(None)
         threading.Thread(target=self._pipe, args=(conn, upstream), daemon=True).start()
         threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True).start()
-
 
 
 def closed_port() -> int:

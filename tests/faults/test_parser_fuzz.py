@@ -103,6 +103,7 @@ PARSERS: List[Tuple[str, Callable[[str], Any], List[str]]] = [
     ("agent_log.parse_agent_log_line", agent_log.parse_agent_log_line,
      _seeds("agent-logs/*/*")),
     ("agent_log.parse_time", agent_log.parse_time, _seeds("agent-logs/*/*")),
+    ("agent_log.line_timestamp", agent_log.line_timestamp, _seeds("agent-logs/*/*")),
     ("agent_log.endpoint_host_in", agent_log.endpoint_host_in, _seeds("agent-logs/*/*")),
     ("aws_error.parse_aws_reply", lambda t: aws_error.parse_aws_reply(403, {"x-amzn-ErrorType": t[:80]}, t),
      _seeds("ssm/logs/*")),
@@ -138,8 +139,6 @@ PARSERS: List[Tuple[str, Callable[[str], Any], List[str]]] = [
     ("proxy_env.parse_env_file", proxy_env.parse_env_file, _seeds("roots/*/root/etc/environment")),
     ("proxy_env.parse_environ", lambda t: proxy_env.parse_environ(t.encode("utf-8", "replace")),
      ["HTTPS_PROXY=http://proxy:3128\x00NO_PROXY=169.254.169.254\x00"]),
-    ("proxy_env.parse_unit_environment", proxy_env.parse_unit_environment,
-     _seeds("roots/*/root/etc/systemd/system/*.d/*.conf")),
     ("proxy_env.parse_proxy_url", proxy_env.parse_proxy_url, ["http://u:p@proxy.corp:3128"]),
     ("proxy_env.split_no_proxy", proxy_env.split_no_proxy, ["169.254.169.254,.internal"]),
     ("proxy_env.no_proxy_matches",
@@ -176,8 +175,6 @@ PARSERS: List[Tuple[str, Callable[[str], Any], List[str]]] = [
     ("systemd_conf.parse_limit", systemd_conf.parse_limit, ["64M:infinity", "infinity"]),
     ("unit_file.parse_unit_file", unit_file.parse_unit_file,
      _seeds("roots/*/root/**/amazon-guardduty-agent.service")),
-    ("unit_file.merge_unit", lambda t: unit_file.merge_unit([unit_file.parse_unit_file(t, "a"),
-     unit_file.parse_unit_file(t[::-1], "b")]), ["[Service]\nMemoryMax=128M\n"]),
     ("unit_file.parse_size", lambda t: unit_file.parse_size(t, 4 << 30), ["128M", "50%", "infinity"]),
     # the unit and package layers (host/units.py, host/packages.py)
     ("unit_file.collect_settings", lambda t: unit_file.collect_settings(

@@ -217,9 +217,10 @@ def test_the_live_check_writes_nothing(tmp_path: Path) -> None:
     )
     assert rc in ("0", "1"), stderr
     assert '"verdict"' in report, stderr
+    # Every open of the whole run is in the trace, the package layer's read-only SQLite reads
+    # of an rpm database included (it no longer runs `rpm -q` for that), and `rpm -V` when a
+    # package is installed: none of them may write.
     assert writes(trace, (out + "/",)) == []
-    if shutil.which("rpm"):
-        assert _execs(trace, "rpm") >= 1, "rpm never ran: the proof would not cover it"
 
 
 @pytest.mark.skipif(shutil.which("rpm") is None, reason="rpm is not installed")

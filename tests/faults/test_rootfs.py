@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -401,3 +403,51 @@ def test_a_nul_byte_in_a_path_is_a_problem_not_a_crash(
     assert fs.read("/etc/real\x00/../../x").problem == "unreadable: the path holds a NUL byte"
     assert fs.stat("/etc/real\x00") is None and fs.listdir("/etc\x00") is None
     assert RootFS().read("/etc/hostname\x00").problem == "unreadable: the path holds a NUL byte"
+
+
+@pytest.fixture
+def other_mount_ns(tmp_path: Path) -> Iterator[Tuple[int, Path]]:
+    """(pid, dir): a process in a private mount namespace with a tmpfs at ``dir`` holding
+    ``etc/os-release``; this namespace sees ``dir`` empty. Like a container's root, it is
+    reachable from here only through the ``/proc/PID/root`` magic link (whose readlink says
+    ``/``)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a private mount namespace")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    script = (
+        'mount -t tmpfs gdt "$1" && mkdir -p "$1/etc" "$1/var/log" && '
+        'echo ID=inside > "$1/etc/os-release" && echo j > "$1/var/log/j" && '
+        'ln -s /etc/os-release "$1/var/log/link" && echo ready && exec sleep 60'
+    )
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(mnt)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != b"ready":
+            pytest.skip("could not mount a tmpfs in a private mount namespace")
+        yield proc.pid, mnt
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_root_behind_proc_pid_root_is_that_namespace(
+    other_mount_ns: Tuple[int, Path], resolver: str
+) -> None:
+    """A booted container's root is /proc/PID/root: realpath() of it is "/" (this machine),
+    yet the kernel, following the magic link, lands in the container's root. RootFS must read
+    the container's files, not this machine's ones of the same name."""
+    pid, mnt = other_mount_ns
+    assert not (mnt / "etc").exists()  # this namespace sees the mount point empty
+    fs = _fs(Path(f"/proc/{pid}/root{mnt}"), resolver)
+    assert not fs.is_live and fs.confined
+    assert fs.read("/etc/os-release").text == "ID=inside\n"
+    assert fs.read("/var/log/link").text == "ID=inside\n"
+    assert fs.listdir("/etc") == ["os-release"]
+    real, problem = fs.host_path("/var/log/link")
+    assert problem is None and real is not None
+    assert Path(real).read_text() == "ID=inside\n"  # this machine's name for the same file
+    assert real.startswith(f"/proc/{pid}/root{mnt}/")

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from typer.testing import CliRunner
 
 from gd_doctor.cli import app
 from gd_doctor.fleet import command
 from gd_doctor.fleet.render import CSV_COLUMNS, iter_csv
 from gd_doctor.fleet.targets import MAX_INSTANCE_IDS
 from tests.fleet.fleetkit import REPO, FleetLayout
+from tests.integrations.test_fleet_outputs import separate_stderr
 
 
 def _cov_opts(fleet: FleetLayout) -> List[str]:
@@ -26,7 +26,7 @@ def _cov_opts(fleet: FleetLayout) -> List[str]:
 
 
 def _invoke(args: List[str]) -> Any:
-    return CliRunner().invoke(app, args, catch_exceptions=False)
+    return separate_stderr().invoke(app, args, catch_exceptions=False)
 
 
 def test_summary_formats(fleet: FleetLayout) -> None:

@@ -4,6 +4,7 @@ JSON Schema; EMF is received by a fake CloudWatch agent on loopback over TCP and
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import socket
@@ -24,6 +25,16 @@ from gd_doctor.integrations.outputs import FleetOutputs, deliver
 from gd_doctor.model import Report
 from gd_doctor.pipeline import run_doctor
 from tests.hostkit import FIXTURES, NOW
+
+
+def separate_stderr() -> CliRunner:
+    """A runner that keeps stderr apart from stdout: click 8.2+ always does (and has no
+    ``mix_stderr``); click 8.1, the last for Python 3.9, mixes them unless told not to."""
+    kwargs: Dict[str, Any] = {}
+    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
+        kwargs["mix_stderr"] = False
+    return CliRunner(**kwargs)
+
 
 ROOTS = sorted(p.name for p in (FIXTURES / "roots").iterdir() if (p / "root").is_dir())
 EMF_SCHEMA = json.loads((FIXTURES / "emf" / "emf-spec.schema.json").read_text())
@@ -159,12 +170,13 @@ class FakeCloudWatchAgent:
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", self.port))
         self.udp.settimeout(2)
+        # Set before the thread starts: a test may close the listener before the thread runs.
+        self.tcp.settimeout(2)
         self.received: List[bytes] = []
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
     def _accept(self) -> None:
-        self.tcp.settimeout(2)
         try:
             conn, _ = self.tcp.accept()
         except OSError:
@@ -209,8 +221,9 @@ def test_no_agent_listening_is_a_warning_and_the_run_goes_on(tmp_path: Path) -> 
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()  # a port nobody listens on
-    res = CliRunner().invoke(app, ["check", "--root", str(FIXTURES / "roots" / ROOTS[0] / "root"),
-                                   "--format", "json", "--emf-endpoint", f"127.0.0.1:{port}"])  # fmt: skip
+    root = FIXTURES / "roots" / ROOTS[0] / "root"
+    args = ["check", "--root", str(root), "--format", "json", "--emf-endpoint", f"127.0.0.1:{port}"]
+    res = separate_stderr().invoke(app, args)
     assert res.exit_code in (0, 1), res.output
     assert "emf:" in res.stderr
     json.loads(res.stdout)  # the diagnosis itself is unaffected

@@ -54,8 +54,8 @@ def test_dropped_put_times_out_within_bounds() -> None:
         start = time.monotonic()
         reply = HttpImds(fake.url).fetch_token(timeout=0.3)
         elapsed = time.monotonic() - start
-    assert reply.problem == "timeout" and reply.attempts == 2
-    assert elapsed < 1.5
+    assert reply.problem == "timeout" and reply.attempts == 1  # no retry into the silence
+    assert elapsed < 0.9
 
 
 def test_trickling_body_is_cut_at_the_deadline() -> None:
@@ -64,7 +64,7 @@ def test_trickling_body_is_cut_at_the_deadline() -> None:
         reply = HttpImds(fake.url).get(IDENTITY, timeout=0.5)
         elapsed = time.monotonic() - start
     assert reply.status is None and reply.problem == "timeout"
-    assert elapsed < 3.0  # two attempts of ~0.5 s plus one read each, not 100 s of bytes
+    assert elapsed < 2.0  # one attempt of ~0.5 s plus its read, not 100 s of bytes
 
 
 def test_huge_body_is_refused() -> None:

@@ -40,7 +40,10 @@ def test_ssm_style_dropin_without_imds_exemption(tmp_path: Path) -> None:
     assert proxy.proxy == "http://[REDACTED]@proxy.corp:3128"
     assert proxy.sources == (
         ProxySource(
-            "unit Environment=", "https_proxy", ("localhost",), "http://[REDACTED]@proxy.corp:3128"
+            "unit Environment= in " + DROPIN,
+            "https_proxy",
+            ("localhost",),
+            "http://[REDACTED]@proxy.corp:3128",
         ),
     )
     assert "network.proxy-without-imds-exemption" in finding_ids(diagnosis)
@@ -49,6 +52,7 @@ def test_ssm_style_dropin_without_imds_exemption(tmp_path: Path) -> None:
 
 def test_environment_file_with_exemptions(tmp_path: Path) -> None:
     files = {
+        UNIT: "[Service]\nExecStart=/opt/agent\n",
         DROPIN: "[Service]\nEnvironmentFile=-/etc/sysconfig/gd-proxy\n",
         "/etc/sysconfig/gd-proxy": "HTTPS_PROXY=http://10.0.0.9:3128\n"
         "NO_PROXY=169.254.169.254,.amazonaws.com\n",
@@ -66,7 +70,10 @@ def test_environment_file_with_exemptions(tmp_path: Path) -> None:
 
 
 def test_malformed_proxy_url(tmp_path: Path) -> None:
-    files = {DROPIN: '[Service]\nEnvironment="https_proxy=http://proxy:port"\n'}
+    files = {
+        UNIT: "[Service]\nExecStart=/opt/agent\n",
+        DROPIN: '[Service]\nEnvironment="https_proxy=http://proxy:port"\n',
+    }
     host = host_with(tmp_path, resolver=FakeResolver({}), files=files, region=REGION)
     run, diagnosis, _, _ = pipeline(host, "network.proxy")
     proxy = facts(run, ProxyFacts)
@@ -80,8 +87,9 @@ def test_probe_through_the_agents_proxy(tmp_path: Path) -> None:
         port = ep.address[1]
         with ConnectProxy({f"{HOST}:{port}": ep.address}, require_auth=True) as proxy:
             files = {
+                UNIT: "[Service]\nExecStart=/opt/agent\n",
                 DROPIN: '[Service]\nEnvironment="https_proxy=http://u:s3cr3t@127.0.0.1:'
-                f'{proxy.port}" "no_proxy=169.254.169.254"\n'
+                f'{proxy.port}" "no_proxy=169.254.169.254"\n',
             }
             host = host_with(
                 tmp_path,
@@ -104,6 +112,7 @@ def test_probe_through_the_agents_proxy(tmp_path: Path) -> None:
 def test_agent_facts_fill_in_what_cannot_be_read(tmp_path: Path) -> None:
     """No readable unit files: the agent checks' redacted views are used (not root, say)."""
     from gd_doctor.checks.proxy import proxy_as_agent_sees
+    from gd_doctor.facts.agent import ProcessFacts, UnitFacts
     from gd_doctor.facts.network import RegionFacts
     from tests.hostkit import result, run_one
 
@@ -111,11 +120,19 @@ def test_agent_facts_fill_in_what_cannot_be_read(tmp_path: Path) -> None:
     region = RegionFacts(REGION, "--region", None, None, host=HOST)
     earlier = {
         "network.region": result("network.region", "ok", facts=region),
-        "agent.unit": result("agent.unit", "ok", main_pid=4242, environment={}),
+        "agent.unit": result(
+            "agent.unit", "ok", facts=UnitFacts("loaded", "active", "running", main_pid=4242)
+        ),
         "agent.process": result(
             "agent.process",
             "ok",
-            proxy_env={"HTTPS_PROXY": "http://[REDACTED]@proxy.corp:3128", "NO_PROXY": "localhost"},
+            facts=ProcessFacts(
+                running=True,
+                proxy_env={
+                    "HTTPS_PROXY": "http://[REDACTED]@proxy.corp:3128",
+                    "NO_PROXY": "localhost",
+                },
+            ),
         ),
     }
     out = run_one(proxy_as_agent_sees, host, earlier)
@@ -123,3 +140,23 @@ def test_agent_facts_fill_in_what_cannot_be_read(tmp_path: Path) -> None:
     assert out.facts.agent_source.endswith("via agent.process)")
     assert out.facts.applies_to_imds is True and out.facts.applies_to_endpoint is True
     assert out.facts.proxy == "http://[REDACTED]@proxy.corp:3128"
+
+
+VENDOR = "/usr/lib/systemd/system/amazon-guardduty-agent.service"
+OVERRIDE = "/etc/systemd/system/amazon-guardduty-agent.service"
+
+
+def test_vendor_unit_overridden_in_etc_names_the_etc_proxy(tmp_path: Path) -> None:
+    """A vendor unit in /usr/lib and an administrator's full override in /etc: systemd loads
+    only the /etc file, so its proxy is the agent's (issue 10, section 3)."""
+    files = {
+        VENDOR: '[Service]\nExecStart=/opt/agent\nEnvironment="HTTPS_PROXY=http://vendor:3128"\n',
+        OVERRIDE: "[Service]\nExecStart=/opt/agent\n"
+        'Environment="HTTPS_PROXY=http://etc-proxy:3128" "NO_PROXY=169.254.169.254"\n',
+    }
+    host = host_with(tmp_path, resolver=FakeResolver({}), files=files, region=REGION)
+    run, _, _, _ = pipeline(host, "network.proxy")
+    proxy = facts(run, ProxyFacts)
+    assert proxy.proxy == "http://etc-proxy:3128"
+    assert proxy.agent_source == f"Environment= in {OVERRIDE}"
+    assert [s.proxy for s in proxy.sources] == ["http://etc-proxy:3128"]

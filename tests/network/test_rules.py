@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
+from gd_doctor.facts.agent import LogFacts, SignatureHit
 from gd_doctor.facts.imds import ImdsReachableFacts
 from gd_doctor.facts.network import HttpsFacts, HttpsProbeResult, RegionFacts
 from gd_doctor.facts.platform import Ec2Facts
@@ -21,17 +22,29 @@ from tests.hostkit import result
 
 HOST = "guardduty-data.eu-west-1.amazonaws.com"
 # One signature as agent.logs reports it (knowledge/log_signatures.json "access-denied").
-DENIED = {
-    "id": "access-denied",
-    "finding": "agent.log-access-denied",
-    "issue": "no-agent-reporting",
-    "show": "GuardDuty refused the agent's telemetry",
-    "count": 12,
-    "last_line": "ERROR send telemetry: AccessDeniedException: not authorized to perform "
-    "guardduty:SendSecurityTelemetry with an explicit deny in a service "
-    "control policy",
-    "last_time": "2026-11-30T11:00:00Z",
-}
+DENIED_LINE = (
+    "ERROR send telemetry: AccessDeniedException: not authorized to perform "
+    "guardduty:SendSecurityTelemetry with an explicit deny in a service control policy"
+)
+# the agent.logs signature hit as agent.logs produces it (LogFacts.signatures)
+DENIED = SignatureHit(
+    "access-denied",
+    "agent.log-access-denied",
+    "no-agent-reporting",
+    "GuardDuty refused the agent's telemetry",
+    12,
+    None,
+    None,
+    (DENIED_LINE,),
+)
+
+
+def _logs(*hits: SignatureHit) -> CheckResult:
+    return result(
+        "agent.logs", "warn", facts=LogFacts("/var/log/amzn-guardduty-agent", True, signatures=hits)
+    )
+
+
 REGION = RegionFacts("eu-west-1", "instance identity document", "eu-west-1", None, host=HOST)
 AWS_REFUSAL = HttpsProbeResult(
     "10.0.1.5",
@@ -63,12 +76,12 @@ def _https(status: str, *probes: HttpsProbeResult) -> CheckResult:
 
 def test_access_denied_when_the_path_is_healthy() -> None:
     found = _findings(
-        result("agent.logs", "warn", signatures=[DENIED]),
+        _logs(DENIED),
         result("network.region", "ok", facts=REGION),
         _https("ok", AWS_REFUSAL),
     )
     (denied,) = [f for f in found if f.finding_id == "network.access-denied"]
-    assert HOST in denied.title and DENIED["last_line"] in denied.evidence
+    assert HOST in denied.title and DENIED_LINE in denied.evidence
 
 
 def test_access_denied_waits_for_a_working_path() -> None:
@@ -82,7 +95,7 @@ def test_access_denied_waits_for_a_working_path() -> None:
         amazon_issuer=True,
         server="corp-gateway",
     )
-    ids = _ids(result("agent.logs", "warn", signatures=[DENIED]), _https("fail", html))
+    ids = _ids(_logs(DENIED), _https("fail", html))
     assert "network.access-denied" not in ids and "network.not-the-service" in ids
     assert UNEXPLAINED not in ids
 

@@ -115,7 +115,11 @@ CHROOT_ENV = {
 
 
 def chroot(
-    root: Path, *cmd: str, check: bool = True, env: dict[str, str] | None = None
+    root: Path,
+    *cmd: str,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
 ) -> subprocess.CompletedProcess[str]:
     full_env = dict(CHROOT_ENV, **(env or {}))
     p = subprocess.run(
@@ -123,7 +127,7 @@ def chroot(
         capture_output=True,
         text=True,
         env=full_env,
-        timeout=900,
+        timeout=timeout,
         check=False,
     )
     if check and p.returncode != 0:

@@ -77,7 +77,9 @@ def fixture_root(dest: Path) -> str:
     candidates = sorted(FIXTURES.glob(f"*-{ARCH}")) if FIXTURES.is_dir() else []
     target = dest / "tmp" / "fixture"
     if candidates:
-        shutil.copytree(candidates[0], target, symlinks=True)
+        # each fixture is <name>/root/ (the filesystem) beside its expected.json
+        source = candidates[0] / "root" if (candidates[0] / "root").is_dir() else candidates[0]
+        shutil.copytree(source, target, symlinks=True)
     else:
         (target / "etc").mkdir(parents=True)
         (target / "etc" / "os-release").write_text(
@@ -235,9 +237,15 @@ def test_suite_on_python39(root_copy: RootFactory) -> None:
             root,
             "sh", "-c",
             'cd /src && exec python3 -m pytest -q -p no:cacheprovider --ignore=tests/packaging'
+            # What depends on the chroot rather than on Python 3.9 is left to the main run: a
+            # pseudo-terminal (no devpts here), the container fixture's golden text (the chroot
+            # is itself seen as a container), DuckDB's wheel for this Python.
+            " --ignore=tests/core/test_terminal.py --ignore=tests/fleet/test_athena.py"
+            " --deselect 'tests/core/test_golden_roots.py::test_fixture_root_text_report_matches_golden[container-docker]'"
             f' -m "{SUITE_MARKERS}"',
             env=env,
             check=False,
+            timeout=2400,  # the whole fast suite, on a 2-core machine
         )  # fmt: skip
     tail = "\n".join(p.stdout.splitlines()[-80:])
     assert p.returncode in (0, 5), f"pytest on Python 3.9 exited {p.returncode}\n{tail}\n{p.stderr}"

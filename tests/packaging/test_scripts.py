@@ -21,6 +21,7 @@ SH_SCRIPTS = [
     "ssm/install.sh",
     "ssm/run.sh",
     "ssm/report.sh",
+    "ssm/bundle.sh",
 ]
 PYENV = Path("/root/.pyenv/versions")
 

@@ -43,7 +43,7 @@ def test_structure(doc: dict[str, Any]) -> None:
     assert doc["schemaVersion"] == "2.2"
     assert set(doc) == {"schemaVersion", "description", "parameters", "mainSteps"}
     names = [s["name"] for s in doc["mainSteps"]]
-    assert names == ["installGdDoctor", "runGdDoctor", "publishReport"]
+    assert names == ["installGdDoctor", "runGdDoctor", "makeBundle", "publishReport"]
     for s in doc["mainSteps"]:
         assert s["action"] == "aws:runShellScript"
         assert re.fullmatch(r"[A-Za-z0-9_.-]+", s["name"])
@@ -60,10 +60,12 @@ def test_structure(doc: dict[str, Any]) -> None:
 def test_parameters(doc: dict[str, Any]) -> None:
     params = doc["parameters"]
     switches = {"inventory", "compliance", "emf", "failOnUnhealthy"}
-    assert set(params) == {"format", "timeout", "extraArguments", "installFrom"} | switches
+    bundle = {"bundle", "bundleUpload"}
+    assert set(params) == {"format", "timeout", "extraArguments", "installFrom"} | switches | bundle
     for name in switches:  # every fleet output, and failing on unhealthy, is off by default
         assert params[name]["default"] == "false", name
         assert params[name]["allowedValues"] == ["false", "true"], name
+    assert params["bundle"]["default"] == "never"
     for name, p in params.items():
         assert p["type"] == "String", name
         assert p["description"], name

@@ -36,10 +36,12 @@ def test_root(case: Path) -> None:
     run, diagnosis, report = run_pipeline(host, checks=PLATFORM_CHECKS)
     statuses = {r.check_id: r.status.value for r in run.results}
     data = {r.check_id: r.data for r in run.results}
-    platform_findings = sorted(
-        f.finding_id for f in diagnosis.findings if f.finding_id.startswith("platform.")
-    )
+    # every platform finding, listed on its own or folded under its cause ("folded": where)
+    causes = {c.finding_id: f.finding_id for f in diagnosis.findings for c in f.consequences}
+    every = [f.finding_id for f in diagnosis.findings] + list(causes)
+    platform_findings = sorted(f for f in every if f.startswith("platform."))
     assert platform_findings == sorted(expected["findings"])
+    assert {c: causes[c] for c in expected.get("folded", {})} == expected.get("folded", {})
     for check_id, status in expected.get("checks", {}).items():
         assert statuses[check_id] == status, check_id
     for check_id, facts in expected.get("data", {}).items():

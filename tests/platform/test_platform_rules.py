@@ -13,6 +13,7 @@ from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
 from gd_doctor.diagnosis.platform import RULES
 from gd_doctor.facts.agent import PackageFacts, ProcessFacts, VersionKernelFacts
+from gd_doctor.facts.imds import ImdsIdentityFacts
 from gd_doctor.facts.platform import (
     ArchFacts,
     BtfFacts,
@@ -145,7 +146,11 @@ def test_imds_identity_overrules_dmi() -> None:
     assert (
         ids(
             ec2_result(sys_vendor="QEMU"),
-            result("imds.identity", "ok", instance_id="i-0123456789abcdef0"),
+            result(
+                "imds.identity",
+                "ok",
+                facts=ImdsIdentityFacts(True, 200, None, "i-0123456789abcdef0"),
+            ),
         )
         == []
     )
@@ -154,7 +159,11 @@ def test_imds_identity_overrules_dmi() -> None:
 def test_a1_from_the_identity_document() -> None:
     (f,) = findings(
         arch_result("aarch64", GRAVITON2),
-        result("imds.identity", "ok", instance_id="i-1", instance_type="a1.large"),
+        result(
+            "imds.identity",
+            "ok",
+            facts=ImdsIdentityFacts(True, 200, None, "i-1", instance_type="a1.large"),
+        ),
     )
     assert f.finding_id == "platform.arch-graviton1"
     assert f.issue_id == "association-execution-failed"

@@ -1,9 +1,9 @@
 """``python -m tests.simulator``: prepare, run scenarios, print the accuracy report.
 
-    python -m tests.simulator prepare            # vendored deps for the container (network)
-    python -m tests.simulator report [DIR ...]   # run scenarios, print the table; exit 1 < 100 %
-    python -m tests.simulator run DIR [--text]   # one scenario, its report and judgement
-    python -m tests.simulator cleanup            # remove namespaces a killed run left behind
+python -m tests.simulator prepare            # vendored deps for the container (network)
+python -m tests.simulator report [DIR ...]   # run scenarios, print the table; exit 1 < 100 %
+python -m tests.simulator run DIR [--text]   # one scenario, its report and judgement
+python -m tests.simulator cleanup            # remove namespaces a killed run left behind
 """
 
 from __future__ import annotations
@@ -33,12 +33,20 @@ def _sigterm(*_: Any) -> None:
 
 def row_for(sc: Scenario, res: RunResult) -> Row:
     """The accuracy row of one run (a leaked secret is a failure of its own)."""
-    row = Row(name=sc.name, row=sc.row or "(healthy)", mode=res.mode, judgement=None,
-              known_gap=sc.known_gap, skipped=res.skipped, error=res.error)
+    row = Row(
+        name=sc.name,
+        row=sc.row or "(healthy)",
+        mode=res.mode,
+        judgement=None,
+        known_gap=sc.known_gap,
+        skipped=res.skipped,
+        error=res.error,
+    )
     if res.skipped or res.error:
         return row
-    row.judgement = judge(sc.expect, res.report, res.exit_code,
-                         ignore=sc.spec.get("simulator_findings", ()))
+    row.judgement = judge(
+        sc.expect, res.report, res.exit_code, ignore=sc.spec.get("simulator_findings", ())
+    )
     if res.leaked_secrets:
         row.judgement.problems.append("an IMDS credential reached gd-doctor's output")
     return row
@@ -54,10 +62,24 @@ def prepare(force: bool = False) -> int:
     tmp = Path(tempfile.mkdtemp(prefix=".vendor-", dir=target.parent))
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes",
-             "--only-binary=:all:", "--target", str(tmp), "-r",
-             str(REPO / "packaging" / "vendor.lock")],
-            capture_output=True, text=True, timeout=600, check=False,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--require-hashes",
+                "--only-binary=:all:",
+                "--target",
+                str(tmp),
+                "-r",
+                str(REPO / "packaging" / "vendor.lock"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
         if proc.returncode != 0:
             debs = sorted((REPO / "dist").glob("gd-doctor_*_amd64.deb"))
@@ -93,12 +115,26 @@ def report(paths: Sequence[str], out_json: Optional[str]) -> int:
         print(f"{sc.name}: {row.status} ({time.monotonic() - t0:.0f}s)", file=sys.stderr)
     sys.stdout.write(table(rows))
     if out_json:
-        Path(out_json).write_text(json.dumps(
-            [{"name": r.name, "status": r.status, "mode": r.mode, "known_gap": r.known_gap,
-              "skipped": r.skipped, "error": r.error,
-              "problems": r.judgement.problems if r.judgement else [],
-              "exit_code": res.exit_code, "report": res.report}
-             for r, res in zip(rows, results)], indent=1), encoding="utf-8")
+        Path(out_json).write_text(
+            json.dumps(
+                [
+                    {
+                        "name": r.name,
+                        "status": r.status,
+                        "mode": r.mode,
+                        "known_gap": r.known_gap,
+                        "skipped": r.skipped,
+                        "error": r.error,
+                        "problems": r.judgement.problems if r.judgement else [],
+                        "exit_code": res.exit_code,
+                        "report": res.report,
+                    }
+                    for r, res in zip(rows, results)
+                ],
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
     s = summarize(rows)
     return 0 if s.passed == s.gated and s.gated > 0 else 1
 

@@ -50,8 +50,12 @@ def _describe(f: Optional[Mapping[str, Any]]) -> str:
     return f"{f.get('id')}" + (f" [{issue}]" if issue else "")
 
 
-def judge(expect: Mapping[str, Any], report: Mapping[str, Any], exit_code: Optional[int],
-          ignore: Sequence[str] = ()) -> Judgement:
+def judge(
+    expect: Mapping[str, Any],
+    report: Mapping[str, Any],
+    exit_code: Optional[int],
+    ignore: Sequence[str] = (),
+) -> Judgement:
     """Compare one run's JSON report and exit code with the scenario's ``expect``.
 
     ``ignore``: finding ids that are true of the simulator itself (gd-doctor correctly notices
@@ -106,7 +110,8 @@ def judge(expect: Mapping[str, Any], report: Mapping[str, Any], exit_code: Optio
     false_healthy = want_verdict == "unhealthy" and verdict == "healthy"
     wanted_rows = set(expect.get("issues", [])) | {want_top_i}
     unexpected = [
-        f for f in problem_findings
+        f
+        for f in problem_findings
         if f.get("id") not in wanted and (f.get("issue_id") or "-") not in wanted_rows
     ]
     false_alarm = bool(forbidden) or (

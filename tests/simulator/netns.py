@@ -126,16 +126,23 @@ class SimNetwork:
         _ip("link", "set", "bh0", "up", netns=n)
         _ip("addr", "add", f"{self.local_ip}/32", "dev", "eth0", netns=n)
         _ip("route", "add", GATEWAY, "dev", "eth0", netns=n)
-        _ip("neigh", "add", GATEWAY, "lladdr", BOGUS_MAC, "dev", "eth0", "nud", "permanent",
-            netns=n)
+        _ip(
+            "neigh", "add", GATEWAY, "lladdr", BOGUS_MAC, "dev", "eth0", "nud", "permanent", netns=n
+        )
         _ip("route", "add", "default", "via", GATEWAY, "dev", "eth0", netns=n)
         return self
 
     def routes(self) -> str:
         return _ip("route", "show", netns=self.name)
 
-    def spawn(self, argv: Sequence[str], *, cwd: Optional[str] = None,
-              env: Optional[dict] = None, log: Optional[Path] = None) -> subprocess.Popen[bytes]:  # type: ignore[type-arg]
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Optional[str] = None,
+        env: Optional[dict] = None,
+        log: Optional[Path] = None,
+    ) -> subprocess.Popen[bytes]:  # type: ignore[type-arg]
         """Start ``argv`` inside the namespace; it is killed when the network is closed."""
         out = open(log, "ab") if log else subprocess.DEVNULL
         try:
@@ -191,8 +198,9 @@ class SimNetwork:
 
 
 @contextlib.contextmanager
-def sim_network(lo_addresses: Sequence[str] = (), local_ip: str = "10.0.0.15"
-                ) -> Iterator[SimNetwork]:
+def sim_network(
+    lo_addresses: Sequence[str] = (), local_ip: str = "10.0.0.15"
+) -> Iterator[SimNetwork]:
     """A created :class:`SimNetwork` that is removed on exit, whatever happens."""
     net = SimNetwork(local_ip)
     try:

@@ -87,8 +87,10 @@ def live_unavailable_reason(suite: str = "bookworm") -> Optional[str]:
     if reason:
         return reason
     if not (vendor_dir() / "typer").is_dir():
-        return f"gd-doctor's dependencies are not prepared in {vendor_dir()} " \
-               "(run: python -m tests.simulator prepare)"
+        return (
+            f"gd-doctor's dependencies are not prepared in {vendor_dir()} "
+            "(run: python -m tests.simulator prepare)"
+        )
     return None
 
 
@@ -109,7 +111,9 @@ def _make_certs(sc: Scenario, state: Path) -> Dict[str, Any]:
     import trustme
 
     service_ca = trustme.CA(organization_name="Amazon", organization_unit_name="Server CA 1B")
-    intercept_ca = trustme.CA(organization_name="Example Corp", organization_unit_name="TLS Inspection")
+    intercept_ca = trustme.CA(
+        organization_name="Example Corp", organization_unit_name="TLS Inspection"
+    )
     out: Dict[str, Any] = {"endpoints": []}
     for n, ep in enumerate(sc.spec.get("endpoints", [])):
         ca = intercept_ca if ep.get("behaviour") == "intercept" else service_ca
@@ -247,8 +251,11 @@ def _kernel_files(sc: Scenario) -> Dict[str, Any]:
         text = gzip.decompress(Path("/proc/config.gz").read_bytes()).decode("utf-8", "replace")
     except OSError:
         text = ""
-    lines = [ln for ln in text.splitlines()
-             if not any(ln.startswith(k + "=") or ln == f"# {k} is not set" for k in overrides)]
+    lines = [
+        ln
+        for ln in text.splitlines()
+        if not any(ln.startswith(k + "=") or ln == f"# {k} is not set" for k in overrides)
+    ]
     lines.append("# gd-doctor simulator: overrides of the simulated instance's kernel")
     lines += [f"{k}={v}" if v != "n" else f"# {k} is not set" for k, v in overrides.items()]
     return {f"/boot/config-{os.uname().release}": "\n".join(lines) + "\n"}
@@ -260,6 +267,7 @@ def _agent_wait(c: Any, wait: Dict[str, Any]) -> None:
     min_restarts = int(wait.get("min_restarts", 0))
     timeout = float(wait.get("timeout", 45))
     if want:
+
         def ready(p: Dict[str, str]) -> bool:
             state = f"{p.get('ActiveState')}/{p.get('SubState')}"
             restarts = int(p.get("NRestarts") or 0)
@@ -353,7 +361,9 @@ def _run_live(sc: Scenario, res: RunResult, text_output: bool) -> None:
                 kmsg=bool(ct.get("kmsg", False)),
             ) as c:
                 if agent.get("start_after_boot"):
-                    c.run(["systemctl", "start", "--no-block", "amazon-guardduty-agent"], timeout=30)
+                    c.run(
+                        ["systemctl", "start", "--no-block", "amazon-guardduty-agent"], timeout=30
+                    )
                 _agent_wait(c, dict(sc.spec.get("wait") or {}))
                 with contextlib.suppress(Exception):
                     res.agent_state = c.systemctl_show(
@@ -366,13 +376,25 @@ def _run_live(sc: Scenario, res: RunResult, text_output: bool) -> None:
                     "AWS_CA_BUNDLE": CA_PATH,
                 }
                 run_env.update({k: str(v) for k, v in (sc.spec.get("env") or {}).items()})
-                argv = ["python3", "-m", "gd_doctor", "check", "--format", "json",
-                        "--timeout", str(timeout), *sc.spec.get("args", [])]
+                argv = [
+                    "python3",
+                    "-m",
+                    "gd_doctor",
+                    "check",
+                    "--format",
+                    "json",
+                    "--timeout",
+                    str(timeout),
+                    *sc.spec.get("args", []),
+                ]
                 out = c.run(argv, timeout=timeout + 60, env=run_env)
                 res.exit_code, res.stdout, res.stderr = out.returncode, out.stdout, out.stderr
                 if text_output:
-                    txt = c.run([*argv[:4], "--format", "text", *argv[6:]], timeout=timeout + 60,
-                                env=run_env)
+                    txt = c.run(
+                        [*argv[:4], "--format", "text", *argv[6:]],
+                        timeout=timeout + 60,
+                        env=run_env,
+                    )
                     res.stdout_text = txt.stdout
         res.requests = _requests(state)
 
@@ -420,21 +442,45 @@ def _run_root(sc: Scenario, res: RunResult, text_output: bool) -> None:
         root = tmp / "root"
         root.mkdir()
         _build_root(sc, root)
-        argv = [sys.executable, "-m", "gd_doctor", "check", "--root", str(root),
-                "--format", "json", "--timeout", str(timeout), *sc.spec.get("args", [])]
+        argv = [
+            sys.executable,
+            "-m",
+            "gd_doctor",
+            "check",
+            "--root",
+            str(root),
+            "--format",
+            "json",
+            "--timeout",
+            str(timeout),
+            *sc.spec.get("args", []),
+        ]
         # No network at all for a root analysis: a namespace of its own with nothing in it.
         prefix = ["unshare", "-n", "--"] if os.geteuid() == 0 and shutil.which("unshare") else []
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HTTP", "http"))}
         env["PYTHONPATH"] = str(REPO)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env.update({k: str(v) for k, v in (sc.spec.get("env") or {}).items()})
-        out = subprocess.run([*prefix, *argv], capture_output=True, text=True, cwd=str(REPO),
-                             env=env, timeout=timeout + 60, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            [*prefix, *argv],
+            capture_output=True,
+            text=True,
+            cwd=str(REPO),
+            env=env,
+            timeout=timeout + 60,
+            stdin=subprocess.DEVNULL,
+        )
         res.exit_code, res.stdout, res.stderr = out.returncode, out.stdout, out.stderr
         if text_output:
-            txt = subprocess.run([*prefix, *argv[:6], "--format", "text", *argv[8:]],
-                                 capture_output=True, text=True, cwd=str(REPO), env=env,
-                                 timeout=timeout + 60, stdin=subprocess.DEVNULL)
+            txt = subprocess.run(
+                [*prefix, *argv[:6], "--format", "text", *argv[8:]],
+                capture_output=True,
+                text=True,
+                cwd=str(REPO),
+                env=env,
+                timeout=timeout + 60,
+                stdin=subprocess.DEVNULL,
+            )
             res.stdout_text = txt.stdout
 
 

@@ -134,7 +134,9 @@ def imds_tree(cfg: Dict[str, Any]) -> Dict[str, Optional[str]]:
     }
     if cfg.get("identity_document", True):
         tree["/latest/dynamic/instance-identity/document"] = json.dumps(doc, indent=2)
-        tree["/latest/dynamic/instance-identity/pkcs7"] = "MIAGCSqGSIb3DQEHAqCAMIACAQExCzAJBgUrDgMCGgUA"
+        tree["/latest/dynamic/instance-identity/pkcs7"] = (
+            "MIAGCSqGSIb3DQEHAqCAMIACAQExCzAJBgUrDgMCGgUA"
+        )
         tree["/latest/dynamic/instance-identity/signature"] = "c2ltdWxhdGVkIHNpZ25hdHVyZQ=="
     role = cfg.get("iam_role")
     if role:
@@ -331,7 +333,6 @@ class _Server(ThreadingHTTPServer):
 
 
 class _TLSServer(_Server):
-
     def __init__(self, addr: Tuple[str, int], handler: Any, context: ssl.SSLContext) -> None:
         super().__init__(addr, handler)
         self.context = context

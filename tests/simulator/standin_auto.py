@@ -33,18 +33,27 @@ def log(level, message):
         pass
 
 
+def _token(opener):
+    """An IMDSv2 token, or None when the PUT fails (hop limit, refusal): the AWS SDKs then fall
+    back to IMDSv1, which works where the instance allows it (HttpTokens=optional)."""
+    req = urllib.request.Request(
+        "http://169.254.169.254/latest/api/token",
+        method="PUT",
+        headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"},
+    )
+    try:
+        return opener.open(req, timeout=TIMEOUT).read().decode()
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def region():
     try:
-        req = urllib.request.Request(
-            "http://169.254.169.254/latest/api/token",
-            method="PUT",
-            headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"},
-        )
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        token = opener.open(req, timeout=TIMEOUT).read().decode()
+        token = _token(opener)
         req = urllib.request.Request(
             "http://169.254.169.254/latest/dynamic/instance-identity/document",
-            headers={"X-aws-ec2-metadata-token": token},
+            headers={"X-aws-ec2-metadata-token": token} if token else {},
         )
         return json.loads(opener.open(req, timeout=TIMEOUT).read())["region"]
     except Exception as exc:  # noqa: BLE001
@@ -66,8 +75,11 @@ def connect(host):
         sock = socket.create_connection(addr[:2], timeout=TIMEOUT)
     ctx = ssl.create_default_context(cafile=CA if os.path.exists(CA) else None)
     tls = ctx.wrap_socket(sock, server_hostname=host)
-    tls.sendall((f"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n"
-                 "Connection: close\r\n\r\n").encode())
+    tls.sendall(
+        (
+            f"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ).encode()
+    )
     head = tls.recv(65536).decode("latin-1")
     tls.close()
     if "AccessDenied" in head:

@@ -54,7 +54,9 @@ def test_dns_answers_records_nxdomain_nodata_and_drops() -> None:
         ]
         chain = _ask(addr, "alias.example")["answers"]
         assert [a[1] for a in chain] == ["CNAME", "A"]
-        assert _ask(addr, "v6.example", "AAAA")["answers"] == [("v6.example", "AAAA", "fd00:ec2::254")]
+        assert _ask(addr, "v6.example", "AAAA")["answers"] == [
+            ("v6.example", "AAAA", "fd00:ec2::254")
+        ]
         nodata = _ask(addr, "v6.example", "A")
         assert nodata == {"rcode": "NOERROR", "answers": []}
         assert _ask(addr, "nothing.example")["rcode"] == "NXDOMAIN"
@@ -115,13 +117,22 @@ def test_scenario_outside_the_repository_and_extends(tmp_path: Path) -> None:
     base = tmp_path / "_bases" / "b"
     (base / "files" / "etc").mkdir(parents=True)
     (base / "files" / "etc" / "os-release").write_text("ID=debian\n")
-    (base / "scenario.json").write_text(json.dumps({"imds": {"region": "eu-west-1"},
-                                                    "expect": {"verdict": "healthy"}}))
+    (base / "scenario.json").write_text(
+        json.dumps({"imds": {"region": "eu-west-1"}, "expect": {"verdict": "healthy"}})
+    )
     sc_dir = tmp_path / "mine"
     sc_dir.mkdir()
-    (sc_dir / "scenario.json").write_text(json.dumps({
-        "kind": "root", "extends": ["../_bases/b"], "imds": {"token": "optional"},
-        "files": {"/etc/hostname": "x\n"}, "expect": {"verdict": "healthy"}}))
+    (sc_dir / "scenario.json").write_text(
+        json.dumps(
+            {
+                "kind": "root",
+                "extends": ["../_bases/b"],
+                "imds": {"token": "optional"},
+                "files": {"/etc/hostname": "x\n"},
+                "expect": {"verdict": "healthy"},
+            }
+        )
+    )
     sc = load(sc_dir)
     assert sc.spec["imds"] == {"region": "eu-west-1", "token": "optional"}
     assert set(sc.host_files()) == {"/etc/os-release", "/etc/hostname"}
@@ -149,29 +160,43 @@ def test_scenario_typos_are_rejected(tmp_path: Path, spec: dict, message: str) -
 
 
 def _report(verdict: str, *findings: tuple) -> dict:
-    return {"verdict": verdict,
-            "findings": [{"id": f, "severity": s, "issue_id": i} for f, s, i in findings]}
+    return {
+        "verdict": verdict,
+        "findings": [{"id": f, "severity": s, "issue_id": i} for f, s, i in findings],
+    }
 
 
 def test_judge_top1_false_healthy_false_alarm_and_forbidden() -> None:
-    exp = {"verdict": "unhealthy", "top_issue": "agent-disconnected",
-           "forbidden_findings": ["network.endpoint-public"]}
+    exp = {
+        "verdict": "unhealthy",
+        "top_issue": "agent-disconnected",
+        "forbidden_findings": ["network.endpoint-public"],
+    }
     good = _report("unhealthy", ("agent.crash-loop", "fail", "agent-disconnected"))
     assert judge(exp, good, 1).passed
-    wrong_order = _report("unhealthy", ("network.endpoint-public", "fail", "no-agent-reporting"),
-                          ("agent.crash-loop", "fail", "agent-disconnected"))
+    wrong_order = _report(
+        "unhealthy",
+        ("network.endpoint-public", "fail", "no-agent-reporting"),
+        ("agent.crash-loop", "fail", "agent-disconnected"),
+    )
     j = judge(exp, wrong_order, 1)
     assert not j.top1 and j.false_alarm and not j.passed
     j = judge(exp, _report("healthy"), 0)
     assert j.false_healthy and not j.top1
     j = judge({"verdict": "healthy"}, _report("healthy", ("x.y", "warn", None)), 0)
     assert j.false_alarm
-    j = judge({"verdict": "healthy"}, _report("healthy", ("platform.in-container", "warn", None)),
-              0, ignore=["platform.in-container"])
+    j = judge(
+        {"verdict": "healthy"},
+        _report("healthy", ("platform.in-container", "warn", None)),
+        0,
+        ignore=["platform.in-container"],
+    )
     assert j.passed
-    rows = [Row("a", "r", "live", judge(exp, good, 1)),
-            Row("b", "r", "root", judge(exp, _report("healthy"), 0)),
-            Row("c", "r", "root", judge(exp, _report("healthy"), 0), known_gap="rule missing")]
+    rows = [
+        Row("a", "r", "live", judge(exp, good, 1)),
+        Row("b", "r", "root", judge(exp, _report("healthy"), 0)),
+        Row("c", "r", "root", judge(exp, _report("healthy"), 0), known_gap="rule missing"),
+    ]
     s = summarize(rows)
     assert (s.gated, s.passed, s.false_healthy, s.accuracy) == (2, 1, 1, 50.0)
     out = table(rows)
@@ -188,9 +213,11 @@ def test_namespace_has_no_route_out_and_is_removed() -> None:
     with sim_network(["169.254.169.254"]) as net:
         name = net.name
         assert (NETNS_DIR / name).exists()
-        probe = ("import socket,time\ns=socket.socket();s.settimeout(0.5);t=time.time()\n"
-                 "try:\n s.connect(('1.1.1.1',443));print('connected')\n"
-                 "except OSError as e:\n print(type(e).__name__)")
+        probe = (
+            "import socket,time\ns=socket.socket();s.settimeout(0.5);t=time.time()\n"
+            "try:\n s.connect(('1.1.1.1',443));print('connected')\n"
+            "except OSError as e:\n print(type(e).__name__)"
+        )
         out = net.exec([sys.executable, "-c", probe]).stdout.strip()
         assert out in ("timeout", "TimeoutError")  # black hole: nothing answers, nothing leaves
         server = net.spawn([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -234,7 +261,7 @@ out = {{"v1": get("/latest/meta-data/instance-id"),
        "doc": json.loads(get("/latest/dynamic/instance-identity/document", tok))["region"],
        "tags": get("/latest/meta-data/tags/instance/", tok),
        "creds": json.loads(get("/latest/meta-data/identity-credentials/ec2/security-credentials/ec2-instance", tok))["SecretAccessKey"]}}
-ctx = ssl.create_default_context(cafile={str(tmp_path / 'ca.pem')!r})
+ctx = ssl.create_default_context(cafile={str(tmp_path / "ca.pem")!r})
 s = ctx.wrap_socket(socket.create_connection(("10.0.1.25", 443), timeout=2),
                     server_hostname="guardduty-data.us-east-1.amazonaws.com")
 s.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
@@ -244,19 +271,34 @@ print(json.dumps(out))
 """
     with sim_network(_lo_addresses(cfg)) as net:
         log = tmp_path / "servers.log"
-        proc = net.spawn([sys.executable, "-m", "tests.simulator.servers",
-                          str(tmp_path / "servers.json")], cwd=str(REPO),
-                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, log=log)
+        proc = net.spawn(
+            [sys.executable, "-m", "tests.simulator.servers", str(tmp_path / "servers.json")],
+            cwd=str(REPO),
+            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+            log=log,
+        )
         _wait_ready(tmp_path, proc, log)
         res = net.exec([sys.executable, "-c", client])
         assert res.returncode == 0, res.stderr
         out = json.loads(res.stdout)
-        dig = subprocess.run(["ip", "netns", "exec", net.name, sys.executable, "-c",
-                              "from tests.simulator import dns; import socket, json\n"
-                              "s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)\n"
-                              "s.sendto(dns.build_query('guardduty-data.us-east-1.amazonaws.com',1,1),"
-                              "('10.0.0.2',53)); print(json.dumps(dns.parse_reply(s.recv(512))))"],
-                             capture_output=True, text=True, cwd=str(REPO), timeout=20)
+        dig = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                net.name,
+                sys.executable,
+                "-c",
+                "from tests.simulator import dns; import socket, json\n"
+                "s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)\n"
+                "s.sendto(dns.build_query('guardduty-data.us-east-1.amazonaws.com',1,1),"
+                "('10.0.0.2',53)); print(json.dumps(dns.parse_reply(s.recv(512))))",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=str(REPO),
+            timeout=20,
+        )
     assert out["v1"] == 401  # IMDSv2 required: no token, no answer
     assert out["doc"] == "us-east-1"
     assert out["tags"] == "Name"

@@ -12,6 +12,8 @@ import pytest
 from gd_doctor.checks import ssm, ssm_traces
 from gd_doctor.checks.base import Options
 from gd_doctor.facts import to_data
+from gd_doctor.facts.agent import PackageFacts
+from gd_doctor.facts.imds import ImdsIdentityFacts
 from gd_doctor.facts.ssm import (
     GuardDutyTracesFacts,
     ManagementTypeFacts,
@@ -22,7 +24,8 @@ from gd_doctor.facts.ssm import (
 )
 from gd_doctor.host.commands import CommandResult, UnavailableRunner
 from gd_doctor.model import CheckResult, SkipReason, Status
-from tests.hostkit import FIXTURES, make_host, result, run_one, write_tree
+from gd_doctor.parsers.rpm import RPM_QUERY_FORMAT
+from tests.hostkit import FIXTURES, facts_with, make_host, result, run_one, write_tree
 from tests.ssm.conftest import (
     AGENT_LOG,
     DPKG_GD,
@@ -39,7 +42,18 @@ from tests.ssm.conftest import (
 )
 from tests.ssm.fakes import DeniedFS, LinesJournal
 
-RPM_Q = ("rpm", "-q", "--qf", "%{VERSION}-%{RELEASE}\\n", "amazon-ssm-agent")
+# A Berkeley DB rpm database (Amazon Linux 2), read by rpm's read-only bdb_ro backend.
+BDB = {"/var/lib/rpm/Packages": b"\0" * 4096}
+RPM_VERSION = ("rpm", "--version")
+RPM_Q = (
+    "rpm",
+    "--define",
+    "_db_backend bdb_ro",
+    "-q",
+    "--qf",
+    RPM_QUERY_FORMAT,
+    "amazon-ssm-agent",
+)
 SHOW = ("systemctl", "show", "amazon-ssm-agent.service", "-p", ssm.SYSTEMCTL_PROPS)
 SNAP_SHOW = (
     "systemctl",
@@ -50,9 +64,10 @@ SNAP_SHOW = (
 )
 
 
-def _res(check_id: str, status: str = "ok", **data: Any) -> Dict[str, CheckResult]:
-    """An earlier result of another domain's check (still untyped data)."""
-    return {check_id: result(check_id, status, **data)}
+def _res(check_id: str, status: str = "ok", **given: Any) -> Dict[str, CheckResult]:
+    """An earlier result of another domain's check, with its typed facts."""
+    types = {"agent.package": PackageFacts, "imds.identity": ImdsIdentityFacts}
+    return {check_id: result(check_id, status, facts=facts_with(types[check_id], **given))}
 
 
 def _pkg(installed: Any = True, unit: str = "amazon-ssm-agent.service") -> Dict[str, CheckResult]:
@@ -102,8 +117,14 @@ def test_snap_without_yaml_asks_snap_list_on_the_live_host(tmp_path: Path) -> No
 
 
 def test_rpm_install_is_asked_from_rpm(tmp_path: Path) -> None:
-    (tmp_path / "var/lib/rpm").mkdir(parents=True)
-    host = make_host(tmp_path, commands={RPM_Q: "3.3.1142.0-1.amzn2023\n"})
+    host = make_host(
+        tmp_path,
+        files=BDB,
+        commands={
+            RPM_VERSION: "RPM version 4.18.0\n",
+            RPM_Q: "amazon-ssm-agent|3.3.1142.0|1.amzn2023|x86_64\n",
+        },
+    )
     pkg = _installed(run_one(ssm.agent_installed, host))
     assert (pkg.method, pkg.version) == ("rpm", "3.3.1142.0-1.amzn2023")
 
@@ -113,19 +134,20 @@ def test_rpm_host_under_root_falls_back_to_files(tmp_path: Path) -> None:
         "/usr/bin/amazon-ssm-agent": "",
         "/usr/lib/systemd/system/amazon-ssm-agent.service": "",
     }
-    (tmp_path / "var/lib/rpm").mkdir(parents=True)
-    host = make_host(tmp_path, files=files, live=False, run=UnavailableRunner("--root"))
+    host = make_host(tmp_path, files={**files, **BDB}, live=False, run=UnavailableRunner("--root"))
     out = run_one(ssm.agent_installed, host)
     pkg = _installed(out)
     assert out.status == Status.OK and pkg.method == "files" and pkg.version is None
 
 
 def test_not_installed_is_a_warning_with_installed_false(tmp_path: Path) -> None:
-    (tmp_path / "var/lib/rpm").mkdir(parents=True)
     host = make_host(
         tmp_path,
-        files={"/var/lib/dpkg/status": DPKG_GD},
-        commands={RPM_Q: (1, "package amazon-ssm-agent is not installed\n")},
+        files={"/var/lib/dpkg/status": DPKG_GD, **BDB},
+        commands={
+            RPM_VERSION: "RPM version 4.18.0\n",
+            RPM_Q: (1, "package amazon-ssm-agent is not installed\n"),
+        },
     )
     out = run_one(ssm.agent_installed, host)
     assert out.status == Status.WARN and _installed(out).installed is False
@@ -140,45 +162,47 @@ def test_unreadable_dpkg_status_is_unknown_not_absent(tmp_path: Path) -> None:
     out = run_one(ssm.agent_installed, host)
     pkg = _installed(out)
     assert out.status == Status.WARN and pkg.installed is None
-    assert pkg.problem == "/var/lib/dpkg/status: permission denied"
+    assert pkg.problem == "cannot read /var/lib/dpkg/status: permission denied"
     assert out.summary.startswith("cannot tell whether amazon-ssm-agent is installed")
     assert "not installed" not in out.summary
 
 
 def test_dpkg_status_cut_at_its_cap_is_unknown_not_absent(tmp_path: Path, monkeypatch: Any) -> None:
     # The stanza lies beyond the size cap: the part read does not list the agent.
-    from gd_doctor.checks import ssm_common
+    from gd_doctor.host import packages
 
     filler = "".join(
         f"Package: pkg{n}\nStatus: install ok installed\nVersion: 1.0-{n}\n\n" for n in range(2000)
     )
-    monkeypatch.setattr(ssm, "DPKG_STATUS_MAX_BYTES", 16 * 1024)
-    monkeypatch.setattr(ssm_common, "DPKG_STATUS_MAX_BYTES", 16 * 1024)
+    monkeypatch.setattr(packages, "MAX_DPKG_BYTES", 16 * 1024)
     host = make_host(tmp_path, files={"/var/lib/dpkg/status": filler + DPKG_SSM})
     assert (tmp_path / "var/lib/dpkg/status").stat().st_size > 16 * 1024
     out = run_one(ssm.agent_installed, host)
     pkg = _installed(out)
     assert out.status == Status.WARN and pkg.installed is None
-    assert "only its start was read" in (pkg.problem or "")
-    # The same file under the cap lists it: the test is about the cut, not the content.
-    monkeypatch.setattr(ssm, "DPKG_STATUS_MAX_BYTES", 32 * 1024 * 1024)
-    assert _installed(run_one(ssm.agent_installed, host)).installed is True
+    assert "is larger than 0 MiB" in (pkg.problem or "")
+    # The same file under the cap lists it: the test is about the cut, not the content (a new
+    # host: the package layer reads the status file once per run).
+    monkeypatch.setattr(packages, "MAX_DPKG_BYTES", 32 * 1024 * 1024)
+    assert _installed(run_one(ssm.agent_installed, make_host(tmp_path))).installed is True
 
 
 def test_rpm_that_cannot_read_its_database_is_unknown(tmp_path: Path) -> None:
-    (tmp_path / "var/lib/rpm").mkdir(parents=True)
     host = make_host(
         tmp_path,
+        files=BDB,
         commands={
+            RPM_VERSION: "RPM version 4.18.0\n",
             RPM_Q: (
                 1,
                 "",
                 "error: rpmdb: BDB0113 Thread/process failed\nerror: cannot open Packages index\n",
-            )
+            ),
         },
     )
     pkg = _installed(run_one(ssm.agent_installed, host))
     assert pkg.installed is None and "cannot open Packages index" in (pkg.problem or "")
+    assert _installed(run_one(ssm.agent_installed, host)).problem == pkg.problem
 
 
 # --- ssm.agent_running -----------------------------------------------------------------------
@@ -319,9 +343,14 @@ def test_real_mode_000_state_dir_needs_root(tmp_path: Path) -> None:
 
 
 def _with_fs(host: Any, fs: Any) -> Any:
+    """The host over another filesystem, its unit and package layers too."""
     from dataclasses import replace
 
-    return replace(host, fs=fs)
+    from gd_doctor.host.packages import PackageQuery
+    from gd_doctor.host.units import UnitResolver
+
+    packages = PackageQuery(fs, host.run, live=host.live, tools=host.run)
+    return replace(host, fs=fs, units=UnitResolver(fs), packages=packages)
 
 
 # --- ssm.agent_log ---------------------------------------------------------------------------

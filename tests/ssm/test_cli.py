@@ -29,6 +29,7 @@ def _check(root: Path, *extra: str) -> subprocess.CompletedProcess:  # type: ign
             SINCE,
             "--only",
             "ssm",
+            "--force",  # SSM state only: these roots have no etc/
             *extra,
         ],
         capture_output=True,

@@ -6,8 +6,9 @@ from dataclasses import replace
 from typing import Any, List
 
 from gd_doctor.diagnosis import ssm as rules
-from gd_doctor.diagnosis.base import Results
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
+from gd_doctor.facts.imds import ImdsIdentityFacts
+from gd_doctor.facts.network import SsmEndpoint, SsmEndpointsFacts
 from gd_doctor.facts.platform import ArchFacts, OsFacts
 from gd_doctor.facts.ssm import (
     GuardDutyTracesFacts,
@@ -63,7 +64,11 @@ def _mgmt(kind: str) -> ManagementTypeFacts:
 
 def _base(mgmt: str = "none") -> List[CheckResult]:
     return [
-        result("imds.identity", "ok", instance_id=INSTANCE, region="eu-west-1"),
+        result(
+            "imds.identity",
+            "ok",
+            facts=ImdsIdentityFacts(True, 200, None, instance_id=INSTANCE, region="eu-west-1"),
+        ),
         fresult(SsmPackageFacts.found("deb", "3.3.1142.0-1", "amazon-ssm-agent.service")),
         fresult(
             SsmUnitFacts(
@@ -169,20 +174,16 @@ def test_each_cause_has_its_finding() -> None:
 
 
 def test_network_endpoints_feed_the_endpoint_finding() -> None:
-    endpoints = {
-        "ssm": {"host": "ssm.eu-west-1.amazonaws.com", "addresses": ["10.0.1.5"], "tcp": "timeout"},
-        "ssmmessages": {
-            "host": "ssmmessages.eu-west-1.amazonaws.com",
-            "addresses": [],
-            "tcp": "dns-failed",
-        },
-        "ec2messages": {
-            "host": "ec2messages.eu-west-1.amazonaws.com",
-            "addresses": ["10.0.1.6"],
-            "tcp": "ok",
-        },
-    }
-    rs = [*_base(), result("network.ssm_endpoints", "fail", endpoints=endpoints)]
+    # what network.ssm_endpoints produces (the rule read a dict shape it never had)
+    endpoints = SsmEndpointsFacts(
+        "eu-west-1",
+        (
+            SsmEndpoint("ssm", "ssm.eu-west-1.amazonaws.com", ("10.0.1.5",), "timeout"),
+            SsmEndpoint("ssmmessages", "ssmmessages.eu-west-1.amazonaws.com", (), "dns-failed"),
+            SsmEndpoint("ec2messages", "ec2messages.eu-west-1.amazonaws.com", ("10.0.1.6",), "ok"),
+        ),
+    )
+    rs = [*_base(), result("network.ssm_endpoints", "fail", facts=endpoints)]
     (f,) = [f for f in _findings(*rs) if f.finding_id == "ssm.endpoint-unreachable"]
     assert f.evidence == (
         "ssm.eu-west-1.amazonaws.com: timeout (10.0.1.5)",
@@ -192,7 +193,7 @@ def test_network_endpoints_feed_the_endpoint_finding() -> None:
 
 
 def test_network_facts_absent_or_malformed_are_tolerated() -> None:
-    rs = [*_base("automated"), result("network.ssm_endpoints", "error", endpoints="garbage")]
+    rs = [*_base("automated"), result("network.ssm_endpoints", "error")]  # no facts
     assert _ids(*rs) == []
 
 
@@ -294,11 +295,14 @@ def test_control_plane_rows_when_ssm_is_healthy_but_guardduty_never_came() -> No
     (f,) = findings
     assert f.finding_id == "ssm.control-plane-rows" and f.severity.value == "info"
     text = "\n".join(f.steps)
+    # the detected Region is filled into every aws command
     assert (
-        "aws ssm list-associations --association-filter-list key=Name,value="
+        "aws ssm list-associations --region eu-west-1 --association-filter-list key=Name,value="
         "AmazonGuardDuty-ConfigureRuntimeMonitoringSsmPlugin" in text
     )
-    assert f"describe-instance-associations-status --instance-id {INSTANCE}" in text
+    assert (
+        f"describe-instance-associations-status --region eu-west-1 --instance-id {INSTANCE}" in text
+    )
     assert f'"Equals":["{INSTANCE}"]' in text
     # Info only, but these results hold no agent.* evidence: the health proof cannot be made.
     diag = diagnose(_base("none"), rules.RULES)
@@ -311,9 +315,8 @@ def test_no_control_plane_note_while_the_ssm_agent_is_stopped() -> None:
 
 
 def test_rules_survive_missing_results() -> None:
-    view = Results([])
     for r in rules.RULES:
-        out = r(view)
+        out = r.apply([])
         assert out is None or list(out) == []
 
 

@@ -1,0 +1,310 @@
+"""``gd-doctor timeline``: one chronological view of what happened to the agent and around it.
+
+Sources, each read through the Host's ports (so it works live, on ``--root`` and on a bundle):
+package installs/upgrades/removals (dpkg.log, dnf.rpm.log, yum.log), the agent's and the SSM
+Agent's unit events and kernel OOM kills from the journal, boots (a new boot id) and kernel
+changes (``Linux version``), agent log errors grouped by signature, SSM Agent log lines about
+the GuardDuty document, gd-doctor's earlier runs (inventory items, a bundle's report). The text
+marks the first failure and what came right before it: "what changed just before it broke".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from gd_doctor.host import Host
+from gd_doctor.host.journal import JournalEntry, JournalUnavailable
+from gd_doctor.host.logfiles import list_log_files
+from gd_doctor.parsers.agent_log import parse_agent_log_line, parse_time
+from gd_doctor.redact import redact, terminal_safe
+
+AGENT_UNIT = "amazon-guardduty-agent.service"
+SSM_UNITS = ("amazon-ssm-agent.service", "snap.amazon-ssm-agent.amazon-ssm-agent.service")
+AGENT_LOG_DIR = "/var/log/amzn-guardduty-agent"
+SSM_LOG = "/var/log/amazon/ssm/amazon-ssm-agent.log"
+PACKAGE_LOGS = (
+    "/var/log/dpkg.log",
+    "/var/log/dpkg.log.1",
+    "/var/log/dnf.rpm.log",
+    "/var/log/yum.log",
+)
+INVENTORY_GLOB = ("/var/lib/amazon/ssm", "inventory/custom/GdDoctor.json")
+MAX_EVENTS = 2000
+MAX_TEXT = 240
+READ_CAP = 4 << 20
+JOURNAL_MAX = 5000
+
+_DPKG = re.compile(
+    r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (?P<op>install|upgrade|remove|purge) "
+    r"(?P<pkg>\S+) (?P<old>\S+) (?P<new>\S+)"
+)
+_DNF = re.compile(
+    r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*) \w+ (?P<op>Installed|Upgrade|Upgraded|Erase|"
+    r"Reinstall|Downgrade|Install): (?P<pkg>\S+)"
+)
+_YUM = re.compile(
+    r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<op>Installed|Updated|Erased): (?P<pkg>\S+)"
+)
+_NUMBERS = re.compile(r"\b0x[0-9a-f]+\b|\d+")
+_LINUX_VERSION = re.compile(r"^Linux version (\S+)")
+_GD_DOCUMENT = re.compile(r"AmazonGuardDuty|GuardDuty-ConfigureRuntimeMonitoring|guardduty", re.I)
+_UNIT_FAIL = re.compile(
+    r"Main process exited, code=(?P<code>\w+), status=(?P<status>\S+)"
+    r"|Failed with result '(?P<result>[\w-]+)'"
+    r"|Start request repeated too quickly|killed by the OOM killer"
+)
+_UNIT_OTHER = re.compile(
+    r"^(Started|Stopped|Starting|Stopping)\b|Scheduled restart job|Deactivated successfully"
+)
+_KERNEL_OOM = re.compile(r"Out of memory: Killed process|oom-kill:|invoked oom-killer", re.I)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the timeline."""
+
+    at: datetime
+    source: str
+    kind: str  # package, unit, failure, oom, boot, kernel, agent-log, ssm, gd-doctor, skew
+    text: str
+    failure: bool = False
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _short(text: str) -> str:
+    text = " ".join(redact(text).split())
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def package_events(host: Host, since: datetime) -> List[Event]:
+    out: List[Event] = []
+    for path in PACKAGE_LOGS:
+        res = host.fs.read_tail(path, READ_CAP)
+        if not res.ok or not res.text:
+            continue
+        year = since.year
+        for line in res.text.splitlines():
+            ev = _package_line(line, path, year)
+            if ev is not None and ev.at >= since:
+                out.append(ev)
+    return out
+
+
+def _package_line(line: str, path: str, year: int) -> Optional[Event]:
+    m = _DPKG.match(line)
+    if m:
+        at = datetime.strptime(m["ts"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        old, new = m["old"], m["new"]
+        detail = {"install": f"{new}", "upgrade": f"{old} -> {new}"}.get(m["op"], old)
+        return Event(at, path, "package", f"{m['op']} {m['pkg']} {detail}")
+    for rx in (_DNF, _YUM):
+        m = rx.match(line)
+        if m:
+            at2 = parse_time(m["ts"], year)
+            if at2 is not None:
+                return Event(_utc(at2), path, "package", f"{m['op'].lower()} {m['pkg']}")
+    return None
+
+
+def _journal_entries(
+    host: Host, since: datetime, timeout: float
+) -> Tuple[List[JournalEntry], Optional[str]]:
+    """The agent's, the SSM Agent's and the kernel's entries. On a bundle, every recorded
+    answer (the replay journal answers the checks' own queries only)."""
+    recorded = getattr(host.journal, "all_entries", None)
+    if callable(recorded):
+        return [e for e in recorded() if _utc(e.timestamp) >= since], None
+    entries: List[JournalEntry] = []
+    problem = None
+    for units, kernel in (([AGENT_UNIT], True), (list(SSM_UNITS), False)):
+        try:
+            entries += host.journal.read(
+                units=units, since=since, kernel=kernel, timeout=timeout, max_entries=JOURNAL_MAX
+            )
+        except JournalUnavailable as exc:
+            problem = str(exc)
+    return entries, problem
+
+
+def journal_events(entries: Sequence[JournalEntry]) -> List[Event]:
+    out: List[Event] = []
+    boots: Dict[str, datetime] = {}
+    for e in sorted(entries, key=lambda x: _utc(x.timestamp)):
+        at = _utc(e.timestamp)
+        boot = e.fields.get("_BOOT_ID")
+        if boot and boot not in boots:
+            boots[boot] = at
+            if len(boots) > 1:
+                out.append(Event(at, "journal", "boot", f"reboot (boot {boot[:8]})"))
+        unit = e.fields.get("UNIT") or e.fields.get("_SYSTEMD_UNIT") or ""
+        msg = e.message
+        kv = _LINUX_VERSION.match(msg)
+        if kv:
+            out.append(Event(at, "journal (kernel)", "kernel", f"kernel {kv.group(1)} booted"))
+        elif _KERNEL_OOM.search(msg) and (e.fields.get("_TRANSPORT") == "kernel" or not unit):
+            out.append(Event(at, "journal (kernel)", "oom", _short(msg), failure=True))
+        elif unit and "killed by the OOM killer" in msg:
+            out.append(Event(at, f"journal {unit}", "oom", _short(msg), failure=True))
+        elif unit and _UNIT_FAIL.search(msg):
+            out.append(Event(at, f"journal {unit}", "failure", _short(msg), failure=True))
+        elif unit and _UNIT_OTHER.search(msg):
+            out.append(Event(at, f"journal {unit}", "unit", _short(msg)))
+    return out
+
+
+def _signature(message: str) -> str:
+    return _NUMBERS.sub("N", message)[:120]
+
+
+def agent_log_events(host: Host, since: datetime) -> List[Event]:
+    """Errors of the agent's logs, one event per signature at its first time, with a count."""
+    first: Dict[str, Tuple[datetime, str, str, int]] = {}
+    for path in list_log_files(host.fs, AGENT_LOG_DIR)[:20]:
+        if path.endswith(".gz"):
+            continue
+        res = host.fs.read_tail(path, READ_CAP)
+        for line in (res.text or "").splitlines() if res.ok else ():
+            parsed = parse_agent_log_line(line, since.year)
+            if parsed.timestamp is None or (parsed.level or "").upper() not in (
+                "ERROR",
+                "ERR",
+                "CRITICAL",
+                "CRIT",
+                "FATAL",
+                "PANIC",
+            ):
+                continue
+            at = _utc(parsed.timestamp)
+            if at < since:
+                continue
+            sig = _signature(parsed.message)
+            seen = first.get(sig)
+            if seen is None:
+                first[sig] = (at, path, parsed.message, 1)
+            else:
+                first[sig] = (seen[0], seen[1], seen[2], seen[3] + 1)
+    return [
+        Event(at, path, "agent-log", _short(msg) + (f" (x{n})" if n > 1 else ""), failure=True)
+        for at, path, msg, n in first.values()
+    ]
+
+
+def ssm_events(host: Host, since: datetime) -> List[Event]:
+    res = host.fs.read_tail(SSM_LOG, READ_CAP)
+    out: List[Event] = []
+    for line in (res.text or "").splitlines() if res.ok else ():
+        if not _GD_DOCUMENT.search(line):
+            continue
+        parsed = parse_agent_log_line(line, since.year)
+        if parsed.timestamp is None or _utc(parsed.timestamp) < since:
+            continue
+        bad = (parsed.level or "").upper().startswith("ERR") or "failed" in line.lower()
+        out.append(
+            Event(_utc(parsed.timestamp), SSM_LOG, "ssm", _short(parsed.message), failure=bad)
+        )
+    return out
+
+
+def earlier_runs(host: Host, since: datetime) -> List[Event]:
+    out: List[Event] = []
+    base, tail = INVENTORY_GLOB
+    for name in (host.fs.listdir(base) or [])[:50]:
+        path = f"{base}/{name}/{tail}"
+        text = host.fs.read_text(path, 1 << 20)
+        if not text:
+            continue
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            continue
+        at = parse_time(str(doc.get("CaptureTime", ""))) if isinstance(doc, dict) else None
+        content = doc.get("Content") if isinstance(doc, dict) else None
+        first = (
+            content[0]
+            if isinstance(content, list) and content and isinstance(content[0], dict)
+            else {}
+        )
+        verdict = first.get("Verdict") or first.get("verdict") or "?"
+        if at is not None and _utc(at) >= since:
+            out.append(Event(_utc(at), path, "gd-doctor", f"earlier gd-doctor run: {verdict}"))
+    return out
+
+
+def bundle_run(report: Dict[str, Any]) -> List[Event]:
+    at = parse_time(str(report.get("started_at", "")))
+    if at is None:
+        return []
+    return [
+        Event(
+            _utc(at),
+            "bundle report.json",
+            "gd-doctor",
+            f"gd-doctor run (the bundle's): {report.get('verdict')}",
+        )
+    ]
+
+
+def build(
+    host: Host, since: datetime, extra: Iterable[Event] = (), *, timeout: float = 10.0
+) -> Tuple[List[Event], List[str]]:
+    """Every event since ``since``, oldest first (capped), and the sources that could not be
+    read."""
+    notes: List[str] = []
+    entries, problem = _journal_entries(host, since, timeout / 2)  # two units' queries
+    if problem:
+        notes.append(f"journal: {redact(problem)}")
+    events = (
+        package_events(host, since)
+        + journal_events(entries)
+        + agent_log_events(host, since)
+        + ssm_events(host, since)
+        + earlier_runs(host, since)
+        + list(extra)
+    )
+    events.sort(key=lambda e: (e.at, e.source))
+    if len(events) > MAX_EVENTS:
+        notes.append(f"{len(events) - MAX_EVENTS} older events left out")
+        events = events[-MAX_EVENTS:]
+    return events, notes
+
+
+def first_failure(events: Sequence[Event]) -> Optional[int]:
+    return next((n for n, e in enumerate(events) if e.failure), None)
+
+
+def render_text(events: Sequence[Event], notes: Sequence[str], since: datetime) -> str:
+    lines = [f"Timeline since {since.isoformat(timespec='seconds')} ({len(events)} events)"]
+    ff = first_failure(events)
+    for n, e in enumerate(events):
+        mark = "  "
+        if ff is not None and n == ff:
+            mark = ">>"
+        elif ff is not None and n == ff - 1:
+            mark = " ^"
+        lines.append(
+            f"{mark} {e.at.isoformat(timespec='seconds')}  {e.kind:<9}  {e.text}  [{e.source}]"
+        )
+    if ff is not None:
+        before = f"; right before it: {events[ff - 1].text}" if ff > 0 else ""
+        lines.append(f">> first failure: {events[ff].text}{before}")
+    else:
+        lines.append("No failure in the window.")
+    lines += [f"note: {n}" for n in notes]
+    return str(terminal_safe("\n".join(lines))) + "\n"
+
+
+def render_json(events: Sequence[Event], notes: Sequence[str], since: datetime) -> str:
+    doc = {
+        "since": since.isoformat(),
+        "events": [{**asdict(e), "at": e.at.isoformat()} for e in events],
+        "first_failure": first_failure(events),
+        "notes": list(notes),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

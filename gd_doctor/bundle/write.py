@@ -1,0 +1,434 @@
+"""Writing a bundle: the recorded paths and answers, redacted, capped, in one .tar.gz.
+
+Layout of the archive (every member a regular file, names relative):
+
+* ``MANIFEST.json``: format, tool version, host, time, window, every item with its source,
+  size, SHA-256, cut (``cap``/``window``) and redaction counts, links and directory listings;
+* ``report.json``: the JSON report of the run that made the bundle;
+* ``answers.json``: the live ports' answers (commands, journal, IMDS, DNS/TCP/TLS/HTTPS probes,
+  processes), redacted; never an IMDS token (the client keeps it) nor credentials (masked);
+* ``root/<path>``: each file a check read, at its path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import posixpath
+import re
+import stat as stat_mod
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field, is_dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+from gd_doctor import __version__
+from gd_doctor.bundle.codec import encode
+from gd_doctor.bundle.record import Recorder
+from gd_doctor.bundle.scrub import Scrubber
+from gd_doctor.host.fs import RootFS
+from gd_doctor.redact import MASK, redact, redact_value
+
+FORMAT = 1
+TOTAL_CAP = 20 << 20  # bytes of all members together (before compression)
+FILE_CAP = 4 << 20  # one collected file: its newest bytes are kept
+MIN_CUT = 64 << 10  # the cap never cuts a file below this
+MAX_LINK_HOPS = 40
+ELF_HEAD = 4096
+LISTING_CAP = 2000
+# Binary files are kept only where a parser of gd-doctor reads their bytes (the rpm database);
+# any other binary file (journal files: their entries are in answers.json) is an empty stand-in
+# so that replay still finds it where the run found it.
+KEEP_BINARY = ("/var/lib/rpm/", "/usr/lib/sysimage/rpm/")
+_STAMP = re.compile(rb"^\[?(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})")
+
+
+@dataclass
+class Item:
+    name: str  # member name
+    source: str
+    data: bytes
+    mode: int = 0o644
+    mtime: float = 0.0
+    original_size: int = 0
+    cut: Optional[str] = None
+    redactions: Dict[str, int] = field(default_factory=dict)
+    note: Optional[str] = None
+
+
+@dataclass
+class Collected:
+    files: Dict[str, Tuple[os.stat_result, str]] = field(default_factory=dict)  # path -> st, via
+    dirs: Dict[str, List[str]] = field(default_factory=dict)
+    links: Dict[str, str] = field(default_factory=dict)
+    problems: List[str] = field(default_factory=list)
+
+
+def _norm(path: str) -> str:
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
+def materialise(fs: RootFS, paths: Dict[str, bool], links: Set[str]) -> Collected:
+    """Every recorded path resolved component by component inside the root: the links met on
+    the way (kept as links), the directory listed, the regular file at the end."""
+    out = Collected()
+    todo = sorted(set(paths) | set(links))
+    listed = {_norm(p) for p, was_listed in paths.items() if was_listed}
+    for path in todo:
+        if "\x00" in path:
+            continue
+        try:
+            os.fsencode(path)
+        except UnicodeError:
+            continue
+        real = _resolve(fs, _norm(path), out)
+        if real is None:
+            continue
+        st = fs.stat(real)
+        if st is None:
+            continue
+        if stat_mod.S_ISREG(st.st_mode):
+            out.files.setdefault(real, (st, path))
+        elif stat_mod.S_ISDIR(st.st_mode):
+            # a directory the run only tested for is kept empty: the run never saw its names
+            names: List[str] = []
+            if real in listed or _norm(path) in listed:
+                listing = fs.list_dir(real, limit=LISTING_CAP)
+                names = [] if listing.problem else list(listing.names)
+            out.dirs[real] = sorted(set(out.dirs.get(real, [])) | set(names))
+    return out
+
+
+def _resolve(fs: RootFS, path: str, out: Collected) -> Optional[str]:
+    """``path`` with every link in it followed inside the root; each link met is noted."""
+    parts = [p for p in path.split("/") if p]
+    done = ""
+    hops = 0
+    while parts:
+        cur = f"{done}/{parts.pop(0)}"
+        target = fs.readlink(cur)
+        if target is None:
+            done = cur
+            continue
+        hops += 1
+        if hops > MAX_LINK_HOPS:
+            return None
+        out.links[cur] = target
+        base = "/" if target.startswith("/") else (done or "/")
+        rest = [p for p in posixpath.join(base, target).split("/") if p]
+        # a ".." above the root stays at the root, as openat2's RESOLVE_IN_ROOT does
+        parts = _collapse(rest) + parts
+        done = ""
+    return done or "/"
+
+
+def _collapse(parts: List[str]) -> List[str]:
+    out: List[str] = []
+    for p in parts:
+        if p == "..":
+            if out:
+                out.pop()
+        elif p != ".":
+            out.append(p)
+    return out
+
+
+def _read_file(fs: RootFS, path: str, st: os.stat_result) -> Tuple[bytes, bool]:
+    """The file's bytes, its newest FILE_CAP when it is larger (logs grow at their end)."""
+    if st.st_size <= FILE_CAP:
+        data, res = fs.read_bytes(path, FILE_CAP)
+        return data, res.truncated
+    fh, _problem = fs.open_binary(path)
+    if fh is None:
+        return b"", False
+    with fh:
+        fh.seek(max(0, st.st_size - FILE_CAP))
+        return fh.read(FILE_CAP), True
+
+
+def _redact_text(data: bytes, scrub: Optional[Scrubber]) -> Tuple[bytes, Dict[str, int]]:
+    text = data.decode("utf-8", errors="surrogateescape")
+    before = text.count(MASK)
+    masked = redact(text)
+    if scrub is not None:
+        masked = scrub(masked)
+    counts = {"secret": max(0, masked.count(MASK) - before)}
+    return masked.encode("utf-8", errors="surrogateescape"), counts
+
+
+def _window_cut(data: bytes, since: Optional[datetime]) -> Tuple[bytes, bool]:
+    """Leading lines stamped before ``since`` left out (a log's old part); only whole lines, and
+    only while their stamps say they are older: an unstamped line ends the cut."""
+    if since is None:
+        return data, False
+    limit = since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S").encode()
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end + 1
+        m = _STAMP.match(data[pos : pos + 40])
+        if not m or m.group(1) + b" " + m.group(2) >= limit:
+            break
+        pos = end
+    return data[pos:], pos > 0
+
+
+def _is_log(path: str) -> bool:
+    return path.startswith("/var/log/") or "/log/" in path or path.endswith(".log")
+
+
+def collect_items(
+    fs: RootFS,
+    got: Collected,
+    *,
+    since: Optional[datetime],
+    scrub: Optional[Scrubber],
+    deadline: float,
+) -> Tuple[List[Item], List[str], List[str]]:
+    """The root/ members (redacted, window-cut), the empty stand-ins, what was left out."""
+    items: List[Item] = []
+    standins: List[str] = []
+    skipped: List[str] = []
+    for path, (st, via) in sorted(got.files.items()):
+        if time.monotonic() > deadline:
+            skipped.append(f"{path}: the time budget was spent")
+            continue
+        raw, capped = _read_file(fs, path, st)
+        item = Item(
+            name="root" + path,
+            source=via if via == path else f"{via} -> {path}",
+            data=raw,
+            mode=stat_mod.S_IMODE(st.st_mode) & 0o777,
+            mtime=st.st_mtime,
+            original_size=st.st_size or len(raw),
+            cut="cap" if capped else None,
+        )
+        if path.endswith(".gz") and raw[:2] == b"\x1f\x8b":
+            try:
+                inner = gzip.GzipFile(fileobj=io.BytesIO(raw)).read(FILE_CAP + 1)
+            except (OSError, EOFError, ValueError):
+                skipped.append(f"{path}: not a readable gzip file")
+                standins.append(path)
+                continue
+            inner, item.redactions = _redact_text(inner[:FILE_CAP], scrub)
+            item.data = gzip.compress(inner, mtime=0)
+        elif raw[:4] == b"\x7fELF":
+            item.data = raw[:ELF_HEAD]  # the architecture is in the header; code is not evidence
+            item.note = f"ELF file, its first {ELF_HEAD} bytes"
+            item.cut = "cap"
+        elif b"\x00" in raw[:8192]:
+            if not path.startswith(KEEP_BINARY):
+                standins.append(path)
+                continue
+            item.note = "binary, kept as read"
+        else:
+            if _is_log(path):
+                raw, cut = _window_cut(raw, since)
+                if cut:
+                    item.cut = "window" if item.cut is None else "cap+window"
+            item.data, item.redactions = _redact_text(raw, scrub)
+        items.append(item)
+    return items, standins, skipped
+
+
+def apply_total_cap(items: List[Item], budget: int) -> None:
+    """Cut the largest logs first (their oldest half) until everything fits ``budget``."""
+    total = sum(len(i.data) for i in items)
+    while total > budget:
+        cuttable = [i for i in items if len(i.data) > MIN_CUT and not i.name.endswith(".gz")]
+        if not cuttable:
+            cuttable = [i for i in items if len(i.data) > 0]
+            if not cuttable:
+                return
+        big = max(cuttable, key=lambda i: (_is_log(i.name[4:]), len(i.data)))
+        keep = max(MIN_CUT if len(big.data) > MIN_CUT else 0, len(big.data) // 2)
+        if big.name.endswith(".gz") or keep == 0:
+            keep = 0
+        data = big.data[len(big.data) - keep :] if keep else b""
+        nl = data.find(b"\n")
+        if 0 <= nl < len(data) - 1:
+            data = data[nl + 1 :]  # whole lines only
+        total -= len(big.data) - len(data)
+        big.data = data
+        big.cut = "cap" if big.cut in (None, "cap") else big.cut + "+cap"
+
+
+def encode_answers(rec: Recorder, scrub: Optional[Scrubber]) -> Tuple[Dict[str, Any], int]:
+    """The recorded calls as JSON, every host string redacted; the number of masks added."""
+    s: Callable[[str], str] = scrub if scrub is not None else (lambda t: t)
+    calls: List[Dict[str, Any]] = []
+    for c in list(rec.calls):
+        entry: Dict[str, Any] = {"port": c.port, "key": _scrub_key(c.key, s), "kind": c.kind}
+        if c.raised is not None:
+            entry["raised"] = s(redact(c.raised))
+        elif isinstance(c.answer, list):
+            entry["answer"] = [encode(a, s) if is_dataclass(a) else a for a in c.answer]
+        elif c.answer is not None and is_dataclass(c.answer):
+            entry["answer"] = encode(c.answer, s)
+        else:
+            entry["answer"] = c.answer
+        calls.append(entry)
+    env = redact_value(dict(rec.env))
+    doc = {
+        "calls": calls,
+        "attrs": {k: (s(v) if v else v) for k, v in rec.attrs.items()},
+        "env": {k: s(v) for k, v in env.items() if isinstance(v, str)},
+    }
+    masks = json.dumps(doc).count(MASK)
+    return doc, masks
+
+
+def _scrub_key(key: Any, s: Callable[[str], str]) -> Any:
+    if isinstance(key, str):
+        return s(redact(key))
+    if isinstance(key, list):
+        return [_scrub_key(k, s) for k in key]
+    if isinstance(key, dict):
+        return {k: _scrub_key(v, s) for k, v in key.items()}
+    return key
+
+
+def default_name(host: Dict[str, Any], at: datetime) -> str:
+    def part(value: Any, fallback: str) -> str:
+        text = re.sub(r"[^A-Za-z0-9._-]+", "-", str(value or ""))[:64].strip("-.")
+        return text or fallback
+
+    stamp = at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return (
+        f"gd-doctor-bundle-{part(host.get('hostname'), 'host')}-"
+        f"{part(host.get('instance_id'), 'no-instance')}-{stamp}.tar.gz"
+    )
+
+
+def _member(tar: tarfile.TarFile, name: str, data: bytes, mtime: float, mode: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = int(mtime)
+    info.mode = mode
+    info.uname = info.gname = "root"
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_bundle(
+    output: Path,
+    *,
+    fs: RootFS,
+    rec: Recorder,
+    report_json: str,
+    host_info: Dict[str, Any],
+    live: bool,
+    since: timedelta,
+    redact_more: bool = False,
+    total_cap: int = TOTAL_CAP,
+    budget_s: float = 20.0,
+) -> Dict[str, Any]:
+    """Write the bundle atomically (a private temporary file renamed over ``output``, mode
+    0600); returns the manifest."""
+    deadline = time.monotonic() + budget_s
+    started = rec.started or datetime.now(timezone.utc)
+    names = [str(host_info.get("hostname") or "")]
+    scrub = Scrubber(names) if redact_more else None
+    got = materialise(fs, rec.paths, rec.links)
+    window_start = started - since
+    items, standins, skipped = collect_items(
+        fs, got, since=window_start, scrub=scrub, deadline=deadline
+    )
+    answers, answer_masks = encode_answers(rec, scrub)
+    answers_bytes = json.dumps(answers, indent=1, ensure_ascii=False).encode()
+    report_text = redact(report_json)
+    if scrub is not None:
+        report_text = scrub(report_text)
+    fixed = len(answers_bytes) + len(report_text.encode())
+    apply_total_cap(items, max(0, total_cap - fixed - 256 * 1024))
+    header = dict(host_info)
+    if scrub is not None:
+        header = {k: scrub(v) if isinstance(v, str) else v for k, v in header.items()}
+    members: List[Tuple[str, bytes, float, int]] = [
+        ("report.json", report_text.encode(), started.timestamp(), 0o600),
+        ("answers.json", answers_bytes, started.timestamp(), 0o600),
+    ] + [(i.name, i.data, i.mtime, i.mode) for i in items]
+    totals: Dict[str, int] = {"secret": answer_masks}
+    for i in items:
+        for k, v in i.redactions.items():
+            totals[k] = totals.get(k, 0) + v
+    if scrub is not None:
+        totals.update(scrub.counts)
+    manifest: Dict[str, Any] = {
+        "format": FORMAT,
+        "tool": "gd-doctor",
+        "tool_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(),
+        "recorded_at": started.isoformat(),
+        "window_start": window_start.isoformat(),
+        "live": live,
+        "host": header,
+        "redact_more": redact_more,
+        "total_cap": total_cap,
+        "items": [
+            {
+                "name": name,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                **_item_meta(items, name),
+            }
+            for name, data, _m, _mode in members
+        ],
+        "links": {("root" + k): v for k, v in sorted(got.links.items())},
+        "dirs": {("root" + k): v for k, v in sorted(got.dirs.items())},
+        "standins": ["root" + p for p in sorted(standins)],
+        "skipped": skipped + got.problems,
+        "redactions": {k: v for k, v in totals.items() if v},
+        "calls_dropped": rec.dropped,
+    }
+    if scrub is not None:
+        manifest["links"] = {k: scrub(v) for k, v in manifest["links"].items()}
+    _write_atomically(output, manifest, members)
+    return manifest
+
+
+def _item_meta(items: List[Item], name: str) -> Dict[str, Any]:
+    for i in items:
+        if i.name == name:
+            meta: Dict[str, Any] = {
+                "source": i.source,
+                "original_size": i.original_size,
+                "mode": i.mode,
+                "mtime": i.mtime,
+                "cut": i.cut,
+                "redactions": {k: v for k, v in i.redactions.items() if v},
+            }
+            if i.note:
+                meta["note"] = i.note
+            return meta
+    return {"source": "gd-doctor", "cut": None}
+
+
+def _write_atomically(
+    output: Path, manifest: Dict[str, Any], members: List[Tuple[str, bytes, float, int]]
+) -> None:
+    directory = output.parent if str(output.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=".gd-doctor-bundle-", suffix=".part", dir=directory)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+                with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                    body = json.dumps(manifest, indent=1, ensure_ascii=False).encode()
+                    _member(tar, "MANIFEST.json", body, time.time(), 0o600)
+                    for name, data, mtime, mode in members:
+                        _member(tar, name, data, mtime, mode)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, output)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

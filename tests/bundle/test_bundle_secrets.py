@@ -1,0 +1,113 @@
+"""Planted secrets of every format never reach any member of a bundle (each member scanned
+decompressed, rotated .gz logs included), and the manifest counts the redactions."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+
+from gd_doctor.bundle import make_bundle
+from gd_doctor.host import Host
+from gd_doctor.host.settings import HostSettings
+from tests.faults.planting import (
+    AGENT_LOG,
+    applicable,
+    capture_root,
+    planted_host,
+    with_canary,
+)
+from tests.faults.secret_formats import ROWS, Planted
+
+
+def members(path: Path) -> Dict[str, str]:
+    """Every member's text, decompressed (gzip inside gzip too)."""
+    out: Dict[str, str] = {}
+    with tarfile.open(path, "r:gz") as tar:
+        for info in tar:
+            fh = tar.extractfile(info)
+            data = fh.read() if fh else b""
+            if data[:2] == b"\x1f\x8b":
+                data = gzip.GzipFile(fileobj=io.BytesIO(data)).read()
+            out[info.name] = data.decode("utf-8", errors="replace")
+    return out
+
+
+def leaks(rows: List[Planted], texts: Dict[str, str]) -> List[Tuple[str, str, str]]:
+    return [(r.id, name, s) for r in rows for name, t in texts.items() for s in r.secrets if s in t]
+
+
+def test_captured_root_with_every_format_in_every_file_source(tmp_path: Path) -> None:
+    root = capture_root(tmp_path / "root")
+    rotated = root / (AGENT_LOG.lstrip("/") + ".1.gz")
+    rotated.write_bytes(gzip.compress((root / AGENT_LOG.lstrip("/")).read_bytes()))
+    out = tmp_path / "b.tar.gz"
+    made = make_bundle(Host.from_root(root, HostSettings()), out)
+    texts = members(out)
+    assert f"root{AGENT_LOG}" in texts and "answers.json" in texts
+    assert leaks(list(ROWS), texts) == []
+    assert made.manifest["redactions"]["secret"] >= len([r for r in ROWS if not r.multiline])
+    by_name = {i["name"]: i for i in made.manifest["items"]}
+    assert by_name[f"root{AGENT_LOG}"]["redactions"]["secret"] > 0
+
+
+def test_journal_every_format_at_once(tmp_path: Path) -> None:
+    """Every format, multi-line ones included, in the agent unit's journal entries."""
+    from dataclasses import replace
+
+    from tests.faults.planting import FakeJournal, now
+
+    host = planted_host(tmp_path / "root", ROWS[0], "agent-log")
+    canaries = [f"gdcanary{n} " for n in range(len(ROWS))]
+    journal = FakeJournal([c + r.line for c, r in zip(canaries, ROWS)], now())
+    out = tmp_path / "b.tar.gz"
+    make_bundle(replace(host, journal=journal), out)
+    texts = members(out)
+    assert leaks(list(ROWS), texts) == []
+    assert all(c in texts["answers.json"] for c in canaries)  # the entries themselves are there
+
+
+@pytest.mark.parametrize("source", ["systemctl-show", "process-environ"])
+def test_live_sources_every_format(tmp_path: Path, source: str) -> None:
+    """One bundle per format in the live sources (systemctl show's Environment, the process
+    table's environment); the canary proves the planted record itself reached the bundle."""
+    missing: List[str] = []
+    found: List[Tuple[str, str, str]] = []
+    for n, row in enumerate(ROWS):
+        if not applicable(row, source):
+            continue
+        canary, planted = with_canary(row, n, source)
+        d = tmp_path / f"{n}"
+        host = planted_host(d / "root", planted, source)
+        out = d / "b.tar.gz"
+        make_bundle(host, out)
+        texts = members(out)
+        if not any(canary in t for t in texts.values()):
+            missing.append(row.id)
+        found += leaks([row], texts)
+    assert found == []
+    assert missing == []
+
+
+def test_only_the_environment_gd_doctor_reads_is_kept(tmp_path: Path) -> None:
+    from tests.hostkit import make_host
+
+    env = {
+        "PATH": "/usr/bin",
+        "SSH_CONNECTION": "198.51.100.7 50022 10.0.1.17 22",
+        "HTTPS_PROXY": "http://alice:s3cretPw@proxy.corp:3128",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLE01",
+    }
+    host = make_host(tmp_path / "root", files={"/etc/hostname": "h\n"}, commands={}, env=env)
+    out = tmp_path / "b.tar.gz"
+    make_bundle(host, out)
+    with tarfile.open(out, "r:gz") as tar:
+        member = tar.extractfile("answers.json")
+        assert member is not None
+        kept = json.loads(member.read())["env"]
+    assert kept == {"HTTPS_PROXY": "http://[REDACTED]@proxy.corp:3128"}

@@ -1,0 +1,237 @@
+"""Hostile archives are refused with a clear message and a non-zero exit; nothing is written
+outside the private temporary directory; size caps and window cuts are in the manifest."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pytest
+
+from gd_doctor.bundle import BundleRefused, make_bundle, open_bundle
+from gd_doctor.checks.base import Options
+from gd_doctor.cli import app
+from gd_doctor.host import Host
+from gd_doctor.host.clock import FixedClock
+from gd_doctor.host.settings import HostSettings
+from tests.hostkit import FIXTURES, NOW, cli_runner, make_host
+
+ROOT = FIXTURES / "roots" / "ubuntu2204" / "root"
+
+
+@pytest.fixture()
+def good(tmp_path: Path) -> Path:
+    out = tmp_path / "good.tar.gz"
+    make_bundle(Host.from_root(ROOT, HostSettings()), out)
+    return out
+
+
+def _members(path: Path) -> Dict[str, bytes]:
+    with tarfile.open(path, "r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
+
+
+def _pack(path: Path, members: Dict[str, bytes], extra: Optional[List[tarfile.TarInfo]] = None,
+          fix_manifest: bool = True) -> Path:  # fmt: skip
+    if fix_manifest and "MANIFEST.json" in members:
+        manifest = json.loads(members["MANIFEST.json"])
+        manifest["items"] = [
+            {**{i["name"]: i for i in manifest["items"]}.get(n, {}), "name": n, "size": len(d),
+             "sha256": hashlib.sha256(d).hexdigest()}
+            for n, d in members.items() if n != "MANIFEST.json"
+        ]  # fmt: skip
+        members = {**members, "MANIFEST.json": json.dumps(manifest).encode()}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for info in extra or []:
+            tar.addfile(info)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def _refused(path: Path, words: str) -> None:
+    with pytest.raises(BundleRefused) as exc:
+        open_bundle(path)
+    assert words in str(exc.value)
+    res = cli_runner().invoke(app, ["check", "--bundle", str(path)])
+    assert res.exit_code == 3
+    assert "bundle refused" in res.stderr and words in res.stderr
+
+
+def test_not_gzip(tmp_path: Path) -> None:
+    p = tmp_path / "x.tar.gz"
+    p.write_bytes(b"PK\x03\x04 a zip file")
+    _refused(p, "not a gzip file")
+
+
+def test_not_tar(tmp_path: Path) -> None:
+    p = tmp_path / "x.tar.gz"
+    p.write_bytes(gzip.compress(b"just text, no tar header " * 100))
+    _refused(p, "not a readable tar archive")
+
+
+def test_no_manifest(tmp_path: Path, good: Path) -> None:
+    m = _members(good)
+    del m["MANIFEST.json"]
+    _refused(_pack(tmp_path / "x.tar.gz", m), "no MANIFEST.json")
+
+
+def test_manifest_lies_about_a_hash(tmp_path: Path, good: Path) -> None:
+    m = _members(good)
+    m["root/etc/os-release"] = m["root/etc/os-release"].replace(b"Ubuntu", b"Ubunto")
+    _refused(_pack(tmp_path / "x.tar.gz", m, fix_manifest=False), "hash does not match")
+
+
+def test_manifest_lies_about_a_size(tmp_path: Path, good: Path) -> None:
+    m = _members(good)
+    m["root/etc/os-release"] += b"X=1\n"
+    _refused(_pack(tmp_path / "x.tar.gz", m, fix_manifest=False), "size does not match")
+
+
+def test_truncated_archive(tmp_path: Path, good: Path) -> None:
+    p = tmp_path / "x.tar.gz"
+    data = good.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    _refused(p, "not a readable tar archive")
+
+
+def test_ten_gigabyte_member(tmp_path: Path, good: Path) -> None:
+    """The header claims 10 GB: refused before one byte of it is read."""
+    m = _members(good)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in m.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        big = tarfile.TarInfo("root/var/log/huge.log")
+        big.size = 10 * 10**9
+        tar.addfile(big)  # header only: the stream ends where the data should start
+    p = tmp_path / "x.tar.gz"
+    p.write_bytes(buf.getvalue())
+    _refused(p, "more than 16 MiB")
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE])
+def test_link_members(tmp_path: Path, good: Path, kind: bytes) -> None:
+    link = tarfile.TarInfo("root/etc/shadow")
+    link.type = kind
+    link.linkname = "/etc/shadow"
+    _refused(_pack(tmp_path / "x.tar.gz", _members(good), [link]), "link member")
+
+
+@pytest.mark.parametrize("name,words", [("../../etc/passwd", "leaves its directory"),
+                                        ("root/../../etc/passwd", "leaves its directory"),
+                                        ("/etc/passwd", "absolute name")])  # fmt: skip
+def test_escaping_names(tmp_path: Path, good: Path, name: str, words: str) -> None:
+    m = _members(good)
+    m[name] = b"root:x:0:0::/root:/bin/sh\n"
+    _refused(_pack(tmp_path / "x.tar.gz", m), words)
+
+
+def test_newer_format(tmp_path: Path, good: Path) -> None:
+    m = _members(good)
+    manifest = json.loads(m["MANIFEST.json"])
+    manifest["format"] = 99
+    manifest["tool_version"] = "9.0"
+    m["MANIFEST.json"] = json.dumps(manifest).encode()
+    _refused(
+        _pack(tmp_path / "x.tar.gz", m, fix_manifest=False), "bundle format 99 (gd-doctor 9.0)"
+    )
+
+
+def test_manifest_link_out_of_the_root_stays_inside(tmp_path: Path, good: Path) -> None:
+    """A manifest link to /etc/passwd resolves inside the replay root (RESOLVE_IN_ROOT): the
+    host's passwd is never read, and nothing appears outside the private directory."""
+    m = _members(good)
+    manifest = json.loads(m["MANIFEST.json"])
+    manifest["links"]["root/etc/hostname"] = "../../../../../../etc/passwd"
+    m.pop("root/etc/hostname", None)
+    m["MANIFEST.json"] = json.dumps(manifest).encode()
+    p = _pack(tmp_path / "x.tar.gz", m)
+    before = set(os.listdir(tempfile.gettempdir()))
+    with open_bundle(p) as b:
+        host_text = Host.from_root(b.root, HostSettings()).fs.read_text("/etc/hostname")
+        assert host_text is None or "root:x:0" not in host_text
+        assert b.tmp.parent == Path(tempfile.gettempdir())
+        assert stat_mode(b.tmp) == 0o700
+    assert set(os.listdir(tempfile.gettempdir())) == before
+
+
+def stat_mode(p: Path) -> int:
+    return p.stat().st_mode & 0o777
+
+
+def test_size_cap_cuts_the_largest_log_first_and_says_so(tmp_path: Path) -> None:
+    big = "".join(f"2026-11-30T11:{m:02d}:00Z INFO line {n} " + "x" * 80 + "\n"
+                  for m in range(60) for n in range(400))  # fmt: skip
+    small = "2026-11-30T11:59:00Z ERROR dispatch failure: Connection refused (os error 111)\n"
+    host = make_host(
+        tmp_path / "root",
+        files={
+            "/var/log/amzn-guardduty-agent/agent.log": big,
+            "/var/log/amzn-guardduty-agent/agent.1.log": small,
+        },
+        commands={},
+        clock=FixedClock(NOW),
+    )
+    from gd_doctor.checks import agent_logs
+
+    out = tmp_path / "b.tar.gz"
+    made = make_bundle(host, out, total_cap=512 << 10, checks=agent_logs.CHECKS,
+                       options=Options(since=timedelta(hours=24)))  # fmt: skip
+    items = {i["name"]: i for i in made.manifest["items"]}
+    cut = items["root/var/log/amzn-guardduty-agent/agent.log"]
+    assert cut["cut"] == "cap" and cut["size"] < cut["original_size"]
+    assert items["root/var/log/amzn-guardduty-agent/agent.1.log"]["cut"] is None
+    assert sum(i["size"] for i in items.values()) <= 512 << 10
+    assert _members(out)["root/var/log/amzn-guardduty-agent/agent.log"].endswith(b"x" * 80 + b"\n")
+
+
+def test_window_cut_is_recorded(tmp_path: Path) -> None:
+    old = "".join(f"2026-11-2{d}T10:00:00Z INFO old line\n" for d in range(3))
+    new = "2026-11-30T11:00:00Z ERROR dispatch failure: Connection refused (os error 111)\n"
+    host = make_host(tmp_path / "root", files={"/var/log/amzn-guardduty-agent/agent.log": old + new},
+                     commands={}, clock=FixedClock(NOW))  # fmt: skip
+    from gd_doctor.checks import agent_logs
+
+    made = make_bundle(host, tmp_path / "b.tar.gz", checks=agent_logs.CHECKS,
+                       options=Options(since=timedelta(hours=24)))  # fmt: skip
+    item = {i["name"]: i for i in made.manifest["items"]}[
+        "root/var/log/amzn-guardduty-agent/agent.log"
+    ]
+    assert item["cut"] == "window" and item["size"] == len(new)
+    assert made.manifest["window_start"].startswith("2026-11-29T12:00")
+
+
+def test_cli_bundle_writes_a_private_file(tmp_path: Path) -> None:
+    out = tmp_path / "b.tar.gz"
+    res = cli_runner().invoke(app, ["bundle", "--root", str(ROOT), "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "bundle written to" in res.stdout and oct(out.stat().st_mode & 0o777) == "0o600"
+    res = cli_runner().invoke(app, ["check", "--bundle", str(out), "--format", "json"])
+    assert res.exit_code in (0, 1), res.output
+    assert json.loads(res.stdout)["host"]["root"].startswith("replay of bundle b.tar.gz")
+
+
+def test_redact_more_is_consistent(tmp_path: Path) -> None:
+    out = tmp_path / "b.tar.gz"
+    made = make_bundle(Host.from_root(ROOT, HostSettings()), out, redact_more=True)
+    texts = {k: v.decode(errors="replace") for k, v in _members(out).items()}
+    hostname = (ROOT / "etc/hostname").read_text().strip()
+    assert all(hostname not in t for t in texts.values())
+    assert made.manifest["redactions"].get("hostname", 0) >= 1
+    assert made.manifest["host"]["hostname"] == "host-1"
+    assert "host-1" in texts["root/etc/hostname"]

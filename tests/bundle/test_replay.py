@@ -1,0 +1,155 @@
+"""Replay equality: a bundle replays to the same verdict, findings, rows and evidence lines as
+the run that made it, over every fixture root and over live-like hosts built from captures."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+from gd_doctor.bundle import open_bundle
+from gd_doctor.checks import agent as agent_checks
+from gd_doctor.checks import ssm as ssm_checks
+from gd_doctor.host import Host
+from gd_doctor.host.clock import FixedClock
+from gd_doctor.host.journal import JournalEntry
+from gd_doctor.host.procs import FakeProcesses, ProcessInfo
+from gd_doctor.host.settings import HostSettings
+from tests.bundle.conftest import bundle_and_replay, comparable, differences
+from tests.fakes.dns import FakeResolver
+from tests.fakes.imds import FakeImds
+from tests.fakes.tls import TlsEndpoint
+from tests.hostkit import FIXTURES, NOW, make_host
+from tests.network.conftest import HOST, REGION, host_with, net_checks
+from tests.ssm.conftest import AGENT_LOG, INSTANCE, PKG_DIR, SSM_ROOT, ec2_tree, text
+
+ROOTS = sorted(p.parent.name for p in (FIXTURES / "roots").glob("*/root"))
+DPKG = ("dpkg-query", "-W", "-f", "${Status}|${Version}\\n", "amazon-guardduty-agent")
+
+
+def _assert_same(host: Host, out: Path, **kw: Any) -> Dict[str, Any]:
+    made, again = bundle_and_replay(host, out, **kw)
+    diff = differences(comparable(made.run), comparable(again))
+    assert diff == [], "\n".join(diff)
+    return made.manifest
+
+
+@pytest.mark.parametrize("name", ROOTS)
+def test_fixture_root_replays_the_same(name: str, tmp_path: Path) -> None:
+    root = FIXTURES / "roots" / name / "root"
+    manifest = _assert_same(Host.from_root(root, HostSettings()), tmp_path / "b.tar.gz")
+    assert manifest["live"] is False
+    assert (
+        any(i["name"] == "root/etc/os-release" for i in manifest["items"])
+        or name == "container-docker"
+    )
+
+
+def test_roots_were_found() -> None:
+    assert len(ROOTS) >= 7
+
+
+def test_replay_report_says_replay_of_which_host_and_when(tmp_path: Path) -> None:
+    root = FIXTURES / "roots" / "al2023-x86_64" / "root"
+    made, again = bundle_and_replay(Host.from_root(root, HostSettings()), tmp_path / "b.tar.gz")
+    where = again.report.host.root
+    assert where.startswith("replay of bundle b.tar.gz: ")
+    assert "ip-10-0-1-25.ec2.internal" in where
+    assert made.manifest["recorded_at"][:16] in where
+
+
+def test_bundle_file_is_private(tmp_path: Path) -> None:
+    root = FIXTURES / "roots" / "ubuntu2204" / "root"
+    out = tmp_path / "b.tar.gz"
+    bundle_and_replay(Host.from_root(root, HostSettings()), out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert sorted(os.listdir(tmp_path)) == ["b.tar.gz"]  # no temporary file left behind
+
+
+def _crash_loop_host(tmp: Path) -> Host:
+    capture = (FIXTURES / "systemctl/252/activating-auto-restart.props.txt").read_text()
+    show = ("systemctl", "show", "amazon-guardduty-agent", "-p")
+    from gd_doctor.parsers.systemctl_show import PROPERTIES
+
+    at = NOW
+    journal_entries = [
+        JournalEntry(at - timedelta(minutes=10 - n), "amazon-guardduty-agent.service: Main process exited, code=exited, status=1/FAILURE",
+                     {"UNIT": "amazon-guardduty-agent.service", "_PID": "1", "PRIORITY": "4"})
+        for n in range(5)
+    ]  # fmt: skip
+
+    class Journal:
+        description = "fake journal (restart loop)"
+
+        def read(
+            self, *, units: Any, since: Any, kernel: bool, timeout: float, max_entries: int
+        ) -> Any:
+            return [e for e in journal_entries if e.timestamp >= since][-max_entries:]
+
+    return make_host(
+        tmp,
+        commands={DPKG: "install ok installed|1.9.2\n", (*show, ",".join(PROPERTIES)): capture},
+        files={
+            "/var/log/amzn-guardduty-agent/agent.log": "2026-11-30T11:59:00Z ERROR dispatch failure: Connection refused (os error 111)\n"
+        },
+        procs=FakeProcesses([ProcessInfo(pid=1, name="systemd")]),
+        journal=Journal(),
+        clock=FixedClock(at),
+    )
+
+
+def test_live_crash_loop_host_replays_the_same(tmp_path: Path) -> None:
+    host = _crash_loop_host(tmp_path / "root")
+    manifest = _assert_same(host, tmp_path / "b.tar.gz", checks=agent_checks.CHECKS)
+    assert manifest["live"] is True
+    with open_bundle(tmp_path / "b.tar.gz") as b:
+        ports = {c["port"] for c in b.answers["calls"]}
+    assert {"run", "journal", "procs"} <= ports
+
+
+SSM_SHOW = ("systemctl", "show", "amazon-ssm-agent.service", "-p", ssm_checks.SYSTEMCTL_PROPS)
+SSM_ACTIVE = "LoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=enabled\n"
+
+
+@pytest.mark.parametrize("log", ["logs/health-ping-denied-v3.log", "logs/no-manifest.log"])
+def test_live_ssm_host_replays_the_same(tmp_path: Path, log: str) -> None:
+    files = ec2_tree(
+        **{
+            AGENT_LOG: text(log),
+            f"{PKG_DIR}/installstate": text("state/installstate-failed.json"),
+            f"{SSM_ROOT}/{INSTANCE}/document/state/current/a1b2.run": text(
+                "state/docstate-failed.json"
+            ),
+        }
+    )
+    host = make_host(tmp_path / "root", files=files, commands={SSM_SHOW: SSM_ACTIVE})
+    _assert_same(host, tmp_path / "b.tar.gz", checks=ssm_checks.CHECKS)
+
+
+def test_live_network_host_replays_the_same(tmp_path: Path) -> None:
+    """Real probes over loopback (TLS endpoint, IMDS fake): the replay has no socket at all."""
+    ssm = {
+        f"{s}.{REGION}.amazonaws.com": ["127.0.0.1"] for s in ("ssm", "ssmmessages", "ec2messages")
+    }
+    with TlsEndpoint(HOST) as ep, FakeImds() as imds:
+        res = FakeResolver({HOST: ["127.0.0.1"], **ssm})
+        host = host_with(
+            tmp_path / "root",
+            imds_url=imds.url,
+            resolver=res,
+            ca_file=ep.ca_file,
+            region=REGION,
+            endpoint_url=f"https://{HOST}:{ep.address[1]}",
+        )
+        made, again = bundle_and_replay(
+            host, tmp_path / "b.tar.gz", checks=net_checks("network", "imds")
+        )
+    diff = differences(comparable(made.run), comparable(again))
+    assert diff == [], "\n".join(diff)
+    with open_bundle(tmp_path / "b.tar.gz") as b:
+        kinds = {c["kind"] for c in b.answers["calls"]}
+    assert {"dns", "https", "imds"} <= kinds
