@@ -19,9 +19,9 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import pytest
 
-from gd_doctor.fleet.inputs import row_of_issue
 from gd_doctor.fleet.render import CSV_COLUMNS, iter_csv, render_text, write_csv
 from gd_doctor.fleet.summary import NOT_MANAGED_NOTE, CoverageArg, Inputs, build_summary, collect
+from gd_doctor.fleet.values import row_of_issue
 from gd_doctor.model import Severity
 from tests.fleet.fleetkit import REPO, FleetLayout, Instance
 
