@@ -16,16 +16,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from gd_doctor.fleet.inputs import (
-    ProgressFn,
-    iso,
+from gd_doctor.fleet.console import (
     read_coverage_file,
     read_events_file,
-    read_host_inputs,
     region_of_coverage_file,
 )
+from gd_doctor.fleet.inputs import read_host_inputs
 from gd_doctor.fleet.model import Ignored
 from gd_doctor.fleet.store import Store
+from gd_doctor.fleet.values import ProgressFn, iso
 from gd_doctor.knowledge import all_coverage_issues, finding_specs
 
 SUMMARY_SCHEMA_VERSION = 1
@@ -201,7 +200,7 @@ def _console_issues(store: Store) -> List[Dict[str, Any]]:
 
 def _finding_fix(finding: Optional[str]) -> Optional[str]:
     spec = finding_specs().get(finding) if finding else None
-    return spec.steps[0] if spec and spec.steps else None
+    return spec.fix if spec else None
 
 
 def _host_causes(store: Store) -> List[Dict[str, Any]]:

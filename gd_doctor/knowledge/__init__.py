@@ -126,6 +126,13 @@ class FindingSpec:
     folds: Tuple[str, ...] = ()
     decisive: Optional[str] = None
 
+    @property
+    def fix(self) -> Optional[str]:
+        """The step marked as the fix; the first step when none is marked (the steps of
+        findings that only guide a diagnosis)."""
+        marked = [t for t, m in zip(self.steps, self.step_specs) if m.fix]
+        return marked[0] if marked else (self.steps[0] if self.steps else None)
+
 
 def _step(raw: Any, where: str) -> Tuple[str, StepSpec]:
     """A step is a string, or ``{"text", "fix", "distros", "where"}``."""

@@ -107,6 +107,9 @@ def render_ssm(report: Report) -> str:
     ]
     tail = redact("\n".join(tail_lines))
     body: List[str] = [head]
+    if report.verdict.value == "unknown" and report.verdict_reason:
+        # why the host is not proven healthy: with no problem listed, the only lead
+        body.append(redact(f"reason: {_cut(terminal_safe(report.verdict_reason), _FIX)}"))
     budget = LIMIT - len(tail) - len(head) - 2
     problems = [f for f in report.findings if f.severity != Severity.INFO]
     for n, f in enumerate(problems, 1):

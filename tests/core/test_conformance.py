@@ -196,3 +196,47 @@ def test_no_cross_domain_markers_left() -> None:
         if "TODO(facts)" in line
     ]
     assert marked == []
+
+
+# --- the contract, run over every fixture root ----------------------------------------------
+
+import pytest  # noqa: E402
+
+from gd_doctor.diagnosis.engine import UNEXPLAINED  # noqa: E402
+from gd_doctor.facts import to_data  # noqa: E402
+from gd_doctor.host import Host  # noqa: E402
+from gd_doctor.host.settings import HostSettings  # noqa: E402
+from gd_doctor.model import Status  # noqa: E402
+from tests.hostkit import FIXTURES, make_host, run_pipeline  # noqa: E402
+
+FIXTURE_ROOTS = sorted(p for p in (FIXTURES / "roots").iterdir() if p.is_dir())
+JUDGED = (Status.OK, Status.WARN, Status.FAIL)
+
+
+def _assert_contract(results: object) -> None:
+    by_check = {c.id: c for c in ALL_CHECKS}
+    for res in results:  # type: ignore[attr-defined]
+        chk = by_check[res.check_id]
+        if res.status in JUDGED:
+            # a judged outcome always carries its declared facts, and the JSON data is them
+            assert chk.facts is not None and isinstance(res.facts, chk.facts), (
+                f"{chk.id} ({res.status.value}) returned {type(res.facts).__name__}"
+            )
+            assert dict(res.data) == to_data(res.facts), chk.id
+        elif res.facts is not None:
+            assert chk.facts is not None and isinstance(res.facts, chk.facts), chk.id
+
+
+@pytest.mark.parametrize("case", FIXTURE_ROOTS, ids=[p.name for p in FIXTURE_ROOTS])
+def test_every_check_returns_its_declared_facts_on_fixture_roots(case: Path) -> None:
+    run, diagnosis, _ = run_pipeline(Host.from_root(case / "root", HostSettings()))
+    _assert_contract(run.results)
+    generic = [c for f in diagnosis.findings if f.finding_id == UNEXPLAINED for c in f.checks]
+    assert generic == [], f"failing checks no rule explains: {generic}"
+
+
+def test_every_check_returns_its_declared_facts_on_a_live_host(tmp_path: Path) -> None:
+    run, diagnosis, _ = run_pipeline(make_host(tmp_path))
+    assert len(run.results) == len(ALL_CHECKS)
+    _assert_contract(run.results)
+    assert UNEXPLAINED not in [f.finding_id for f in diagnosis.findings]

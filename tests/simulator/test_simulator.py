@@ -347,3 +347,12 @@ def test_corpus_accuracy_is_100_percent() -> None:
     print("\n" + table(rows))
     s = summarize(rows)
     assert s.passed == s.gated, table(rows)
+
+
+def test_judge_fails_a_scenario_on_the_engines_generic_finding() -> None:
+    from gd_doctor.diagnosis.engine import UNEXPLAINED
+    from tests.simulator import accuracy
+
+    assert accuracy.UNEXPLAINED == UNEXPLAINED
+    report = {"verdict": "unhealthy", "findings": [{"id": UNEXPLAINED, "severity": "fail"}]}
+    assert not accuracy.judge({"verdict": "unhealthy"}, report, exit_code=1).passed
