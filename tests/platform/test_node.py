@@ -110,8 +110,19 @@ def test_an_ecs_instance_is_judged_by_the_ec2_table() -> None:
     assert "EKS" not in (diagnosis.reason or "")
 
 
-def test_a_missing_agent_on_an_ecs_instance_stays_a_fault() -> None:
-    role = NodeRoleFacts("ecs", ("/etc/ecs/ecs.config",))
+@pytest.mark.parametrize(
+    ("role", "severity", "verdict"),
+    [
+        # an ECS container instance is in the EC2 table's scope: a missing agent is a fault
+        (NodeRoleFacts("ecs", ("/etc/ecs/ecs.config",)), Severity.FAIL, Verdict.UNHEALTHY),
+        # an EKS node is covered by the EKS table: the same facts are context
+        (NodeRoleFacts("eks", ("/usr/bin/kubelet", "/etc/eks")), Severity.INFO, Verdict.UNKNOWN),
+    ],
+    ids=["ecs-instance", "eks-node"],
+)
+def test_a_missing_agent_is_a_fault_by_the_nodes_table(
+    role: NodeRoleFacts, severity: Severity, verdict: Verdict
+) -> None:
     results = [
         result("platform.node_role", Status.OK, facts=role),
         result("agent.package", Status.FAIL, facts=facts_with(PackageFacts, installed=False)),
@@ -119,22 +130,10 @@ def test_a_missing_agent_on_an_ecs_instance_stays_a_fault() -> None:
     ]
     diagnosis = diagnose(results, ALL_RULES)
     missing = next(f for f in diagnosis.findings if f.finding_id == "agent.not-installed")
-    assert missing.severity == Severity.FAIL
-    assert diagnosis.verdict == Verdict.UNHEALTHY
-
-
-def test_the_same_missing_agent_on_an_eks_node_is_context() -> None:
-    role = NodeRoleFacts("eks", ("/usr/bin/kubelet", "/etc/eks"))
-    results = [
-        result("platform.node_role", Status.OK, facts=role),
-        result("agent.package", Status.FAIL, facts=facts_with(PackageFacts, installed=False)),
-        result("agent.unit", Status.FAIL, facts=facts_with(UnitFacts, load_state="not-found")),
-    ]
-    diagnosis = diagnose(results, ALL_RULES)
-    missing = next(f for f in diagnosis.findings if f.finding_id == "agent.not-installed")
-    assert missing.severity == Severity.INFO
-    assert diagnosis.verdict == Verdict.UNKNOWN
-    assert "covered by the EKS table" in (diagnosis.reason or "")
+    assert missing.severity == severity
+    assert diagnosis.verdict == verdict
+    if role.role == "eks":
+        assert "covered by the EKS table" in (diagnosis.reason or "")
 
 
 def test_bottlerocket_findings_never_suggest_a_package_manager() -> None:
