@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field, is_dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from gd_doctor import __version__
 from gd_doctor.bundle.codec import encode
@@ -60,6 +60,9 @@ class Item:
     cut: Optional[str] = None
     redactions: Dict[str, int] = field(default_factory=dict)
     note: Optional[str] = None
+    # bytes at the start of ``data`` (of its decompressed text for a .gz log) stamped before
+    # the window: what the size cap cuts first
+    old: int = 0
 
 
 @dataclass
@@ -68,18 +71,21 @@ class Collected:
     dirs: Dict[str, List[str]] = field(default_factory=dict)
     links: Dict[str, str] = field(default_factory=dict)
     problems: List[str] = field(default_factory=list)
+    sizes: Dict[str, int] = field(default_factory=dict)  # path -> its size when the run read it
+    snapshots: Dict[str, bytes] = field(default_factory=dict)  # path -> the bytes the run read
 
 
 def _norm(path: str) -> str:
     return posixpath.normpath("/" + path.lstrip("/"))
 
 
-def materialise(fs: RootFS, paths: Dict[str, bool], links: Set[str]) -> Collected:
+def materialise(fs: RootFS, rec: Recorder) -> Collected:
     """Every recorded path resolved component by component inside the root: the links met on
-    the way (kept as links), the directory listed, the regular file at the end."""
+    the way (kept as links), the directory with the names the run listed, the regular file at
+    the end. A path the run tried and did not find contributes its links only: a file that
+    appeared since is not the run's evidence."""
     out = Collected()
-    todo = sorted(set(paths) | set(links))
-    listed = {_norm(p) for p, was_listed in paths.items() if was_listed}
+    todo = sorted(set(rec.paths) | set(rec.links))
     for path in todo:
         if "\x00" in path:
             continue
@@ -88,20 +94,21 @@ def materialise(fs: RootFS, paths: Dict[str, bool], links: Set[str]) -> Collecte
         except UnicodeError:
             continue
         real = _resolve(fs, _norm(path), out)
-        if real is None:
+        if real is None or (path in rec.paths and path not in rec.found):
             continue
         st = fs.stat(real)
         if st is None:
             continue
         if stat_mod.S_ISREG(st.st_mode):
             out.files.setdefault(real, (st, path))
+            if path in rec.sizes:
+                out.sizes[real] = max(out.sizes.get(real, 0), rec.sizes[path])
+            if path in rec.snapshots:
+                out.snapshots.setdefault(real, rec.snapshots[path])
         elif stat_mod.S_ISDIR(st.st_mode):
             # a directory the run only tested for is kept empty: the run never saw its names
-            names: List[str] = []
-            if real in listed or _norm(path) in listed:
-                listing = fs.list_dir(real, limit=LISTING_CAP)
-                names = [] if listing.problem else list(listing.names)
-            out.dirs[real] = sorted(set(out.dirs.get(real, [])) | set(names))
+            names = rec.listings.get(path, ()) + rec.listings.get(_norm(path), ())
+            out.dirs[real] = sorted(set(out.dirs.get(real, [])) | set(names[:LISTING_CAP]))
     return out
 
 
@@ -139,17 +146,51 @@ def _collapse(parts: List[str]) -> List[str]:
     return out
 
 
-def _read_file(fs: RootFS, path: str, st: os.stat_result) -> Tuple[bytes, bool]:
-    """The file's bytes, its newest FILE_CAP when it is larger (logs grow at their end)."""
-    if st.st_size <= FILE_CAP:
+def _read_file(
+    fs: RootFS, path: str, st: os.stat_result, seen: Optional[int]
+) -> Tuple[bytes, bool, Optional[str]]:
+    """The file's bytes as the run saw them: its first ``seen`` bytes when it has grown since
+    the run opened it (a log being written), and of those the newest FILE_CAP (logs grow at
+    their end). Returns the bytes, whether the cap cut them, and a note."""
+    size = st.st_size
+    note = None
+    if seen and seen < size:
+        note = f"as the run read it: its first {seen} bytes (it has {size} bytes now)"
+        size = seen
+    if size <= FILE_CAP and note is None:
         data, res = fs.read_bytes(path, FILE_CAP)
-        return data, res.truncated
+        return data, res.truncated, None
     fh, _problem = fs.open_binary(path)
     if fh is None:
-        return b"", False
+        return b"", False, None
     with fh:
-        fh.seek(max(0, st.st_size - FILE_CAP))
-        return fh.read(FILE_CAP), True
+        start = max(0, size - FILE_CAP)
+        fh.seek(start)
+        return fh.read(size - start), start > 0, note
+
+
+_ENVIRON = re.compile(r"^/proc/(?:\d+|self)/environ$")
+
+
+def _redact_environ(data: bytes, scrub: Optional[Scrubber]) -> Tuple[bytes, Dict[str, int]]:
+    """A process environment (NUL-separated ``NAME=value``), each variable redacted: a
+    secret-named one masked whole, a secret in any value masked."""
+    out: List[bytes] = []
+    masks = 0
+    for raw in data.split(b"\x00"):
+        text = raw.decode("utf-8", errors="surrogateescape")
+        name, sep, value = text.partition("=")
+        if sep:
+            # one variable: redact_value masks a secret-named one whole (and redacts the name)
+            ((k, v),) = redact_value({name: value}).items()
+            masked = f"{k}={v if isinstance(v, str) else MASK}"
+        else:
+            masked = redact(text)
+        if scrub is not None:
+            masked = scrub(masked)
+        masks += masked.count(MASK) - text.count(MASK)
+        out.append(masked.encode("utf-8", "surrogateescape"))
+    return b"\x00".join(out), {"secret": max(0, masks)}
 
 
 def _redact_text(data: bytes, scrub: Optional[Scrubber]) -> Tuple[bytes, Dict[str, int]]:
@@ -162,11 +203,11 @@ def _redact_text(data: bytes, scrub: Optional[Scrubber]) -> Tuple[bytes, Dict[st
     return masked.encode("utf-8", errors="surrogateescape"), counts
 
 
-def _window_cut(data: bytes, since: Optional[datetime]) -> Tuple[bytes, bool]:
-    """Leading lines stamped before ``since`` left out (a log's old part); only whole lines, and
-    only while their stamps say they are older: an unstamped line ends the cut."""
+def window_offset(data: bytes, since: Optional[datetime]) -> int:
+    """Where the lines stamped at or after ``since`` begin: only whole leading lines, and only
+    while their stamps say they are older (an unstamped line ends the old part)."""
     if since is None:
-        return data, False
+        return 0
     limit = since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S").encode()
     pos = 0
     while pos < len(data):
@@ -176,7 +217,7 @@ def _window_cut(data: bytes, since: Optional[datetime]) -> Tuple[bytes, bool]:
         if not m or m.group(1) + b" " + m.group(2) >= limit:
             break
         pos = end
-    return data[pos:], pos > 0
+    return pos
 
 
 def _is_log(path: str) -> bool:
@@ -199,7 +240,12 @@ def collect_items(
         if time.monotonic() > deadline:
             skipped.append(f"{path}: the time budget was spent")
             continue
-        raw, capped = _read_file(fs, path, st)
+        snap = got.snapshots.get(path)
+        note: Optional[str]
+        if snap is not None:
+            raw, capped, note = snap, False, "as the run read it"
+        else:
+            raw, capped, note = _read_file(fs, path, st, got.sizes.get(path))
         item = Item(
             name="root" + path,
             source=via if via == path else f"{via} -> {path}",
@@ -208,8 +254,11 @@ def collect_items(
             mtime=st.st_mtime,
             original_size=st.st_size or len(raw),
             cut="cap" if capped else None,
+            note=note if snap is None else None,
         )
-        if path.endswith(".gz") and raw[:2] == b"\x1f\x8b":
+        if _ENVIRON.match(path):
+            item.data, item.redactions = _redact_environ(raw, scrub)
+        elif path.endswith(".gz") and raw[:2] == b"\x1f\x8b":
             try:
                 inner = gzip.GzipFile(fileobj=io.BytesIO(raw)).read(FILE_CAP + 1)
             except (OSError, EOFError, ValueError):
@@ -217,6 +266,7 @@ def collect_items(
                 standins.append(path)
                 continue
             inner, item.redactions = _redact_text(inner[:FILE_CAP], scrub)
+            item.old = window_offset(inner, since)
             item.data = gzip.compress(inner, mtime=0)
         elif raw[:4] == b"\x7fELF":
             item.data = raw[:ELF_HEAD]  # the architecture is in the header; code is not evidence
@@ -228,18 +278,45 @@ def collect_items(
                 continue
             item.note = "binary, kept as read"
         else:
-            if _is_log(path):
-                raw, cut = _window_cut(raw, since)
-                if cut:
-                    item.cut = "window" if item.cut is None else "cap+window"
             item.data, item.redactions = _redact_text(raw, scrub)
+            if _is_log(path):
+                item.old = window_offset(item.data, since)
         items.append(item)
     return items, standins, skipped
 
 
+def _mark(item: Item, how: str) -> None:
+    if item.cut is None:
+        item.cut = how
+    elif how not in item.cut.split("+"):
+        item.cut = f"{item.cut}+{how}"
+
+
+def _cut_window(item: Item) -> int:
+    """Drop the lines of ``item`` stamped before the window; the bytes saved."""
+    before = len(item.data)
+    if item.name.endswith(".gz"):
+        inner = gzip.decompress(item.data)
+        item.data = gzip.compress(inner[item.old :], mtime=0)
+    else:
+        item.data = item.data[item.old :]
+    item.old = 0
+    _mark(item, "window")
+    return before - len(item.data)
+
+
 def apply_total_cap(items: List[Item], budget: int) -> None:
-    """Cut the largest logs first (their oldest half) until everything fits ``budget``."""
+    """Make everything fit ``budget``: first the lines of the largest logs stamped before the
+    window, then the largest logs' oldest half, again and again.
+
+    Nothing is cut while everything fits: gd-doctor's checks read a log's older lines too (the
+    last entry, the signatures before the window), and a replay must see what the run saw."""
     total = sum(len(i.data) for i in items)
+    while total > budget:
+        old = [i for i in items if i.old > 0]
+        if not old:
+            break
+        total -= _cut_window(max(old, key=lambda i: len(i.data)))
     while total > budget:
         cuttable = [i for i in items if len(i.data) > MIN_CUT and not i.name.endswith(".gz")]
         if not cuttable:
@@ -256,7 +333,7 @@ def apply_total_cap(items: List[Item], budget: int) -> None:
             data = data[nl + 1 :]  # whole lines only
         total -= len(big.data) - len(data)
         big.data = data
-        big.cut = "cap" if big.cut in (None, "cap") else big.cut + "+cap"
+        _mark(big, "cap")
 
 
 def encode_answers(rec: Recorder, scrub: Optional[Scrubber]) -> Tuple[Dict[str, Any], int]:
@@ -265,6 +342,8 @@ def encode_answers(rec: Recorder, scrub: Optional[Scrubber]) -> Tuple[Dict[str, 
     calls: List[Dict[str, Any]] = []
     for c in list(rec.calls):
         entry: Dict[str, Any] = {"port": c.port, "key": _scrub_key(c.key, s), "kind": c.kind}
+        if c.at is not None:
+            entry["at"] = c.at.isoformat()  # the host's clock when the answer came
         if c.raised is not None:
             entry["raised"] = s(redact(c.raised))
         elif isinstance(c.answer, list):
@@ -334,7 +413,7 @@ def write_bundle(
     started = rec.started or datetime.now(timezone.utc)
     names = [str(host_info.get("hostname") or "")]
     scrub = Scrubber(names) if redact_more else None
-    got = materialise(fs, rec.paths, rec.links)
+    got = materialise(fs, rec)
     window_start = started - since
     items, standins, skipped = collect_items(
         fs, got, since=window_start, scrub=scrub, deadline=deadline

@@ -12,7 +12,7 @@ import tarfile
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -200,20 +200,49 @@ def test_size_cap_cuts_the_largest_log_first_and_says_so(tmp_path: Path) -> None
     assert _members(out)["root/var/log/amzn-guardduty-agent/agent.log"].endswith(b"x" * 80 + b"\n")
 
 
-def test_window_cut_is_recorded(tmp_path: Path) -> None:
-    old = "".join(f"2026-11-2{d}T10:00:00Z INFO old line\n" for d in range(3))
+def _windowed_host(tmp_path: Path, old_lines: int) -> Tuple[Host, str, str]:
+    old = "".join(
+        f"2026-11-2{n % 3}T10:{n % 60:02d}:00Z INFO old line {n} " + "y" * 80 + "\n"
+        for n in range(old_lines)
+    )
     new = "2026-11-30T11:00:00Z ERROR dispatch failure: Connection refused (os error 111)\n"
     host = make_host(tmp_path / "root", files={"/var/log/amzn-guardduty-agent/agent.log": old + new},
                      commands={}, clock=FixedClock(NOW))  # fmt: skip
+    return host, old, new
+
+
+def test_window_cut_comes_first_when_the_cap_needs_it(tmp_path: Path) -> None:
+    """Over the cap, the lines stamped before the window go first, and the manifest says so;
+    every line of the window stays."""
     from gd_doctor.checks import agent_logs
 
-    made = make_bundle(host, tmp_path / "b.tar.gz", checks=agent_logs.CHECKS,
+    host, old, new = _windowed_host(tmp_path, 3600)
+    assert len(old) > 300 << 10
+    made = make_bundle(host, tmp_path / "b.tar.gz", checks=agent_logs.CHECKS, total_cap=512 << 10,
                        options=Options(since=timedelta(hours=24)))  # fmt: skip
     item = {i["name"]: i for i in made.manifest["items"]}[
         "root/var/log/amzn-guardduty-agent/agent.log"
     ]
     assert item["cut"] == "window" and item["size"] == len(new)
+    assert item["original_size"] == len(old) + len(new)
     assert made.manifest["window_start"].startswith("2026-11-29T12:00")
+    assert _members(tmp_path / "b.tar.gz")["root/var/log/amzn-guardduty-agent/agent.log"] == new.encode()
+
+
+def test_no_window_cut_while_everything_fits(tmp_path: Path) -> None:
+    """The checks read a log's older lines too (its last entry, earlier signatures): under the
+    cap the bundle keeps them, so the replay sees what the run saw."""
+    from gd_doctor.checks import agent_logs
+    from tests.bundle.conftest import bundle_and_replay, comparable, differences
+
+    host, old, new = _windowed_host(tmp_path, 30)
+    made, again = bundle_and_replay(host, tmp_path / "b.tar.gz", checks=agent_logs.CHECKS,
+                                    options=Options(since=timedelta(hours=24)))  # fmt: skip
+    item = {i["name"]: i for i in made.manifest["items"]}[
+        "root/var/log/amzn-guardduty-agent/agent.log"
+    ]
+    assert item["cut"] is None and item["size"] == len(old) + len(new)
+    assert differences(comparable(made.run), comparable(again)) == []
 
 
 def test_cli_bundle_writes_a_private_file(tmp_path: Path) -> None:
