@@ -167,7 +167,7 @@ def timeline_command(
         opened = open_or_exit(bundle)
         host = replay_host(opened)
         window = (since_of(opened.manifest) or window) if since == "24h" else window
-        extra = tl.bundle_run(opened.report)
+        extra = tl.bundle_run(opened.report) + tl.clock_skew(opened.answers)
     elif root is not None:
         if not root.is_dir():
             raise typer.BadParameter(f"{root} is not a directory", param_hint="--root")

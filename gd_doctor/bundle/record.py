@@ -161,7 +161,7 @@ class RecordingFS(RootFS):
         self, abs_path: str, max_bytes: int = DEFAULT_MAX_BYTES
     ) -> Tuple[bytes, FileRead]:
         data, res = super().read_bytes(abs_path, max_bytes)
-        if res.ok and not res.truncated and self.recorder.sizes.get(abs_path) == 0:
+        if res.problem is None and not res.truncated and self.recorder.sizes.get(abs_path) == 0:
             self.recorder.snapshot(abs_path, data)  # a pseudo-file: its content of the moment
         return data, res
 

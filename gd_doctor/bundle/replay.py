@@ -386,8 +386,9 @@ class ReplayRunner:
         res = decode("command", got.get("answer")) if got else None
         if not isinstance(res, CommandResult):
             return CommandResult(tuple(argv), None, problem=f"unavailable: {NOT_RECORDED}")
-        return CommandResult(tuple(argv), res.returncode, res.stdout, res.stderr,
-                             res.problem, res.truncated)  # fmt: skip
+        return CommandResult(
+            tuple(argv), res.returncode, res.stdout, res.stderr, res.problem, res.truncated
+        )
 
     def close(self) -> None:
         """Nothing runs."""

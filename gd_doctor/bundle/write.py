@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from gd_doctor import __version__
+from gd_doctor.bundle import history
 from gd_doctor.bundle.codec import encode
 from gd_doctor.bundle.record import Recorder
 from gd_doctor.bundle.scrub import Scrubber
@@ -97,6 +98,8 @@ def materialise(fs: RootFS, rec: Recorder) -> Collected:
         if real is None or (path in rec.paths and path not in rec.found):
             continue
         st = fs.stat(real)
+        if st is None and path in rec.snapshots:
+            st = _gone(rec.started)  # a /proc/PID file of a process gone since: as read
         if st is None:
             continue
         if stat_mod.S_ISREG(st.st_mode):
@@ -110,6 +113,12 @@ def materialise(fs: RootFS, rec: Recorder) -> Collected:
             names = rec.listings.get(path, ()) + rec.listings.get(_norm(path), ())
             out.dirs[real] = sorted(set(out.dirs.get(real, [])) | set(names[:LISTING_CAP]))
     return out
+
+
+def _gone(at: Optional[datetime]) -> os.stat_result:
+    """The stat of a pseudo-file that is gone: a read-only regular file of size 0."""
+    t = at.timestamp() if at else time.time()
+    return os.stat_result((stat_mod.S_IFREG | 0o444, 0, 0, 1, 0, 0, 0, int(t), int(t), int(t)))
 
 
 def _resolve(fs: RootFS, path: str, out: Collected) -> Optional[str]:
@@ -224,6 +233,20 @@ def _is_log(path: str) -> bool:
     return path.startswith("/var/log/") or "/log/" in path or path.endswith(".log")
 
 
+def _history_copy(
+    fs: RootFS, path: str, since: Optional[datetime], scrub: Optional[Scrubber]
+) -> "Tuple[bytes, Dict[str, int], str] | str":
+    """A dnf/yum history database as the bundle holds it, or why it could not be read."""
+    start = since or datetime(1970, 1, 2, tzinfo=timezone.utc)
+    trans, problem = history.read_db(fs, path, start)
+    if problem:
+        return problem
+    more: Callable[[str], str] = scrub if scrub is not None else (lambda t: t)
+    data = history.bundle_copy(trans, path, lambda t: more(redact(t)))
+    masks = {"secret": sum(t.cmdline.count(MASK) for t in trans)}
+    return data, masks, f"{len(trans)} transaction(s) of the window, command lines redacted"
+
+
 def collect_items(
     fs: RootFS,
     got: Collected,
@@ -256,7 +279,15 @@ def collect_items(
             cut="cap" if capped else None,
             note=note if snap is None else None,
         )
-        if _ENVIRON.match(path):
+        if history.is_history_db(path):
+            # not the host's database: a new one of the window's transactions, redacted
+            got_db = _history_copy(fs, path, since, scrub)
+            if isinstance(got_db, str):
+                skipped.append(got_db)
+                standins.append(path)
+                continue
+            item.data, item.redactions, item.note = got_db
+        elif _ENVIRON.match(path):
             item.data, item.redactions = _redact_environ(raw, scrub)
         elif path.endswith(".gz") and raw[:2] == b"\x1f\x8b":
             try:

@@ -39,15 +39,24 @@ def _members(path: Path) -> Dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
 
 
-def _pack(path: Path, members: Dict[str, bytes], extra: Optional[List[tarfile.TarInfo]] = None,
-          fix_manifest: bool = True) -> Path:  # fmt: skip
+def _pack(
+    path: Path,
+    members: Dict[str, bytes],
+    extra: Optional[List[tarfile.TarInfo]] = None,
+    fix_manifest: bool = True,
+) -> Path:
     if fix_manifest and "MANIFEST.json" in members:
         manifest = json.loads(members["MANIFEST.json"])
         manifest["items"] = [
-            {**{i["name"]: i for i in manifest["items"]}.get(n, {}), "name": n, "size": len(d),
-             "sha256": hashlib.sha256(d).hexdigest()}
-            for n, d in members.items() if n != "MANIFEST.json"
-        ]  # fmt: skip
+            {
+                **{i["name"]: i for i in manifest["items"]}.get(n, {}),
+                "name": n,
+                "size": len(d),
+                "sha256": hashlib.sha256(d).hexdigest(),
+            }
+            for n, d in members.items()
+            if n != "MANIFEST.json"
+        ]
         members = {**members, "MANIFEST.json": json.dumps(manifest).encode()}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
@@ -132,9 +141,14 @@ def test_link_members(tmp_path: Path, good: Path, kind: bytes) -> None:
     _refused(_pack(tmp_path / "x.tar.gz", _members(good), [link]), "link member")
 
 
-@pytest.mark.parametrize("name,words", [("../../etc/passwd", "leaves its directory"),
-                                        ("root/../../etc/passwd", "leaves its directory"),
-                                        ("/etc/passwd", "absolute name")])  # fmt: skip
+@pytest.mark.parametrize(
+    "name,words",
+    [
+        ("../../etc/passwd", "leaves its directory"),
+        ("root/../../etc/passwd", "leaves its directory"),
+        ("/etc/passwd", "absolute name"),
+    ],
+)
 def test_escaping_names(tmp_path: Path, good: Path, name: str, words: str) -> None:
     m = _members(good)
     m[name] = b"root:x:0:0::/root:/bin/sh\n"
@@ -175,8 +189,11 @@ def stat_mode(p: Path) -> int:
 
 
 def test_size_cap_cuts_the_largest_log_first_and_says_so(tmp_path: Path) -> None:
-    big = "".join(f"2026-11-30T11:{m:02d}:00Z INFO line {n} " + "x" * 80 + "\n"
-                  for m in range(60) for n in range(400))  # fmt: skip
+    big = "".join(
+        f"2026-11-30T11:{m:02d}:00Z INFO line {n} " + "x" * 80 + "\n"
+        for m in range(60)
+        for n in range(400)
+    )
     small = "2026-11-30T11:59:00Z ERROR dispatch failure: Connection refused (os error 111)\n"
     host = make_host(
         tmp_path / "root",
@@ -190,8 +207,13 @@ def test_size_cap_cuts_the_largest_log_first_and_says_so(tmp_path: Path) -> None
     from gd_doctor.checks import agent_logs
 
     out = tmp_path / "b.tar.gz"
-    made = make_bundle(host, out, total_cap=512 << 10, checks=agent_logs.CHECKS,
-                       options=Options(since=timedelta(hours=24)))  # fmt: skip
+    made = make_bundle(
+        host,
+        out,
+        total_cap=512 << 10,
+        checks=agent_logs.CHECKS,
+        options=Options(since=timedelta(hours=24)),
+    )
     items = {i["name"]: i for i in made.manifest["items"]}
     cut = items["root/var/log/amzn-guardduty-agent/agent.log"]
     assert cut["cut"] == "cap" and cut["size"] < cut["original_size"]
@@ -206,8 +228,12 @@ def _windowed_host(tmp_path: Path, old_lines: int) -> Tuple[Host, str, str]:
         for n in range(old_lines)
     )
     new = "2026-11-30T11:00:00Z ERROR dispatch failure: Connection refused (os error 111)\n"
-    host = make_host(tmp_path / "root", files={"/var/log/amzn-guardduty-agent/agent.log": old + new},
-                     commands={}, clock=FixedClock(NOW))  # fmt: skip
+    host = make_host(
+        tmp_path / "root",
+        files={"/var/log/amzn-guardduty-agent/agent.log": old + new},
+        commands={},
+        clock=FixedClock(NOW),
+    )
     return host, old, new
 
 
@@ -218,15 +244,23 @@ def test_window_cut_comes_first_when_the_cap_needs_it(tmp_path: Path) -> None:
 
     host, old, new = _windowed_host(tmp_path, 3600)
     assert len(old) > 300 << 10
-    made = make_bundle(host, tmp_path / "b.tar.gz", checks=agent_logs.CHECKS, total_cap=512 << 10,
-                       options=Options(since=timedelta(hours=24)))  # fmt: skip
+    made = make_bundle(
+        host,
+        tmp_path / "b.tar.gz",
+        checks=agent_logs.CHECKS,
+        total_cap=512 << 10,
+        options=Options(since=timedelta(hours=24)),
+    )
     item = {i["name"]: i for i in made.manifest["items"]}[
         "root/var/log/amzn-guardduty-agent/agent.log"
     ]
     assert item["cut"] == "window" and item["size"] == len(new)
     assert item["original_size"] == len(old) + len(new)
     assert made.manifest["window_start"].startswith("2026-11-29T12:00")
-    assert _members(tmp_path / "b.tar.gz")["root/var/log/amzn-guardduty-agent/agent.log"] == new.encode()
+    assert (
+        _members(tmp_path / "b.tar.gz")["root/var/log/amzn-guardduty-agent/agent.log"]
+        == new.encode()
+    )
 
 
 def test_no_window_cut_while_everything_fits(tmp_path: Path) -> None:
@@ -236,8 +270,12 @@ def test_no_window_cut_while_everything_fits(tmp_path: Path) -> None:
     from tests.bundle.conftest import bundle_and_replay, comparable, differences
 
     host, old, new = _windowed_host(tmp_path, 30)
-    made, again = bundle_and_replay(host, tmp_path / "b.tar.gz", checks=agent_logs.CHECKS,
-                                    options=Options(since=timedelta(hours=24)))  # fmt: skip
+    made, again = bundle_and_replay(
+        host,
+        tmp_path / "b.tar.gz",
+        checks=agent_logs.CHECKS,
+        options=Options(since=timedelta(hours=24)),
+    )
     item = {i["name"]: i for i in made.manifest["items"]}[
         "root/var/log/amzn-guardduty-agent/agent.log"
     ]

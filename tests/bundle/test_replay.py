@@ -77,10 +77,13 @@ def _crash_loop_host(tmp: Path) -> Host:
 
     at = NOW
     journal_entries = [
-        JournalEntry(at - timedelta(minutes=10 - n), "amazon-guardduty-agent.service: Main process exited, code=exited, status=1/FAILURE",
-                     {"UNIT": "amazon-guardduty-agent.service", "_PID": "1", "PRIORITY": "4"})
+        JournalEntry(
+            at - timedelta(minutes=10 - n),
+            "amazon-guardduty-agent.service: Main process exited, code=exited, status=1/FAILURE",
+            {"UNIT": "amazon-guardduty-agent.service", "_PID": "1", "PRIORITY": "4"},
+        )
         for n in range(5)
-    ]  # fmt: skip
+    ]
 
     class Journal:
         description = "fake journal (restart loop)"
