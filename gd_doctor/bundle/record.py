@@ -13,7 +13,7 @@ import re
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from gd_doctor.host import Host
 from gd_doctor.host.clock import FixedClock
@@ -30,9 +30,12 @@ from gd_doctor.redact import redact
 
 MAX_CALLS = 5000  # answers kept per run: a runaway loop must not grow the bundle without end
 MAX_PATHS = 20000
-# Bytes of pseudo-files (/proc, /sys: size 0, their content is of the moment) kept as the run
-# read them: the agent's /proc/PID may be gone by the time the bundle is written.
-SNAPSHOT_CAP = 8 << 20
+# Bytes of the files the run read, kept as it first read them: pseudo-files (/proc, /sys: size
+# 0, their content is of the moment; the agent's /proc/PID may be gone when the bundle is
+# written) and regular files up to PIN_FILE_CAP (a log being written reads the same for every
+# check of the run and for the bundle).
+SNAPSHOT_CAP = 48 << 20
+PIN_FILE_CAP = 4 << 20  # larger files are read live (the bundle keeps their newest 4 MiB)
 ROOT_TOKEN = "<root>"
 # The part of gd-doctor's own environment a bundle keeps: what the host layer reads (proxies,
 # the IMDS switches, CA bundles, the Region). PATH, SSH_CONNECTION, user names... stay home.
@@ -100,13 +103,17 @@ class Recorder:
                 # read twice while growing: the larger view, so neither read loses its lines
                 self.sizes[abs_path] = max(size, self.sizes.get(abs_path, 0))
 
-    def snapshot(self, abs_path: str, data: bytes) -> None:
+    def snapshot(self, abs_path: str, data: bytes) -> bool:
+        """Keep ``data`` as the run's view of ``abs_path`` (the first read wins); False when
+        over the cap."""
         with self.lock:
             if abs_path in self.snapshots:
-                return  # the first read is the run's view of it
-            if self.snapshot_bytes + len(data) <= SNAPSHOT_CAP:
-                self.snapshots[abs_path] = data
-                self.snapshot_bytes += len(data)
+                return True
+            if self.snapshot_bytes + len(data) > SNAPSHOT_CAP:
+                return False
+            self.snapshots[abs_path] = data
+            self.snapshot_bytes += len(data)
+            return True
 
     def link(self, abs_path: str) -> None:
         with self.lock:
@@ -157,13 +164,63 @@ class RecordingFS(RootFS):
         self.recorder.size(abs_path, st.st_size)
         return fd, st
 
+    def _pinned(self, abs_path: str) -> Optional[bytes]:
+        """The file's bytes as the run first read them, for every later read too: a log the
+        agent keeps writing reads the same for every check of the run, and the bundle holds
+        exactly that. None: not pinned (a pseudo-file, too large, unreadable, over the cap)."""
+        pinned = self.recorder.snapshots.get(abs_path)
+        if pinned is not None and self.recorder.sizes.get(abs_path, 0) > 0:
+            return pinned
+        try:
+            fd, st = self._open_regular(abs_path)
+        except OSError:
+            return None  # the plain read says why
+        try:
+            if not 0 < st.st_size <= PIN_FILE_CAP:
+                return None
+            data = _read_exactly(fd, st.st_size)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        self.recorder.sizes[abs_path] = len(data)
+        return data if self.recorder.snapshot(abs_path, data) else None
+
     def read_bytes(
         self, abs_path: str, max_bytes: int = DEFAULT_MAX_BYTES
     ) -> Tuple[bytes, FileRead]:
+        pinned = self._pinned(abs_path)
+        if pinned is not None:
+            return pinned[:max_bytes], FileRead(abs_path, truncated=len(pinned) > max_bytes)
         data, res = super().read_bytes(abs_path, max_bytes)
         if res.problem is None and not res.truncated and self.recorder.sizes.get(abs_path) == 0:
             self.recorder.snapshot(abs_path, data)  # a pseudo-file: its content of the moment
         return data, res
+
+    def read_tail(self, abs_path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> FileRead:
+        pinned = self._pinned(abs_path)
+        if pinned is None:
+            return super().read_tail(abs_path, max_bytes)
+        start = max(0, len(pinned) - max_bytes)
+        data = pinned[start:] if max_bytes > 0 else b""
+        return FileRead(
+            abs_path,
+            text=data.decode("utf-8", errors="replace"),
+            truncated=start > 0,
+            binary=b"\x00" in data[-8192:],
+        )
+
+    def open_binary(self, abs_path: str) -> Tuple[Optional[IO[bytes]], Optional[str]]:
+        pinned = self._pinned(abs_path)
+        memfd = getattr(os, "memfd_create", None)
+        if pinned is None or memfd is None:
+            return super().open_binary(abs_path)
+        # a file of memory, not of the host: readers fstat it (a growing log's size) and seek
+        fd = memfd("gd-doctor-pinned", getattr(os, "MFD_CLOEXEC", 0))
+        fh = os.fdopen(fd, "w+b")
+        fh.write(pinned)
+        fh.seek(0)
+        return fh, None
 
     def list_dir(self, abs_path: str, limit: int = MAX_DIR_ENTRIES) -> DirListing:
         listing = super().list_dir(abs_path, limit)
@@ -174,6 +231,18 @@ class RecordingFS(RootFS):
     def readlink(self, abs_path: str) -> Optional[str]:
         self.recorder.link(abs_path)
         return super().readlink(abs_path)
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks: List[bytes] = []
+    left = size
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def raised_text(exc: BaseException) -> str:

@@ -245,43 +245,75 @@ def ssm_events(host: Host, since: datetime) -> List[Event]:
     return out
 
 
+GD_DOCTOR_STATE = "/var/lib/gd-doctor"  # the Run Command document's report and bundles
+_BUNDLE_NAME = re.compile(r"^gd-doctor-bundle-.*-(\d{8}T\d{6}Z)\.tar\.gz$")
+
+
+def _inventory_run(doc: Any) -> Tuple[Optional[datetime], str]:
+    """When and what an inventory item ``Custom:GdDoctor`` says (integrations/inventory.py:
+    ``Content`` is one entry of flat attributes; SSM's own copies hold a list of them)."""
+    if not isinstance(doc, dict):
+        return None, ""
+    content = doc.get("Content")
+    entry = content[0] if isinstance(content, list) and content else content
+    entry = entry if isinstance(entry, dict) else {}
+    at = parse_time(str(entry.get("checked_at") or doc.get("CaptureTime") or ""))
+    top = entry.get("top_finding")
+    verdict = str(entry.get("verdict") or "?")
+    return at, verdict + (f" ({top})" if top else "")
+
+
+def _json_file(host: Host, path: str) -> Any:
+    text = host.fs.read_text(path, 1 << 20)
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
 def earlier_runs(host: Host, since: datetime) -> List[Event]:
+    """gd-doctor's own records: the SSM inventory items it wrote, the Run Command document's
+    last report, the bundles the document's optional step left on the host."""
     out: List[Event] = []
     base, tail = INVENTORY_GLOB
     for name in (host.fs.listdir(base) or [])[:50]:
         path = f"{base}/{name}/{tail}"
-        text = host.fs.read_text(path, 1 << 20)
-        if not text:
-            continue
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            continue
-        at = parse_time(str(doc.get("CaptureTime", ""))) if isinstance(doc, dict) else None
-        content = doc.get("Content") if isinstance(doc, dict) else None
-        first = (
-            content[0]
-            if isinstance(content, list) and content and isinstance(content[0], dict)
-            else {}
-        )
-        verdict = first.get("Verdict") or first.get("verdict") or "?"
+        at, what = _inventory_run(_json_file(host, path))
         if at is not None and _utc(at) >= since:
-            out.append(Event(_utc(at), path, "gd-doctor", f"earlier gd-doctor run: {verdict}"))
+            out.append(Event(_utc(at), path, "gd-doctor", _short(f"earlier gd-doctor run: {what}")))
+    report_path = f"{GD_DOCTOR_STATE}/ssm-report.json"
+    report = _json_file(host, report_path)
+    if isinstance(report, dict):
+        for ev in bundle_run(report, source=report_path, label="earlier gd-doctor run"):
+            if ev.at >= since:
+                out.append(ev)
+    for name in (host.fs.listdir(GD_DOCTOR_STATE) or [])[:200]:
+        m = _BUNDLE_NAME.match(name)
+        at2 = datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ") if m else None
+        if at2 is not None and _utc(at2) >= since:
+            path = f"{GD_DOCTOR_STATE}/{name}"
+            out.append(
+                Event(_utc(at2), path, "gd-doctor", _short(f"support bundle written: {name}"))
+            )
     return out
 
 
-def bundle_run(report: Dict[str, Any]) -> List[Event]:
+def bundle_run(
+    report: Dict[str, Any], source: str = "bundle report.json", label: str = "gd-doctor run"
+) -> List[Event]:
+    """The run a report records (a bundle's own, or the Run Command document's last one)."""
     at = parse_time(str(report.get("started_at", "")))
     if at is None:
         return []
-    return [
-        Event(
-            _utc(at),
-            "bundle report.json",
-            "gd-doctor",
-            f"gd-doctor run (the bundle's): {report.get('verdict')}",
-        )
-    ]
+    findings = report.get("findings")
+    top = (
+        findings[0].get("id")
+        if isinstance(findings, list) and findings and isinstance(findings[0], dict)
+        else None
+    )
+    what = f"{report.get('verdict')}" + (f" ({top})" if top else "")
+    suffix = " (the bundle's)" if source == "bundle report.json" else ""
+    return [Event(_utc(at), source, "gd-doctor", _short(f"{label}{suffix}: {what}"))]
 
 
 SKEW_NOISE_S = 2.0  # a Date header has whole seconds, and the answer took its time

@@ -188,3 +188,35 @@ def test_bundle_holds_a_redacted_window_copy_and_replays_the_timeline(tmp_path: 
     assert [(e.at, e.text, e.failure) for e in events if e.kind == "package"] == [
         (e.at, e.text, e.failure) for e in live
     ]
+
+
+def test_earlier_runs_from_inventory_report_and_bundles(tmp_path: Path) -> None:
+    """gd-doctor's own records, as its integrations and the Run Command document write them:
+    the SSM inventory item, the document's last report, a bundle the document left."""
+    from gd_doctor.integrations.inventory import write_inventory
+    from gd_doctor.pipeline import run_doctor
+    from gd_doctor.report.json import render_json
+
+    fixture = FIXTURES / "roots" / "ubuntu2204" / "root"
+    run = run_doctor(Host.from_root(fixture, HostSettings()), budget_s=20.0)
+    root = tmp_path / "root"
+    inv = root / "var/lib/amazon/ssm/i-0123456789abcdef0/inventory/custom"
+    inv.mkdir(parents=True)
+    assert write_inventory(run.report, inv).problem is None
+    state = root / "var/lib/gd-doctor"
+    state.mkdir(parents=True)
+    (state / "ssm-report.json").write_text(render_json(run.report))
+    made = make_bundle(Host.from_root(fixture, HostSettings()), None, directory=state)
+    host = Host.from_root(root, HostSettings())
+    started = datetime.fromisoformat(run.report.started_at)
+    events, _ = tl.build(host, started - timedelta(minutes=5))
+    host.close()
+    ours = [e for e in events if e.kind == "gd-doctor"]
+    verdict = run.report.verdict.value
+    assert [e.source for e in ours if "inventory" in e.source] == [
+        "/var/lib/amazon/ssm/i-0123456789abcdef0/inventory/custom/GdDoctor.json"
+    ]
+    assert all(verdict in e.text for e in ours if "bundle" not in e.text)
+    assert any(e.source.endswith("ssm-report.json") for e in ours)
+    assert any(made.path.name in e.text for e in ours)
+    assert len(ours) == 3

@@ -18,6 +18,7 @@ from typing import Any, Dict, List
 import pytest
 
 from gd_doctor.bundle import open_bundle, replay
+from gd_doctor.bundle import timeline as tl
 from gd_doctor.redact import redact
 from gd_doctor.report.json import render_json
 from tests.bundle.conftest import comparable_doc, differences
@@ -55,6 +56,16 @@ def test_scenario_bundle_replays_to_the_same_report(name: str, tmp_path: Path) -
         assert b.manifest["live"] is (sc.kind == "live")
         again = replay(b)
         assert b.problems == []
+        # the simulated endpoints answer with a Date header of this machine's clock: the
+        # timeline of the bundle measures no skew
+        dated = [
+            c
+            for c in b.answers["calls"]
+            if c["kind"] == "https" and "date" in (c.get("answer") or {}).get("headers", {})
+        ]
+        skew = tl.clock_skew(b.answers)
+        assert len(skew) == (1 if dated else 0)
+        assert all(e.text.startswith("clock: within") and not e.failure for e in skew)
     replayed = json.loads(redact(render_json(again.report)))
     assert replayed["host"]["root"].startswith(f"replay of bundle {res.bundle.name}")
     diff = differences(comparable_doc(live), comparable_doc(replayed))
