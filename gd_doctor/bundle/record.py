@@ -26,7 +26,6 @@ from gd_doctor.host.packages import PackageQuery
 from gd_doctor.host.platform import uname
 from gd_doctor.host.procs import ProcessInfo, ProcessTable
 from gd_doctor.host.units import UnitResolver
-from gd_doctor.redact import redact
 
 MAX_CALLS = 5000  # answers kept per run: a runaway loop must not grow the bundle without end
 MAX_PATHS = 20000
@@ -426,7 +425,8 @@ def recording_host(host: Host) -> Tuple[Host, Recorder]:
         "uname_machine": kernel.machine,
         "uname_release": kernel.release,
     }
-    rec.env = {k: redact(v) for k, v in host.env.items() if _KEPT_ENV.match(k)}
+    # kept as read: the writer redacts them, counting what it masks
+    rec.env = {k: v for k, v in host.env.items() if _KEPT_ENV.match(k)}
     wrapped = replace(
         host,
         fs=fs,

@@ -31,10 +31,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from gd_doctor import __version__
 from gd_doctor.bundle import history
 from gd_doctor.bundle.codec import encode
+from gd_doctor.bundle.kinds import Tally, kinds
 from gd_doctor.bundle.record import Recorder
 from gd_doctor.bundle.scrub import Scrubber
 from gd_doctor.host.fs import RootFS
-from gd_doctor.redact import MASK, redact, redact_value
+from gd_doctor.redact import MASK, redact
 
 FORMAT = 1
 TOTAL_CAP = 20 << 20  # bytes of all members together (before compression)
@@ -183,32 +184,29 @@ _ENVIRON = re.compile(r"^/proc/(?:\d+|self)/environ$")
 
 def _redact_environ(data: bytes, scrub: Optional[Scrubber]) -> Tuple[bytes, Dict[str, int]]:
     """A process environment (NUL-separated ``NAME=value``), each variable redacted: a
-    secret-named one masked whole, a secret in any value masked."""
+    secret-named one masked whole, a secret in any value masked; the masks by kind."""
+    tally = Tally()
+    then: Callable[[str], str] = scrub if scrub is not None else (lambda t: t)
     out: List[bytes] = []
-    masks = 0
     for raw in data.split(b"\x00"):
         text = raw.decode("utf-8", errors="surrogateescape")
         name, sep, value = text.partition("=")
         if sep:
-            # one variable: redact_value masks a secret-named one whole (and redacts the name)
-            ((k, v),) = redact_value({name: value}).items()
+            ((k, v),) = tally.redact_map({name: value}, then).items()
             masked = f"{k}={v if isinstance(v, str) else MASK}"
         else:
-            masked = redact(text)
-        if scrub is not None:
-            masked = scrub(masked)
-        masks += masked.count(MASK) - text.count(MASK)
+            masked = then(tally.redact(text))
         out.append(masked.encode("utf-8", "surrogateescape"))
-    return b"\x00".join(out), {"secret": max(0, masks)}
+    return b"\x00".join(out), dict(tally.counts)
 
 
 def _redact_text(data: bytes, scrub: Optional[Scrubber]) -> Tuple[bytes, Dict[str, int]]:
+    """The text redacted (then scrubbed) and its masks by kind (bundle/kinds.py)."""
     text = data.decode("utf-8", errors="surrogateescape")
-    before = text.count(MASK)
     masked = redact(text)
+    counts = kinds(text, masked)
     if scrub is not None:
         masked = scrub(masked)
-    counts = {"secret": max(0, masked.count(MASK) - before)}
     return masked.encode("utf-8", errors="surrogateescape"), counts
 
 
@@ -243,7 +241,10 @@ def _history_copy(
         return problem
     more: Callable[[str], str] = scrub if scrub is not None else (lambda t: t)
     data = history.bundle_copy(trans, path, lambda t: more(redact(t)))
-    masks = {"secret": sum(t.cmdline.count(MASK) for t in trans)}
+    masks: Dict[str, int] = {}
+    for t in trans:  # the command lines were redacted as read: their masks are of unknown kind
+        if t.cmdline.count(MASK):
+            masks["secret"] = masks.get("secret", 0) + t.cmdline.count(MASK)
     return data, masks, f"{len(trans)} transaction(s) of the window, command lines redacted"
 
 
@@ -367,40 +368,40 @@ def apply_total_cap(items: List[Item], budget: int) -> None:
         _mark(big, "cap")
 
 
-def encode_answers(rec: Recorder, scrub: Optional[Scrubber]) -> Tuple[Dict[str, Any], int]:
-    """The recorded calls as JSON, every host string redacted; the number of masks added."""
+def encode_answers(rec: Recorder, scrub: Optional[Scrubber]) -> Tuple[Dict[str, Any], Tally]:
+    """The recorded calls as JSON, every host string redacted; the masks by kind."""
     s: Callable[[str], str] = scrub if scrub is not None else (lambda t: t)
+    tally = Tally()
     calls: List[Dict[str, Any]] = []
     for c in list(rec.calls):
-        entry: Dict[str, Any] = {"port": c.port, "key": _scrub_key(c.key, s), "kind": c.kind}
+        entry: Dict[str, Any] = {"port": c.port, "key": _scrub_key(c.key, s, tally), "kind": c.kind}
         if c.at is not None:
             entry["at"] = c.at.isoformat()  # the host's clock when the answer came
         if c.raised is not None:
-            entry["raised"] = s(redact(c.raised))
+            entry["raised"] = s(tally.redact(c.raised))
         elif isinstance(c.answer, list):
-            entry["answer"] = [encode(a, s) if is_dataclass(a) else a for a in c.answer]
+            entry["answer"] = [encode(a, s, tally) if is_dataclass(a) else a for a in c.answer]
         elif c.answer is not None and is_dataclass(c.answer):
-            entry["answer"] = encode(c.answer, s)
+            entry["answer"] = encode(c.answer, s, tally)
         else:
             entry["answer"] = c.answer
         calls.append(entry)
-    env = redact_value(dict(rec.env))
+    env = tally.redact_map(dict(rec.env), s)
     doc = {
         "calls": calls,
-        "attrs": {k: (s(v) if v else v) for k, v in rec.attrs.items()},
-        "env": {k: s(v) for k, v in env.items() if isinstance(v, str)},
+        "attrs": {k: (s(tally.redact(v)) if v else v) for k, v in rec.attrs.items()},
+        "env": {k: v for k, v in env.items() if isinstance(v, str)},
     }
-    masks = json.dumps(doc).count(MASK)
-    return doc, masks
+    return doc, tally
 
 
-def _scrub_key(key: Any, s: Callable[[str], str]) -> Any:
+def _scrub_key(key: Any, s: Callable[[str], str], tally: Tally) -> Any:
     if isinstance(key, str):
-        return s(redact(key))
+        return s(tally.redact(key))
     if isinstance(key, list):
-        return [_scrub_key(k, s) for k in key]
+        return [_scrub_key(k, s, tally) for k in key]
     if isinstance(key, dict):
-        return {k: _scrub_key(v, s) for k, v in key.items()}
+        return {k: _scrub_key(v, s, tally) for k, v in key.items()}
     return key
 
 
@@ -449,9 +450,10 @@ def write_bundle(
     items, standins, skipped = collect_items(
         fs, got, since=window_start, scrub=scrub, deadline=deadline
     )
-    answers, answer_masks = encode_answers(rec, scrub)
+    answers, answer_tally = encode_answers(rec, scrub)
     answers_bytes = json.dumps(answers, indent=1, ensure_ascii=False).encode()
-    report_text = redact(report_json)
+    report_text = redact(report_json)  # the report is redacted already: this is a safety net
+    report_kinds = kinds(report_json, report_text)
     if scrub is not None:
         report_text = scrub(report_text)
     fixed = len(answers_bytes) + len(report_text.encode())
@@ -463,9 +465,10 @@ def write_bundle(
         ("report.json", report_text.encode(), started.timestamp(), 0o600),
         ("answers.json", answers_bytes, started.timestamp(), 0o600),
     ] + [(i.name, i.data, i.mtime, i.mode) for i in items]
-    totals: Dict[str, int] = {"secret": answer_masks}
-    for i in items:
-        for k, v in i.redactions.items():
+    fixed_kinds = {"report.json": report_kinds, "answers.json": dict(answer_tally.counts)}
+    totals: Dict[str, int] = {}
+    for counts in [*fixed_kinds.values(), *(i.redactions for i in items)]:
+        for k, v in counts.items():
             totals[k] = totals.get(k, 0) + v
     if scrub is not None:
         totals.update(scrub.counts)
@@ -485,7 +488,7 @@ def write_bundle(
                 "name": name,
                 "size": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(),
-                **_item_meta(items, name),
+                **_item_meta(items, name, fixed_kinds),
             }
             for name, data, _m, _mode in members
         ],
@@ -502,7 +505,7 @@ def write_bundle(
     return manifest
 
 
-def _item_meta(items: List[Item], name: str) -> Dict[str, Any]:
+def _item_meta(items: List[Item], name: str, fixed: Dict[str, Dict[str, int]]) -> Dict[str, Any]:
     for i in items:
         if i.name == name:
             meta: Dict[str, Any] = {
@@ -516,7 +519,11 @@ def _item_meta(items: List[Item], name: str) -> Dict[str, Any]:
             if i.note:
                 meta["note"] = i.note
             return meta
-    return {"source": "gd-doctor", "cut": None}
+    return {
+        "source": "gd-doctor",
+        "cut": None,
+        "redactions": {k: v for k, v in fixed.get(name, {}).items() if v},
+    }
 
 
 def _write_atomically(

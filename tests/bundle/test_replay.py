@@ -3,6 +3,7 @@ the run that made it, over every fixture root and over live-like hosts built fro
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from datetime import timedelta
@@ -155,4 +156,14 @@ def test_live_network_host_replays_the_same(tmp_path: Path) -> None:
     assert diff == [], "\n".join(diff)
     with open_bundle(tmp_path / "b.tar.gz") as b:
         kinds = {c["kind"] for c in b.answers["calls"]}
+        creds = [c for c in b.answers["calls"] if "identity-credentials" in json.dumps(c["key"])]
     assert {"dns", "https", "imds"} <= kinds
+    assert creds, "the run read the instance's identity credentials"
+    # the IMDS token and the credentials' secret parts never reach the bundle
+    from tests.bundle.test_bundle_secrets import members
+    from tests.fakes.imds import TOKEN
+
+    texts = members(tmp_path / "b.tar.gz")
+    secrets = (TOKEN, "FAKE-SECRET-MUST-NEVER-BE-PRINTED", "FAKE-SESSION-TOKEN-MUST-NEVER-BE")
+    assert [(n, s) for n, t in texts.items() for s in secrets if s in t] == []
+    assert "ASIA[REDACTED]" in texts["answers.json"]
