@@ -405,8 +405,10 @@ def render_text(events: Sequence[Event], notes: Sequence[str], since: datetime) 
     if ff is not None:
         before = f"; right before it: {events[ff - 1].text}" if ff > 0 else ""
         lines.append(f">> first failure: {events[ff].text}{before}")
-    else:
+    elif events:
         lines.append("No failure in the window.")
+    else:
+        lines.append(f"No event in the window since {since.isoformat(timespec='seconds')}.")
     lines += [f"note: {n}" for n in notes]
     return str(terminal_safe("\n".join(lines))) + "\n"
 

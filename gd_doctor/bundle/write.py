@@ -498,6 +498,8 @@ def write_bundle(
         "skipped": skipped + got.problems,
         "redactions": {k: v for k, v in totals.items() if v},
         "calls_dropped": rec.dropped,
+        # live answers recorded (a raised "cannot read" is no answer)
+        "answered": sum(1 for c in rec.calls if c.raised is None and c.answer is not None),
     }
     if scrub is not None:
         manifest["links"] = {k: scrub(v) for k, v in manifest["links"].items()}

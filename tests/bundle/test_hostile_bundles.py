@@ -8,11 +8,12 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -22,7 +23,7 @@ from gd_doctor.cli import app
 from gd_doctor.host import Host
 from gd_doctor.host.clock import FixedClock
 from gd_doctor.host.settings import HostSettings
-from tests.hostkit import FIXTURES, NOW, cli_runner, make_host
+from tests.hostkit import FIXTURES, NOW, cli_runner, make_host, write_tree
 
 ROOT = FIXTURES / "roots" / "ubuntu2204" / "root"
 
@@ -302,3 +303,74 @@ def test_redact_more_is_consistent(tmp_path: Path) -> None:
     assert made.manifest["redactions"].get("hostname", 0) >= 1
     assert made.manifest["host"]["hostname"] == "host-1"
     assert "host-1" in texts["root/etc/hostname"]
+
+
+def _as_nobody(argv: List[str]) -> Dict[str, Any]:
+    """``gd-doctor ARGV`` in a child process that dropped root for nobody (65534): what a
+    non-root user gets. Everything is imported before the fork (nobody may not read the
+    interpreter's own library)."""
+    runner = cli_runner()
+    warm = Path(tempfile.mkdtemp(prefix="gd-doctor-warm-"))
+    try:
+        runner.invoke(app, ["bundle", "--root", str(ROOT), "--output", str(warm / "w.tar.gz")])
+        runner.invoke(app, ["timeline", "--root", str(ROOT)])
+    finally:
+        shutil.rmtree(warm)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            res = runner.invoke(app, argv)
+            os.write(
+                w,
+                json.dumps({"code": res.exit_code, "out": res.stdout, "err": res.stderr}).encode(),
+            )
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with os.fdopen(r) as fh:
+        got: Dict[str, Any] = json.loads(fh.read() or "{}")
+    return got
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+def test_nothing_readable_as_a_non_root_user(tmp_path: Path) -> None:
+    """A root whose directories only root may read, bundled by nobody: a clear message, exit
+    3, no file left behind; the host is not changed."""
+    work = Path(tempfile.mkdtemp(prefix="gd-doctor-nobody-"))
+    try:
+        os.chmod(work, 0o777)
+        root = work / "root"
+        write_tree(root, {"/etc/os-release": "ID=ubuntu\n", "/var/log/syslog": "x\n"})
+        for d in ("etc", "var"):
+            os.chmod(root / d, 0o700)
+        before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+        got = _as_nobody(["bundle", "--root", str(root), "--output", str(work / "b.tar.gz")])
+        assert got["code"] == 3, got
+        assert "nothing could be read on this host (run as root?)" in got["err"]
+        assert sorted(os.listdir(work)) == ["root"]
+        assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
+    finally:
+        shutil.rmtree(work)
+
+
+def test_empty_window_is_refused_clearly(tmp_path: Path) -> None:
+    res = cli_runner().invoke(
+        app,
+        ["bundle", "--root", str(ROOT), "--since", "0m", "--output", str(tmp_path / "b.tar.gz")],
+    )
+    assert res.exit_code == 2 and "the window must be more than 0" in res.output
+    assert not (tmp_path / "b.tar.gz").exists()
+
+
+def test_timeline_with_nothing_in_the_window_says_so(tmp_path: Path) -> None:
+    """Nothing happened in a one-second window of a root without a journal: the sources that
+    could not be read are named, and with no event and a source unread, the exit is 3."""
+    res = cli_runner().invoke(app, ["timeline", "--root", str(ROOT), "--since", "1s"])
+    assert res.exit_code == 3, res.output
+    assert "(0 events)" in res.stdout and "No event in the window" in res.stdout
+    assert "note: journal:" in res.stdout
