@@ -156,14 +156,17 @@ def test_escaping_names(tmp_path: Path, good: Path, name: str, words: str) -> No
     _refused(_pack(tmp_path / "x.tar.gz", m), words)
 
 
-def test_newer_format(tmp_path: Path, good: Path) -> None:
+@pytest.mark.parametrize("fmt,version", [(99, "9.0"), (0, "0.0.1")], ids=["newer", "older"])
+def test_other_format(tmp_path: Path, good: Path, fmt: int, version: str) -> None:
+    """A bundle of a newer or older gd-doctor: refused, naming its format and version."""
     m = _members(good)
     manifest = json.loads(m["MANIFEST.json"])
-    manifest["format"] = 99
-    manifest["tool_version"] = "9.0"
+    manifest["format"] = fmt
+    manifest["tool_version"] = version
     m["MANIFEST.json"] = json.dumps(manifest).encode()
     _refused(
-        _pack(tmp_path / "x.tar.gz", m, fix_manifest=False), "bundle format 99 (gd-doctor 9.0)"
+        _pack(tmp_path / "x.tar.gz", m, fix_manifest=False),
+        f"bundle format {fmt} (gd-doctor {version}); this gd-doctor reads format 1",
     )
 
 
