@@ -57,12 +57,14 @@ def make_bundle(
     ``directory``)."""
     opts = options or Options()
     wrapped, rec = recording_host(host)
-    # The timeline's sources first (package logs, the SSM Agent's log, the journal of both
-    # units): the run closes the journal's runner at its end.
+    # The timeline's files first (package logs and databases, the SSM Agent's log: the bundle
+    # holds them as read); its journal queries go to the live journal unrecorded, or a replay
+    # (which never runs the timeline first) would get the timeline's answers for the checks'
+    # own queries of the same units. The run closes the journal's runner at its end.
     from gd_doctor.bundle import timeline
 
     timeline.build(
-        wrapped,
+        replace(wrapped, journal=host.journal),
         (rec.started or datetime.now(timezone.utc)) - opts.since,
         timeout=min(10.0, budget_s * 0.1),
     )

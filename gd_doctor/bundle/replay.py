@@ -34,6 +34,7 @@ from gd_doctor.host.imds import TOKEN_PATH, ImdsReply
 from gd_doctor.host.journal import JournalEntry, JournalUnavailable
 from gd_doctor.host.net import DnsAnswer, HttpsProbe, TcpResult
 from gd_doctor.host.packages import PackageQuery
+from gd_doctor.host.platform import Uname
 from gd_doctor.host.procs import ProcessInfo, ProcessUnavailable
 from gd_doctor.host.settings import HostSettings
 from gd_doctor.host.units import UnitResolver
@@ -52,7 +53,9 @@ class BundleRefused(Exception):
 
 
 def _check_name(name: str) -> str:
-    if not name or "\x00" in name or "\\" in name:
+    # A backslash is a plain character on Linux: systemd's escaped unit names hold one
+    # (system-systemd\x2dcryptsetup.slice).
+    if not name or "\x00" in name:
         raise BundleRefused(f"member {name!r}: not a plain name")
     if name.startswith("/"):
         raise BundleRefused(f"member {name!r}: an absolute name")
@@ -358,6 +361,18 @@ def _recorded_error(name: str) -> type:
     return type(safe, (RuntimeError,), {"__module__": __name__})
 
 
+def _reraise(got: Dict[str, Any], unavailable: Optional[type] = None) -> None:
+    """Raise what the live port raised, if it did: its own "cannot read" class (the checks
+    catch it) or one of the recorded name. ``name\nmessage`` (record.raised_text), or a bare
+    message of the port's "cannot read" class."""
+    if "raised" not in got:
+        return
+    name, sep, message = str(got["raised"]).partition("\n")
+    if unavailable is not None and (not sep or name == unavailable.__name__):
+        raise unavailable(message if sep else name)
+    raise _recorded_error(name)(message)
+
+
 class ReplayRunner:
     def __init__(self, answers: Answers, port: str, root_real: str) -> None:
         self._a = answers
@@ -366,14 +381,14 @@ class ReplayRunner:
 
     def run(self, argv: Sequence[str], *, timeout: float) -> CommandResult:
         got = self._a.take(self._port, list(argv))
-        if got is not None and "raised" in got:
-            name, _, message = str(got["raised"]).partition("\n")
-            raise _recorded_error(name)(message)
+        if got is not None:
+            _reraise(got)
         res = decode("command", got.get("answer")) if got else None
         if not isinstance(res, CommandResult):
             return CommandResult(tuple(argv), None, problem=f"unavailable: {NOT_RECORDED}")
-        return CommandResult(tuple(argv), res.returncode, res.stdout, res.stderr,
-                             res.problem, res.truncated)  # fmt: skip
+        return CommandResult(
+            tuple(argv), res.returncode, res.stdout, res.stderr, res.problem, res.truncated
+        )
 
     def close(self) -> None:
         """Nothing runs."""
@@ -399,8 +414,7 @@ class ReplayJournal:
         )
         if got is None:
             raise JournalUnavailable(NOT_RECORDED)
-        if "raised" in got:
-            raise JournalUnavailable(str(got["raised"]))
+        _reraise(got, JournalUnavailable)
         return [
             e
             for e in decode_list("journal-entry", got.get("answer"))
@@ -420,6 +434,8 @@ class ReplayImds:
 
     def fetch_token(self, *, timeout: float) -> ImdsReply:
         got = self._a.take("imds", ["PUT"])
+        if got is not None:
+            _reraise(got)
         res = decode("imds", got.get("answer")) if got else None
         if isinstance(res, ImdsReply):
             return res
@@ -427,6 +443,8 @@ class ReplayImds:
 
     def get(self, path: str, *, timeout: float, use_token: bool = True) -> ImdsReply:
         got = self._a.take("imds", ["GET", path, use_token])
+        if got is not None:
+            _reraise(got)
         res = decode("imds", got.get("answer")) if got else None
         if isinstance(res, ImdsReply):
             return res
@@ -440,6 +458,8 @@ class ReplayNetwork:
 
     def resolve(self, name: str, *, timeout: float) -> DnsAnswer:
         got = self._a.take("net", ["resolve", name])
+        if got is not None:
+            _reraise(got)
         res = decode("dns", got.get("answer")) if got else None
         return (
             res
@@ -449,6 +469,8 @@ class ReplayNetwork:
 
     def tcp_connect(self, address: str, port: int, *, timeout: float) -> TcpResult:
         got = self._a.take("net", ["tcp", address, port])
+        if got is not None:
+            _reraise(got)
         res = decode("tcp", got.get("answer")) if got else None
         if isinstance(res, TcpResult):
             return res
@@ -464,6 +486,8 @@ class ReplayNetwork:
         proxy_url: Optional[str] = None,
     ) -> HttpsProbe:
         got = self._a.take("net", ["https", address, port, server_name, proxy_url])
+        if got is not None:
+            _reraise(got)
         res = decode("https", got.get("answer")) if got else None
         if isinstance(res, HttpsProbe):
             return res
@@ -479,8 +503,7 @@ class ReplayProcesses:
         got = self._a.take("procs", ["get", pid])
         if got is None:
             raise ProcessUnavailable(NOT_RECORDED)
-        if "raised" in got:
-            raise ProcessUnavailable(str(got["raised"]))
+        _reraise(got, ProcessUnavailable)
         res = decode("process", got.get("answer"))
         return res if isinstance(res, ProcessInfo) else None
 
@@ -488,8 +511,7 @@ class ReplayProcesses:
         got = self._a.take("procs", ["find", name_prefix])
         if got is None:
             raise ProcessUnavailable(NOT_RECORDED)
-        if "raised" in got:
-            raise ProcessUnavailable(str(got["raised"]))
+        _reraise(got, ProcessUnavailable)
         pids = got.get("answer")
         return [p for p in pids if isinstance(p, int)] if isinstance(pids, list) else []
 
@@ -512,6 +534,7 @@ def replay_host(b: OpenedBundle, settings: Optional[HostSettings] = None) -> Hos
     )
     live = bool(b.manifest.get("live", False))
     host = b.manifest.get("host") or {}
+    machine, release = answers.attrs.get("uname_machine"), answers.attrs.get("uname_release")
     return Host(
         fs=fs,
         run=run,
@@ -526,6 +549,10 @@ def replay_host(b: OpenedBundle, settings: Optional[HostSettings] = None) -> Hos
         euid=int(host.get("euid", 0)) if isinstance(host.get("euid", 0), int) else 0,
         env=env,
         settings=settings or given,
+        uname=Uname(
+            machine if isinstance(machine, str) else None,
+            release if isinstance(release, str) else None,
+        ),
     )
 
 

@@ -26,14 +26,16 @@ import time
 from dataclasses import dataclass, field, is_dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from gd_doctor import __version__
+from gd_doctor.bundle import history
 from gd_doctor.bundle.codec import encode
+from gd_doctor.bundle.kinds import Tally, kinds
 from gd_doctor.bundle.record import Recorder
 from gd_doctor.bundle.scrub import Scrubber
 from gd_doctor.host.fs import RootFS
-from gd_doctor.redact import MASK, redact, redact_value
+from gd_doctor.redact import MASK, redact
 
 FORMAT = 1
 TOTAL_CAP = 20 << 20  # bytes of all members together (before compression)
@@ -60,6 +62,9 @@ class Item:
     cut: Optional[str] = None
     redactions: Dict[str, int] = field(default_factory=dict)
     note: Optional[str] = None
+    # bytes at the start of ``data`` (of its decompressed text for a .gz log) stamped before
+    # the window: what the size cap cuts first
+    old: int = 0
 
 
 @dataclass
@@ -68,18 +73,21 @@ class Collected:
     dirs: Dict[str, List[str]] = field(default_factory=dict)
     links: Dict[str, str] = field(default_factory=dict)
     problems: List[str] = field(default_factory=list)
+    sizes: Dict[str, int] = field(default_factory=dict)  # path -> its size when the run read it
+    snapshots: Dict[str, bytes] = field(default_factory=dict)  # path -> the bytes the run read
 
 
 def _norm(path: str) -> str:
     return posixpath.normpath("/" + path.lstrip("/"))
 
 
-def materialise(fs: RootFS, paths: Dict[str, bool], links: Set[str]) -> Collected:
+def materialise(fs: RootFS, rec: Recorder) -> Collected:
     """Every recorded path resolved component by component inside the root: the links met on
-    the way (kept as links), the directory listed, the regular file at the end."""
+    the way (kept as links), the directory with the names the run listed, the regular file at
+    the end. A path the run tried and did not find contributes its links only: a file that
+    appeared since is not the run's evidence."""
     out = Collected()
-    todo = sorted(set(paths) | set(links))
-    listed = {_norm(p) for p, was_listed in paths.items() if was_listed}
+    todo = sorted(set(rec.paths) | set(rec.links))
     for path in todo:
         if "\x00" in path:
             continue
@@ -88,21 +96,30 @@ def materialise(fs: RootFS, paths: Dict[str, bool], links: Set[str]) -> Collecte
         except UnicodeError:
             continue
         real = _resolve(fs, _norm(path), out)
-        if real is None:
+        if real is None or (path in rec.paths and path not in rec.found):
             continue
         st = fs.stat(real)
+        if st is None and path in rec.snapshots:
+            st = _gone(rec.started)  # a /proc/PID file of a process gone since: as read
         if st is None:
             continue
         if stat_mod.S_ISREG(st.st_mode):
             out.files.setdefault(real, (st, path))
+            if path in rec.sizes:
+                out.sizes[real] = max(out.sizes.get(real, 0), rec.sizes[path])
+            if path in rec.snapshots:
+                out.snapshots.setdefault(real, rec.snapshots[path])
         elif stat_mod.S_ISDIR(st.st_mode):
             # a directory the run only tested for is kept empty: the run never saw its names
-            names: List[str] = []
-            if real in listed or _norm(path) in listed:
-                listing = fs.list_dir(real, limit=LISTING_CAP)
-                names = [] if listing.problem else list(listing.names)
-            out.dirs[real] = sorted(set(out.dirs.get(real, [])) | set(names))
+            names = rec.listings.get(path, ()) + rec.listings.get(_norm(path), ())
+            out.dirs[real] = sorted(set(out.dirs.get(real, [])) | set(names[:LISTING_CAP]))
     return out
+
+
+def _gone(at: Optional[datetime]) -> os.stat_result:
+    """The stat of a pseudo-file that is gone: a read-only regular file of size 0."""
+    t = at.timestamp() if at else time.time()
+    return os.stat_result((stat_mod.S_IFREG | 0o444, 0, 0, 1, 0, 0, 0, int(t), int(t), int(t)))
 
 
 def _resolve(fs: RootFS, path: str, out: Collected) -> Optional[str]:
@@ -139,34 +156,65 @@ def _collapse(parts: List[str]) -> List[str]:
     return out
 
 
-def _read_file(fs: RootFS, path: str, st: os.stat_result) -> Tuple[bytes, bool]:
-    """The file's bytes, its newest FILE_CAP when it is larger (logs grow at their end)."""
-    if st.st_size <= FILE_CAP:
+def _read_file(
+    fs: RootFS, path: str, st: os.stat_result, seen: Optional[int]
+) -> Tuple[bytes, bool, Optional[str]]:
+    """The file's bytes as the run saw them: its first ``seen`` bytes when it has grown since
+    the run opened it (a log being written), and of those the newest FILE_CAP (logs grow at
+    their end). Returns the bytes, whether the cap cut them, and a note."""
+    size = st.st_size
+    note = None
+    if seen and seen < size:
+        note = f"as the run read it: its first {seen} bytes (it has {size} bytes now)"
+        size = seen
+    if size <= FILE_CAP and note is None:
         data, res = fs.read_bytes(path, FILE_CAP)
-        return data, res.truncated
+        return data, res.truncated, None
     fh, _problem = fs.open_binary(path)
     if fh is None:
-        return b"", False
+        return b"", False, None
     with fh:
-        fh.seek(max(0, st.st_size - FILE_CAP))
-        return fh.read(FILE_CAP), True
+        start = max(0, size - FILE_CAP)
+        fh.seek(start)
+        return fh.read(size - start), start > 0, note
+
+
+_ENVIRON = re.compile(r"^/proc/(?:\d+|self)/environ$")
+
+
+def _redact_environ(data: bytes, scrub: Optional[Scrubber]) -> Tuple[bytes, Dict[str, int]]:
+    """A process environment (NUL-separated ``NAME=value``), each variable redacted: a
+    secret-named one masked whole, a secret in any value masked; the masks by kind."""
+    tally = Tally()
+    then: Callable[[str], str] = scrub if scrub is not None else (lambda t: t)
+    out: List[bytes] = []
+    for raw in data.split(b"\x00"):
+        text = raw.decode("utf-8", errors="surrogateescape")
+        name, sep, value = text.partition("=")
+        if sep:
+            ((k, v),) = tally.redact_map({name: value}, then).items()
+            masked = f"{k}={v if isinstance(v, str) else MASK}"
+        else:
+            masked = then(tally.redact(text))
+        out.append(masked.encode("utf-8", "surrogateescape"))
+    return b"\x00".join(out), dict(tally.counts)
 
 
 def _redact_text(data: bytes, scrub: Optional[Scrubber]) -> Tuple[bytes, Dict[str, int]]:
+    """The text redacted (then scrubbed) and its masks by kind (bundle/kinds.py)."""
     text = data.decode("utf-8", errors="surrogateescape")
-    before = text.count(MASK)
     masked = redact(text)
+    counts = kinds(text, masked)
     if scrub is not None:
         masked = scrub(masked)
-    counts = {"secret": max(0, masked.count(MASK) - before)}
     return masked.encode("utf-8", errors="surrogateescape"), counts
 
 
-def _window_cut(data: bytes, since: Optional[datetime]) -> Tuple[bytes, bool]:
-    """Leading lines stamped before ``since`` left out (a log's old part); only whole lines, and
-    only while their stamps say they are older: an unstamped line ends the cut."""
+def window_offset(data: bytes, since: Optional[datetime]) -> int:
+    """Where the lines stamped at or after ``since`` begin: only whole leading lines, and only
+    while their stamps say they are older (an unstamped line ends the old part)."""
     if since is None:
-        return data, False
+        return 0
     limit = since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S").encode()
     pos = 0
     while pos < len(data):
@@ -176,11 +224,28 @@ def _window_cut(data: bytes, since: Optional[datetime]) -> Tuple[bytes, bool]:
         if not m or m.group(1) + b" " + m.group(2) >= limit:
             break
         pos = end
-    return data[pos:], pos > 0
+    return pos
 
 
 def _is_log(path: str) -> bool:
     return path.startswith("/var/log/") or "/log/" in path or path.endswith(".log")
+
+
+def _history_copy(
+    fs: RootFS, path: str, since: Optional[datetime], scrub: Optional[Scrubber]
+) -> "Tuple[bytes, Dict[str, int], str] | str":
+    """A dnf/yum history database as the bundle holds it, or why it could not be read."""
+    start = since or datetime(1970, 1, 2, tzinfo=timezone.utc)
+    trans, problem = history.read_db(fs, path, start)
+    if problem:
+        return problem
+    more: Callable[[str], str] = scrub if scrub is not None else (lambda t: t)
+    data = history.bundle_copy(trans, path, lambda t: more(redact(t)))
+    masks: Dict[str, int] = {}
+    for t in trans:  # the command lines were redacted as read: their masks are of unknown kind
+        if t.cmdline.count(MASK):
+            masks["secret"] = masks.get("secret", 0) + t.cmdline.count(MASK)
+    return data, masks, f"{len(trans)} transaction(s) of the window, command lines redacted"
 
 
 def collect_items(
@@ -199,7 +264,12 @@ def collect_items(
         if time.monotonic() > deadline:
             skipped.append(f"{path}: the time budget was spent")
             continue
-        raw, capped = _read_file(fs, path, st)
+        snap = got.snapshots.get(path)
+        note: Optional[str]
+        if snap is not None:
+            raw, capped, note = snap, False, "as the run read it"
+        else:
+            raw, capped, note = _read_file(fs, path, st, got.sizes.get(path))
         item = Item(
             name="root" + path,
             source=via if via == path else f"{via} -> {path}",
@@ -208,8 +278,19 @@ def collect_items(
             mtime=st.st_mtime,
             original_size=st.st_size or len(raw),
             cut="cap" if capped else None,
+            note=note if snap is None else None,
         )
-        if path.endswith(".gz") and raw[:2] == b"\x1f\x8b":
+        if history.is_history_db(path):
+            # not the host's database: a new one of the window's transactions, redacted
+            got_db = _history_copy(fs, path, since, scrub)
+            if isinstance(got_db, str):
+                skipped.append(got_db)
+                standins.append(path)
+                continue
+            item.data, item.redactions, item.note = got_db
+        elif _ENVIRON.match(path):
+            item.data, item.redactions = _redact_environ(raw, scrub)
+        elif path.endswith(".gz") and raw[:2] == b"\x1f\x8b":
             try:
                 inner = gzip.GzipFile(fileobj=io.BytesIO(raw)).read(FILE_CAP + 1)
             except (OSError, EOFError, ValueError):
@@ -217,6 +298,7 @@ def collect_items(
                 standins.append(path)
                 continue
             inner, item.redactions = _redact_text(inner[:FILE_CAP], scrub)
+            item.old = window_offset(inner, since)
             item.data = gzip.compress(inner, mtime=0)
         elif raw[:4] == b"\x7fELF":
             item.data = raw[:ELF_HEAD]  # the architecture is in the header; code is not evidence
@@ -228,18 +310,45 @@ def collect_items(
                 continue
             item.note = "binary, kept as read"
         else:
-            if _is_log(path):
-                raw, cut = _window_cut(raw, since)
-                if cut:
-                    item.cut = "window" if item.cut is None else "cap+window"
             item.data, item.redactions = _redact_text(raw, scrub)
+            if _is_log(path):
+                item.old = window_offset(item.data, since)
         items.append(item)
     return items, standins, skipped
 
 
+def _mark(item: Item, how: str) -> None:
+    if item.cut is None:
+        item.cut = how
+    elif how not in item.cut.split("+"):
+        item.cut = f"{item.cut}+{how}"
+
+
+def _cut_window(item: Item) -> int:
+    """Drop the lines of ``item`` stamped before the window; the bytes saved."""
+    before = len(item.data)
+    if item.name.endswith(".gz"):
+        inner = gzip.decompress(item.data)
+        item.data = gzip.compress(inner[item.old :], mtime=0)
+    else:
+        item.data = item.data[item.old :]
+    item.old = 0
+    _mark(item, "window")
+    return before - len(item.data)
+
+
 def apply_total_cap(items: List[Item], budget: int) -> None:
-    """Cut the largest logs first (their oldest half) until everything fits ``budget``."""
+    """Make everything fit ``budget``: first the lines of the largest logs stamped before the
+    window, then the largest logs' oldest half, again and again.
+
+    Nothing is cut while everything fits: gd-doctor's checks read a log's older lines too (the
+    last entry, the signatures before the window), and a replay must see what the run saw."""
     total = sum(len(i.data) for i in items)
+    while total > budget:
+        old = [i for i in items if i.old > 0]
+        if not old:
+            break
+        total -= _cut_window(max(old, key=lambda i: len(i.data)))
     while total > budget:
         cuttable = [i for i in items if len(i.data) > MIN_CUT and not i.name.endswith(".gz")]
         if not cuttable:
@@ -256,41 +365,43 @@ def apply_total_cap(items: List[Item], budget: int) -> None:
             data = data[nl + 1 :]  # whole lines only
         total -= len(big.data) - len(data)
         big.data = data
-        big.cut = "cap" if big.cut in (None, "cap") else big.cut + "+cap"
+        _mark(big, "cap")
 
 
-def encode_answers(rec: Recorder, scrub: Optional[Scrubber]) -> Tuple[Dict[str, Any], int]:
-    """The recorded calls as JSON, every host string redacted; the number of masks added."""
+def encode_answers(rec: Recorder, scrub: Optional[Scrubber]) -> Tuple[Dict[str, Any], Tally]:
+    """The recorded calls as JSON, every host string redacted; the masks by kind."""
     s: Callable[[str], str] = scrub if scrub is not None else (lambda t: t)
+    tally = Tally()
     calls: List[Dict[str, Any]] = []
     for c in list(rec.calls):
-        entry: Dict[str, Any] = {"port": c.port, "key": _scrub_key(c.key, s), "kind": c.kind}
+        entry: Dict[str, Any] = {"port": c.port, "key": _scrub_key(c.key, s, tally), "kind": c.kind}
+        if c.at is not None:
+            entry["at"] = c.at.isoformat()  # the host's clock when the answer came
         if c.raised is not None:
-            entry["raised"] = s(redact(c.raised))
+            entry["raised"] = s(tally.redact(c.raised))
         elif isinstance(c.answer, list):
-            entry["answer"] = [encode(a, s) if is_dataclass(a) else a for a in c.answer]
+            entry["answer"] = [encode(a, s, tally) if is_dataclass(a) else a for a in c.answer]
         elif c.answer is not None and is_dataclass(c.answer):
-            entry["answer"] = encode(c.answer, s)
+            entry["answer"] = encode(c.answer, s, tally)
         else:
             entry["answer"] = c.answer
         calls.append(entry)
-    env = redact_value(dict(rec.env))
+    env = tally.redact_map(dict(rec.env), s)
     doc = {
         "calls": calls,
-        "attrs": {k: (s(v) if v else v) for k, v in rec.attrs.items()},
-        "env": {k: s(v) for k, v in env.items() if isinstance(v, str)},
+        "attrs": {k: (s(tally.redact(v)) if v else v) for k, v in rec.attrs.items()},
+        "env": {k: v for k, v in env.items() if isinstance(v, str)},
     }
-    masks = json.dumps(doc).count(MASK)
-    return doc, masks
+    return doc, tally
 
 
-def _scrub_key(key: Any, s: Callable[[str], str]) -> Any:
+def _scrub_key(key: Any, s: Callable[[str], str], tally: Tally) -> Any:
     if isinstance(key, str):
-        return s(redact(key))
+        return s(tally.redact(key))
     if isinstance(key, list):
-        return [_scrub_key(k, s) for k in key]
+        return [_scrub_key(k, s, tally) for k in key]
     if isinstance(key, dict):
-        return {k: _scrub_key(v, s) for k, v in key.items()}
+        return {k: _scrub_key(v, s, tally) for k, v in key.items()}
     return key
 
 
@@ -334,14 +445,15 @@ def write_bundle(
     started = rec.started or datetime.now(timezone.utc)
     names = [str(host_info.get("hostname") or "")]
     scrub = Scrubber(names) if redact_more else None
-    got = materialise(fs, rec.paths, rec.links)
+    got = materialise(fs, rec)
     window_start = started - since
     items, standins, skipped = collect_items(
         fs, got, since=window_start, scrub=scrub, deadline=deadline
     )
-    answers, answer_masks = encode_answers(rec, scrub)
+    answers, answer_tally = encode_answers(rec, scrub)
     answers_bytes = json.dumps(answers, indent=1, ensure_ascii=False).encode()
-    report_text = redact(report_json)
+    report_text = redact(report_json)  # the report is redacted already: this is a safety net
+    report_kinds = kinds(report_json, report_text)
     if scrub is not None:
         report_text = scrub(report_text)
     fixed = len(answers_bytes) + len(report_text.encode())
@@ -353,9 +465,10 @@ def write_bundle(
         ("report.json", report_text.encode(), started.timestamp(), 0o600),
         ("answers.json", answers_bytes, started.timestamp(), 0o600),
     ] + [(i.name, i.data, i.mtime, i.mode) for i in items]
-    totals: Dict[str, int] = {"secret": answer_masks}
-    for i in items:
-        for k, v in i.redactions.items():
+    fixed_kinds = {"report.json": report_kinds, "answers.json": dict(answer_tally.counts)}
+    totals: Dict[str, int] = {}
+    for counts in [*fixed_kinds.values(), *(i.redactions for i in items)]:
+        for k, v in counts.items():
             totals[k] = totals.get(k, 0) + v
     if scrub is not None:
         totals.update(scrub.counts)
@@ -375,7 +488,7 @@ def write_bundle(
                 "name": name,
                 "size": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(),
-                **_item_meta(items, name),
+                **_item_meta(items, name, fixed_kinds),
             }
             for name, data, _m, _mode in members
         ],
@@ -385,6 +498,8 @@ def write_bundle(
         "skipped": skipped + got.problems,
         "redactions": {k: v for k, v in totals.items() if v},
         "calls_dropped": rec.dropped,
+        # live answers recorded (a raised "cannot read" is no answer)
+        "answered": sum(1 for c in rec.calls if c.raised is None and c.answer is not None),
     }
     if scrub is not None:
         manifest["links"] = {k: scrub(v) for k, v in manifest["links"].items()}
@@ -392,7 +507,7 @@ def write_bundle(
     return manifest
 
 
-def _item_meta(items: List[Item], name: str) -> Dict[str, Any]:
+def _item_meta(items: List[Item], name: str, fixed: Dict[str, Dict[str, int]]) -> Dict[str, Any]:
     for i in items:
         if i.name == name:
             meta: Dict[str, Any] = {
@@ -406,7 +521,11 @@ def _item_meta(items: List[Item], name: str) -> Dict[str, Any]:
             if i.note:
                 meta["note"] = i.note
             return meta
-    return {"source": "gd-doctor", "cut": None}
+    return {
+        "source": "gd-doctor",
+        "cut": None,
+        "redactions": {k: v for k, v in fixed.get(name, {}).items() if v},
+    }
 
 
 def _write_atomically(
