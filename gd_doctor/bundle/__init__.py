@@ -91,6 +91,7 @@ def make_bundle(
         redact_more=redact_more,
         total_cap=total_cap,
         budget_s=max(1.0, budget_s * 0.2),
+        packages=frozenset(wrapped.packages.asked),
     )
     return Made(path, manifest, run)
 

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field, is_dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 
 from gd_doctor import __version__
 from gd_doctor.bundle import history
@@ -35,6 +35,7 @@ from gd_doctor.bundle.kinds import Tally, kinds
 from gd_doctor.bundle.record import Recorder
 from gd_doctor.bundle.scrub import Scrubber
 from gd_doctor.host.fs import RootFS
+from gd_doctor.host.packages import DPKG_STATUS, DPKG_UPDATES, MAX_DPKG_BYTES
 from gd_doctor.redact import MASK, redact
 
 FORMAT = 1
@@ -248,6 +249,28 @@ def _history_copy(
     return data, masks, f"{len(trans)} transaction(s) of the window, command lines redacted"
 
 
+_STANZAS = re.compile(r"\n[ \t]*\n")
+
+
+def _dpkg_entries(data: bytes, packages: Collection[str]) -> Tuple[bytes, int, int]:
+    """The stanzas of a dpkg status (or updates journal) file that name one of ``packages``:
+    the bundle needs the packages the checks asked about, not the host's whole software list."""
+    stanzas = [s for s in _STANZAS.split(data.decode("utf-8", "replace")) if s.strip()]
+    kept = [s for s in stanzas if _stanza_package(s) in packages]
+    return ("\n\n".join(kept) + "\n" if kept else "").encode(), len(kept), len(stanzas)
+
+
+def _stanza_package(stanza: str) -> Optional[str]:
+    for line in stanza.splitlines():
+        if line.startswith("Package:"):
+            return line[8:].strip()
+    return None
+
+
+def _is_dpkg_database(path: str) -> bool:
+    return path == DPKG_STATUS or path.startswith(DPKG_UPDATES + "/")
+
+
 def collect_items(
     fs: RootFS,
     got: Collected,
@@ -255,6 +278,7 @@ def collect_items(
     since: Optional[datetime],
     scrub: Optional[Scrubber],
     deadline: float,
+    packages: Optional[Collection[str]] = None,
 ) -> Tuple[List[Item], List[str], List[str]]:
     """The root/ members (redacted, window-cut), the empty stand-ins, what was left out."""
     items: List[Item] = []
@@ -288,6 +312,15 @@ def collect_items(
                 standins.append(path)
                 continue
             item.data, item.redactions, item.note = got_db
+        elif (
+            packages is not None
+            and _is_dpkg_database(path)
+            and not capped
+            and len(raw) <= MAX_DPKG_BYTES  # a database too big to read stays as the run saw it
+        ):
+            data, kept, total = _dpkg_entries(raw, packages)
+            item.data, item.redactions = _redact_text(data, scrub)
+            item.note = f"the {kept} of its {total} entries for the packages the checks asked about"
         elif _ENVIRON.match(path):
             item.data, item.redactions = _redact_environ(raw, scrub)
         elif path.endswith(".gz") and raw[:2] == b"\x1f\x8b":
@@ -438,6 +471,7 @@ def write_bundle(
     redact_more: bool = False,
     total_cap: int = TOTAL_CAP,
     budget_s: float = 20.0,
+    packages: Optional[Collection[str]] = None,
 ) -> Dict[str, Any]:
     """Write the bundle atomically (a private temporary file renamed over ``output``, mode
     0600); returns the manifest."""
@@ -448,7 +482,7 @@ def write_bundle(
     got = materialise(fs, rec)
     window_start = started - since
     items, standins, skipped = collect_items(
-        fs, got, since=window_start, scrub=scrub, deadline=deadline
+        fs, got, since=window_start, scrub=scrub, deadline=deadline, packages=packages
     )
     answers, answer_tally = encode_answers(rec, scrub)
     answers_bytes = json.dumps(answers, indent=1, ensure_ascii=False).encode()

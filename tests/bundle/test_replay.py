@@ -227,3 +227,27 @@ def test_clock_skew_from_the_bundles_https_date_headers(tmp_path: Path) -> None:
     assert 595 <= offset <= 605 and "behind" in skew.text and skew.failure
     res = cli_runner().invoke(app, ["timeline", "--bundle", str(tmp_path / "b.tar.gz")])
     assert "clock skew: this host's clock is" in res.stdout
+
+
+def test_bundle_keeps_only_the_dpkg_entries_the_checks_asked_about(tmp_path: Path) -> None:
+    """The host's software list is not evidence: the bundle's dpkg status holds the stanzas of
+    the packages the checks queried, and the replay still reads the same package facts."""
+    import shutil
+    import tarfile
+
+    root = tmp_path / "root"
+    shutil.copytree(FIXTURES / "roots" / "ubuntu2204" / "root", root, symlinks=True)
+    status = root / "var/lib/dpkg/status"
+    status.parent.mkdir(parents=True, exist_ok=True)
+    # real Debian 12 stanzas (base-files, libc6, passwd, systemd) plus the agent's (synthetic)
+    shutil.copy(FIXTURES / "dpkg" / "status-bookworm-with-agent", status)
+    out = tmp_path / "b.tar.gz"
+    manifest = _assert_same(Host.from_root(root, HostSettings()), out)
+    with tarfile.open(out) as tar:
+        member = tar.extractfile("root/var/lib/dpkg/status")
+        assert member is not None
+        kept = member.read().decode()
+    assert "Package: amazon-guardduty-agent" in kept and "Version: 1.9.2" in kept
+    assert "Package: libc6" not in kept and "Package: systemd" not in kept
+    item = next(i for i in manifest["items"] if i["name"] == "root/var/lib/dpkg/status")
+    assert "1 of its 5 entries" in item["note"], item
