@@ -150,3 +150,36 @@ def test_proc_environ_every_format(tmp_path: Path) -> None:
     assert env.count("\x00") == len(entries)
     item = {i["name"]: i for i in made.manifest["items"]}["root/proc/1/environ"]
     assert sum(item["redactions"].values()) == env.count(MASK) >= len(rows)
+
+
+def test_https_probe_answers_every_format(tmp_path: Path) -> None:
+    """An intercepting gateway's answer (headers and body) full of credentials: the probe's
+    recorded answer reaches the bundle, its secrets never do."""
+    from tests.fakes.dns import FakeResolver
+    from tests.fakes.imds import FakeImds
+    from tests.fakes.tls import TlsEndpoint
+    from tests.network.conftest import HOST, REGION, host_with, net_checks
+
+    lines = [r for r in ROWS if not r.multiline]
+    canary = "gdcanary-https-body"
+    headers = "".join(f"X-Debug-{n}: {r.line}\r\n" for n, r in enumerate(lines))
+    body = (canary + "\n" + "\n".join(r.line for r in lines)).encode()
+    reply = (
+        "HTTP/1.1 403 Forbidden\r\nServer: corp-gateway\r\nContent-Type: text/plain\r\n"
+        f"{headers}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    with TlsEndpoint(HOST, reply_bytes=reply) as ep, FakeImds() as imds:
+        host = host_with(
+            tmp_path / "root",
+            imds_url=imds.url,
+            resolver=FakeResolver({HOST: ["127.0.0.1"]}),
+            ca_file=ep.ca_file,
+            region=REGION,
+            endpoint_url=f"https://{HOST}:{ep.address[1]}",
+        )
+        out = tmp_path / "b.tar.gz"
+        make_bundle(host, out, checks=net_checks("network", "imds"))
+    texts = members(out)
+    assert any("corp-gateway" in t for t in texts.values()), "the probe answer was recorded"
+    assert any(canary in t for t in texts.values()), "the body itself was recorded"
+    assert leaks(lines, texts) == []
