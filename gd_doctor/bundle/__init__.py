@@ -12,9 +12,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+from gd_doctor.bundle.collect import TOTAL_CAP
 from gd_doctor.bundle.record import recording_host
-from gd_doctor.bundle.replay import BundleRefused, OpenedBundle, open_bundle, replay_host
-from gd_doctor.bundle.write import TOTAL_CAP, default_name, write_bundle
+from gd_doctor.bundle.replay import BundleRefused, OpenedBundle, open_bundle
+from gd_doctor.bundle.replay_ports import replay_host
+from gd_doctor.bundle.write import default_name, write_bundle
 from gd_doctor.checks.base import Check, Options
 from gd_doctor.host import Host
 from gd_doctor.pipeline import Run, run_doctor
