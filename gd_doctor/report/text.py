@@ -149,25 +149,71 @@ def _issue_line(f: Finding) -> str:
     return f"Coverage issue: {row.type} {message} ({table} {row.number}, {row.id})"
 
 
+def _consequence_lines(f: Finding) -> Tuple[str, ...]:
+    """The evidence lines the engine added to ``f`` for its folded consequences (shown under
+    each consequence instead)."""
+    lines: List[str] = []
+    for c in f.consequences:
+        lines.extend(f"consequence: {e}" for e in c.evidence or (c.title,))
+    return tuple(lines)
+
+
+def _row_ref(f: Finding) -> str:
+    row = _row(f)
+    if row is None:
+        return ""
+    number = str(row.number) if row.table == "ec2" else f"B{row.number}"
+    return f" (row{NBSP}{number}, {row.id})"
+
+
+def _evidence(out: _Out, lines: Tuple[str, ...], indent: str, shown: int) -> None:
+    for e in lines[:shown]:
+        out.para(e, indent, indent + "  ")
+    if len(lines) > shown:
+        more = len(lines) - shown
+        out.para(f"{out.style.symbols['ellipsis']} and {more} more (see the JSON report)", indent)
+
+
+def _consequences(out: _Out, f: Finding) -> None:
+    """The findings this cause explains, each with its evidence: not problems of their own."""
+    if not f.consequences:
+        return
+    out.para("Consequences (explained by this cause, not separate problems):", "  ")
+    bullet = out.style.symbols["bullet"]
+    for c in f.consequences:
+        out.para(c.title + _row_ref(c), f"    {bullet} ", "      ")
+        _evidence(out, c.evidence, "      ", 3)
+
+
+def _steps(out: _Out, f: Finding) -> None:
+    """The steps, numbered; the one the knowledge base marks as the fix gets the arrow."""
+    if not f.steps:
+        return
+    arrow = out.style.symbols["arrow"]
+    fix = f.fix_step if f.fix_step in f.steps else None
+    out.para(f"Fix ({arrow} marks the step that fixes it):" if fix else "Fix:", "  ")
+    marked = False
+    for n, s in enumerate(f.steps, 1):
+        if s == fix and not marked:
+            marked = True
+            out.para(s, f"  {arrow} {n}. ", " " * len(f"    {n}. "))
+        else:
+            out.para(s, f"    {n}. ")
+
+
 def _finding_block(out: _Out, f: Finding) -> None:
     key = _SEVERITY_KEY.get(f.severity, "skip")
     out.marked(key, f.title)
     issue = _issue_line(f)
     if issue:
         out.para(issue, "  ")
-    if f.evidence:
+    folded = set(_consequence_lines(f))
+    evidence = tuple(e for e in f.evidence if e not in folded)
+    if evidence:
         out.para("Evidence:", "  ")
-        for e in f.evidence[:_EVIDENCE_SHOWN]:
-            out.para(e, "    ", "      ")
-        if len(f.evidence) > _EVIDENCE_SHOWN:
-            more = len(f.evidence) - _EVIDENCE_SHOWN
-            out.para(
-                f"{out.style.symbols['ellipsis']} and {more} more (see the JSON report)", "    "
-            )
-    if f.steps:
-        out.para("Fix:", "  ")
-        for n, s in enumerate(f.steps, 1):
-            out.para(s, f"    {n}. ")
+        _evidence(out, evidence, "    ", _EVIDENCE_SHOWN)
+    _consequences(out, f)
+    _steps(out, f)
     if f.doc:
         line = f"  Docs: {f.doc}"
         # A URL is never broken: when it does not fit after the label it gets its own line.
