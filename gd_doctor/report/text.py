@@ -17,7 +17,7 @@ from gd_doctor.knowledge import all_coverage_issues, coverage_issues
 from gd_doctor.limits import MAX_LIST
 from gd_doctor.model import CheckResult, Finding, Report, Severity, SkipReason, Status, Verdict
 from gd_doctor.redact import neutralise_controls, redact, redact_value, terminal_safe
-from gd_doctor.report.conditions import run_conditions
+from gd_doctor.report.conditions import run_conditions, untested_network
 from gd_doctor.report.style import Style
 
 # Joins words that must stay on one line ("[row 15 private-dns-attributes]"): textwrap breaks
@@ -174,15 +174,18 @@ def _evidence(out: _Out, lines: Tuple[str, ...], indent: str, shown: int) -> Non
         out.para(f"{out.style.symbols['ellipsis']} and {more} more (see the JSON report)", indent)
 
 
-def _consequences(out: _Out, f: Finding) -> None:
-    """The findings this cause explains, each with its evidence: not problems of their own."""
-    if not f.consequences:
+def _consequences(out: _Out, f: Finding, also: Tuple[str, ...] = ()) -> None:
+    """The findings this cause explains, each with its evidence, and ``also`` (what the run
+    could not do because of it): not problems of their own."""
+    if not f.consequences and not also:
         return
     out.para("Consequences (explained by this cause, not separate problems):", "  ")
     bullet = out.style.symbols["bullet"]
     for c in f.consequences:
         out.para(c.title + _row_ref(c), f"    {bullet} ", "      ")
         _evidence(out, c.evidence, "      ", 3)
+    for text in also:
+        out.para(text, f"    {bullet} ", "      ")
 
 
 def _steps(out: _Out, f: Finding) -> None:
@@ -201,7 +204,7 @@ def _steps(out: _Out, f: Finding) -> None:
             out.para(s, f"    {n}. ")
 
 
-def _finding_block(out: _Out, f: Finding) -> None:
+def _finding_block(out: _Out, f: Finding, also: Tuple[str, ...] = ()) -> None:
     key = _SEVERITY_KEY.get(f.severity, "skip")
     out.marked(key, f.title)
     issue = _issue_line(f)
@@ -212,7 +215,7 @@ def _finding_block(out: _Out, f: Finding) -> None:
     if evidence:
         out.para("Evidence:", "  ")
         _evidence(out, evidence, "    ", _EVIDENCE_SHOWN)
-    _consequences(out, f)
+    _consequences(out, f, also)
     _steps(out, f)
     if f.doc:
         line = f"  Docs: {f.doc}"
@@ -391,6 +394,26 @@ def summary_line(report: Report, style: Style, *, verbose: bool) -> str:
     return head + (f". More: {'; '.join(more)}" if more else "") + "."
 
 
+def _untested_under_imds(report: Report, problems: List[Finding]) -> Dict[str, Tuple[str, ...]]:
+    """The network path a failed IMDS left untested (no Region), as a consequence of the first
+    IMDS failure: part of that finding, not a problem of its own."""
+    untested = untested_network(report)
+    imds = next(
+        (f for f in problems if f.severity == Severity.FAIL and f.finding_id.startswith("imds.")),
+        None,
+    )
+    if not untested or imds is None:
+        return {}
+    shown = ", ".join(untested[:4]) + (
+        f" and {len(untested) - 4} more" if len(untested) > 4 else ""
+    )
+    line = (
+        f"The network path to GuardDuty was not tested ({shown}): without IMDS there is no "
+        "Region. Fix IMDS, or re-run with --region REGION."
+    )
+    return {imds.finding_id: (line,)}
+
+
 def render_text(
     report: Report, style: Style = Style(), *, verbose: bool = False, width: int = DEFAULT_WIDTH
 ) -> str:
@@ -414,10 +437,11 @@ def render_text(
     if problems:
         out.blank()
         out.para("Problems, most likely root cause first:")
+        untested = _untested_under_imds(report, problems)
         for n, f in enumerate(problems):
             if n:
                 out.blank()
-            _finding_block(out, f)
+            _finding_block(out, f, untested.get(f.finding_id, ()))
     notes = [f for f in report.findings if f.severity not in _SEVERITY_KEY]
     if notes:
         out.blank()

@@ -16,7 +16,7 @@ import pytest
 from gd_doctor.host import Host
 from gd_doctor.host.clock import FixedClock
 from gd_doctor.host.settings import HostSettings
-from gd_doctor.model import Finding, Report, Severity
+from gd_doctor.model import CheckResult, Finding, Report, Severity, Status
 from gd_doctor.pipeline import run_doctor
 from gd_doctor.report.ssm import decisive_evidence, fix_step, render_ssm
 from gd_doctor.report.style import Style
@@ -162,3 +162,50 @@ def test_a_real_run_renders_the_engines_fields(name: str, monkeypatch: pytest.Mo
         if f.fix_step:
             n = f.steps.index(f.fix_step) + 1
             assert f"  → {n}. {f.fix_step.split()[0]}" in text, f.finding_id
+
+
+def _untested_dns() -> CheckResult:
+    return CheckResult(
+        "network.guardduty_dns",
+        "dns",
+        "network",
+        Status.SKIP,
+        "prerequisite network.region is fail",
+        skip_reason="BLOCKED_BY:network.region",
+    )
+
+
+def _imds_down() -> Finding:
+    return Finding(
+        "imds.unreachable",
+        "IMDS does not answer",
+        Severity.FAIL,
+        "identity-document",
+        ("PUT http://169.254.169.254/latest/api/token: timeout",),
+        ("Check the instance's metadata options",),
+        checks=("imds.reachable",),
+    )
+
+
+def test_an_untested_network_path_is_part_of_the_imds_finding() -> None:
+    base = _with(_imds_down())
+    report = replace(
+        base,
+        checks=(*base.checks, _untested_dns()),
+        host=replace(base.host, region=None),
+    )
+    text = render_text(report, Style(color=False), width=80)
+    flat = " ".join(text.split())
+    block = flat[flat.index("✗ IMDS does not answer") : flat.index("Checks:")]
+    assert (
+        "Consequences (explained by this cause, not separate problems): • The network path to "
+        "GuardDuty was not tested (network.dns, network.guardduty_dns): without IMDS there is "
+        "no Region."
+    ) in block
+    assert "Re-run with --region REGION." in flat  # the banner stays
+    assert text.splitlines()[0] == "✗ UNHEALTHY — 1 problem found"  # not a second problem
+    # with a Region (the identity document or --region), nothing is untested
+    assert "was not tested" not in render_text(replace(report, host=base.host))
+    # without an IMDS failure the banner alone says it
+    other = replace(report, findings=(_finding(),))
+    assert "without IMDS there is no Region" not in render_text(other)
