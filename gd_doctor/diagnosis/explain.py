@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from gd_doctor.knowledge import (
     CoverageIssue,
     all_coverage_issues,
+    bottlerocket_issues,
     coverage_issues,
     finding_specs,
     load,
@@ -112,8 +113,12 @@ def korean_type(type_name: str) -> Optional[KoreanText]:
 
 def _type_aliases() -> Dict[str, str]:
     raw: Dict[str, str] = dict(load("coverage_issues.json").get("type_aliases", {}))
+    # A Korean type name that is also a row's Korean message ("에이전트 연결 끊김": Bottlerocket's
+    # type, row 3's message) stays the message, as "Agent disconnected" does in English.
+    messages = {normalise(m["text"]) for m in _korean().get("messages", ())}
     for t in _korean().get("types", ()):
-        raw.setdefault(t["text"], t["type"])
+        if normalise(t["text"]) not in messages:
+            raw.setdefault(t["text"], t["type"])
     return {normalise(k): v for k, v in raw.items()}
 
 
@@ -191,16 +196,18 @@ def _match_type(norm: str) -> List[CoverageIssue]:
     return _rows_of_type(alias) if alias else []
 
 
-_ROW = re.compile(r"^(?:row\s*|#\s*|no\.?\s*)?([0-9]{1,3})$", re.IGNORECASE)
+_ROW = re.compile(r"^(?:row\s*|#\s*|no\.?\s*)?(b)?([0-9]{1,3})$", re.IGNORECASE)
 
 
 def _match_number(text: str) -> Optional[CoverageIssue]:
-    """``5``, ``row 5``, ``Row 5``, ``#5``: the row as reports and --list number it."""
+    """``5``, ``row 5``, ``Row 5``, ``#5``: the row as reports and --list number it; ``B3``,
+    ``row B3``: the Bottlerocket table's row 3, as reports print it."""
     m = _ROW.match(text.strip())
     if not m:
         return None
-    number = int(m.group(1))
-    return next((r for r in coverage_issues().values() if r.number == number), None)
+    number = int(m.group(2))
+    rows = bottlerocket_issues() if m.group(1) else coverage_issues()
+    return next((r for r in rows.values() if r.number == number), None)
 
 
 # Words that say nothing about which row is meant.
@@ -307,10 +314,12 @@ def explain(text: str) -> Explanation:
         return Explanation(text, tuple(found), "type", note=note)
     found = _match_korean(norm)
     if found:
+        # Bottlerocket rows reuse the EC2 rows' Korean words: the EC2 row first, as in English
+        found, also = _prefer_ec2(found)
         note = "Matched the Korean edition of the table."
-        if len(found) > 1:
+        if len({r.type for r in found}) > 1:
             note += " This message belongs to more than one issue type; the type decides."
-        return Explanation(text, tuple(found), "korean", note=note)
+        return Explanation(text, tuple(found), "korean", note=_join(note, also))
     other = _other_resource(norm)
     if other:
         return Explanation(

@@ -105,16 +105,22 @@ def _not_root(report: Report) -> Optional[Condition]:
     return Condition("not-root", text)
 
 
-def _no_region(report: Report) -> Optional[Condition]:
+def untested_network(report: Report) -> Tuple[str, ...]:
+    """The network checks a live run could not make because it had no Region (none offline or
+    when the Region was known)."""
     if not report.host.live or report.host.region:
-        return None
-    blocked = tuple(
+        return ()
+    return tuple(
         c.check_id
         for c in report.checks
         if c.category == "network"
         and c.status in (Status.SKIP, Status.ERROR)
         and (c.skip_reason or "").startswith(SkipReason.BLOCKED_BY)
     )
+
+
+def _no_region(report: Report) -> Optional[Condition]:
+    blocked = untested_network(report)
     if not blocked:
         return None
     return Condition(

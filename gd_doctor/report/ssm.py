@@ -7,8 +7,9 @@ scripts grep the first line, so line one is fixed-format and always has the same
 
 (verdict, the top finding's coverage-issue row number and id, instance id, account id, Region;
 ``-`` for a field that is not known). Each finding follows with a short row label, its decisive
-evidence line and its fix step; the last line says where the full JSON report is, only when it
-was written.
+evidence line (``Finding.decisive_evidence``), the rows of the consequences folded into it and
+its fix step (``Finding.fix_step``, the step the knowledge base marks); the last line says
+where the full JSON report is, only when it was written.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ LIMIT = 2500
 _TITLE = 160
 _EVIDENCE = 200
 _FIX = 300
-# Steps that only look at something; the fix is the first step that changes something.
-_LOOKING = ("check", "confirm", "verify", "read", "look", "see", "view", "find")
 
 
 def _row(f: Finding) -> Optional[Tuple[str, str]]:
@@ -42,16 +41,19 @@ def row_label(f: Finding) -> str:
 
 
 def fix_step(f: Finding) -> Optional[str]:
-    """The step that fixes (not the first diagnosis step, when the finding has both)."""
-    for step in f.steps:
-        if step.split(" ", 1)[0].lower().strip(":,") not in _LOOKING:
-            return step
-    return f.steps[0] if f.steps else None
+    """The step the knowledge base marks as the fix, as the engine tailored it to the host
+    (``Finding.fix_step``); the first step when none is marked, as the knowledge base's own
+    ``FindingSpec.fix`` and the fleet summary read it (a finding that only guides a diagnosis
+    starts with the step to take first)."""
+    return f.fix_step or (f.steps[0] if f.steps else None)
 
 
 def decisive_evidence(f: Finding) -> Optional[str]:
-    """The evidence line the finding stands on (the first; the engine puts the rule's own
-    evidence after the producers' lines only when the rule has none)."""
+    """The evidence line the engine chose as the proof (``Finding.decisive_evidence``: the
+    knowledge base's ``decisive`` check's line); the first line for a finding built without
+    the engine."""
+    if f.decisive_evidence:
+        return f.decisive_evidence
     return f.evidence[0] if f.evidence else None
 
 
@@ -82,6 +84,10 @@ def _finding_lines(n: int, f: Finding) -> List[str]:
     evidence = decisive_evidence(f)
     if evidence:
         lines.append(f"   evidence: {_cut(evidence, _EVIDENCE)}")
+    if f.consequences:
+        # folded findings: the console may still show their rows, so name them
+        labels = ", ".join(dict.fromkeys(row_label(c) for c in f.consequences))
+        lines.append(f"   explains: {_cut(labels, _EVIDENCE)}")
     fix = fix_step(f)
     if fix:
         lines.append(f"   fix: {_cut(fix, _FIX)}")

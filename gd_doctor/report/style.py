@@ -19,6 +19,7 @@ _UNICODE = {
     "dash": "—",
     "bullet": "•",
     "ellipsis": "…",
+    "arrow": "→",
 }
 _ASCII = {
     "ok": "+",
@@ -30,6 +31,7 @@ _ASCII = {
     "dash": "-",
     "bullet": "-",
     "ellipsis": "...",
+    "arrow": ">",
 }
 _COLORS = {
     "ok": "32",

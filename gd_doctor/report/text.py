@@ -17,7 +17,7 @@ from gd_doctor.knowledge import all_coverage_issues, coverage_issues
 from gd_doctor.limits import MAX_LIST
 from gd_doctor.model import CheckResult, Finding, Report, Severity, SkipReason, Status, Verdict
 from gd_doctor.redact import neutralise_controls, redact, redact_value, terminal_safe
-from gd_doctor.report.conditions import run_conditions
+from gd_doctor.report.conditions import run_conditions, untested_network
 from gd_doctor.report.style import Style
 
 # Joins words that must stay on one line ("[row 15 private-dns-attributes]"): textwrap breaks
@@ -149,25 +149,74 @@ def _issue_line(f: Finding) -> str:
     return f"Coverage issue: {row.type} {message} ({table} {row.number}, {row.id})"
 
 
-def _finding_block(out: _Out, f: Finding) -> None:
+def _consequence_lines(f: Finding) -> Tuple[str, ...]:
+    """The evidence lines the engine added to ``f`` for its folded consequences (shown under
+    each consequence instead)."""
+    lines: List[str] = []
+    for c in f.consequences:
+        lines.extend(f"consequence: {e}" for e in c.evidence or (c.title,))
+    return tuple(lines)
+
+
+def _row_ref(f: Finding) -> str:
+    row = _row(f)
+    if row is None:
+        return ""
+    number = str(row.number) if row.table == "ec2" else f"B{row.number}"
+    return f" (row{NBSP}{number}, {row.id})"
+
+
+def _evidence(out: _Out, lines: Tuple[str, ...], indent: str, shown: int) -> None:
+    for e in lines[:shown]:
+        out.para(e, indent, indent + "  ")
+    if len(lines) > shown:
+        more = len(lines) - shown
+        out.para(f"{out.style.symbols['ellipsis']} and {more} more (see the JSON report)", indent)
+
+
+def _consequences(out: _Out, f: Finding, also: Tuple[str, ...] = ()) -> None:
+    """The findings this cause explains, each with its evidence, and ``also`` (what the run
+    could not do because of it): not problems of their own."""
+    if not f.consequences and not also:
+        return
+    out.para("Consequences (explained by this cause, not separate problems):", "  ")
+    bullet = out.style.symbols["bullet"]
+    for c in f.consequences:
+        out.para(c.title + _row_ref(c), f"    {bullet} ", "      ")
+        _evidence(out, c.evidence, "      ", 3)
+    for text in also:
+        out.para(text, f"    {bullet} ", "      ")
+
+
+def _steps(out: _Out, f: Finding) -> None:
+    """The steps, numbered; the one the knowledge base marks as the fix gets the arrow."""
+    if not f.steps:
+        return
+    arrow = out.style.symbols["arrow"]
+    fix = f.fix_step if f.fix_step in f.steps else None
+    out.para(f"Fix ({arrow} marks the step that fixes it):" if fix else "Fix:", "  ")
+    marked = False
+    for n, s in enumerate(f.steps, 1):
+        if s == fix and not marked:
+            marked = True
+            out.para(s, f"  {arrow} {n}. ", " " * len(f"    {n}. "))
+        else:
+            out.para(s, f"    {n}. ")
+
+
+def _finding_block(out: _Out, f: Finding, also: Tuple[str, ...] = ()) -> None:
     key = _SEVERITY_KEY.get(f.severity, "skip")
     out.marked(key, f.title)
     issue = _issue_line(f)
     if issue:
         out.para(issue, "  ")
-    if f.evidence:
+    folded = set(_consequence_lines(f))
+    evidence = tuple(e for e in f.evidence if e not in folded)
+    if evidence:
         out.para("Evidence:", "  ")
-        for e in f.evidence[:_EVIDENCE_SHOWN]:
-            out.para(e, "    ", "      ")
-        if len(f.evidence) > _EVIDENCE_SHOWN:
-            more = len(f.evidence) - _EVIDENCE_SHOWN
-            out.para(
-                f"{out.style.symbols['ellipsis']} and {more} more (see the JSON report)", "    "
-            )
-    if f.steps:
-        out.para("Fix:", "  ")
-        for n, s in enumerate(f.steps, 1):
-            out.para(s, f"    {n}. ")
+        _evidence(out, evidence, "    ", _EVIDENCE_SHOWN)
+    _consequences(out, f, also)
+    _steps(out, f)
     if f.doc:
         line = f"  Docs: {f.doc}"
         # A URL is never broken: when it does not fit after the label it gets its own line.
@@ -345,6 +394,26 @@ def summary_line(report: Report, style: Style, *, verbose: bool) -> str:
     return head + (f". More: {'; '.join(more)}" if more else "") + "."
 
 
+def _untested_under_imds(report: Report, problems: List[Finding]) -> Dict[str, Tuple[str, ...]]:
+    """The network path a failed IMDS left untested (no Region), as a consequence of the first
+    IMDS failure: part of that finding, not a problem of its own."""
+    untested = untested_network(report)
+    imds = next(
+        (f for f in problems if f.severity == Severity.FAIL and f.finding_id.startswith("imds.")),
+        None,
+    )
+    if not untested or imds is None:
+        return {}
+    shown = ", ".join(untested[:4]) + (
+        f" and {len(untested) - 4} more" if len(untested) > 4 else ""
+    )
+    line = (
+        f"The network path to GuardDuty was not tested ({shown}): without IMDS there is no "
+        "Region. Fix IMDS, or re-run with --region REGION."
+    )
+    return {imds.finding_id: (line,)}
+
+
 def render_text(
     report: Report, style: Style = Style(), *, verbose: bool = False, width: int = DEFAULT_WIDTH
 ) -> str:
@@ -368,10 +437,11 @@ def render_text(
     if problems:
         out.blank()
         out.para("Problems, most likely root cause first:")
+        untested = _untested_under_imds(report, problems)
         for n, f in enumerate(problems):
             if n:
                 out.blank()
-            _finding_block(out, f)
+            _finding_block(out, f, untested.get(f.finding_id, ()))
     notes = [f for f in report.findings if f.severity not in _SEVERITY_KEY]
     if notes:
         out.blank()

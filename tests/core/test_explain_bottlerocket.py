@@ -79,3 +79,62 @@ def test_the_tables_stay_apart() -> None:
     assert len(coverage_issues()) == 17
     assert not set(coverage_issues()) & set(bottlerocket_issues())
     assert len(bottlerocket_issues()) == len(load("bottlerocket.json")["issues"]) == 11
+
+
+# --- Korean: every row of both tables, and the rows as reports number them ------------------
+
+
+def test_every_row_of_both_tables_has_a_korean_message_and_type() -> None:
+    from gd_doctor.diagnosis.explain import korean_messages, korean_type
+    from gd_doctor.knowledge import all_coverage_issues
+
+    for row in all_coverage_issues().values():
+        assert korean_type(row.type) is not None, row.type
+        if not row.message:
+            continue  # rows 2 and 17: the console shows the type alone
+        kinds = {k.kind for k in korean_messages(row.id)}
+        assert kinds, f"{row.id} has no Korean wording"
+        if row.table == "bottlerocket":
+            # no Korean edition of Bottlerocket's table here: the wording is gd-doctor's
+            assert kinds == {"translation"}, row.id
+
+
+@pytest.mark.parametrize(
+    "text, row",
+    [
+        ("해당 없음", "bottlerocket-host-container"),
+        ("에이전트 연결 끊김: 해당 없음", "bottlerocket-agent-disconnected"),
+        ("에이전트 보고 없음: 해당 없음", "bottlerocket-host-container"),
+        (
+            "Amazon ECR에서 에이전트 컨테이너 이미지를 가져올 수 없습니다.",
+            "bottlerocket-ecr-image-pull-failed",
+        ),
+        ("ECR 이미지 가져오기 실패", "bottlerocket-ecr-image-pull-failed"),
+        # Bottlerocket rows share these Korean words with EC2 rows: the EC2 row stays first
+        ("SSM 알림 대기", "waiting-for-ssm"),
+        ("에이전트 연결 끊김", "agent-disconnected"),
+        (
+            "SSM 연결 삭제 실패: GuardDuty SSM 연결이 계정에 존재하지 않습니다.",
+            "association-delete-missing",
+        ),
+    ],
+)
+def test_korean_text_routes_to_its_row(text: str, row: str) -> None:
+    found = explain(text)
+    assert found.recognised and found.matches[0].id == row, found
+
+
+def test_a_korean_message_of_both_tables_names_the_bottlerocket_row() -> None:
+    found = explain("SSM 알림 대기")
+    assert [r.id for r in found.matches] == ["waiting-for-ssm"]
+    assert "gd-doctor explain bottlerocket-waiting-for-ssm" in found.note
+
+
+@pytest.mark.parametrize("text", ["B3", "b3", "row B3", "Row B3", "#B3"])
+def test_bottlerocket_rows_by_the_number_reports_print(text: str) -> None:
+    found = explain(text)
+    assert [r.id for r in found.matches] == ["bottlerocket-association-already-exists"]
+
+
+def test_a_bottlerocket_number_past_the_table_is_no_match() -> None:
+    assert explain("B99").how == "none" and explain("row B12").matches == ()

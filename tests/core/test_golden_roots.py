@@ -3,7 +3,10 @@
 When a finding, a check or the layout changes on purpose, regenerate and review the diff:
 
     GD_DOCTOR_UPDATE_GOLDEN=1 python -m pytest tests/core/test_golden_roots.py tests/core/test_report.py
-    git diff tests/core/golden/
+    git diff tests/core/golden/ README.md
+
+README.md's "Over SSH" sample is a golden file pasted verbatim (checked here, pasted again by
+the update run).
 
 The roots are given as paths relative to the repository's top directory, so the files do not
 depend on where the checkout lives; euid and clock are fixed so that they do not depend on who
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +72,27 @@ def test_fixture_root_reports_read_cleanly_at_80_columns(
         assert "data: {" not in text  # facts are bullets, raw data is --format json
         # First and last lines carry the same verdict.
         assert lines[0].split(" — ")[0] == lines[-1].split(" — ")[0] or lines[-1].startswith("  ")
+
+
+# The README shows golden reports verbatim: a "<!-- sample: PATH -->" line before a fenced
+# block names the golden file the block must equal, so the sample cannot go stale.
+SAMPLE = re.compile(r"^<!-- sample: (\S+) -->\n```\n(.*?)^```$", re.M | re.S)
+
+
+def _pasted(m: "re.Match[str]") -> str:
+    golden = (TOP / m.group(1)).read_text(encoding="utf-8")
+    return f"<!-- sample: {m.group(1)} -->\n```\n{golden}```"
+
+
+def test_readme_samples_are_the_golden_reports() -> None:
+    readme = (TOP / "README.md").read_text(encoding="utf-8")
+    if UPDATE:  # regenerating the golden files pastes them into the README too
+        readme = SAMPLE.sub(_pasted, readme)
+        (TOP / "README.md").write_text(readme, encoding="utf-8")
+    samples = SAMPLE.findall(readme)
+    assert "tests/core/golden/roots/centos7-unsupported.txt" in dict(samples)
+    assert readme.count("<!-- sample: ") == len(samples), "a sample marker without its block"
+    for path, block in samples:
+        assert block == (TOP / path).read_text(encoding="utf-8"), (
+            f"README.md's sample of {path} is stale: paste the golden file into it"
+        )
