@@ -23,6 +23,7 @@ ENTRY_LISTS: List[Tuple[str, str, str]] = [
     ("findings/node.json", "findings", "date"),
     ("findings/ssm_path.json", "findings", "date"),
     ("findings/time.json", "findings", "date"),
+    ("findings/denials.json", "findings", "date"),
 ]
 # Sections (dicts) that carry a source and a date of their own.
 SECTIONS: List[Tuple[str, str]] = [
@@ -36,6 +37,7 @@ SECTIONS: List[Tuple[str, str]] = [
     ("timing.json", "tag_keys"),
     ("findings/node.json", "scopes"),
     ("findings/time.json", "clock"),
+    ("log_signatures.json", "denial_kinds"),
 ]
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SOURCE = re.compile(r"https://|github\.com/|docs\.amazonaws|field|public|gd-doctor's own", re.I)
