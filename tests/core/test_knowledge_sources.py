@@ -24,6 +24,7 @@ ENTRY_LISTS: List[Tuple[str, str, str]] = [
     ("findings/ssm_path.json", "findings", "date"),
     ("findings/time.json", "findings", "date"),
     ("findings/denials.json", "findings", "date"),
+    ("findings/security.json", "findings", "date"),
 ]
 # Sections (dicts) that carry a source and a date of their own.
 SECTIONS: List[Tuple[str, str]] = [

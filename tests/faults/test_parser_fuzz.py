@@ -34,6 +34,7 @@ from gd_doctor.parsers import (
     journal_events,
     kernel_config,
     kernel_version,
+    lsm,
     os_release,
     proc_limits,
     proxy_env,
@@ -204,6 +205,9 @@ PARSERS: List[Tuple[str, Callable[[str], Any], List[str]]] = [
     ("rpm.parse_rpm_header", lambda t: rpm.parse_rpm_header(t.encode("utf-8", "replace")),
      ["\x00\x00\x00\x01\x00\x00\x00\x04\x00\x00\x03\xe8\x00\x00\x00\x06"
       "\x00\x00\x00\x00\x00\x00\x00\x01abc\x00"]),
+    ("lsm.lockdown_mode", lsm.lockdown_mode, ["none integrity [confidentiality]\n"]),
+    ("lsm.lockdown_refusals", lsm.lockdown_refusals, _seeds("lsm/dmesg.txt")),
+    ("lsm.bpf_avc_denials", lsm.bpf_avc_denials, _seeds("lsm/audit*.log")),
     ("time_sync.parse_timedatectl_show", time_sync.parse_timedatectl_show,
      ["Timezone=UTC\nNTP=yes\nNTPSynchronized=no\nTimeUSec=Tue 2026-12-01 14:20:07 UTC\n"]),
     ("time_sync.yes_no", time_sync.yes_no, ["yes", "no", "maybe"]),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gd_doctor.checks import ALL_CHECKS, PLATFORM_CHECKS, clock, kernel, platform
+from gd_doctor.checks import ALL_CHECKS, PLATFORM_CHECKS, clock, kernel, platform, security
 from gd_doctor.checks import node as node_checks
 from gd_doctor.diagnosis.engine import UNEXPLAINED
 from gd_doctor.facts import to_data
@@ -24,8 +24,8 @@ DIAGNOSIS = Path(__file__).resolve().parents[2] / "gd_doctor" / "diagnosis"
 
 def test_the_three_modules_make_the_platform_domain() -> None:
     # checks/node.py adds the kind of node (Bottlerocket, EKS/ECS) to the machine and kernel,
-    # checks/clock.py the time synchronisation
-    modules = (platform, kernel, node_checks, clock)
+    # checks/clock.py the time synchronisation, checks/security.py lockdown and SELinux
+    modules = (platform, kernel, node_checks, clock, security)
     assert set(PLATFORM_CHECKS) == {c for m in modules for c in m.CHECKS}
     assert len(PLATFORM_CHECKS) == sum(len(m.CHECKS) for m in modules)
     assert ALL_CHECKS[: len(PLATFORM_CHECKS)] == PLATFORM_CHECKS
