@@ -268,7 +268,7 @@ def denial_kinds() -> Tuple[DenialKind, ...]:
     )
 
 
-_PRINCIPAL = re.compile(r"\bUser: (arn:[\w-]+:(?:iam|sts)::\d{12}:[\w+=,.@/-]{1,300})")
+_PRINCIPAL = re.compile(r"\bUser: (arn:[\w-]+:(?:iam|sts)::\d{12}:[\w+=,.@/:-]{1,300})")
 
 
 def denial_kind(lines: Sequence[str]) -> Tuple[Optional[DenialKind], Optional[str], str]:
