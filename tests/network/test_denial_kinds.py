@@ -94,3 +94,12 @@ def test_an_scp_deny_written_as_aws_notes_it_is_still_an_scp() -> None:
     assert kind is not None and kind.id == "service-control-policy"
     assert principal == "arn:aws:iam::123456789012:role/r"
     assert denial_kind(["AccessDenied: 403"])[0] is None
+    # the instance's own identity: a role name with a colon (the simulator's server says so)
+    ec2 = (
+        "AccessDeniedException: User: arn:aws:sts::111122223333:assumed-role/aws:ec2-instance/"
+        "i-0abc1234def567890 is not authorized to perform: guardduty:SendSecurityTelemetry with "
+        "an explicit deny in a service control policy"
+    )
+    assert denial_kind([ec2])[1] == (
+        "arn:aws:sts::111122223333:assumed-role/aws:ec2-instance/i-0abc1234def567890"
+    )
