@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import AbstractSet, Iterable, List, Set, Tuple
 
-from gd_doctor.checks import agent, imds, kernel, network, node, platform, ssm
+from gd_doctor.checks import agent, clock, imds, kernel, network, node, platform, security, ssm
 from gd_doctor.checks.base import Check
 
 # The platform domain's checks live in two modules (the machine's, the kernel's); the report
@@ -21,9 +21,11 @@ PLATFORM_CHECKS: Tuple[Check, ...] = (
     kernel.kernel_btf,
     kernel.kernel_features,
     kernel.memlock_limit,
+    security.bpf_restrictions,  # kernel lockdown and SELinux (checks/security.py)
     platform.init_system,
     platform.container,
     platform.ec2_instance,
+    clock.clock,  # time synchronisation (checks/clock.py)
     *node.CHECKS,  # Bottlerocket, EKS/ECS node role (checks/node.py)
 )
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from gd_doctor.diagnosis import agent, imds, network, node, platform, ssm, tool
+from gd_doctor.diagnosis import agent, clock, imds, network, node, platform, security, ssm, tool
 from gd_doctor.diagnosis.base import Rule
 
 ALL_RULES: Tuple[Rule, ...] = (
     *platform.RULES,
+    *clock.RULES,
+    *security.RULES,
     *imds.RULES,
     *agent.RULES,
     *ssm.RULES,

@@ -11,7 +11,10 @@ other than the service answering (``network.guardduty_https``).
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Dict, List, Optional, Pattern, Sequence, Tuple
 
 from gd_doctor.diagnosis.base import Rule, RuleOutput, finding, rule
 from gd_doctor.facts.agent import JournalFacts, LogFacts, SignatureHit
@@ -24,6 +27,7 @@ from gd_doctor.facts.network import (
     ResolverFacts,
     TcpFacts,
 )
+from gd_doctor.knowledge import load
 
 # What the findings' texts name besides their own facts: the endpoint, the VPC, the resolver.
 CONTEXT = (RegionFacts, ResolverFacts, ImdsNetworkFacts, ImdsIdentityFacts)
@@ -231,14 +235,51 @@ def not_the_service(
 def _access_denied_signature(
     logs: Optional[LogFacts], journal: Optional[JournalFacts]
 ) -> Tuple[Optional[SignatureHit], Tuple[type, ...]]:
-    """The agent's AccessDenied hit, from its log files or its journal (the same failure
-    wherever it is logged), and the check that saw it."""
+    """The agent's AccessDenied hits, from its log files and its journal (the same failure
+    wherever it is logged) as one, and the checks that saw them."""
+    hits: List[Tuple[SignatureHit, type]] = []
     for facts, source in ((logs, LogFacts), (journal, JournalFacts)):
         if facts is not None:
             sig = next((s for s in facts.signatures if s.id == "access-denied"), None)
             if sig is not None:
-                return sig, (source,)
-    return None, ()
+                hits.append((sig, source))
+    if not hits:
+        return None, ()
+    merged = hits[0][0]
+    for sig, _ in hits[1:]:
+        merged = merged.plus(sig)
+    return merged, tuple(source for _, source in hits)
+
+
+@dataclass(frozen=True)
+class DenialKind:
+    """A policy type AWS's access denied message names (log_signatures.json denial_kinds)."""
+
+    id: str
+    pattern: Pattern[str]
+    finding: str
+
+
+@cache
+def denial_kinds() -> Tuple[DenialKind, ...]:
+    raw = load("log_signatures.json")["denial_kinds"]["kinds"]
+    return tuple(
+        DenialKind(k["id"], re.compile(k["pattern"], re.IGNORECASE), k["finding"]) for k in raw
+    )
+
+
+_PRINCIPAL = re.compile(r"\bUser: (arn:[\w-]+:(?:iam|sts)::\d{12}:[\w+=,.@/:-]{1,300})")
+
+
+def denial_kind(lines: Sequence[str]) -> Tuple[Optional[DenialKind], Optional[str], str]:
+    """The kind of the latest line naming one (None: generic), its principal ARN when AWS's
+    message names one, and the line that decided."""
+    for line in reversed(lines):
+        for kind in denial_kinds():
+            if kind.pattern.search(line):
+                found = _PRINCIPAL.search(line)
+                return kind, (found.group(1) if found else None), line
+    return None, None, lines[-1] if lines else ""
 
 
 @rule("network.access_denied", reads=(HttpsFacts, LogFacts, JournalFacts, *CONTEXT))
@@ -251,18 +292,22 @@ def access_denied(
     vpc: Optional[ImdsNetworkFacts],
     identity: Optional[ImdsIdentityFacts],
 ) -> RuleOutput:
-    """The agent logs AccessDenied while the endpoint itself answers: SCP or endpoint policy."""
+    """The agent logs AccessDenied while the endpoint itself answers: the policy type AWS's
+    message names (SCP, permissions boundary, identity-based or VPC endpoint policy) picks the
+    finding; a message naming none gets the generic one."""
     sig, source = _access_denied_signature(logs, journal)
     if sig is None:
         return None
     if https is not None and not https.service_answered:
         return None  # the path is broken; the network findings come first
+    kind, principal, line = denial_kind(sig.lines)
     return finding(
-        "network.access-denied",
-        evidence=[sig.lines[-1] if sig.lines else ""],  # the latest matching line
+        kind.finding if kind else "network.access-denied",
+        evidence=[line],  # the latest line, or the latest naming a policy type
         checks=(*source, HttpsFacts),
         evidence_from=(HttpsFacts,),
         count=sig.count or 1,
+        principal=principal or "the principal AWS's message names",
         **_common(region, resolver, vpc, identity),
     )
 

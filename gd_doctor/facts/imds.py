@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from gd_doctor.host.imds import ImdsReply
 from gd_doctor.model import Facts
 from gd_doctor.parsers.imds_identity import IdentityDocument
+from gd_doctor.parsers.time_sync import parse_http_date
 
 __all__ = [
     "ImdsCredentialsFacts",
@@ -73,11 +74,16 @@ class ImdsReachableFacts(Facts):
     reachable: bool  # any HTTP answer at all
     disabled: bool  # both answered 403: IMDS is turned off for the instance
     usable: bool  # the PUT or the tokenless GET succeeded
+    # AWS's clock as IMDS's Date header gave it, and this host's offset from it in seconds
+    # (positive: the host is ahead); None when no reply carried a readable Date.
+    server_date: Optional[str] = None
+    clock_offset_s: Optional[float] = None
 
     @classmethod
     def from_replies(
         cls, endpoint: Optional[str], put: ImdsReply, tokenless: ImdsReply
     ) -> ImdsReachableFacts:
+        server_date, offset = clock_offset(tokenless, put)
         return cls(
             endpoint=endpoint,
             token_mode=token_mode(put, tokenless),
@@ -88,7 +94,19 @@ class ImdsReachableFacts(Facts):
             reachable=put.status is not None or tokenless.status is not None,
             disabled=put.status == 403 and tokenless.status == 403,
             usable=put.ok or tokenless.ok,
+            server_date=server_date,
+            clock_offset_s=offset,
         )
+
+
+def clock_offset(*replies: ImdsReply) -> Tuple[Optional[str], Optional[float]]:
+    """The first reply's Date header and the host's offset from it: local wall-clock time at
+    the reply's headers minus the Date (whole seconds: the header has no fraction)."""
+    for reply in replies:
+        when = parse_http_date(reply.date)
+        if when is not None and reply.received_at is not None:
+            return reply.date, round(reply.received_at - when.timestamp(), 1)
+    return None, None
 
 
 @dataclass(frozen=True)

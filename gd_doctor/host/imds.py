@@ -50,6 +50,10 @@ class ImdsReply:
     attempts: int = 1
     used_token: bool = False
     elapsed_s: float = 0.0
+    # The reply's HTTP Date header and this machine's wall clock (epoch s) when the headers
+    # came: the clock check measures the host's offset from AWS's clock with them.
+    date: Optional[str] = None
+    received_at: Optional[float] = None
 
     @property
     def ok(self) -> bool:
@@ -138,6 +142,8 @@ class HttpImds:
                 allow_redirects=False,
                 stream=True,
             ) as resp:
+                box["received_at"] = time.time()
+                box["date"] = resp.headers.get("Date")
                 body = b""
                 for chunk in resp.iter_content(4096):
                     body += chunk
@@ -166,7 +172,15 @@ class HttpImds:
             return ImdsReply(method, path, None, problem="timeout", elapsed_s=elapsed)
         if "problem" in box:
             return ImdsReply(method, path, None, problem=str(box["problem"]), elapsed_s=elapsed)
-        return ImdsReply(method, path, int(box["status"]), str(box["text"]), elapsed_s=elapsed)
+        return ImdsReply(
+            method,
+            path,
+            int(box["status"]),
+            str(box["text"]),
+            elapsed_s=elapsed,
+            date=box.get("date"),
+            received_at=box.get("received_at"),
+        )
 
     def _call(
         self, method: str, path: str, headers: Mapping[str, str], timeout: float
@@ -187,6 +201,8 @@ class HttpImds:
             attempts,
             bool(headers.get("X-aws-ec2-metadata-token")),
             reply.elapsed_s,
+            reply.date,
+            reply.received_at,
         )
 
     def fetch_token(self, *, timeout: float) -> ImdsReply:
@@ -209,6 +225,8 @@ class HttpImds:
             reply.attempts,
             False,
             reply.elapsed_s,
+            reply.date,
+            reply.received_at,
         )
 
     def get(self, path: str, *, timeout: float, use_token: bool = True) -> ImdsReply:

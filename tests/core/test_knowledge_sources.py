@@ -22,6 +22,9 @@ ENTRY_LISTS: List[Tuple[str, str, str]] = [
     ("support_matrix.json", "agent_releases", "checked"),
     ("findings/node.json", "findings", "date"),
     ("findings/ssm_path.json", "findings", "date"),
+    ("findings/time.json", "findings", "date"),
+    ("findings/denials.json", "findings", "date"),
+    ("findings/security.json", "findings", "date"),
 ]
 # Sections (dicts) that carry a source and a date of their own.
 SECTIONS: List[Tuple[str, str]] = [
@@ -34,6 +37,8 @@ SECTIONS: List[Tuple[str, str]] = [
     ("support_matrix.json", "govcloud_min_agent"),
     ("timing.json", "tag_keys"),
     ("findings/node.json", "scopes"),
+    ("findings/time.json", "clock"),
+    ("log_signatures.json", "denial_kinds"),
 ]
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SOURCE = re.compile(r"https://|github\.com/|docs\.amazonaws|field|public|gd-doctor's own", re.I)

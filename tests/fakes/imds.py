@@ -15,6 +15,8 @@ Knobs (all attributes, changeable while the server runs):
 * ``drop_put``: the PUT gets no reply at all (the hop-limit symptom from a container).
 * ``status``: path -> HTTP status forced for that path (e.g. 503 to exercise the retry).
 * ``delay_s``: sleep before every reply; ``trickle``: send the body a byte per ``trickle`` s.
+* ``clock_offset_s``: how far the ``Date`` header of every reply is from this machine's clock
+  (negative: the host runs ahead of "AWS", as a skewed instance would see it).
 * ``requests``: the log of :class:`Request` (method, path, headers) the tests assert on.
 
 Behaviour follows the EC2 User Guide: a PUT carrying ``X-Forwarded-For`` is refused (403); a PUT
@@ -64,6 +66,7 @@ class _State:
     status: Dict[str, int] = field(default_factory=dict)
     delay_s: float = 0.0
     trickle: float = 0.0
+    clock_offset_s: float = 0.0
     requests: List[Request] = field(default_factory=list)
 
 
@@ -78,6 +81,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+    def date_time_string(self, timestamp: Optional[float] = None) -> str:
+        # the Date header send_response() adds, shifted by the knob (AWS's clock vs the host's)
+        when = time.time() if timestamp is None else timestamp
+        return super().date_time_string(when + self.server.state.clock_offset_s)
 
     def _send(self, status: int, body: str, content_type: str = "text/plain") -> None:
         st = self.server.state

@@ -34,6 +34,7 @@ from gd_doctor.parsers import (
     journal_events,
     kernel_config,
     kernel_version,
+    lsm,
     os_release,
     proc_limits,
     proxy_env,
@@ -44,6 +45,7 @@ from gd_doctor.parsers import (
     systemctl_show,
     systemd_conf,
     systemd_env,
+    time_sync,
     unit_file,
 )
 from gd_doctor.parsers.errors import ParseError
@@ -203,6 +205,18 @@ PARSERS: List[Tuple[str, Callable[[str], Any], List[str]]] = [
     ("rpm.parse_rpm_header", lambda t: rpm.parse_rpm_header(t.encode("utf-8", "replace")),
      ["\x00\x00\x00\x01\x00\x00\x00\x04\x00\x00\x03\xe8\x00\x00\x00\x06"
       "\x00\x00\x00\x00\x00\x00\x00\x01abc\x00"]),
+    ("lsm.lockdown_mode", lsm.lockdown_mode, ["none integrity [confidentiality]\n"]),
+    ("lsm.lockdown_refusals", lsm.lockdown_refusals, _seeds("lsm/dmesg.txt")),
+    ("lsm.bpf_avc_denials", lsm.bpf_avc_denials, _seeds("lsm/audit*.log")),
+    ("time_sync.parse_timedatectl_show", time_sync.parse_timedatectl_show,
+     ["Timezone=UTC\nNTP=yes\nNTPSynchronized=no\nTimeUSec=Tue 2026-12-01 14:20:07 UTC\n"]),
+    ("time_sync.yes_no", time_sync.yes_no, ["yes", "no", "maybe"]),
+    ("time_sync.parse_chrony_tracking", time_sync.parse_chrony_tracking,
+     ["A9FEA97B,169.254.169.123,4,1764598800.123456789,-0.000012345,0.000004567,0.000023456,"
+      "-12.345,-0.001,0.035,0.000345678,0.000123456,64.5,Normal\n"]),
+    ("time_sync.parse_http_date", time_sync.parse_http_date, ["Tue, 01 Dec 2026 14:20:07 GMT"]),
+    ("time_sync.names_time_sync_service", time_sync.names_time_sync_service,
+     ["server 169.254.169.123 prefer iburst\n[Time]\nNTP=fd00:ec2::123\n"]),
 ]  # fmt: skip
 
 

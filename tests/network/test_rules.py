@@ -4,6 +4,7 @@ mismatch, and failing checks that a rule must explain (never the generic finding
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
 
@@ -80,8 +81,17 @@ def test_access_denied_when_the_path_is_healthy() -> None:
         result("network.region", "ok", facts=REGION),
         _https("ok", AWS_REFUSAL),
     )
-    (denied,) = [f for f in found if f.finding_id == "network.access-denied"]
-    assert HOST in denied.title and DENIED_LINE in denied.evidence
+    # the line names a service control policy: its own finding (tests/network/test_denial_kinds.py)
+    (denied,) = [f for f in found if f.finding_id.startswith("network.access-denied")]
+    assert denied.finding_id == "network.access-denied-scp" and DENIED_LINE in denied.evidence
+    generic_line = "ERROR send telemetry: AccessDeniedException: status code: 403"
+    generic = _findings(
+        _logs(replace(DENIED, lines=(generic_line,))),
+        result("network.region", "ok", facts=REGION),
+        _https("ok", AWS_REFUSAL),
+    )
+    (plain,) = [f for f in generic if f.finding_id.startswith("network.access-denied")]
+    assert plain.finding_id == "network.access-denied" and HOST in plain.title
 
 
 def test_access_denied_waits_for_a_working_path() -> None:

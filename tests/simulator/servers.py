@@ -187,6 +187,12 @@ class ImdsHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
 
+    def date_time_string(self, timestamp: Optional[float] = None) -> str:
+        # The Date header is "AWS's clock": imds.host_clock_ahead_s puts the instance's clock
+        # that far ahead of it (gd-doctor's platform.clock measures the offset from it).
+        when = time.time() if timestamp is None else timestamp
+        return super().date_time_string(when - float(self.cfg.get("host_clock_ahead_s", 0)))
+
     def _send(self, code: int, body: str = "", ctype: str = "text/plain") -> None:
         raw = body.encode("utf-8")
         self.send_response(code)

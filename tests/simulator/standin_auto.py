@@ -86,9 +86,19 @@ def connect(host):
         ).encode()
     )
     head = tls.recv(65536).decode("latin-1")
+    if "AccessDenied" in head and head.endswith("\r\n\r\n"):
+        try:  # the body came in a segment of its own
+            head += tls.recv(65536).decode("latin-1")
+        except OSError:
+            pass
     tls.close()
     if "AccessDenied" in head:
-        raise RuntimeError("SendSecurityTelemetry: AccessDeniedException")
+        # the service's message names the policy type that denied, as the SDK's error shows it
+        try:
+            message = json.loads(head.split("\r\n\r\n", 1)[-1]).get("Message", "")
+        except (ValueError, AttributeError):
+            message = ""
+        raise RuntimeError(f"SendSecurityTelemetry: AccessDeniedException: {message}".rstrip(": "))
 
 
 def main():
