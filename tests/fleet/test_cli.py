@@ -15,7 +15,7 @@ from gd_doctor.fleet import command
 from gd_doctor.fleet.render import CSV_COLUMNS, iter_csv
 from gd_doctor.fleet.targets import MAX_INSTANCE_IDS
 from tests.fleet.fleetkit import REPO, FleetLayout
-from tests.integrations.test_fleet_outputs import separate_stderr
+from tests.hostkit import cli_runner
 
 
 def _cov_opts(fleet: FleetLayout) -> List[str]:
@@ -26,7 +26,7 @@ def _cov_opts(fleet: FleetLayout) -> List[str]:
 
 
 def _invoke(args: List[str]) -> Any:
-    return separate_stderr().invoke(app, args, catch_exceptions=False)
+    return cli_runner().invoke(app, args, catch_exceptions=False)
 
 
 def test_summary_formats(fleet: FleetLayout) -> None:
