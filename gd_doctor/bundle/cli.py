@@ -165,8 +165,10 @@ def timeline_command(
         if not root.is_dir():
             raise typer.BadParameter(f"{root} is not a directory", param_hint="--root")
         host = Host.from_root(root, HostSettings())
+        extra = tl.clock_state(host)
     else:
         host = Host.live_host(HostSettings(env=dict(os.environ)))
+        extra = tl.clock_state(host)
     try:
         start = host.clock.now() - window
         events, notes = tl.build(host, start, extra)

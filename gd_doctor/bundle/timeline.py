@@ -360,6 +360,30 @@ def clock_skew(answers: Dict[str, Any]) -> List[Event]:
     ]
 
 
+def clock_state(host: Host, *, timeout: float = 5.0) -> List[Event]:
+    """The clock as the clock check sees it now (chronyd's offset, timedatectl, timesyncd's
+    state file; under ``--root`` the files only): one event at the present, a failure when
+    the offset is beyond what SigV4 accepts."""
+    from gd_doctor.checks.base import Options
+    from gd_doctor.checks.clock import clock
+    from gd_doctor.facts.clock import ClockFacts, thresholds
+    from gd_doctor.runner import run_checks
+
+    run = run_checks(host, [clock], Options(), budget_s=timeout)
+    facts = run.results[0].facts if run.results else None
+    if not isinstance(facts, ClockFacts) or facts.synchronized is None:
+        return []
+    max_skew, _ = thresholds()
+    by = f" ({facts.decided_by})" if facts.decided_by else ""
+    if facts.offset_s is not None:
+        text = f"clock skew: {abs(facts.offset_s):.3f} s from the time source{by}"
+    else:
+        text = "clock: synchronised" if facts.synchronized else "clock: not synchronised"
+        text += by
+    far = facts.offset_s is not None and abs(facts.offset_s) > max_skew
+    return [Event(_utc(host.clock.now()), "platform.clock", "skew", _short(text), failure=far)]
+
+
 def build(
     host: Host, since: datetime, extra: Iterable[Event] = (), *, timeout: float = 10.0
 ) -> Tuple[List[Event], List[str]]:

@@ -109,3 +109,34 @@ def test_staged_incident_from_its_bundle_and_through_the_cli(tmp_path: Path) -> 
     assert "status=1/FAILURE" in doc["events"][doc["first_failure"]]["text"]
     res = cli_runner().invoke(app, ["timeline", "--root", str(root), "--since", "400d"])
     assert res.exit_code == 0 and ">> " in res.stdout
+
+
+def test_the_clock_joins_the_timeline_and_a_skew_past_sigv4_is_a_failure(tmp_path: Path) -> None:
+    from gd_doctor.checks import clock as clock_check
+    from tests.hostkit import make_host
+    from tests.platform.test_clock import (
+        CHRONY_FILES,
+        CHRONY_SKEWED,
+        CHRONY_SYNCED,
+        TIMEDATECTL_SYNCED,
+    )
+
+    for name, tracking, failing in (("ok", CHRONY_SYNCED, False), ("skewed", CHRONY_SKEWED, True)):
+        host = make_host(
+            tmp_path / name,
+            files=CHRONY_FILES,
+            commands={clock_check.CHRONYC: tracking, clock_check.TIMEDATECTL: TIMEDATECTL_SYNCED},
+        )
+        events = tl.clock_state(host)
+        assert [e.kind for e in events] == ["skew"], events
+        assert events[0].failure is failing, events[0]
+        assert "chronyc" in events[0].text
+        if failing:
+            assert "431.250 s" in events[0].text
+
+
+def test_a_roots_clock_state_comes_from_its_files(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"run/systemd/timesync/synchronized": "", "etc/os-release": "ID=debian\n"})
+    events = tl.clock_state(Host.from_root(tmp_path, HostSettings()))
+    assert [(e.kind, e.failure) for e in events] == [("skew", False)]
+    assert events[0].text.startswith("clock: synchronised")
