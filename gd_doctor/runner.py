@@ -152,6 +152,22 @@ class _Pool:
             self._execute(chk)
 
 
+def _start_early(
+    host: Host, checks: Sequence[Check], will_run: AbstractSet[str], budget_s: float, debug: bool
+) -> None:
+    """Let the checks that can start their probes before their turn do so (live host only)."""
+    if not host.live:
+        return
+    for chk in checks:
+        if chk.early is None or chk.id not in will_run:
+            continue
+        try:
+            chk.early(host, will_run, budget_s)
+        except Exception:
+            if debug:
+                raise
+
+
 def run_checks(
     host: Host,
     checks: Sequence[Check],
@@ -172,6 +188,7 @@ def run_checks(
     running: Dict[str, float] = {}
     crashes: List[BaseException] = []
     cond = threading.Condition()
+    _start_early(host, checks, frozenset(selected) - deselected, budget_s, debug)
 
     def finish(res: CheckResult) -> None:
         # Called with cond held.

@@ -19,6 +19,7 @@ from gd_doctor.host import net as net_mod
 from gd_doctor.host import procs as procs_mod
 from gd_doctor.host.clock import Clock, SystemClock
 from gd_doctor.host.commands import CommandRunner, SubprocessRunner, UnavailableRunner
+from gd_doctor.host.early import EarlyNetwork
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.packages import PackageQuery
 from gd_doctor.host.settings import HostSettings
@@ -67,7 +68,7 @@ class Host:
             run=runner,
             journal=journal_mod.live_journal(runner),
             imds=imds_mod.live_imds(settings),
-            net=net_mod.live_network(settings),
+            net=EarlyNetwork(net_mod.live_network(settings)),
             procs=procs_mod.live_processes(),
             clock=SystemClock(),
             units=UnitResolver(fs),

@@ -150,6 +150,9 @@ def test_rules_of_the_domains_read_typed_facts() -> None:
     [
         "checks/imds.py",
         "checks/network.py",
+        "checks/network_names.py",
+        "checks/network_dns.py",
+        "checks/network_tls.py",
         "checks/proxy.py",
         "diagnosis/imds.py",
         "diagnosis/network.py",
