@@ -78,7 +78,7 @@ def imds_reachable(ctx: Context) -> Outcome:
     imds = ctx.host.imds
     limit = ctx.timeout(timeouts.IMDS_CALL)
     # The PUT and the tokenless GET are independent: run them side by side so a silent IMDS
-    # costs one timeout (plus its retry), not two.
+    # costs one timeout, not two (a timeout is never retried).
     box: Dict[str, ImdsReply] = {}
 
     def tokenless_get() -> None:
@@ -89,10 +89,12 @@ def imds_reachable(ctx: Context) -> Outcome:
     put = imds.fetch_token(timeout=limit)
     getter.join(max(0.05, ctx.timeout(2 * limit * (1 + timeouts.IMDS_RETRIES))))
     tokenless = box.get("get") or ImdsReply("GET", "/latest/meta-data/", None, problem="timeout")
-    facts = ImdsReachableFacts.from_replies(imds.endpoint, put, tokenless)
+    facts = ImdsReachableFacts.from_replies(imds.endpoint, put, tokenless, limit)
     evidence = (_describe(put), _describe(tokenless))
     if not facts.reachable:
-        summary = f"IMDS at {imds.endpoint} does not answer ({tokenless.problem})"
+        # a silent connect is not retried (host.imds): one timeout is the whole cost
+        why = facts.silence or tokenless.problem
+        summary = f"IMDS at {imds.endpoint} does not answer ({why})"
         return judged(Status.FAIL, summary, facts, evidence)
     if facts.disabled:
         summary = "IMDS answers 403 Forbidden: the metadata service is turned off for this instance"

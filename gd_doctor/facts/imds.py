@@ -73,10 +73,15 @@ class ImdsReachableFacts(Facts):
     reachable: bool  # any HTTP answer at all
     disabled: bool  # both answered 403: IMDS is turned off for the instance
     usable: bool  # the PUT or the tokenless GET succeeded
+    timeout_s: Optional[float] = None  # how long each exchange was given
 
     @classmethod
     def from_replies(
-        cls, endpoint: Optional[str], put: ImdsReply, tokenless: ImdsReply
+        cls,
+        endpoint: Optional[str],
+        put: ImdsReply,
+        tokenless: ImdsReply,
+        timeout_s: Optional[float] = None,
     ) -> ImdsReachableFacts:
         return cls(
             endpoint=endpoint,
@@ -88,7 +93,15 @@ class ImdsReachableFacts(Facts):
             reachable=put.status is not None or tokenless.status is not None,
             disabled=put.status == 403 and tokenless.status == 403,
             usable=put.ok or tokenless.ok,
+            timeout_s=round(timeout_s, 3) if timeout_s is not None else None,
         )
+
+    @property
+    def silence(self) -> Optional[str]:
+        """ "no answer within 1 s" when neither exchange got an answer before its timeout."""
+        if self.reachable or self.get_problem != "timeout" or self.timeout_s is None:
+            return None
+        return f"no answer within {self.timeout_s:g} s"
 
 
 @dataclass(frozen=True)
