@@ -17,11 +17,12 @@ from __future__ import annotations
 import queue
 import threading
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import AbstractSet, Callable, Dict, List, Optional, Sequence, Tuple
 
 from gd_doctor.checks.base import Check, Context, Options
 from gd_doctor.facts import Facts, to_data
+from gd_doctor.frozen import dataclass
 from gd_doctor.host import Host
 from gd_doctor.limits import MAX_SUMMARY, cut_lines, cut_text
 from gd_doctor.model import CheckResult, Outcome, SkipReason, Status

@@ -9,11 +9,12 @@ does network I/O and is worth running in parallel).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import timedelta
 from typing import AbstractSet, Any, Callable, Iterable, Mapping, Optional, Tuple, Type, TypeVar
 
 from gd_doctor.facts import Facts, producer_of, register_producer
+from gd_doctor.frozen import dataclass
 from gd_doctor.host import Host
 from gd_doctor.model import CheckResult, JSONValue, Outcome, SkipReason, Status
 from gd_doctor.redact import redact

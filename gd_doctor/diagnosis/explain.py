@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import CoverageIssue, coverage_issues, finding_specs, load
 
 # Ids end where an ASCII letter or digit ends, not at a word boundary: in Korean a particle

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host.imds import ImdsReply
 from gd_doctor.model import Facts
 from gd_doctor.parsers.imds_identity import IdentityDocument

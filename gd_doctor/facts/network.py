@@ -12,10 +12,10 @@ here too, so ``from gd_doctor.facts.network import HttpsFacts`` keeps working).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Tuple
 
 from gd_doctor.facts.network_tls import HttpsFacts, HttpsProbeResult, ProxyFacts, ProxySource
+from gd_doctor.frozen import dataclass
 from gd_doctor.host.net import DnsAnswer, TcpResult
 from gd_doctor.model import Facts
 

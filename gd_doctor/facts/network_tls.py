@@ -7,9 +7,9 @@ credentials: proxies appear as :attr:`ProxyUrl.display` only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host.net import HttpsProbe
 from gd_doctor.model import Facts
 from gd_doctor.parsers.aws_error import parse_aws_reply

@@ -9,10 +9,11 @@ are skipped with the reason ``UNAVAILABLE_WITH_ROOT``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Mapping
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host import imds as imds_mod
 from gd_doctor.host import journal as journal_mod
 from gd_doctor.host import net as net_mod

@@ -30,9 +30,11 @@ import stat as stat_mod
 import threading
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import IO, Any, ClassVar, Deque, Dict, Iterator, List, Optional, Set, Tuple
+
+from gd_doctor.frozen import dataclass
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 MAX_DIR_ENTRIES = 10_000  # names one listing returns (sorted; the rest are counted)

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Protocol
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host import timeouts
 from gd_doctor.host.parallel import call_with_timeout
 from gd_doctor.host.settings import HostSettings
+
+if TYPE_CHECKING:
+    import requests
 
 DEFAULT_ENDPOINT = "http://169.254.169.254"
 TOKEN_PATH = "/latest/api/token"
@@ -103,16 +106,25 @@ class HttpImds:
     """IMDS over HTTP with requests (one session, no proxies, bounded reads)."""
 
     def __init__(self, endpoint: str, retries: int = timeouts.IMDS_RETRIES) -> None:
-        # Imported here: requests costs tens of milliseconds, and --root runs never need it.
-        import requests
-
         self.endpoint: Optional[str] = endpoint.rstrip("/")
         self._retries = max(0, retries)
         self._token: Optional[str] = None
         self._lock = threading.Lock()
-        self._session = requests.Session()
-        self._session.trust_env = False  # no proxies, no netrc, no env CA override for IMDS
-        self._session.proxies = {}
+        self._requests_session: Optional[requests.Session] = None
+
+    @property
+    def _session(self) -> requests.Session:
+        """The one session, made at the first exchange: requests costs tens of milliseconds of
+        start-up, and a run that skips IMDS (or analyses a root) never needs it."""
+        import requests
+
+        with self._lock:
+            if self._requests_session is None:
+                session = requests.Session()
+                session.trust_env = False  # no proxies, no netrc, no env CA override for IMDS
+                session.proxies = {}
+                self._requests_session = session
+            return self._requests_session
 
     @property
     def has_token(self) -> bool:

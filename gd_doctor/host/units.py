@@ -48,9 +48,9 @@ from __future__ import annotations
 
 import stat as stat_mod
 import threading
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.rootpath import ConfinedFS, join_in_root, real_path
 from gd_doctor.host.unit_model import (
