@@ -71,3 +71,10 @@ def test_version_imports_no_cli_framework_nor_checks(tmp_path: Path) -> None:
     assert "gd_doctor.entry" in modules
     unwanted = ("typer", "click", "gd_doctor.cli", "gd_doctor.checks", *HTTP_MODULES)
     assert [m for m in unwanted if m in modules] == []
+
+
+def test_version_names_the_knowledge_base_date_the_reports_carry() -> None:
+    from gd_doctor import entry
+    from gd_doctor.knowledge import knowledge_date
+
+    assert entry.knowledge_date() == knowledge_date()
