@@ -62,7 +62,7 @@ def _stamp(chk: Check, outcome: Outcome, duration: float) -> CheckResult:
         category=chk.category,
         status=outcome.status,
         summary=cut_text(outcome.summary, MAX_SUMMARY),
-        data=to_data(facts) if facts is not None else dict(outcome.data),
+        data=to_data(facts) if facts is not None else {},
         evidence=cut_lines(tuple(outcome.evidence)),
         skip_reason=outcome.skip_reason,
         duration_s=round(duration, 4),
@@ -164,7 +164,7 @@ def _start_early(
             continue
         try:
             chk.early(host, will_run, budget_s)
-        except Exception:
+        except Exception:  # only a head start is lost: the check probes by itself in its turn
             if debug:
                 raise
 

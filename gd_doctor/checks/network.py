@@ -25,7 +25,12 @@ from gd_doctor.checks.network_dns import (
     resolver_in_use,
     ssm_endpoints,
 )
-from gd_doctor.checks.network_names import partition_of, region_and_endpoint, valid_region
+from gd_doctor.checks.network_names import (
+    parallel,
+    partition_of,
+    region_and_endpoint,
+    valid_region,
+)
 from gd_doctor.checks.network_tls import guardduty_https
 from gd_doctor.checks.proxy import proxy_as_agent_sees
 
@@ -36,6 +41,7 @@ __all__ = [
     "guardduty_dns",
     "guardduty_https",
     "guardduty_tcp",
+    "parallel",
     "partition_of",
     "region_and_endpoint",
     "resolver_in_use",
