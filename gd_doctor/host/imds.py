@@ -164,6 +164,7 @@ class HttpImds:
     def _once(
         self, method: str, path: str, headers: Mapping[str, str], timeout: float
     ) -> ImdsReply:
+        self._session  # noqa: B018 - made (requests imported) before the clock starts
         start = time.monotonic()
         box: Dict[str, Any] = {}
         call = call_with_timeout(
