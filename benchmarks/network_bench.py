@@ -124,13 +124,20 @@ def _healthy_fakes(stack: ExitStack, ns: str) -> str:
     return str(tls.ca_file)
 
 
+def _inside(ns: str) -> Tuple[str, ...]:
+    """Run in the namespace, and in a PID namespace of its own: the live checks look for the
+    agent's process, and on a shared machine another test's container may be running a
+    stand-in agent with a proxy in its environment, which would send the probes elsewhere."""
+    return ("ip", "netns", "exec", ns, "unshare", "--pid", "--fork", "--mount-proc")
+
+
 def run(runs: int, warmup: int) -> List[Tuple[str, Case]]:
     results: List[Tuple[str, Case]] = []
     with tempfile.TemporaryDirectory(prefix="gd-doctor-bench-") as pycache:
         env = {**bench_env(pycache), "PYTHONPATH": str(REPO)}
         with make_netns() as ns:
             for case in black_hole_cases():
-                measure(case, runs, warmup, env, prefix=("ip", "netns", "exec", ns))
+                measure(case, runs, warmup, env, prefix=_inside(ns))
                 results.append(("network", case))
         healthy_ns = make_netns(
             addresses=["169.254.169.254", ENDPOINT_IP], resolv_conf="nameserver 127.0.0.1\n"
@@ -138,7 +145,7 @@ def run(runs: int, warmup: int) -> List[Tuple[str, Case]]:
         with healthy_ns as ns, ExitStack() as stack:
             env = {**env, "AWS_CA_BUNDLE": _healthy_fakes(stack, ns)}
             for case in healthy_cases():
-                measure(case, runs, warmup, env, prefix=("ip", "netns", "exec", ns))
+                measure(case, runs, warmup, env, prefix=_inside(ns))
                 results.append(("network", case))
     return results
 
