@@ -126,6 +126,12 @@ class HttpImds:
                 self._requests_session = session
             return self._requests_session
 
+    def warm(self) -> None:
+        """Make the session now (in a daemon thread at the start of the run): the import of
+        requests then overlaps the local checks instead of delaying the first exchange."""
+        warm = threading.Thread(target=lambda: self._session, name="gd-imds-warm", daemon=True)
+        warm.start()
+
     @property
     def has_token(self) -> bool:
         return self._token is not None
