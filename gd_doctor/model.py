@@ -6,9 +6,11 @@ report from them without any per-type code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+from gd_doctor.frozen import dataclass
 
 JSONValue = Union[None, bool, int, float, str, List[Any], Dict[str, Any]]
 

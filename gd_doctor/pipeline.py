@@ -5,13 +5,13 @@ The CLI and the tests both call :func:`run_doctor`, so what a test exercises is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import AbstractSet, Optional, Sequence
 
 from gd_doctor.checks.base import Check, Options
 from gd_doctor.diagnosis.base import Rule
 from gd_doctor.diagnosis.engine import Diagnosis, diagnose
+from gd_doctor.frozen import dataclass
 from gd_doctor.host import Host
 from gd_doctor.model import Report
 from gd_doctor.report.build import build_report

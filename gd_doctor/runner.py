@@ -17,11 +17,12 @@ from __future__ import annotations
 import queue
 import threading
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import AbstractSet, Callable, Dict, List, Optional, Sequence, Tuple
 
 from gd_doctor.checks.base import Check, Context, Options
 from gd_doctor.facts import Facts, to_data
+from gd_doctor.frozen import dataclass
 from gd_doctor.host import Host
 from gd_doctor.limits import MAX_SUMMARY, cut_lines, cut_text
 from gd_doctor.model import CheckResult, Outcome, SkipReason, Status
@@ -152,6 +153,22 @@ class _Pool:
             self._execute(chk)
 
 
+def _start_early(
+    host: Host, checks: Sequence[Check], will_run: AbstractSet[str], budget_s: float, debug: bool
+) -> None:
+    """Let the checks that can start their probes before their turn do so (live host only)."""
+    if not host.live:
+        return
+    for chk in checks:
+        if chk.early is None or chk.id not in will_run:
+            continue
+        try:
+            chk.early(host, will_run, budget_s)
+        except Exception:  # only a head start is lost: the check probes by itself in its turn
+            if debug:
+                raise
+
+
 def run_checks(
     host: Host,
     checks: Sequence[Check],
@@ -172,6 +189,7 @@ def run_checks(
     running: Dict[str, float] = {}
     crashes: List[BaseException] = []
     cond = threading.Condition()
+    _start_early(host, checks, frozenset(selected) - deselected, budget_s, debug)
 
     def finish(res: CheckResult) -> None:
         # Called with cond held.

@@ -9,11 +9,12 @@ does network I/O and is worth running in parallel).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import timedelta
-from typing import Callable, Iterable, Mapping, Optional, Tuple, Type, TypeVar
+from typing import AbstractSet, Callable, Iterable, Mapping, Optional, Tuple, Type, TypeVar
 
 from gd_doctor.facts import Facts, producer_of, register_producer
+from gd_doctor.frozen import dataclass
 from gd_doctor.host import Host
 from gd_doctor.model import CheckResult, Outcome, SkipReason, Status
 from gd_doctor.redact import redact
@@ -65,6 +66,9 @@ class Context:
 
 
 CheckFunc = Callable[[Context], Outcome]
+# Starts a check's probes before the check runs: (host, ids of the checks that will run, the
+# checks' budget in seconds). It must return at once (daemon threads) and never raise.
+EarlyFunc = Callable[[Host, AbstractSet[str], float], None]
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class Check:
     description: str = field(default="")
     facts: Optional[Type[Facts]] = None
     reads: Tuple[Type[Facts], ...] = ()
+    early: Optional[EarlyFunc] = None
 
     def __call__(self, ctx: Context) -> Outcome:
         return self.func(ctx)
@@ -106,12 +111,14 @@ def check(
     needs: Tuple[str, ...] = (),
     facts: Optional[Type[Facts]] = None,
     reads: Tuple[Type[Facts], ...] = (),
+    early: Optional[EarlyFunc] = None,
 ) -> Callable[[CheckFunc], Check]:
     """Declare a check. The function's docstring becomes its description.
 
     ``facts`` is the one :class:`~gd_doctor.facts.Facts` type the check returns in its Outcome;
     ``reads`` the facts types of earlier checks it reads with :meth:`Context.facts` (the runner
-    waits for their producers, as for ``after``).
+    waits for their producers, as for ``after``); ``early`` starts the check's probes when the
+    run begins, before what it waits for has finished (the network probes that need no IMDS).
     """
     if facts is not None:
         register_producer(facts, check_id)
@@ -128,6 +135,7 @@ def check(
             description=(func.__doc__ or "").strip(),
             facts=facts,
             reads=reads,
+            early=early,
         )
 
     return wrap

@@ -16,7 +16,7 @@ Reads, through ``host.imds`` (IMDSv2 first, never through a proxy):
 from __future__ import annotations
 
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import AbstractSet, Dict, List, Optional, Tuple
 
 from gd_doctor.checks.base import Check, Context, check, judged, skip
 from gd_doctor.facts.imds import (
@@ -29,7 +29,7 @@ from gd_doctor.facts.imds import (
     ImdsTokenFacts,
     answer_of,
 )
-from gd_doctor.host import timeouts
+from gd_doctor.host import Host, timeouts
 from gd_doctor.host.imds import ImdsReply
 from gd_doctor.model import Outcome, SkipReason, Status
 from gd_doctor.parsers.imds_identity import IdentityParseError, parse_identity_document
@@ -63,12 +63,20 @@ def _get(ctx: Context, path: str) -> ImdsReply:
     return ctx.host.imds.get(path, timeout=ctx.timeout(timeouts.IMDS_CALL))
 
 
+def _warm_client(host: Host, will_run: AbstractSet[str], budget_s: float) -> None:
+    """Load the IMDS client's HTTP library while the local checks run (host.imds.warm)."""
+    warm = getattr(host.imds, "warm", None)
+    if callable(warm):
+        warm()
+
+
 @check(
     "imds.reachable",
     title="Instance metadata service answers",
     category="imds",
     needs=("live", "network"),
     facts=ImdsReachableFacts,
+    early=_warm_client,
 )
 def imds_reachable(ctx: Context) -> Outcome:
     """Asks IMDS for a session token, then reads /latest/meta-data/ with it (v1 if v2 failed)."""
@@ -78,7 +86,7 @@ def imds_reachable(ctx: Context) -> Outcome:
     imds = ctx.host.imds
     limit = ctx.timeout(timeouts.IMDS_CALL)
     # The PUT and the tokenless GET are independent: run them side by side so a silent IMDS
-    # costs one timeout (plus its retry), not two.
+    # costs one timeout, not two (a timeout is never retried).
     box: Dict[str, ImdsReply] = {}
 
     def tokenless_get() -> None:
@@ -89,10 +97,12 @@ def imds_reachable(ctx: Context) -> Outcome:
     put = imds.fetch_token(timeout=limit)
     getter.join(max(0.05, ctx.timeout(2 * limit * (1 + timeouts.IMDS_RETRIES))))
     tokenless = box.get("get") or ImdsReply("GET", "/latest/meta-data/", None, problem="timeout")
-    facts = ImdsReachableFacts.from_replies(imds.endpoint, put, tokenless)
+    facts = ImdsReachableFacts.from_replies(imds.endpoint, put, tokenless, limit)
     evidence = (_describe(put), _describe(tokenless))
     if not facts.reachable:
-        summary = f"IMDS at {imds.endpoint} does not answer ({tokenless.problem})"
+        # a silent connect is not retried (host.imds): one timeout is the whole cost
+        why = facts.silence or tokenless.problem
+        summary = f"IMDS at {imds.endpoint} does not answer ({why})"
         return judged(Status.FAIL, summary, facts, evidence)
     if facts.disabled:
         summary = "IMDS answers 403 Forbidden: the metadata service is turned off for this instance"

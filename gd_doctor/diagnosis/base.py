@@ -12,10 +12,10 @@ Rules about the run itself (time budget) read :class:`RunResults`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence, Tuple, Type, Union
 
 from gd_doctor.facts import Facts, producer_of
+from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import finding_specs
 from gd_doctor.model import CheckResult, Finding, Severity
 from gd_doctor.redact import redact

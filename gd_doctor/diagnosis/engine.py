@@ -34,7 +34,7 @@ Region, a step's ``where`` becomes a prefix, and the step marked ``fix`` is ``fi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from gd_doctor.diagnosis.base import Rule, finding
@@ -43,6 +43,7 @@ from gd_doctor.diagnosis.verdict import HealthEvidence, Proof, ProofState, prove
 from gd_doctor.facts.imds import ImdsIdentityFacts
 from gd_doctor.facts.network import RegionFacts
 from gd_doctor.facts.platform import OsFacts
+from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import FindingSpec, StepSpec, finding_specs
 from gd_doctor.limits import cut_lines
 from gd_doctor.model import CheckResult, Finding, Severity, Status, Verdict

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import (
     CoverageIssue,
     all_coverage_issues,

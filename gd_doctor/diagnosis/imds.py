@@ -62,7 +62,7 @@ def imds_unreachable(reach: Optional[ImdsReachableFacts], ec2: Optional[Ec2Facts
             "imds.unreachable",
             {
                 "endpoint": str(reach.endpoint),
-                "problem": problem,
+                "problem": reach.silence or problem,
                 "failure": _failure(problem),
             },
         )

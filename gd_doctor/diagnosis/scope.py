@@ -18,12 +18,13 @@ any step that runs a package manager by the note that Bottlerocket has none.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from gd_doctor.diagnosis.verdict import Proof, ProofState, agent_installed
 from gd_doctor.facts.agent import PackageFacts, UnitFileFacts
 from gd_doctor.facts.node import BottlerocketFacts, NodeRoleFacts
+from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import StepSpec, load
 from gd_doctor.model import CheckResult, Finding, Severity
 

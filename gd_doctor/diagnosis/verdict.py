@@ -17,12 +17,12 @@ the EC2 agent, Bottlerocket's host container) get their proof from
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Optional, Sequence, Type, TypeVar
 
 from gd_doctor.facts import Facts, facts_of
 from gd_doctor.facts.agent import JournalFacts, PackageFacts, UnitFacts, UnitFileFacts
+from gd_doctor.frozen import dataclass
 from gd_doctor.model import CheckResult, Status
 
 F = TypeVar("F", bound=Facts)

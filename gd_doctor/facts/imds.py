@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host.imds import ImdsReply
 from gd_doctor.model import Facts
 from gd_doctor.parsers.imds_identity import IdentityDocument
@@ -78,10 +78,15 @@ class ImdsReachableFacts(Facts):
     # (positive: the host is ahead); None when no reply carried a readable Date.
     server_date: Optional[str] = None
     clock_offset_s: Optional[float] = None
+    timeout_s: Optional[float] = None  # how long each exchange was given
 
     @classmethod
     def from_replies(
-        cls, endpoint: Optional[str], put: ImdsReply, tokenless: ImdsReply
+        cls,
+        endpoint: Optional[str],
+        put: ImdsReply,
+        tokenless: ImdsReply,
+        timeout_s: Optional[float] = None,
     ) -> ImdsReachableFacts:
         server_date, offset = clock_offset(tokenless, put)
         return cls(
@@ -96,7 +101,15 @@ class ImdsReachableFacts(Facts):
             usable=put.ok or tokenless.ok,
             server_date=server_date,
             clock_offset_s=offset,
+            timeout_s=round(timeout_s, 3) if timeout_s is not None else None,
         )
+
+    @property
+    def silence(self) -> Optional[str]:
+        """ "no answer within 1 s" when neither exchange got an answer before its timeout."""
+        if self.reachable or self.get_problem != "timeout" or self.timeout_s is None:
+            return None
+        return f"no answer within {self.timeout_s:g} s"
 
 
 def clock_offset(*replies: ImdsReply) -> Tuple[Optional[str], Optional[float]]:

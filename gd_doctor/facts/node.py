@@ -4,10 +4,10 @@ and so whether a missing EC2 host agent is a fault at all."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from gd_doctor.facts import Facts
+from gd_doctor.frozen import dataclass
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ Field names are the report's ``data`` keys; ``report/build.py`` reads ``OsFacts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge.support import KernelJudgement, OsMatch
 from gd_doctor.model import Facts
 from gd_doctor.parsers.cpuinfo import CpuInfo

@@ -7,9 +7,9 @@ own value everywhere: ``installed=None`` with a ``problem``, ``health_ping_faili
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.model import Facts
 from gd_doctor.parsers.dpkg_status import DpkgPackage
 from gd_doctor.parsers.ssm_state import DocumentRun, HybridRegistration, InstallState

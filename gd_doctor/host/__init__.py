@@ -9,16 +9,18 @@ are skipped with the reason ``UNAVAILABLE_WITH_ROOT``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Mapping, Optional
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host import imds as imds_mod
 from gd_doctor.host import journal as journal_mod
 from gd_doctor.host import net as net_mod
 from gd_doctor.host import procs as procs_mod
 from gd_doctor.host.clock import Clock, SystemClock
 from gd_doctor.host.commands import CommandRunner, SubprocessRunner, UnavailableRunner
+from gd_doctor.host.early import EarlyNetwork
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.packages import PackageQuery
 from gd_doctor.host.platform import Uname
@@ -71,7 +73,7 @@ class Host:
             run=runner,
             journal=journal_mod.live_journal(runner),
             imds=imds_mod.live_imds(settings),
-            net=net_mod.live_network(settings),
+            net=EarlyNetwork(net_mod.live_network(settings)),
             procs=procs_mod.live_processes(),
             clock=SystemClock(),
             units=UnitResolver(fs),

@@ -20,9 +20,10 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import IO, Dict, Mapping, Optional, Protocol, Sequence, Set, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host import readonly
 
 MAX_OUTPUT = 16 * 1024 * 1024  # stdout kept per command

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Protocol
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host import timeouts
 from gd_doctor.host.parallel import call_with_timeout
 from gd_doctor.host.settings import HostSettings
+
+if TYPE_CHECKING:
+    import requests
 
 DEFAULT_ENDPOINT = "http://169.254.169.254"
 TOKEN_PATH = "/latest/api/token"
@@ -107,16 +110,31 @@ class HttpImds:
     """IMDS over HTTP with requests (one session, no proxies, bounded reads)."""
 
     def __init__(self, endpoint: str, retries: int = timeouts.IMDS_RETRIES) -> None:
-        # Imported here: requests costs tens of milliseconds, and --root runs never need it.
-        import requests
-
         self.endpoint: Optional[str] = endpoint.rstrip("/")
         self._retries = max(0, retries)
         self._token: Optional[str] = None
         self._lock = threading.Lock()
-        self._session = requests.Session()
-        self._session.trust_env = False  # no proxies, no netrc, no env CA override for IMDS
-        self._session.proxies = {}
+        self._requests_session: Optional[requests.Session] = None
+
+    @property
+    def _session(self) -> requests.Session:
+        """The one session, made at the first exchange: requests costs tens of milliseconds of
+        start-up, and a run that skips IMDS (or analyses a root) never needs it."""
+        import requests
+
+        with self._lock:
+            if self._requests_session is None:
+                session = requests.Session()
+                session.trust_env = False  # no proxies, no netrc, no env CA override for IMDS
+                session.proxies = {}
+                self._requests_session = session
+            return self._requests_session
+
+    def warm(self) -> None:
+        """Make the session now (in a daemon thread at the start of the run): the import of
+        requests then overlaps the local checks instead of delaying the first exchange."""
+        warm = threading.Thread(target=lambda: self._session, name="gd-imds-warm", daemon=True)
+        warm.start()
 
     @property
     def has_token(self) -> bool:
@@ -158,6 +176,7 @@ class HttpImds:
     def _once(
         self, method: str, path: str, headers: Mapping[str, str], timeout: float
     ) -> ImdsReply:
+        self._session  # noqa: B018 - made (requests imported) before the clock starts
         start = time.monotonic()
         box: Dict[str, Any] = {}
         call = call_with_timeout(

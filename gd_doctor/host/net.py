@@ -19,15 +19,18 @@ from __future__ import annotations
 import base64
 import errno
 import socket
-import ssl
 import time
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Protocol, Tuple
+from dataclasses import field
+from typing import TYPE_CHECKING, Dict, List, Optional, Protocol, Tuple
 from urllib.parse import unquote, urlsplit
 
 from gd_doctor import __version__
+from gd_doctor.frozen import dataclass
 from gd_doctor.host.parallel import call_with_timeout
 from gd_doctor.host.settings import HostSettings
+
+if TYPE_CHECKING:  # ssl is imported by the probes that use it: --root and offline runs never do
+    import ssl
 
 MAX_REPLY = 64 * 1024
 BODY_KEEP = 2048
@@ -220,6 +223,8 @@ class _Deadline:
 
 def _recv_until(sock: socket.socket, deadline: _Deadline, stop_at_headers: bool) -> bytes:
     """Read until close, the end of the headers (for CONNECT), the size cap or the deadline."""
+    import ssl
+
     data = b""
     while len(data) < MAX_REPLY and not deadline.passed():
         sock.settimeout(deadline.left())
@@ -340,6 +345,8 @@ class LiveNetwork:
         return TcpResult(address, port, "ok", "", time.monotonic() - start)
 
     def _context(self) -> ssl.SSLContext:
+        import ssl
+
         ctx = (
             ssl.create_default_context(cafile=self.ca_file)
             if self.ca_file
@@ -394,6 +401,8 @@ class LiveNetwork:
         timeout: float,
         proxy_url: Optional[str] = None,
     ) -> HttpsProbe:
+        import ssl
+
         start = time.monotonic()
         deadline = _Deadline(timeout)
         via = _display_proxy(proxy_url) if proxy_url else None

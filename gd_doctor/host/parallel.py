@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Generic, List, Optional, Sequence, TypeVar
+
+from gd_doctor.frozen import dataclass
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -8,8 +8,10 @@ kernel cuts ``comm`` to 15 characters, so ``amazon-guardduty-agent`` shows as ``
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, List, Mapping, Optional, Protocol, Tuple
+
+from gd_doctor.frozen import dataclass
 
 PROXY_VARIABLES = (
     "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import replace
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from gd_doctor.host.fs import FileRead, RootFS
 
@@ -105,6 +105,10 @@ class ConfinedFS:
         """The link ``path`` itself (its directory resolved, its last component not)."""
         directory, _, base = path.rstrip("/").rpartition("/")
         return self.fs.readlink(f"{self._in(directory or '/').rstrip('/')}/{base}")
+
+    def readlinks(self, directory: str, names: Sequence[str]) -> Dict[str, str]:
+        """:meth:`readlink` of each of ``names`` in ``directory`` (resolved once)."""
+        return self.fs.readlinks(self._in(directory or "/"), names)
 
     def host_path(self, path: str) -> str:
         """Where ``path`` of the root is on this machine (for SQLite, which opens by name)."""

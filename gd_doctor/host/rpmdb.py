@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import quote
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host import timeouts
 from gd_doctor.host.commands import CommandRunner
 from gd_doctor.host.fs import RootFS

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Mapping, Optional
+
+from gd_doctor.frozen import dataclass
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@ manager's configuration. Values may hold secrets (proxy credentials): callers re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Dict, Mapping, Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.parsers.systemd_conf import LimitSetting, parse_limit
 from gd_doctor.parsers.systemd_env import EnvironmentFileSetting
 from gd_doctor.parsers.unit_file import parse_size

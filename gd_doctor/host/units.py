@@ -48,9 +48,9 @@ from __future__ import annotations
 
 import stat as stat_mod
 import threading
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.rootpath import ConfinedFS, join_in_root, real_path
 from gd_doctor.host.unit_model import (
@@ -144,6 +144,7 @@ class UnitResolver:
         self.root_fs = fs
         self.fs = ConfinedFS(fs)
         self._lock = threading.Lock()
+        self._alias_lock = threading.Lock()
         self._dirs: Optional[Tuple[str, ...]] = None
         self._cache: Dict[str, EffectiveUnit] = {}
         self._aliases: Optional[Dict[str, Tuple[str, ...]]] = None
@@ -308,22 +309,20 @@ class UnitResolver:
     def _alias_map(self) -> Dict[str, Tuple[str, ...]]:
         """Unit name -> the other names that are links to it in the unit directories (what
         systemd's unit_file_build_name_map() finds), built once."""
-        with self._lock:
-            if self._aliases is not None:
-                return self._aliases
+        with self._alias_lock:  # one thread builds it; units resolved in parallel wait for it
+            if self._aliases is None:
+                self._aliases = self._build_alias_map()
+            return self._aliases
+
+    def _build_alias_map(self) -> Dict[str, Tuple[str, ...]]:
         found: Dict[str, Set[str]] = {}
         for d in self.search_path():
-            for fname in (self.fs.listdir(d) or [])[:MAX_DIR_ENTRIES]:
-                link = self.fs.readlink(f"{d}/{fname}")
-                if link is None or "." not in fname:
-                    continue
+            names = [n for n in (self.fs.listdir(d) or [])[:MAX_DIR_ENTRIES] if "." in n]
+            for fname, link in self.fs.readlinks(d, names).items():
                 target = link.rstrip("/").rsplit("/", 1)[-1]
                 if target != fname and split_unit_name(target)[1] == split_unit_name(fname)[1]:
                     found.setdefault(target, set()).add(fname)
-        result = {k: tuple(sorted(v)) for k, v in found.items()}
-        with self._lock:
-            self._aliases = result
-        return result
+        return {k: tuple(sorted(v)) for k, v in found.items()}
 
     def _drop_in_dirs(self, names: Sequence[str]) -> Tuple[str, ...]:
         dirs: List[str] = []

@@ -15,11 +15,11 @@ by them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host.delivery import send_tcp_then_udp
 from gd_doctor.integrations.common import top_finding, top_row
 from gd_doctor.model import Report, Severity, Verdict

@@ -19,10 +19,10 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.integrations import TYPE_NAME
 from gd_doctor.integrations.common import capture_time, top_finding, top_row
 from gd_doctor.model import Report, Severity

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.integrations import compliance, emf, inventory
 from gd_doctor.model import Report
 

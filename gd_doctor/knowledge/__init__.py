@@ -16,10 +16,12 @@ Each JSON file names its source and its date, so it can be updated without touch
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
+
+from gd_doctor.frozen import dataclass
 
 HERE = Path(__file__).resolve().parent
 

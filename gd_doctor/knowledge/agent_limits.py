@@ -6,10 +6,10 @@ the kernels that need it from ``support_matrix.json`` (the platform checks read 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict, Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import load
 
 

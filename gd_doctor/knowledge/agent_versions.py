@@ -9,10 +9,10 @@ apart again.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import load
 
 Version = Tuple[int, ...]

@@ -17,9 +17,9 @@ That refusal is the healthy answer: the service itself answered. A 200 HTML page
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Mapping, Optional
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.parsers.errors import ParseError, loads_json
 
 _REQUEST_ID_HEADERS = ("x-amzn-requestid", "x-amz-request-id", "x-amzn-request-id")

@@ -14,8 +14,9 @@ guardduty.md 11.3).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Dict, Optional
+
+from gd_doctor.frozen import dataclass
 
 _WANT_ABBREV = {"unknown": "u", "install": "i", "hold": "h", "deinstall": "r", "purge": "p"}
 _STATE_ABBREV = {

@@ -15,9 +15,9 @@ Typical input (aws/amazon-ec2-metadata-mock default values)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.parsers.errors import ParseError, loads_json
 
 

@@ -16,10 +16,10 @@ present, and :attr:`ProxyUrl.display` is safe to print.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.parsers.errors import ParseError
 
 PROXY_VARIABLES: Tuple[str, ...] = (

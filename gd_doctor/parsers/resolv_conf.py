@@ -16,8 +16,9 @@ and the systemd-resolved stub (Ubuntu, Amazon Linux 2023)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import List, Tuple
+
+from gd_doctor.frozen import dataclass
 
 
 @dataclass(frozen=True)

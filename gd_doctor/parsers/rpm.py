@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
+
+from gd_doctor.frozen import dataclass
 
 RPM_QUERY_FORMAT = "%{NAME}|%{VERSION}|%{RELEASE}|%{ARCH}\\n"
 _VERIFY = re.compile(r"^(missing|[.?SM5DLUGTP]{8,9})\s+(?:([cdglr])\s+)?(/.*)$")

@@ -18,9 +18,9 @@ can tell "corrupt" from "absent".
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.parsers.errors import ParseError, loads_json
 
 # localpackages.InstallState, in declaration order (iota): the value stored in installstate.

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timezone
 from typing import Dict, Mapping, Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.parsers.numbers import scaled
 
 # Properties gd-doctor asks for, in the order of the issue text.

@@ -16,8 +16,9 @@ Typical input (a drop-in AWS documents for proxies, and an environment file)::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from gd_doctor.frozen import dataclass
 
 _C_ESCAPES = {
     "a": "\a",

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.parsers.numbers import scaled
 
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}

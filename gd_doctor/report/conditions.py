@@ -7,10 +7,10 @@ host summary); the renderers decide how to draw them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from gd_doctor.facts.platform import ContainerFacts, Ec2Facts
+from gd_doctor.frozen import dataclass
 from gd_doctor.limits import MAX_LIST
 from gd_doctor.model import CheckResult, Report, SkipReason, Status
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.model import Severity, Status, Verdict
 
 # "unknown" (a verdict that could not be earned) and "error" (a check that did not finish) are

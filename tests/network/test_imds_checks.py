@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,24 @@ def test_imds_not_answering(tmp_path: Path) -> None:
     _, diagnosis, _, _ = pipeline(host_with(tmp_path, imds_url=url), "imds")
     found = {f.finding_id: f for f in diagnosis.findings}
     assert "refused" in found["imds.unreachable"].title
+
+
+def test_a_silent_imds_is_asked_once_and_said_to_be_silent(tmp_path: Path) -> None:
+    # A listening socket that never accepts: the requests go out and no answer ever comes,
+    # as with a black hole. A silent connect is never retried (the retry would double it).
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        run, diagnosis, _, _ = pipeline(host_with(tmp_path, imds_url=url), "imds")
+    reach = by_id(run)["imds.reachable"]
+    assert facts(run, ImdsReachableFacts).get_problem == "timeout"
+    assert facts(run, ImdsReachableFacts).silence == "no answer within 1 s"
+    assert reach.evidence and not any("attempts" in line for line in reach.evidence)
+    assert "(no answer within 1 s)" in reach.summary
+    found = {f.finding_id: f for f in diagnosis.findings}
+    assert "(no answer within 1 s)" in found["imds.unreachable"].title
+    assert "The request timed out" in found["imds.unreachable"].steps[0]
 
 
 def test_hop_limit_put_unanswered_while_get_works(tmp_path: Path) -> None:

@@ -91,6 +91,23 @@ def test_everything_black_holed_returns_within_the_budget() -> None:
     _assert_failures_explained(report)
 
 
+def test_black_hole_with_region_reports_each_silence() -> None:
+    # With --region the DNS probes run alongside IMDS (host/early.py); what the report says is
+    # what it said when they ran after it: IMDS silent within its timeout, DNS timed out.
+    with make_netns() as ns:
+        argv = [sys.executable, "-m", "gd_doctor", "check", "--format", "json"]
+        out = exec_in(ns, [*argv, "--region", "us-east-1"])
+    report = json.loads(out.stdout)
+    checks = {c["id"] if "id" in c else c["check_id"]: c for c in report["checks"]}
+    assert "no answer within 1 s" in checks["imds.reachable"]["summary"]
+    assert checks["network.guardduty_dns"]["status"] == "fail"
+    assert "timeout" in checks["network.guardduty_dns"]["summary"]
+    assert checks["network.guardduty_tcp"]["status"] == "skip"
+    titles = [f["title"] for f in report["findings"]]
+    assert any("no answer within 1 s" in t for t in titles), titles
+    _assert_failures_explained(report)
+
+
 def test_healthy_path_end_to_end() -> None:
     endpoint_ip = "192.0.2.25"  # inside the AEMM tree's VPC CIDR 192.0.2.0/24
     with make_netns(

@@ -201,7 +201,7 @@ def _probe(draw: st.DrawFn) -> HttpsProbeResult:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_probe(), max_size=4))
 def test_every_failing_https_outcome_is_explained(probes: List[HttpsProbeResult]) -> None:
-    from gd_doctor.checks.network import _https_summary
+    from gd_doctor.checks.network_tls import _https_summary
 
     facts = HttpsFacts.from_probes(HOST, probes, None, agent_path="direct")
     status, summary = _https_summary(facts)

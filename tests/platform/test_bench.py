@@ -30,16 +30,20 @@ def test_registry_and_table() -> None:
     case = bench.Case("x", ["a"], ["b"], 1.5, times=[0.3, 0.2, 0.25], base_times=[0.1, 0.2, 0.2])
     assert case.median == 0.25 and case.base_median == 0.2
     assert case.ratio == pytest.approx(1.25) and case.passed
+    assert case.ratios == pytest.approx([3.0, 1.0, 1.25])  # run by run, for the min-max
     table = bench.render_table([("startup", "x", "250 ms", "200 ms", "1.25x", "<= 1.5x", "PASS")])
     assert table.splitlines()[0].split() == [
         "section",
         "case",
         "median",
+        "(min-max)",
         "baseline",
         "ratio",
         "target",
         "result",
     ]
+    row = bench.row_of("startup", case)
+    assert row[2] == "250 ms (200-300)" and row[4] == "1.25x (1.00-3.00)"
 
 
 def test_one_real_run_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
