@@ -10,11 +10,12 @@ import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 import typer
 
-from gd_doctor.bundle.replay import BundleRefused, OpenedBundle, open_bundle
+if TYPE_CHECKING:  # the bundle machinery loads when a bundle command runs, not with the CLI
+    from gd_doctor.bundle.replay import OpenedBundle
 
 EXIT_OK = 0
 EXIT_TOOL_FAILED = 3
@@ -35,6 +36,8 @@ def register(app: typer.Typer, parse_since: Callable[[str], timedelta], epilog: 
 
 def open_or_exit(path: Path) -> OpenedBundle:
     """The verified, unpacked bundle, or a clear message and exit code 3."""
+    from gd_doctor.bundle.replay import BundleRefused, open_bundle
+
     try:
         opened = open_bundle(path)
     except BundleRefused as exc:
