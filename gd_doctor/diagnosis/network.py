@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Dict, Optional, Sequence, Tuple
 
 from gd_doctor.diagnosis.base import Rule, RuleOutput, finding, rule
-from gd_doctor.facts.agent import LogFacts, SignatureHit
+from gd_doctor.facts.agent_logs import LogFacts, SignatureHit
 from gd_doctor.facts.imds import ImdsIdentityFacts, ImdsNetworkFacts
 from gd_doctor.facts.network import (
     DnsFacts,

@@ -12,7 +12,7 @@ import pytest
 
 from gd_doctor.checks import agent_logs as agent
 from gd_doctor.facts import to_data
-from gd_doctor.facts.agent import LogFacts
+from gd_doctor.facts.agent_logs import LogFacts
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.logfiles import read_log_file
 from gd_doctor.model import Outcome, Status
