@@ -326,7 +326,9 @@ class JournalctlJournal:
     def _argv(self, matches: Sequence[str], since: datetime, lines: int) -> List[str]:
         argv = ["journalctl", "--no-pager", "-q", "-a", "-o", "json"]
         argv += [f"--file={f}" for f in self.files or ()]
-        argv += [f"--since=@{_since_usec(since) // 1_000_000}", f"--lines={lines}"]
+        # --reverse: with --since, --lines alone keeps the OLDEST lines of the window
+        # (systemd 252); newest first, it keeps the newest and stops at the window start
+        argv += [f"--since=@{_since_usec(since) // 1_000_000}", f"--lines={lines}", "--reverse"]
         return argv + list(matches)
 
     def _call(self, argv: List[str], timeout: float) -> Iterable[JournalEntry]:
@@ -363,7 +365,8 @@ class JournalctlJournal:
             # the Reader path must see the same entries. Matches on one field are alternatives.
             argv = self._argv([f"{kind.field}={v}" for v in values], since, kind.limit)
             left = max(0.05, deadline - time.monotonic())
-            parts.append([e for e in self._call(argv, left) if kind.keep(e)])
+            newest_first = [e for e in self._call(argv, left) if kind.keep(e)]
+            parts.append(newest_first[::-1])
         return _merged(parts, max_entries)
 
 
