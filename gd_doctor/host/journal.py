@@ -115,6 +115,11 @@ class UnavailableJournal:
 
 def _text(value: Any) -> str:
     """One field value as text: bytes decoded leniently, lists reduced to their first value."""
+    kind = type(value)  # the common cases first: this runs for every field of every entry
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is bytes:
+        return value.decode("utf-8", errors="replace")  # type: ignore[no-any-return]
     if isinstance(value, (list, tuple)):
         if value and all(isinstance(v, int) for v in value):  # journalctl: binary as byte array
             return bytes(v & 0xFF for v in value).decode("utf-8", errors="replace")

@@ -28,7 +28,7 @@ import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, FrozenSet, List, Optional, Pattern, Sequence, Tuple
+from typing import Any, FrozenSet, List, Optional, Pattern, Sequence, Set, Tuple
 
 if sys.version_info >= (3, 11):  # the parser of re itself, under its newer name
     from re import _parser as sre_parse
@@ -42,6 +42,7 @@ ENDPOINT_LITERAL = "guardduty-data"  # every name endpoint_host_in returns holds
 _UPPER = bytes(range(ord("A"), ord("Z") + 1))
 _FOLD = bytes.maketrans(b"123456789" + _UPPER, b"000000000" + _UPPER.lower())
 _DROP = b"\x00"
+MANY_DISTINCT = 1_000  # distinct folded lines above which the text is searched instead
 
 
 @dataclass(frozen=True)
@@ -159,12 +160,41 @@ def candidate_indexes(raws: Sequence[bytes]) -> List[int]:
         return list(range(len(raws)))
     text = fold(b"\n".join(raws))
     folded = text.split(b"\n")
-    hot: FrozenSet[bytes] = frozenset(u for u in set(folded) if _hot(u, literals))
+    distinct = set(folded)
+    if len(distinct) > MANY_DISTINCT and len(distinct) * 4 > len(folded):
+        # few repeats (an id on every line): one C search of the text per literal is cheaper
+        # than a Python step per distinct line
+        return _searched(text, folded, literals)
+    hot: FrozenSet[bytes] = frozenset(u for u in distinct if _hot(u, literals))
     if not hot:
         return []
     if len(hot) > 16:
         return [i for i, line in enumerate(folded) if line in hot]
     return _line_numbers(b"\n" + text + b"\n", hot)
+
+
+def _searched(text: bytes, folded: List[bytes], literals: Tuple[bytes, ...]) -> List[int]:
+    """:func:`candidate_indexes` by searching the folded ``text`` for each literal."""
+    starts = set()
+    for lit in literals:
+        pos = text.find(lit)
+        while pos >= 0:
+            starts.add(text.rfind(b"\n", 0, pos) + 1)
+            end = text.find(b"\n", pos)
+            pos = text.find(lit, end) if end >= 0 else -1
+    found: Set[int] = set()
+    index = last = 0
+    for pos in sorted(starts):  # line numbers by counting newlines once, left to right
+        index += text.count(b"\n", last, pos)
+        last = pos
+        found.add(index)
+    if not text.isascii() or b"{" in text:  # the lines that are candidates whatever they hold
+        found.update(
+            i
+            for i, line in enumerate(folded)
+            if not line.isascii() or line.lstrip(_SPACE).startswith(b"{")
+        )
+    return sorted(found)
 
 
 def _line_numbers(text: bytes, hot: FrozenSet[bytes]) -> List[int]:
