@@ -13,6 +13,9 @@ directory, never in git:
   lies inside the 24 h window, 1 % of them error lines, against ``grep -c -i -E`` with the
   signature patterns over the same lines (``cat`` and ``zcat`` piped into it). Target: <= 3x.
   The same lines must also finish well inside the default run budget (<= 25 % of it).
+* **a big log directory, window at its end**: ``--log-mib`` of old lines and 60 in-window
+  error lines at the end, against the same analysis over 1 MiB (time) and a process that only
+  imports gd-doctor (peak RSS). Targets: <= 2x each.
 * **busy logs, every line distinct**: the same with a random request id on every line (no
   template repeats: the prefilter's worst case). Shown, no target.
 * **compressed window at the end**: a rotated ``.gz`` whose last lines are the window, behind a
@@ -60,7 +63,9 @@ from gd_doctor.checks.base import Context, Options
 from gd_doctor.host.clock import FixedClock
 from tests.hostkit import make_host
 clock = FixedClock(datetime(2026, 11, 30, 12, tzinfo=timezone.utc))
-if mode == "logs":
+if mode == "idle":
+    host, check = make_host(Path(arg), clock=clock), None
+elif mode == "logs":
     host, check = make_host(Path(arg), clock=clock), agent.logs
 else:
     from gd_doctor.host.commands import SubprocessRunner
@@ -72,20 +77,21 @@ else:
     host, check = make_host(Path(arg), journal=src, clock=clock), agent.journal
 t0 = time.perf_counter()  # the imports are not the analysis
 ctx = Context(host, Options(), {}, host.clock.monotonic() + budget)
-out = check.func(ctx)
+out = check.func(ctx) if check is not None else None
 dt = time.perf_counter() - t0
 # VmHWM is this process image's own peak RSS. ru_maxrss is not: Linux carries the peak of the
 # forked parent across execve, so it would count the parent's generated test data.
 with open("/proc/self/status") as fh:
     peak = next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:"))
-f = out.facts
+f = out.facts if out is not None else None
 extra = {}
 if mode == "logs" and f is not None:
     extra = {"lines": sum(x.lines or 0 for x in f.files),
              "hits": {h.id: h.count for h in f.signatures}}
 elif f is not None:
     extra = {"entries": f.entries, "unreadable": f.unreadable, "source": f.source}
-print(json.dumps({"s": dt, "rss_kib": peak, "status": out.status.value, **extra}))
+status = out.status.value if out is not None else None
+print(json.dumps({"s": dt, "rss_kib": peak, "status": status, **extra}))
 """
 
 
@@ -330,6 +336,48 @@ def bench_logs(a: argparse.Namespace, tmp: Path, rows: List[Any]) -> None:
     rows.append(Check(label, "its 1,000 in-window lines counted", got == 1000, f"{got:,} (min)"))
 
 
+OLD_LINE = "2026-11-{day:02d}T{h:02d}:00:00.000000Z  INFO amazon_guardduty_agent: heartbeat {i}\n"
+NEW_LINE = (
+    "2026-11-30T11:{m:02d}:00.000000Z ERROR amazon_guardduty_agent: dns error: no such host\n"
+)
+
+
+def make_big_log(root: Path, size: int) -> Path:
+    """One log file of ``size`` bytes of old lines with the last 60 lines in the window."""
+    d = root / LOG_DIR
+    d.mkdir(parents=True)
+    with open(d / "agent.log", "w") as fh:
+        written = i = 0
+        while written < size:
+            block = "".join(
+                OLD_LINE.format(day=1 + ((i + k) // 100_000) % 27, h=(i + k) % 24, i=i + k)
+                for k in range(10_000)
+            )
+            fh.write(block)
+            written += len(block)
+            i += 10_000
+        fh.write("".join(NEW_LINE.format(m=m) for m in range(60)))
+    return root
+
+
+def bench_big_log(a: argparse.Namespace, tmp: Path, rows: List[Any]) -> None:
+    small = make_big_log(tmp / "log-small", 1 << 20)
+    big = make_big_log(tmp / "log-big", a.log_mib << 20)
+    smalls, bigs, idles = [], [], []
+    for _ in range(a.runs):
+        smalls.append(child("logs", small))
+        bigs.append(child("logs", big))
+        idles.append(child("idle", small))
+    case = f"log directory of {a.log_mib:,} MiB, window at its end"
+    ratio = [b["s"] / s["s"] for b, s in zip(bigs, smalls)]
+    rows.append(Row(case, "time / same over 1 MiB", ratio, "x", 2))
+    rows.append(Row(case, f"time, {a.log_mib:,} MiB", [b["s"] for b in bigs], "s"))
+    rss = [b["rss_kib"] / i["rss_kib"] for b, i in zip(bigs, idles)]
+    rows.append(Row(case, "peak RSS / idle gd-doctor", rss, "x", 2))
+    hits = bigs[-1]["hits"].get("dns", 0)
+    rows.append(Check(case, "its 60 in-window lines counted", hits == 60, str(hits)))
+
+
 def bench_journal(a: argparse.Namespace, tmp: Path, rows: List[Any]) -> None:
     small = make_journal(tmp / "j-small", a.small_entries)
     print(f"writing a journal of {a.journal_entries:,} entries ...", file=sys.stderr)
@@ -373,6 +421,7 @@ def main() -> int:
     ap.add_argument("--gz-old-lines", type=int, default=1_000_000)
     ap.add_argument("--journal-entries", type=int, default=1_000_000)
     ap.add_argument("--small-entries", type=int, default=1_000)
+    ap.add_argument("--log-mib", type=int, default=1024, help="0: no big-log case")
     ap.add_argument("--no-journal", action="store_true")
     ap.add_argument("--no-logs", action="store_true")
     a = ap.parse_args()
@@ -380,6 +429,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gd-doctor-agent-bench-") as tmp:
         if not a.no_logs:
             bench_logs(a, Path(tmp), rows)
+        if a.log_mib:
+            bench_big_log(a, Path(tmp), rows)
         if not a.no_journal:
             bench_journal(a, Path(tmp), rows)
     print(f"agent_bench: {a.runs} runs per figure, load average {os.getloadavg()[0]:.1f}")

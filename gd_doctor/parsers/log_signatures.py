@@ -97,7 +97,7 @@ def required_literals(pattern: str) -> Optional[Tuple[str, ...]]:
     """
     try:
         tree: Any = sre_parse.parse(pattern)
-    except re.error:
+    except (re.error, OverflowError, RecursionError, ValueError):  # then no prefilter
         return None
     branches = [tree]
     if len(tree) == 1 and tree[0][0] is sre_parse.BRANCH:
