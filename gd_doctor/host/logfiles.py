@@ -78,15 +78,16 @@ _SPACE = b" \t\r\x0b\x0c"  # with b"\n", what bytes.strip() removes
 _BLANK_AFTER = re.compile(b"\n[" + re.escape(_SPACE) + b"\n]")  # a line that may be blank
 
 
-def _body(parts: List[bytes], max_line: int) -> List[bytes]:
-    """The non-blank lines of ``parts``, each cut at ``max_line`` bytes."""
+def _body(parts: List[bytes], max_line: int, joined: Optional[bytes] = None) -> List[bytes]:
+    """The non-blank lines of ``parts``, each cut at ``max_line`` bytes (``joined``: the parts
+    joined by newlines, when the caller has them)."""
     body = parts
     if (
         not parts
         or not parts[0]
         or parts[0][0] in _SPACE
         or not parts[-1]
-        or _BLANK_AFTER.search(b"\n".join(parts))
+        or _BLANK_AFTER.search(b"\n".join(parts) if joined is None else joined)
     ):  # some line is empty or starts with a space: look at each (a C scan saw to the rest)
         body = [raw for raw in parts if raw.strip()]
     if body and max(map(len, body)) > max_line:
@@ -117,12 +118,16 @@ def _tail_plain(
     count = 0
     out.size = pos = os.fstat(fh.fileno()).st_size  # a growing file: stay with what it was
     carry = b""  # the start of a line whose beginning is in an earlier block
+    blocks_read = 0
     try:
         while pos > 0:
             if out.bytes_read >= max_bytes or time.monotonic() > deadline:
                 out.capped = True
                 break
-            step = min(BLOCK, pos)
+            # the first block is small (the window is often at the very end), later ones grow:
+            # fewer, larger steps cost less per byte; none reads past max_bytes
+            step = min(BLOCK << min(blocks_read, 4), pos, max(1, max_bytes - out.bytes_read))
+            blocks_read += 1
             pos -= step
             fh.seek(pos)
             block = fh.read(step)
@@ -130,9 +135,10 @@ def _tail_plain(
                 out.problem = "file shrank while being read"
                 break
             out.bytes_read += step
-            parts = (block + carry).split(b"\n")
+            buf = block + carry
+            parts = buf.split(b"\n")
             carry = parts[0][:max_line]
-            body = _body(parts[1:], max_line)
+            body = _body(parts[1:], max_line, buf[len(parts[0]) + 1 :])
             if not body:
                 continue
             # Log lines are written in time order: when the block's oldest line is inside the
