@@ -56,7 +56,7 @@ KEPT_FIELDS = (
     "JOB_TYPE", "JOB_RESULT", "_BOOT_ID", "__REALTIME_TIMESTAMP",
 )  # fmt: skip
 MAX_MESSAGE = 8192
-MAX_OUTPUT_LINES = 2_000  # the service's own output: its newest lines (see the docstring)
+MAX_OUTPUT_LINES = 1_000  # the service's own output: its newest lines (see the docstring)
 KERNEL_LINES = 10_000  # kernel lines are filtered after reading: read more than the cap
 PRIMARY_SHARE = 0.5  # of the time, for the first reader of a FallbackJournal
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, FrozenSet, List, Optional, Pattern, Sequence, Set, Tuple
@@ -96,7 +97,9 @@ def required_literals(pattern: str) -> Optional[Tuple[str, ...]]:
     True
     """
     try:
-        tree: Any = sre_parse.parse(pattern)
+        with warnings.catch_warnings():  # sre's FutureWarnings about odd sets are not ours
+            warnings.simplefilter("ignore")
+            tree: Any = sre_parse.parse(pattern)
     except (re.error, OverflowError, RecursionError, ValueError):  # then no prefilter
         return None
     branches = [tree]
