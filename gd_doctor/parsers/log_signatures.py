@@ -29,7 +29,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, FrozenSet, List, Optional, Pattern, Sequence, Set, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Pattern, Sequence, Set, Tuple
 
 if sys.version_info >= (3, 11):  # the parser of re itself, under its newer name
     from re import _parser as sre_parse
@@ -176,10 +176,41 @@ def candidate_indexes(raws: Sequence[bytes]) -> List[int]:
     return _line_numbers(b"\n" + text + b"\n", hot)
 
 
+def _covers(literals: Sequence[bytes], shortest: int = 4) -> Tuple[bytes, ...]:
+    """Fewer strings, each inside some literals, such that every literal holds one (greedy:
+    the string inside the most literals first). A line holding a literal holds its cover, so
+    searching the covers and checking the lines found against the literals loses nothing.
+
+    >>> _covers([b"os error 110", b"os error 111", b"tls"])
+    (b'os error 11', b'tls')
+    """
+    left = set(literals)
+    out: List[bytes] = []
+    while left:
+        inside: Dict[bytes, Set[bytes]] = {}
+        for lit in left:
+            n = min(shortest, len(lit.strip()))
+            for i in range(len(lit)):
+                for j in range(i + n, len(lit) + 1):
+                    if len(lit[i:j].strip()) >= n:
+                        inside.setdefault(lit[i:j], set()).add(lit)
+        best = max(sorted(inside), key=lambda c: (len(inside[c]), len(c)))
+        out.append(best)
+        left -= inside[best]
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def _search_covers() -> Tuple[bytes, ...]:
+    return _covers(_folded_literals() or ())
+
+
 def _searched(text: bytes, folded: List[bytes], literals: Tuple[bytes, ...]) -> List[int]:
-    """:func:`candidate_indexes` by searching the folded ``text`` for each literal."""
+    """:func:`candidate_indexes` by searching the folded ``text`` for each cover of the
+    literals, then checking each line found against the literals themselves."""
     starts = set()
-    for lit in literals:
+    covers = _search_covers() if literals == _folded_literals() else literals
+    for lit in covers:
         pos = text.find(lit)
         while pos >= 0:
             starts.add(text.rfind(b"\n", 0, pos) + 1)
@@ -190,7 +221,8 @@ def _searched(text: bytes, folded: List[bytes], literals: Tuple[bytes, ...]) -> 
     for pos in sorted(starts):  # line numbers by counting newlines once, left to right
         index += text.count(b"\n", last, pos)
         last = pos
-        found.add(index)
+        if _hot(folded[index], literals):
+            found.add(index)
     if not text.isascii() or b"{" in text:  # the lines that are candidates whatever they hold
         found.update(
             i
