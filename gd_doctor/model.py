@@ -61,7 +61,6 @@ class Outcome:
 
     status: Status
     summary: str
-    data: Mapping[str, JSONValue] = field(default_factory=dict)
     evidence: Tuple[str, ...] = ()
     skip_reason: Optional[str] = None
     facts: Optional[Facts] = None

@@ -61,7 +61,7 @@ def _stamp(chk: Check, outcome: Outcome, duration: float) -> CheckResult:
         category=chk.category,
         status=outcome.status,
         summary=cut_text(outcome.summary, MAX_SUMMARY),
-        data=to_data(facts) if facts is not None else dict(outcome.data),
+        data=to_data(facts) if facts is not None else {},
         evidence=cut_lines(tuple(outcome.evidence)),
         skip_reason=outcome.skip_reason,
         duration_s=round(duration, 4),

@@ -156,10 +156,10 @@ def validate_report(doc: Union[Report, Mapping[str, Any], str]) -> Dict[str, Any
 
 
 def result(
-    check_id: str, status: str, summary: str = "", *, facts: Optional[Facts] = None, **data: Any
+    check_id: str, status: str, summary: str = "", *, facts: Optional[Facts] = None
 ) -> CheckResult:
-    """A hand-made CheckResult for rule tests; with ``facts``, its data is the facts serialised,
-    as the runner makes it."""
+    """A hand-made CheckResult for rule tests; its data is the facts serialised, as the runner
+    makes it."""
     from gd_doctor.model import Status
 
     return CheckResult(
@@ -170,7 +170,7 @@ def result(
         else "platform",
         status=Status(status),
         summary=summary or status,
-        data={**to_data(facts), **data},
+        data=to_data(facts),
         facts=facts,
     )
 

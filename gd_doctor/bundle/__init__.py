@@ -12,9 +12,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+from gd_doctor.bundle.collect import TOTAL_CAP
 from gd_doctor.bundle.record import recording_host
-from gd_doctor.bundle.replay import BundleRefused, OpenedBundle, open_bundle, replay_host
-from gd_doctor.bundle.write import TOTAL_CAP, default_name, write_bundle
+from gd_doctor.bundle.replay import BundleRefused, OpenedBundle, open_bundle
+from gd_doctor.bundle.replay_ports import replay_host
+from gd_doctor.bundle.write import default_name, write_bundle
 from gd_doctor.checks.base import Check, Options
 from gd_doctor.host import Host
 from gd_doctor.pipeline import Run, run_doctor
@@ -57,12 +59,14 @@ def make_bundle(
     ``directory``)."""
     opts = options or Options()
     wrapped, rec = recording_host(host)
-    # The timeline's sources first (package logs, the SSM Agent's log, the journal of both
-    # units): the run closes the journal's runner at its end.
+    # The timeline's files first (package logs and databases, the SSM Agent's log: the bundle
+    # holds them as read); its journal queries go to the live journal unrecorded, or a replay
+    # (which never runs the timeline first) would get the timeline's answers for the checks'
+    # own queries of the same units. The run closes the journal's runner at its end.
     from gd_doctor.bundle import timeline
 
     timeline.build(
-        wrapped,
+        replace(wrapped, journal=host.journal),
         (rec.started or datetime.now(timezone.utc)) - opts.since,
         timeout=min(10.0, budget_s * 0.1),
     )
@@ -89,6 +93,7 @@ def make_bundle(
         redact_more=redact_more,
         total_cap=total_cap,
         budget_s=max(1.0, budget_s * 0.2),
+        packages=frozenset(wrapped.packages.asked),
     )
     return Made(path, manifest, run)
 

@@ -120,7 +120,7 @@ def bundle_command(
     m = made.manifest
     files = sum(1 for i in m["items"] if i["name"].startswith("root/"))
     size = made.path.stat().st_size
-    if files == 0 and not _answered(made):
+    if files == 0 and not m.get("answered"):
         os.unlink(made.path)
         typer.echo(
             "gd-doctor: nothing could be read on this host (run as root?); no bundle written",
@@ -134,13 +134,6 @@ def bundle_command(
         f"{cuts} cut, {masked} redactions); verdict {made.run.report.verdict.value}\n"
     )
     raise typer.Exit(EXIT_OK)
-
-
-def _answered(made: "object") -> bool:
-    from gd_doctor.bundle import Made
-
-    assert isinstance(made, Made)
-    return any(r.status.value in ("ok", "warn", "fail") for r in made.run.outcome.results)
 
 
 def timeline_command(
@@ -167,7 +160,7 @@ def timeline_command(
         opened = open_or_exit(bundle)
         host = replay_host(opened)
         window = (since_of(opened.manifest) or window) if since == "24h" else window
-        extra = tl.bundle_run(opened.report)
+        extra = tl.bundle_run(opened.report) + tl.clock_skew(opened.answers)
     elif root is not None:
         if not root.is_dir():
             raise typer.BadParameter(f"{root} is not a directory", param_hint="--root")
@@ -183,4 +176,5 @@ def timeline_command(
             opened.close()
     render = tl.render_json if fmt == "json" else tl.render_text
     sys.stdout.write(render(events, notes, start))
-    raise typer.Exit(EXIT_OK)
+    # nothing happened, and a source could not be read: nothing usable remains
+    raise typer.Exit(EXIT_TOOL_FAILED if not events and notes else EXIT_OK)

@@ -12,6 +12,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Callable, Dict, List, Mapping, Optional, Type, TypeVar
 
+from gd_doctor.bundle.kinds import Tally
 from gd_doctor.host.commands import CommandResult
 from gd_doctor.host.imds import ImdsReply
 from gd_doctor.host.journal import JournalEntry
@@ -38,21 +39,26 @@ def _scrub_map(value: Mapping[str, Any], scrub: Scrub) -> Dict[str, Any]:
     return {str(k): scrub(v) if isinstance(v, str) else v for k, v in masked.items()}
 
 
-def _encode_value(value: Any, scrub: Scrub) -> Any:
+def _encode_value(value: Any, scrub: Scrub, tally: Optional[Tally]) -> Any:
     if isinstance(value, str):
-        return scrub(redact(value))
+        return scrub(tally.redact(value) if tally is not None else redact(value))
     if isinstance(value, datetime):
         return {"__datetime__": value.isoformat()}
     if isinstance(value, Mapping):
-        return _scrub_map(value, lambda s: scrub(s))
+        if tally is not None:
+            return tally.redact_map(value, scrub)
+        return _scrub_map(value, scrub)
     if isinstance(value, (tuple, list)):
-        return [_encode_value(v, scrub) for v in value]
+        return [_encode_value(v, scrub, tally) for v in value]
     return value
 
 
-def encode(obj: Any, scrub: Scrub = lambda s: s) -> Dict[str, Any]:
-    """A dataclass answer as a JSON-safe dict, every host string redacted (then ``scrub``)."""
-    return {f.name: _encode_value(getattr(obj, f.name), scrub) for f in dataclasses.fields(obj)}
+def encode(obj: Any, scrub: Scrub = lambda s: s, tally: Optional[Tally] = None) -> Dict[str, Any]:
+    """A dataclass answer as a JSON-safe dict, every host string redacted (then ``scrub``);
+    ``tally`` counts the masks by kind."""
+    return {
+        f.name: _encode_value(getattr(obj, f.name), scrub, tally) for f in dataclasses.fields(obj)
+    }
 
 
 def _decode_value(value: Any) -> Any:

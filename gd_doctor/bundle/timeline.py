@@ -1,10 +1,12 @@
 """``gd-doctor timeline``: one chronological view of what happened to the agent and around it.
 
 Sources, each read through the Host's ports (so it works live, on ``--root`` and on a bundle):
-package installs/upgrades/removals (dpkg.log, dnf.rpm.log, yum.log), the agent's and the SSM
+package installs/upgrades/removals (dpkg.log; dnf's and yum's history databases, their
+dnf.rpm.log and yum.log where a database cannot be read), the agent's and the SSM
 Agent's unit events and kernel OOM kills from the journal, boots (a new boot id) and kernel
 changes (``Linux version``), agent log errors grouped by signature, SSM Agent log lines about
-the GuardDuty document, gd-doctor's earlier runs (inventory items, a bundle's report). The text
+the GuardDuty document, gd-doctor's earlier runs (inventory items, a bundle's report), the
+clock's skew against the HTTPS probes' Date headers (a bundle's recorded answers). The text
 marks the first failure and what came right before it: "what changed just before it broke".
 """
 
@@ -14,8 +16,11 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from gd_doctor.bundle import history
+from gd_doctor.bundle.history import Transaction
 from gd_doctor.host import Host
 from gd_doctor.host.journal import JournalEntry, JournalUnavailable
 from gd_doctor.host.logfiles import list_log_files
@@ -83,9 +88,37 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
-def package_events(host: Host, since: datetime) -> List[Event]:
+def history_events(transactions: Sequence[Transaction]) -> List[Event]:
+    """One event per dnf/yum transaction: what it changed (the first few packages), its
+    command line, and whether it failed."""
     out: List[Event] = []
+    for t in transactions:
+        shown = ", ".join(f"{c.action} {c.package}" for c in t.changes[:3]) or "no package change"
+        more = f" (+{len(t.changes) - 3} more)" if len(t.changes) > 3 else ""
+        tool = "dnf" if t.source == history.DNF_HISTORY else "yum"
+        cmd = f" [{tool} {t.cmdline}]" if t.cmdline else ""
+        verb = "failed transaction" if t.failed else "transaction"
+        text = f"{tool} {verb}: {shown}{more}{cmd}"
+        out.append(Event(t.at, t.source, "package", _short(text), failure=bool(t.failed)))
+    return out
+
+
+def package_events(host: Host, since: datetime) -> Tuple[List[Event], List[str]]:
+    """Package changes: dpkg's log, dnf's and yum's history databases (their logs where the
+    database could not be read), and the databases that could not be read."""
+    transactions, problems = history.read_history(host.fs, since)
+    out = history_events(transactions)
+    from_db = {t.source for t in transactions} | {
+        p for p in (history.DNF_HISTORY, *history.yum_files(host.fs)) if host.fs.is_file(p)
+    }
+    skip = set()
+    if history.DNF_HISTORY in from_db and not any(history.DNF_HISTORY in p for p in problems):
+        skip.add("/var/log/dnf.rpm.log")  # the same changes as the database's
+    if any(s.startswith(history.YUM_HISTORY_DIR) for s in from_db) and not problems:
+        skip.add("/var/log/yum.log")
     for path in PACKAGE_LOGS:
+        if path in skip:
+            continue
         res = host.fs.read_tail(path, READ_CAP)
         if not res.ok or not res.text:
             continue
@@ -94,7 +127,7 @@ def package_events(host: Host, since: datetime) -> List[Event]:
             ev = _package_line(line, path, year)
             if ev is not None and ev.at >= since:
                 out.append(ev)
-    return out
+    return out, problems
 
 
 def _package_line(line: str, path: str, year: int) -> Optional[Event]:
@@ -212,41 +245,117 @@ def ssm_events(host: Host, since: datetime) -> List[Event]:
     return out
 
 
+GD_DOCTOR_STATE = "/var/lib/gd-doctor"  # the Run Command document's report and bundles
+_BUNDLE_NAME = re.compile(r"^gd-doctor-bundle-.*-(\d{8}T\d{6}Z)\.tar\.gz$")
+
+
+def _inventory_run(doc: Any) -> Tuple[Optional[datetime], str]:
+    """When and what an inventory item ``Custom:GdDoctor`` says (integrations/inventory.py:
+    ``Content`` is one entry of flat attributes; SSM's own copies hold a list of them)."""
+    if not isinstance(doc, dict):
+        return None, ""
+    content = doc.get("Content")
+    entry = content[0] if isinstance(content, list) and content else content
+    entry = entry if isinstance(entry, dict) else {}
+    at = parse_time(str(entry.get("checked_at") or doc.get("CaptureTime") or ""))
+    top = entry.get("top_finding")
+    verdict = str(entry.get("verdict") or "?")
+    return at, verdict + (f" ({top})" if top else "")
+
+
+def _json_file(host: Host, path: str) -> Any:
+    text = host.fs.read_text(path, 1 << 20)
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
 def earlier_runs(host: Host, since: datetime) -> List[Event]:
+    """gd-doctor's own records: the SSM inventory items it wrote, the Run Command document's
+    last report, the bundles the document's optional step left on the host."""
     out: List[Event] = []
     base, tail = INVENTORY_GLOB
     for name in (host.fs.listdir(base) or [])[:50]:
         path = f"{base}/{name}/{tail}"
-        text = host.fs.read_text(path, 1 << 20)
-        if not text:
-            continue
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            continue
-        at = parse_time(str(doc.get("CaptureTime", ""))) if isinstance(doc, dict) else None
-        content = doc.get("Content") if isinstance(doc, dict) else None
-        first = (
-            content[0]
-            if isinstance(content, list) and content and isinstance(content[0], dict)
-            else {}
-        )
-        verdict = first.get("Verdict") or first.get("verdict") or "?"
+        at, what = _inventory_run(_json_file(host, path))
         if at is not None and _utc(at) >= since:
-            out.append(Event(_utc(at), path, "gd-doctor", f"earlier gd-doctor run: {verdict}"))
+            out.append(Event(_utc(at), path, "gd-doctor", _short(f"earlier gd-doctor run: {what}")))
+    report_path = f"{GD_DOCTOR_STATE}/ssm-report.json"
+    report = _json_file(host, report_path)
+    if isinstance(report, dict):
+        for ev in bundle_run(report, source=report_path, label="earlier gd-doctor run"):
+            if ev.at >= since:
+                out.append(ev)
+    for name in (host.fs.listdir(GD_DOCTOR_STATE) or [])[:200]:
+        m = _BUNDLE_NAME.match(name)
+        at2 = datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ") if m else None
+        if at2 is not None and _utc(at2) >= since:
+            path = f"{GD_DOCTOR_STATE}/{name}"
+            out.append(
+                Event(_utc(at2), path, "gd-doctor", _short(f"support bundle written: {name}"))
+            )
     return out
 
 
-def bundle_run(report: Dict[str, Any]) -> List[Event]:
+def bundle_run(
+    report: Dict[str, Any], source: str = "bundle report.json", label: str = "gd-doctor run"
+) -> List[Event]:
+    """The run a report records (a bundle's own, or the Run Command document's last one)."""
     at = parse_time(str(report.get("started_at", "")))
     if at is None:
         return []
+    findings = report.get("findings")
+    top = (
+        findings[0].get("id")
+        if isinstance(findings, list) and findings and isinstance(findings[0], dict)
+        else None
+    )
+    what = f"{report.get('verdict')}" + (f" ({top})" if top else "")
+    suffix = " (the bundle's)" if source == "bundle report.json" else ""
+    return [Event(_utc(at), source, "gd-doctor", _short(f"{label}{suffix}: {what}"))]
+
+
+SKEW_NOISE_S = 2.0  # a Date header has whole seconds, and the answer took its time
+SKEW_FAIL_S = 300.0  # SigV4 refuses requests signed more than 5 minutes off
+
+
+def clock_skew(answers: Dict[str, Any]) -> List[Event]:
+    """The host clock against the servers' ``Date`` headers of the HTTPS probes a bundle
+    recorded (the time each answer came is in the recording): one event, at the first probe."""
+    offsets: List[Tuple[float, datetime, str]] = []
+    calls = answers.get("calls")
+    for c in calls if isinstance(calls, list) else []:
+        if not isinstance(c, dict) or c.get("kind") != "https" or not isinstance(c.get("at"), str):
+            continue
+        answer = c.get("answer")
+        headers = answer.get("headers") if isinstance(answer, dict) else None
+        date = headers.get("date") if isinstance(headers, dict) else None
+        try:
+            at = _utc(datetime.fromisoformat(c["at"]))
+            server = parsedate_to_datetime(str(date)) if date else None
+        except (TypeError, ValueError, IndexError):
+            continue
+        if server is None or server.tzinfo is None or not isinstance(answer, dict):
+            continue
+        name = str(answer.get("server_name") or answer.get("address") or "?")[:100]
+        offsets.append(((server - at).total_seconds(), at, name))
+    if not offsets:
+        return []
+    offsets.sort()
+    offset, at, name = offsets[len(offsets) // 2]  # the median probe
+    if abs(offset) <= SKEW_NOISE_S:
+        text = f"clock: within {SKEW_NOISE_S:.0f} s of {name}'s Date header"
+    else:
+        side = "behind" if offset > 0 else "ahead of"
+        text = f"clock skew: this host's clock is {abs(offset):.0f} s {side} {name}'s Date header"
     return [
         Event(
-            _utc(at),
-            "bundle report.json",
-            "gd-doctor",
-            f"gd-doctor run (the bundle's): {report.get('verdict')}",
+            at,
+            "bundle answers.json (HTTPS Date)",
+            "skew",
+            _short(text),
+            failure=abs(offset) > SKEW_FAIL_S,
         )
     ]
 
@@ -260,8 +369,10 @@ def build(
     entries, problem = _journal_entries(host, since, timeout / 2)  # two units' queries
     if problem:
         notes.append(f"journal: {redact(problem)}")
+    packages, problems = package_events(host, since)
+    notes += [redact(p) for p in problems]
     events = (
-        package_events(host, since)
+        packages
         + journal_events(entries)
         + agent_log_events(host, since)
         + ssm_events(host, since)
@@ -294,8 +405,10 @@ def render_text(events: Sequence[Event], notes: Sequence[str], since: datetime) 
     if ff is not None:
         before = f"; right before it: {events[ff - 1].text}" if ff > 0 else ""
         lines.append(f">> first failure: {events[ff].text}{before}")
-    else:
+    elif events:
         lines.append("No failure in the window.")
+    else:
+        lines.append(f"No event in the window since {since.isoformat(timespec='seconds')}.")
     lines += [f"note: {n}" for n in notes]
     return str(terminal_safe("\n".join(lines))) + "\n"
 

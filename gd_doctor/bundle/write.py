@@ -17,280 +17,67 @@ import hashlib
 import io
 import json
 import os
-import posixpath
 import re
-import stat as stat_mod
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass, field, is_dataclass
+from dataclasses import is_dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 
 from gd_doctor import __version__
 from gd_doctor.bundle.codec import encode
+from gd_doctor.bundle.collect import (
+    TOTAL_CAP,
+    Item,
+    apply_total_cap,
+    collect_items,
+    materialise,
+)
+from gd_doctor.bundle.kinds import Tally, kinds
 from gd_doctor.bundle.record import Recorder
 from gd_doctor.bundle.scrub import Scrubber
 from gd_doctor.host.fs import RootFS
-from gd_doctor.redact import MASK, redact, redact_value
+from gd_doctor.redact import redact
 
 FORMAT = 1
-TOTAL_CAP = 20 << 20  # bytes of all members together (before compression)
-FILE_CAP = 4 << 20  # one collected file: its newest bytes are kept
-MIN_CUT = 64 << 10  # the cap never cuts a file below this
-MAX_LINK_HOPS = 40
-ELF_HEAD = 4096
-LISTING_CAP = 2000
-# Binary files are kept only where a parser of gd-doctor reads their bytes (the rpm database);
-# any other binary file (journal files: their entries are in answers.json) is an empty stand-in
-# so that replay still finds it where the run found it.
-KEEP_BINARY = ("/var/lib/rpm/", "/usr/lib/sysimage/rpm/")
-_STAMP = re.compile(rb"^\[?(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})")
 
 
-@dataclass
-class Item:
-    name: str  # member name
-    source: str
-    data: bytes
-    mode: int = 0o644
-    mtime: float = 0.0
-    original_size: int = 0
-    cut: Optional[str] = None
-    redactions: Dict[str, int] = field(default_factory=dict)
-    note: Optional[str] = None
-
-
-@dataclass
-class Collected:
-    files: Dict[str, Tuple[os.stat_result, str]] = field(default_factory=dict)  # path -> st, via
-    dirs: Dict[str, List[str]] = field(default_factory=dict)
-    links: Dict[str, str] = field(default_factory=dict)
-    problems: List[str] = field(default_factory=list)
-
-
-def _norm(path: str) -> str:
-    return posixpath.normpath("/" + path.lstrip("/"))
-
-
-def materialise(fs: RootFS, paths: Dict[str, bool], links: Set[str]) -> Collected:
-    """Every recorded path resolved component by component inside the root: the links met on
-    the way (kept as links), the directory listed, the regular file at the end."""
-    out = Collected()
-    todo = sorted(set(paths) | set(links))
-    listed = {_norm(p) for p, was_listed in paths.items() if was_listed}
-    for path in todo:
-        if "\x00" in path:
-            continue
-        try:
-            os.fsencode(path)
-        except UnicodeError:
-            continue
-        real = _resolve(fs, _norm(path), out)
-        if real is None:
-            continue
-        st = fs.stat(real)
-        if st is None:
-            continue
-        if stat_mod.S_ISREG(st.st_mode):
-            out.files.setdefault(real, (st, path))
-        elif stat_mod.S_ISDIR(st.st_mode):
-            # a directory the run only tested for is kept empty: the run never saw its names
-            names: List[str] = []
-            if real in listed or _norm(path) in listed:
-                listing = fs.list_dir(real, limit=LISTING_CAP)
-                names = [] if listing.problem else list(listing.names)
-            out.dirs[real] = sorted(set(out.dirs.get(real, [])) | set(names))
-    return out
-
-
-def _resolve(fs: RootFS, path: str, out: Collected) -> Optional[str]:
-    """``path`` with every link in it followed inside the root; each link met is noted."""
-    parts = [p for p in path.split("/") if p]
-    done = ""
-    hops = 0
-    while parts:
-        cur = f"{done}/{parts.pop(0)}"
-        target = fs.readlink(cur)
-        if target is None:
-            done = cur
-            continue
-        hops += 1
-        if hops > MAX_LINK_HOPS:
-            return None
-        out.links[cur] = target
-        base = "/" if target.startswith("/") else (done or "/")
-        rest = [p for p in posixpath.join(base, target).split("/") if p]
-        # a ".." above the root stays at the root, as openat2's RESOLVE_IN_ROOT does
-        parts = _collapse(rest) + parts
-        done = ""
-    return done or "/"
-
-
-def _collapse(parts: List[str]) -> List[str]:
-    out: List[str] = []
-    for p in parts:
-        if p == "..":
-            if out:
-                out.pop()
-        elif p != ".":
-            out.append(p)
-    return out
-
-
-def _read_file(fs: RootFS, path: str, st: os.stat_result) -> Tuple[bytes, bool]:
-    """The file's bytes, its newest FILE_CAP when it is larger (logs grow at their end)."""
-    if st.st_size <= FILE_CAP:
-        data, res = fs.read_bytes(path, FILE_CAP)
-        return data, res.truncated
-    fh, _problem = fs.open_binary(path)
-    if fh is None:
-        return b"", False
-    with fh:
-        fh.seek(max(0, st.st_size - FILE_CAP))
-        return fh.read(FILE_CAP), True
-
-
-def _redact_text(data: bytes, scrub: Optional[Scrubber]) -> Tuple[bytes, Dict[str, int]]:
-    text = data.decode("utf-8", errors="surrogateescape")
-    before = text.count(MASK)
-    masked = redact(text)
-    if scrub is not None:
-        masked = scrub(masked)
-    counts = {"secret": max(0, masked.count(MASK) - before)}
-    return masked.encode("utf-8", errors="surrogateescape"), counts
-
-
-def _window_cut(data: bytes, since: Optional[datetime]) -> Tuple[bytes, bool]:
-    """Leading lines stamped before ``since`` left out (a log's old part); only whole lines, and
-    only while their stamps say they are older: an unstamped line ends the cut."""
-    if since is None:
-        return data, False
-    limit = since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S").encode()
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        end = len(data) if end < 0 else end + 1
-        m = _STAMP.match(data[pos : pos + 40])
-        if not m or m.group(1) + b" " + m.group(2) >= limit:
-            break
-        pos = end
-    return data[pos:], pos > 0
-
-
-def _is_log(path: str) -> bool:
-    return path.startswith("/var/log/") or "/log/" in path or path.endswith(".log")
-
-
-def collect_items(
-    fs: RootFS,
-    got: Collected,
-    *,
-    since: Optional[datetime],
-    scrub: Optional[Scrubber],
-    deadline: float,
-) -> Tuple[List[Item], List[str], List[str]]:
-    """The root/ members (redacted, window-cut), the empty stand-ins, what was left out."""
-    items: List[Item] = []
-    standins: List[str] = []
-    skipped: List[str] = []
-    for path, (st, via) in sorted(got.files.items()):
-        if time.monotonic() > deadline:
-            skipped.append(f"{path}: the time budget was spent")
-            continue
-        raw, capped = _read_file(fs, path, st)
-        item = Item(
-            name="root" + path,
-            source=via if via == path else f"{via} -> {path}",
-            data=raw,
-            mode=stat_mod.S_IMODE(st.st_mode) & 0o777,
-            mtime=st.st_mtime,
-            original_size=st.st_size or len(raw),
-            cut="cap" if capped else None,
-        )
-        if path.endswith(".gz") and raw[:2] == b"\x1f\x8b":
-            try:
-                inner = gzip.GzipFile(fileobj=io.BytesIO(raw)).read(FILE_CAP + 1)
-            except (OSError, EOFError, ValueError):
-                skipped.append(f"{path}: not a readable gzip file")
-                standins.append(path)
-                continue
-            inner, item.redactions = _redact_text(inner[:FILE_CAP], scrub)
-            item.data = gzip.compress(inner, mtime=0)
-        elif raw[:4] == b"\x7fELF":
-            item.data = raw[:ELF_HEAD]  # the architecture is in the header; code is not evidence
-            item.note = f"ELF file, its first {ELF_HEAD} bytes"
-            item.cut = "cap"
-        elif b"\x00" in raw[:8192]:
-            if not path.startswith(KEEP_BINARY):
-                standins.append(path)
-                continue
-            item.note = "binary, kept as read"
-        else:
-            if _is_log(path):
-                raw, cut = _window_cut(raw, since)
-                if cut:
-                    item.cut = "window" if item.cut is None else "cap+window"
-            item.data, item.redactions = _redact_text(raw, scrub)
-        items.append(item)
-    return items, standins, skipped
-
-
-def apply_total_cap(items: List[Item], budget: int) -> None:
-    """Cut the largest logs first (their oldest half) until everything fits ``budget``."""
-    total = sum(len(i.data) for i in items)
-    while total > budget:
-        cuttable = [i for i in items if len(i.data) > MIN_CUT and not i.name.endswith(".gz")]
-        if not cuttable:
-            cuttable = [i for i in items if len(i.data) > 0]
-            if not cuttable:
-                return
-        big = max(cuttable, key=lambda i: (_is_log(i.name[4:]), len(i.data)))
-        keep = max(MIN_CUT if len(big.data) > MIN_CUT else 0, len(big.data) // 2)
-        if big.name.endswith(".gz") or keep == 0:
-            keep = 0
-        data = big.data[len(big.data) - keep :] if keep else b""
-        nl = data.find(b"\n")
-        if 0 <= nl < len(data) - 1:
-            data = data[nl + 1 :]  # whole lines only
-        total -= len(big.data) - len(data)
-        big.data = data
-        big.cut = "cap" if big.cut in (None, "cap") else big.cut + "+cap"
-
-
-def encode_answers(rec: Recorder, scrub: Optional[Scrubber]) -> Tuple[Dict[str, Any], int]:
-    """The recorded calls as JSON, every host string redacted; the number of masks added."""
+def encode_answers(rec: Recorder, scrub: Optional[Scrubber]) -> Tuple[Dict[str, Any], Tally]:
+    """The recorded calls as JSON, every host string redacted; the masks by kind."""
     s: Callable[[str], str] = scrub if scrub is not None else (lambda t: t)
+    tally = Tally()
     calls: List[Dict[str, Any]] = []
     for c in list(rec.calls):
-        entry: Dict[str, Any] = {"port": c.port, "key": _scrub_key(c.key, s), "kind": c.kind}
+        entry: Dict[str, Any] = {"port": c.port, "key": _scrub_key(c.key, s, tally), "kind": c.kind}
+        if c.at is not None:
+            entry["at"] = c.at.isoformat()  # the host's clock when the answer came
         if c.raised is not None:
-            entry["raised"] = s(redact(c.raised))
+            entry["raised"] = s(tally.redact(c.raised))
         elif isinstance(c.answer, list):
-            entry["answer"] = [encode(a, s) if is_dataclass(a) else a for a in c.answer]
+            entry["answer"] = [encode(a, s, tally) if is_dataclass(a) else a for a in c.answer]
         elif c.answer is not None and is_dataclass(c.answer):
-            entry["answer"] = encode(c.answer, s)
+            entry["answer"] = encode(c.answer, s, tally)
         else:
             entry["answer"] = c.answer
         calls.append(entry)
-    env = redact_value(dict(rec.env))
+    env = tally.redact_map(dict(rec.env), s)
     doc = {
         "calls": calls,
-        "attrs": {k: (s(v) if v else v) for k, v in rec.attrs.items()},
-        "env": {k: s(v) for k, v in env.items() if isinstance(v, str)},
+        "attrs": {k: (s(tally.redact(v)) if v else v) for k, v in rec.attrs.items()},
+        "env": {k: v for k, v in env.items() if isinstance(v, str)},
     }
-    masks = json.dumps(doc).count(MASK)
-    return doc, masks
+    return doc, tally
 
 
-def _scrub_key(key: Any, s: Callable[[str], str]) -> Any:
+def _scrub_key(key: Any, s: Callable[[str], str], tally: Tally) -> Any:
     if isinstance(key, str):
-        return s(redact(key))
+        return s(tally.redact(key))
     if isinstance(key, list):
-        return [_scrub_key(k, s) for k in key]
+        return [_scrub_key(k, s, tally) for k in key]
     if isinstance(key, dict):
-        return {k: _scrub_key(v, s) for k, v in key.items()}
+        return {k: _scrub_key(v, s, tally) for k, v in key.items()}
     return key
 
 
@@ -327,6 +114,7 @@ def write_bundle(
     redact_more: bool = False,
     total_cap: int = TOTAL_CAP,
     budget_s: float = 20.0,
+    packages: Optional[Collection[str]] = None,
 ) -> Dict[str, Any]:
     """Write the bundle atomically (a private temporary file renamed over ``output``, mode
     0600); returns the manifest."""
@@ -334,14 +122,15 @@ def write_bundle(
     started = rec.started or datetime.now(timezone.utc)
     names = [str(host_info.get("hostname") or "")]
     scrub = Scrubber(names) if redact_more else None
-    got = materialise(fs, rec.paths, rec.links)
+    got = materialise(fs, rec)
     window_start = started - since
     items, standins, skipped = collect_items(
-        fs, got, since=window_start, scrub=scrub, deadline=deadline
+        fs, got, since=window_start, scrub=scrub, deadline=deadline, packages=packages
     )
-    answers, answer_masks = encode_answers(rec, scrub)
+    answers, answer_tally = encode_answers(rec, scrub)
     answers_bytes = json.dumps(answers, indent=1, ensure_ascii=False).encode()
-    report_text = redact(report_json)
+    report_text = redact(report_json)  # the report is redacted already: this is a safety net
+    report_kinds = kinds(report_json, report_text)
     if scrub is not None:
         report_text = scrub(report_text)
     fixed = len(answers_bytes) + len(report_text.encode())
@@ -353,9 +142,10 @@ def write_bundle(
         ("report.json", report_text.encode(), started.timestamp(), 0o600),
         ("answers.json", answers_bytes, started.timestamp(), 0o600),
     ] + [(i.name, i.data, i.mtime, i.mode) for i in items]
-    totals: Dict[str, int] = {"secret": answer_masks}
-    for i in items:
-        for k, v in i.redactions.items():
+    fixed_kinds = {"report.json": report_kinds, "answers.json": dict(answer_tally.counts)}
+    totals: Dict[str, int] = {}
+    for counts in [*fixed_kinds.values(), *(i.redactions for i in items)]:
+        for k, v in counts.items():
             totals[k] = totals.get(k, 0) + v
     if scrub is not None:
         totals.update(scrub.counts)
@@ -375,7 +165,7 @@ def write_bundle(
                 "name": name,
                 "size": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(),
-                **_item_meta(items, name),
+                **_item_meta(items, name, fixed_kinds),
             }
             for name, data, _m, _mode in members
         ],
@@ -385,6 +175,8 @@ def write_bundle(
         "skipped": skipped + got.problems,
         "redactions": {k: v for k, v in totals.items() if v},
         "calls_dropped": rec.dropped,
+        # live answers recorded (a raised "cannot read" is no answer)
+        "answered": sum(1 for c in rec.calls if c.raised is None and c.answer is not None),
     }
     if scrub is not None:
         manifest["links"] = {k: scrub(v) for k, v in manifest["links"].items()}
@@ -392,7 +184,7 @@ def write_bundle(
     return manifest
 
 
-def _item_meta(items: List[Item], name: str) -> Dict[str, Any]:
+def _item_meta(items: List[Item], name: str, fixed: Dict[str, Dict[str, int]]) -> Dict[str, Any]:
     for i in items:
         if i.name == name:
             meta: Dict[str, Any] = {
@@ -406,7 +198,11 @@ def _item_meta(items: List[Item], name: str) -> Dict[str, Any]:
             if i.note:
                 meta["note"] = i.note
             return meta
-    return {"source": "gd-doctor", "cut": None}
+    return {
+        "source": "gd-doctor",
+        "cut": None,
+        "redactions": {k: v for k, v in fixed.get(name, {}).items() if v},
+    }
 
 
 def _write_atomically(

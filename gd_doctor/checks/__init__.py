@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import AbstractSet, Iterable, List, Set, Tuple
 
-from gd_doctor.checks import agent, imds, kernel, network, platform, ssm
+from gd_doctor.checks import agent, imds, kernel, network, node, platform, ssm
 from gd_doctor.checks.base import Check
 
 # The platform domain's checks live in two modules (the machine's, the kernel's); the report
@@ -24,6 +24,7 @@ PLATFORM_CHECKS: Tuple[Check, ...] = (
     platform.init_system,
     platform.container,
     platform.ec2_instance,
+    *node.CHECKS,  # Bottlerocket, EKS/ECS node role (checks/node.py)
 )
 
 ALL_CHECKS: Tuple[Check, ...] = (
@@ -32,6 +33,7 @@ ALL_CHECKS: Tuple[Check, ...] = (
     *agent.CHECKS,
     *ssm.CHECKS,
     *network.CHECKS,
+    *node.NETWORK_CHECKS,
 )
 
 

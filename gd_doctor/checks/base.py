@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Iterable, Mapping, Optional, Tuple, Type, TypeVar
+from typing import Callable, Iterable, Mapping, Optional, Tuple, Type, TypeVar
 
 from gd_doctor.facts import Facts, producer_of, register_producer
 from gd_doctor.host import Host
-from gd_doctor.model import CheckResult, JSONValue, Outcome, SkipReason, Status
+from gd_doctor.model import CheckResult, Outcome, SkipReason, Status
 from gd_doctor.redact import redact
 
 F = TypeVar("F", bound=Facts)
@@ -54,17 +54,6 @@ class Context:
             if isinstance(res.facts, facts_type):
                 return res.facts
         return None
-
-    def result(self, check_id: str) -> Optional[CheckResult]:
-        """The result of a check this one declared in ``requires`` or ``after``."""
-        return self._results.get(check_id)
-
-    def fact(self, check_id: str, key: str, default: JSONValue = None) -> JSONValue:
-        """One value from another check's data, or ``default``."""
-        res = self._results.get(check_id)
-        if res is None:
-            return default
-        return res.data.get(key, default)
 
     def remaining(self) -> float:
         """Seconds left in the run's budget."""
@@ -152,9 +141,8 @@ def ok(
     *,
     evidence: Iterable[str] = (),
     facts: Optional[Facts] = None,
-    **data: Any,
 ) -> Outcome:
-    return Outcome(Status.OK, summary, data, tuple(evidence), facts=facts)
+    return Outcome(Status.OK, summary, tuple(evidence), facts=facts)
 
 
 def warn(
@@ -162,9 +150,8 @@ def warn(
     *,
     evidence: Iterable[str] = (),
     facts: Optional[Facts] = None,
-    **data: Any,
 ) -> Outcome:
-    return Outcome(Status.WARN, summary, data, tuple(evidence), facts=facts)
+    return Outcome(Status.WARN, summary, tuple(evidence), facts=facts)
 
 
 def fail(
@@ -172,34 +159,17 @@ def fail(
     *,
     evidence: Iterable[str] = (),
     facts: Optional[Facts] = None,
-    **data: Any,
 ) -> Outcome:
-    return Outcome(Status.FAIL, summary, data, tuple(evidence), facts=facts)
+    return Outcome(Status.FAIL, summary, tuple(evidence), facts=facts)
 
 
-def skip(reason: str, summary: str, *, facts: Optional[Facts] = None, **data: Any) -> Outcome:
+def skip(reason: str, summary: str, *, facts: Optional[Facts] = None) -> Outcome:
     """Not applicable here; ``reason`` is from :class:`gd_doctor.model.SkipReason`."""
-    return Outcome(Status.SKIP, summary, data, skip_reason=reason, facts=facts)
+    return Outcome(Status.SKIP, summary, skip_reason=reason, facts=facts)
 
 
-def not_applicable(summary: str, *, facts: Optional[Facts] = None, **data: Any) -> Outcome:
-    return skip(SkipReason.NOT_APPLICABLE, summary, facts=facts, **data)
-
-
-def outcome(
-    status: Status,
-    summary: str,
-    data: Mapping[str, JSONValue],
-    evidence: Iterable[str] = (),
-    *,
-    facts: Optional[Facts] = None,
-    **more: JSONValue,
-) -> Outcome:
-    """An Outcome from a data mapping the check built up (plus a few more keys); evidence lines
-    are redacted here, since they are raw host text."""
-    return Outcome(
-        status, summary, {**data, **more}, tuple(redact(e) for e in evidence), facts=facts
-    )
+def not_applicable(summary: str, *, facts: Optional[Facts] = None) -> Outcome:
+    return skip(SkipReason.NOT_APPLICABLE, summary, facts=facts)
 
 
 def judged(status: Status, summary: str, facts: Facts, evidence: Iterable[str] = ()) -> Outcome:
@@ -212,7 +182,6 @@ def error(
     *,
     evidence: Iterable[str] = (),
     facts: Optional[Facts] = None,
-    **data: Any,
 ) -> Outcome:
     """The check could not judge (unexpected host data); not a crash."""
-    return Outcome(Status.ERROR, summary, data, tuple(evidence), facts=facts)
+    return Outcome(Status.ERROR, summary, tuple(evidence), facts=facts)

@@ -3,7 +3,8 @@
 What they read and probe:
 
 * the Region (``--region``, else the identity document, else the agent's own log lines) and the
-  endpoint names built from ``knowledge/endpoints.json``: ``guardduty-data.<region>.<suffix>``,
+  endpoint names built from ``knowledge/endpoints.json``: ``guardduty-data.<region>.<suffix>``
+  (``guardduty-data-fips`` in GovCloud, whose endpoint service is the FIPS one),
   ``guardduty-data-v2.<region>.<suffix>`` (link-local path, agent >= 1.17.1); ``--endpoint-url``
   overrides;
 * ``/etc/resolv.conf`` (and ``/run/systemd/resolve/resolv.conf`` behind the systemd-resolved
@@ -132,10 +133,10 @@ def _with_names(facts: RegionFacts, identity: Optional[ImdsIdentityFacts]) -> Re
     partition, suffix = partition_of(region)
     if identity is not None and identity.services_domain:
         suffix = identity.services_domain  # IMDS knows the partition's domain best
-    names = {
-        k: str(gd[k]).format(region=region, dns_suffix=suffix)
-        for k in ("primary", "link_local_v2", "fips")
-    }
+    templates = {k: str(gd[k]) for k in ("primary", "link_local_v2", "fips")}
+    # GovCloud's endpoint service is guardduty-data-fips (govcloud-guardduty.html, 2026-12-01)
+    templates["primary"] = str(gd.get("primary_by_partition", {}).get(partition, gd["primary"]))
+    names = {k: t.format(region=region, dns_suffix=suffix) for k, t in templates.items()}
     return RegionFacts(
         region=region,
         region_source=facts.region_source,

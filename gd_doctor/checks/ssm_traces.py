@@ -152,6 +152,7 @@ def _hit(entries: Sequence[SsmLogEntry], sig: Signature, meta: Mapping[str, Any]
         host=groups.get("host"),
         addr=groups.get("addr"),
         platform=groups.get("platform"),
+        action=groups.get("action"),
     )
 
 

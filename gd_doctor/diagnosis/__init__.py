@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from gd_doctor.diagnosis import agent, imds, network, platform, ssm, tool
+from gd_doctor.diagnosis import agent, imds, network, node, platform, ssm, tool
 from gd_doctor.diagnosis.base import Rule
 
 ALL_RULES: Tuple[Rule, ...] = (
@@ -13,5 +13,6 @@ ALL_RULES: Tuple[Rule, ...] = (
     *agent.RULES,
     *ssm.RULES,
     *network.RULES,
+    *node.RULES,
     *tool.RULES,
 )

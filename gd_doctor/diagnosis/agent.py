@@ -30,7 +30,7 @@ from gd_doctor.facts.agent_logs import (
     SignatureHit,
     merge_hits,
 )
-from gd_doctor.facts.platform import MemlockFacts
+from gd_doctor.facts.platform import BtfFacts, MemlockFacts
 from gd_doctor.knowledge.agent_limits import limits
 from gd_doctor.knowledge.agent_versions import version_key
 from gd_doctor.model import Finding
@@ -254,12 +254,19 @@ def unit_disabled(unit: Optional[UnitFacts]) -> RuleOutput:
     return finding("agent.unit-disabled", checks=(UnitFacts,))
 
 
-@rule("agent.log_signatures", reads=(JournalFacts, LogFacts))
-def log_signatures(journal: Optional[JournalFacts], logs: Optional[LogFacts]) -> RuleOutput:
-    """Known error lines in the journal or log files, one finding per cause."""
+@rule("agent.log_signatures", reads=(JournalFacts, LogFacts, BtfFacts))
+def log_signatures(
+    journal: Optional[JournalFacts], logs: Optional[LogFacts], btf: Optional[BtfFacts]
+) -> RuleOutput:
+    """Known error lines in the journal or log files, one finding per cause. A BTF error on a
+    kernel that has BTF is the agent's bug, fixed in a later release (containers-roadmap #1996):
+    "update the agent", not "change the kernel"."""
     out: List[Finding] = []
     for hit in _hits(journal, logs):
-        out.append(finding(hit.finding, evidence=hit.lines, checks=LOG_FACTS, show=hit.show))
+        spec = hit.finding
+        if hit.id == "btf-missing" and btf is not None and btf.btf is True:
+            spec = "agent.log-btf-agent-bug"
+        out.append(finding(spec, evidence=hit.lines, checks=LOG_FACTS, show=hit.show))
     return out
 
 

@@ -15,6 +15,10 @@ The verdict is earned, never assumed:
 * ``healthy`` only when the health proof holds: positive evidence that the agent is installed
   and, on a live host, that its unit is active and running with no restart loop in the window.
 
+A host outside the EC2 table's ordinary case (:mod:`gd_doctor.diagnosis.scope`: an EKS node
+without the EC2 agent, Bottlerocket) demotes the findings that are no fault there, counts the
+checks that do not apply as explained, and takes its health proof from the scope.
+
 Folding: a finding spec may list the findings it ``folds`` (knowledge/findings/*.json). When a
 cause and its consequence are both found, the consequence is listed under the cause
 (``Finding.consequences``), its evidence becomes "consequence:" lines of the cause, its checks
@@ -31,9 +35,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from gd_doctor.diagnosis.base import Rule, finding
+from gd_doctor.diagnosis.scope import node_scope
 from gd_doctor.diagnosis.verdict import HealthEvidence, Proof, ProofState, prove
 from gd_doctor.facts.imds import ImdsIdentityFacts
 from gd_doctor.facts.network import RegionFacts
@@ -256,10 +261,14 @@ def tailor(f: Finding, host: HostContext) -> Finding:
 
 
 def unexplained_failures(
-    findings: Sequence[Finding], results: Sequence[CheckResult]
+    findings: Sequence[Finding],
+    results: Sequence[CheckResult],
+    not_applicable: Callable[[str], bool] = lambda _check_id: False,
 ) -> List[Finding]:
-    """One generic FAIL finding per FAIL check that no FAIL finding explains."""
+    """One generic FAIL finding per FAIL check that no FAIL finding explains (checks the host's
+    scope says do not apply are explained by it)."""
     explained = {c for f in findings if f.severity == Severity.FAIL for c in f.checks}
+    explained |= {r.check_id for r in results if not_applicable(r.check_id)}
     return [
         finding(
             UNEXPLAINED,
@@ -274,13 +283,16 @@ def unexplained_failures(
 
 
 def verdict_for(
-    findings: Sequence[Finding], results: Sequence[CheckResult], proof: Proof
+    findings: Sequence[Finding],
+    results: Sequence[CheckResult],
+    proof: Proof,
+    not_applicable: Callable[[str], bool] = lambda _check_id: False,
 ) -> Tuple[Verdict, Optional[str]]:
     """The verdict and its reason (see the module docstring)."""
     fails = [f for f in findings if f.severity == Severity.FAIL]
     if fails:
         return Verdict.UNHEALTHY, None
-    if any(r.status == Status.FAIL for r in results):
+    if any(r.status == Status.FAIL and not not_applicable(r.check_id) for r in results):
         # Unreachable through diagnose(), which explains every failing check; kept so the
         # function alone can never call a failing host healthy.
         return Verdict.UNHEALTHY, "a check failed"
@@ -305,10 +317,16 @@ def diagnose(
     by_id = {r.check_id: r for r in results}
     found = [_with_evidence(f, by_id) for f in _collect(rules, results, debug)]
     findings = fold([replace(f, evidence=cut_lines(f.evidence)) for f in _merge(found)])
-    findings.extend(unexplained_failures(findings, results))
+    scope = node_scope(results)
+    if scope is not None:
+        findings = list(scope.apply(findings))
+        findings.extend(unexplained_failures(findings, results, scope.explains))
+    else:
+        findings.extend(unexplained_failures(findings, results))
     host = HostContext.of(results)
     findings = [tailor(f, host) for f in findings]
     findings.sort(key=_key)
-    proof = prove(HealthEvidence.of(results), live=live)
-    verdict, reason = verdict_for(findings, results, proof)
+    proof = scope.proof if scope is not None else prove(HealthEvidence.of(results), live=live)
+    applies = scope.explains if scope is not None else (lambda _check_id: False)
+    verdict, reason = verdict_for(findings, results, proof, applies)
     return Diagnosis(tuple(findings), verdict, reason)

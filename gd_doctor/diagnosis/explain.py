@@ -4,10 +4,13 @@ The text may be an issue id (``agent-disconnected``), an issue type (``No Agent 
 message as the console or ``aws guardduty list-coverage`` shows it, with the VPC ids, account
 numbers and request ids AWS fills in, or both joined (``No Agent Reporting: Agent disconnected``).
 Case, quotes, backticks and punctuation do not matter. A row number as reports print it (``5``,
-``row 5``, ``#5``) names that row. The Korean edition's wording is recognised too, typos included
+``row 5``, ``#5``) names that row. Both of AWS's tables for EC2 instances are searched: the EC2
+one, then the ECS-EC2 Bottlerocket one (``ECR Image Pull Failed``, ``Not applicable`` messages,
+``Agent disconnected`` as a type). The Korean edition's wording is recognised too, typos included
 (``knowledge/coverage_issues.json``, ``korean``), with ids filled in before Korean particles
-(``vpc-0a1b2c3d의``). Texts from EKS or ECS coverage are named as such instead of being mis-mapped;
-text that shares a meaningful word with some row gets the closest rows, noise gets no match.
+(``vpc-0a1b2c3d의``). Texts from EKS or ECS (Fargate) coverage are named as such instead of being
+mis-mapped; text that shares a meaningful word with some row gets the closest rows, noise gets no
+match.
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from gd_doctor.knowledge import CoverageIssue, coverage_issues, finding_specs, load
+from gd_doctor.knowledge import (
+    CoverageIssue,
+    all_coverage_issues,
+    coverage_issues,
+    finding_specs,
+    load,
+)
 
 # Ids end where an ASCII letter or digit ends, not at a word boundary: in Korean a particle
 # follows the id directly (vpc-0a1b2c3d의, 111122223333에는) and \b sees no boundary there.
@@ -108,6 +117,17 @@ def _type_aliases() -> Dict[str, str]:
     return {normalise(k): v for k, v in raw.items()}
 
 
+# Bottlerocket's table shows "Not applicable" where the EC2 table leaves the message empty.
+_NO_MESSAGE = ("", "Not applicable")
+
+
+def _type_names(row: CoverageIssue) -> List[str]:
+    """The row's type and every alias of it, normalised (the console spells some both ways)."""
+    names = [normalise(row.type)]
+    names += [alias for alias, target in _type_aliases().items() if target == row.type]
+    return names
+
+
 def _squash(norm: str) -> str:
     """Korean spacing varies between editions and typists: compare without spaces."""
     return norm.replace(" ", "")
@@ -115,7 +135,7 @@ def _squash(norm: str) -> str:
 
 def _match_korean(norm: str) -> List[CoverageIssue]:
     """Rows whose Korean wording is the text, or is inside it (after a Korean type name)."""
-    rows = coverage_issues()
+    rows = all_coverage_issues()
     texts = [(m["id"], _squash(normalise(m["text"]))) for m in _korean().get("messages", ())]
     for r in rows.values():
         if r.seed_message:
@@ -135,19 +155,22 @@ def _match_korean(norm: str) -> List[CoverageIssue]:
 
 
 def _rows_of_type(type_name: str) -> List[CoverageIssue]:
-    rows = [r for r in coverage_issues().values() if r.type.lower() == type_name.lower()]
-    # The empty-message row is what the console shows when only the type is given.
-    rows.sort(key=lambda r: (r.message != "", r.number))
+    rows = [r for r in all_coverage_issues().values() if r.type.lower() == type_name.lower()]
+    # The empty-message row is what the console shows when only the type is given; EC2 first.
+    rows.sort(key=lambda r: (r.message not in _NO_MESSAGE, r.table != "ec2", r.number))
     return rows
 
 
 def _match_message(norm: str) -> List[CoverageIssue]:
-    exact = [r for r in coverage_issues().values() if r.message and re.match(r.pattern, norm)]
+    rows = all_coverage_issues().values()
+    exact = [r for r in rows if r.message and re.match(r.pattern, norm)]
     if exact:
+        # A type that Bottlerocket's table uses with "Not applicable" ("Agent disconnected").
+        exact += [r for r in rows if r.message in _NO_MESSAGE[1:] and normalise(r.type) == norm]
         return exact
     # "<type>: <message>" and other wrappers: the message pattern somewhere inside the text.
     inner = []
-    for r in coverage_issues().values():
+    for r in rows:
         if not r.message:
             continue
         body = r.pattern.lstrip("^").rstrip("$")
@@ -155,13 +178,13 @@ def _match_message(norm: str) -> List[CoverageIssue]:
             inner.append(r)
     if len(inner) > 1:
         # Prefer rows whose type is also named in the text (rows 10 and 11 share a message).
-        typed = [r for r in inner if normalise(r.type) in norm]
+        typed = [r for r in inner if any(t in norm for t in _type_names(r))]
         return typed or inner
     return inner
 
 
 def _match_type(norm: str) -> List[CoverageIssue]:
-    for r in coverage_issues().values():
+    for r in all_coverage_issues().values():
         if normalise(r.type) == norm:
             return _rows_of_type(r.type)
     alias = _type_aliases().get(norm)
@@ -215,7 +238,7 @@ def _other_resource(norm: str) -> Optional[Tuple[str, str]]:
 
 def _closest(norm: str, limit: int = 3) -> List[CoverageIssue]:
     scored = []
-    for r in coverage_issues().values():
+    for r in all_coverage_issues().values():
         if not _shares_a_word(norm, r):
             continue  # noise gets no "closest rows"
         keys = [r.id.replace("-", " "), normalise(r.type)]
@@ -228,9 +251,27 @@ def _closest(norm: str, limit: int = 3) -> List[CoverageIssue]:
     return [r for score, _, r in scored[:limit] if score > 0.3]
 
 
+def _prefer_ec2(found: List[CoverageIssue]) -> Tuple[List[CoverageIssue], str]:
+    """The EC2 rows when there are any, and a note naming the Bottlerocket rows set aside
+    (the two tables share most rows; Bottlerocket's own rows stand alone)."""
+    ec2 = [r for r in found if r.table == "ec2"]
+    other = [r for r in found if r.table != "ec2"]
+    if not ec2 or not other:
+        return found, ""
+    ids = ", ".join(r.id for r in other)
+    return ec2, (
+        "On a Bottlerocket (ECS-EC2) instance, read the Bottlerocket table's row instead: "
+        f"gd-doctor explain {ids}"
+    )
+
+
+def _join(*notes: str) -> str:
+    return " ".join(n for n in notes if n)
+
+
 def explain(text: str) -> Explanation:
     """Find the coverage-issue rows that ``text`` names."""
-    rows = coverage_issues()
+    rows = all_coverage_issues()
     stripped = text.strip().strip("\"'`").strip()
     if stripped.lower() in rows:
         return Explanation(text, (rows[stripped.lower()],), "id")
@@ -248,17 +289,20 @@ def explain(text: str) -> Explanation:
         )
     found = _match_message(norm)
     if found:
+        found, also = _prefer_ec2(found)
         note = ""
         if len({r.type for r in found}) > 1:
             note = "This message belongs to more than one issue type; the type decides which row."
-        return Explanation(text, tuple(found), "message", note=note)
+        return Explanation(text, tuple(found), "message", note=_join(note, also))
     found = _match_type(norm)
     if found:
-        note = ""
+        found, also = _prefer_ec2(found)
+        note = also
         if len(found) > 1:
-            note = (
+            note = _join(
                 f"'{found[0].type}' has {len(found)} messages; the first row is the one "
-                "with an empty message, the others follow."
+                "with an empty message, the others follow.",
+                also,
             )
         return Explanation(text, tuple(found), "type", note=note)
     found = _match_korean(norm)

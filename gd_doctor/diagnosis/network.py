@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Dict, Optional, Sequence, Tuple
 
 from gd_doctor.diagnosis.base import Rule, RuleOutput, finding, rule
-from gd_doctor.facts.agent_logs import LogFacts, SignatureHit
+from gd_doctor.facts.agent_logs import JournalFacts, LogFacts, SignatureHit
 from gd_doctor.facts.imds import ImdsIdentityFacts, ImdsNetworkFacts
 from gd_doctor.facts.network import (
     DnsFacts,
@@ -228,23 +228,31 @@ def not_the_service(
     )
 
 
-def _access_denied_signature(logs: Optional[LogFacts]) -> Optional[SignatureHit]:
-    if logs is None:
-        return None
-    return next((sig for sig in logs.signatures if sig.id == "access-denied"), None)
+def _access_denied_signature(
+    logs: Optional[LogFacts], journal: Optional[JournalFacts]
+) -> Tuple[Optional[SignatureHit], Tuple[type, ...]]:
+    """The agent's AccessDenied hit, from its log files or its journal (the same failure
+    wherever it is logged), and the check that saw it."""
+    for facts, source in ((logs, LogFacts), (journal, JournalFacts)):
+        if facts is not None:
+            sig = next((s for s in facts.signatures if s.id == "access-denied"), None)
+            if sig is not None:
+                return sig, (source,)
+    return None, ()
 
 
-@rule("network.access_denied", reads=(HttpsFacts, LogFacts, *CONTEXT))
+@rule("network.access_denied", reads=(HttpsFacts, LogFacts, JournalFacts, *CONTEXT))
 def access_denied(
     https: Optional[HttpsFacts],
     logs: Optional[LogFacts],
+    journal: Optional[JournalFacts],
     region: Optional[RegionFacts],
     resolver: Optional[ResolverFacts],
     vpc: Optional[ImdsNetworkFacts],
     identity: Optional[ImdsIdentityFacts],
 ) -> RuleOutput:
     """The agent logs AccessDenied while the endpoint itself answers: SCP or endpoint policy."""
-    sig = _access_denied_signature(logs)
+    sig, source = _access_denied_signature(logs, journal)
     if sig is None:
         return None
     if https is not None and not https.service_answered:
@@ -252,7 +260,7 @@ def access_denied(
     return finding(
         "network.access-denied",
         evidence=[sig.lines[-1] if sig.lines else ""],  # the latest matching line
-        checks=(LogFacts, HttpsFacts),
+        checks=(*source, HttpsFacts),
         evidence_from=(HttpsFacts,),
         count=sig.count or 1,
         **_common(region, resolver, vpc, identity),

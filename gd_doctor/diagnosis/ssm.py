@@ -27,7 +27,7 @@ from gd_doctor.diagnosis.base import (
 )
 from gd_doctor.facts import producer_of
 from gd_doctor.facts.imds import ImdsIdentityFacts
-from gd_doctor.facts.network import SsmEndpointsFacts
+from gd_doctor.facts.network import RegionFacts, SsmEndpointsFacts
 from gd_doctor.facts.platform import ArchFacts, KernelFacts, OsFacts
 from gd_doctor.facts.ssm import (
     GuardDutyTracesFacts,
@@ -38,6 +38,7 @@ from gd_doctor.facts.ssm import (
     SsmRegistrationFacts,
     SsmUnitFacts,
 )
+from gd_doctor.knowledge import load
 from gd_doctor.model import Finding, Status
 
 # Log signature -> finding, most specific first (ssm_signatures.json ids).
@@ -286,6 +287,59 @@ def _platform_context(
     return lines, [res.check_id for res in failing]
 
 
+# Signatures of the SSM Agent's log that name why GuardDuty's install failed (ssm_signatures.json
+# id -> finding id), most specific first; one of them replaces the generic plugin-run-failed.
+_PLUGIN_CAUSES: Tuple[Tuple[str, str], ...] = (
+    ("plugin-access-denied", "ssm.plugin-access-denied"),
+    ("distributor-document-name-regression", "ssm.distributor-document-name-regression"),
+    ("distributor-locked", "ssm.distributor-locked"),
+    ("package-manager-locked", "ssm.package-manager-locked"),
+)
+
+
+def distributor_buckets(region: Optional[str]) -> str:
+    """The S3 buckets Distributor downloads from in ``region`` (endpoints.json)."""
+    conf = load("endpoints.json")["s3_distributor"]["buckets"]
+    name = region or "<region>"
+    picked = [
+        str(b["bucket"]).format(region=name)
+        for b in conf
+        if name not in b.get("except_regions", ())
+        and ("only_regions" not in b or name in b["only_regions"])
+    ]
+    return ", ".join(picked)
+
+
+def _plugin_cause(log: Optional[SsmLogFacts]) -> Optional[Tuple[SignatureHit, str]]:
+    for sig, finding_id in _PLUGIN_CAUSES:
+        hit = log.hit(sig) if log is not None else None
+        if hit is not None:
+            return hit, finding_id
+    return None
+
+
+@rule("ssm.plugin_failure_cause", reads=(SsmLogFacts, GuardDutyTracesFacts))
+def plugin_failure_cause(
+    log: Optional[SsmLogFacts], traces: Optional[GuardDutyTracesFacts]
+) -> RuleOutput:
+    """The SSM Agent's log names why the install failed: Distributor regression or lock, a
+    package-manager lock (analogue), or a least-privilege denial of GuardDuty's document."""
+    found = _plugin_cause(log)
+    if found is None:
+        return None
+    hit, finding_id = found
+    explains: Tuple[CheckRef, ...] = (SsmLogFacts,)
+    if traces is not None and traces.failed:
+        explains += (GuardDutyTracesFacts,)
+    return finding(
+        finding_id,
+        evidence=[hit.line],
+        checks=explains,
+        evidence_from=(GuardDutyTracesFacts,),
+        action=hit.action or "ssm:GetManifest",
+    )
+
+
 @rule(
     "ssm.plugin_failed",
     reads=(
@@ -296,6 +350,8 @@ def _platform_context(
         ArchFacts,
         RunResults,
         ImdsIdentityFacts,
+        SsmLogFacts,
+        RegionFacts,
     ),
 )
 def plugin_failed(
@@ -306,6 +362,8 @@ def plugin_failed(
     arch: Optional[ArchFacts],
     run: RunResults,
     identity: Optional[ImdsIdentityFacts],
+    log: Optional[SsmLogFacts] = None,
+    region: Optional[RegionFacts] = None,
 ) -> RuleOutput:
     """GuardDuty's SSM plugin ran and failed: platform mismatch, or another recorded failure."""
     if traces is None or not traces.failed:
@@ -321,12 +379,16 @@ def plugin_failed(
             platform=traces.platform_failure,
             **_ids(reg, identity),
         )
+    cause = _plugin_cause(log)
+    if cause is not None and cause[1] != "ssm.package-manager-locked":
+        return None  # ssm.plugin_failure_cause names the failure (a lock is only an analogue)
     return finding(
         "ssm.plugin-run-failed",
         evidence=platform_lines,
         checks=(GuardDutyTracesFacts, *platform_checks),
         evidence_from=(GuardDutyTracesFacts,),
         when=traces.last_run_at or "time unknown",
+        s3_buckets=distributor_buckets(region.region if region is not None else None),
         **_ids(reg, identity),
     )
 
@@ -436,6 +498,7 @@ RULES: Tuple[Rule, ...] = (
     endpoints_from_network,
     hybrid_registration,
     not_registered,
+    plugin_failure_cause,
     plugin_failed,
     manual_incomplete,
     control_plane_rows,

@@ -10,7 +10,9 @@ installed, must not pass. :func:`prove` says, from the agent's typed facts, whet
 * offline (``--root``), the install alone: live state cannot be seen in a root.
 
 It answers PROVEN, DISPROVEN (the evidence shows the opposite) or UNKNOWN (could not be read),
-with a reason the report prints.
+with a reason the report prints. Hosts outside the EC2 table's ordinary case (EKS nodes without
+the EC2 agent, Bottlerocket's host container) get their proof from
+:mod:`gd_doctor.diagnosis.scope` instead.
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ class HealthEvidence:
             return next((f for f in (facts_of(r.facts, kind) for r in results) if f), None)
 
         return cls(first(PackageFacts), first(UnitFileFacts), first(UnitFacts), first(JournalFacts))
+
+
+def agent_installed(package: Optional[PackageFacts], unit_file: Optional[UnitFileFacts]) -> Proof:
+    """Whether the EC2 host agent is installed (package database, or unit file and program);
+    :mod:`gd_doctor.diagnosis.scope` and the node rules ask it on EKS nodes."""
+    return _installed(HealthEvidence(package=package, unit_file=unit_file))
 
 
 def _installed(ev: HealthEvidence) -> Proof:

@@ -458,3 +458,47 @@ class SsmEndpointsFacts(Facts):
     @property
     def unreachable(self) -> Tuple[SsmEndpoint, ...]:
         return tuple(e for e in self.endpoints if e.tcp != "ok")
+
+
+# --- network.bottlerocket_endpoints (checks/node.py) ---
+
+
+@dataclass(frozen=True)
+class BottlerocketEndpoint:
+    """One endpoint a Bottlerocket host needs: its answers, their kinds, TCP 443's result."""
+
+    service: str
+    host: str
+    addresses: Tuple[str, ...]
+    kinds: Tuple[str, ...]
+    tcp: Optional[str]  # "ok", the failure, or None when nothing resolved
+    problem: Optional[str] = None
+
+    @property
+    def reachable(self) -> bool:
+        return self.tcp == "ok"
+
+
+@dataclass(frozen=True)
+class BottlerocketEndpointsFacts(Facts):
+    """network.bottlerocket_endpoints: ECR api/dkr, S3 and guardduty-data from this host.
+
+    ``public_ok`` names the services reached on public addresses by design (the S3 gateway
+    endpoint); the others answer privately when an interface endpoint with private DNS exists.
+    """
+
+    region: str
+    endpoints: Tuple[BottlerocketEndpoint, ...]
+    public_ok: Tuple[str, ...] = ()
+
+    @property
+    def unreachable(self) -> Tuple[BottlerocketEndpoint, ...]:
+        return tuple(e for e in self.endpoints if not e.reachable)
+
+    @property
+    def public_only(self) -> Tuple[BottlerocketEndpoint, ...]:
+        return tuple(
+            e
+            for e in self.endpoints
+            if e.service not in self.public_ok and e.kinds and all(k == "public" for k in e.kinds)
+        )

@@ -191,6 +191,7 @@ class SignatureHit:
     host: Optional[str] = None  # named groups of the signature, redacted
     addr: Optional[str] = None
     platform: Optional[str] = None
+    action: Optional[str] = None  # the denied IAM action (plugin-access-denied)
 
 
 @dataclass(frozen=True)

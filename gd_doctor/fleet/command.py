@@ -238,7 +238,7 @@ def targets_command(
     ),
 ) -> None:
     """Print send-command invocations for the console-unhealthy instances, per account/Region."""
-    from gd_doctor.fleet.inputs import read_managed_file
+    from gd_doctor.fleet.console import read_managed_file
     from gd_doctor.fleet.store import Store
     from gd_doctor.fleet.summary import Inputs
     from gd_doctor.fleet.targets import (

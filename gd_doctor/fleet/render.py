@@ -6,8 +6,8 @@ import csv
 import json
 from typing import IO, Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from gd_doctor.fleet.inputs import iso
 from gd_doctor.fleet.store import Store
+from gd_doctor.fleet.values import iso
 from gd_doctor.redact import redact, redact_value
 
 # One row per instance; the first eleven columns are the ones issue 16 lists, in its order.

@@ -16,17 +16,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from gd_doctor.fleet.inputs import (
-    ProgressFn,
-    iso,
+from gd_doctor.fleet.console import (
     read_coverage_file,
     read_events_file,
-    read_host_inputs,
     region_of_coverage_file,
 )
+from gd_doctor.fleet.inputs import read_host_inputs
 from gd_doctor.fleet.model import Ignored
 from gd_doctor.fleet.store import Store
-from gd_doctor.knowledge import coverage_issues, finding_specs
+from gd_doctor.fleet.values import ProgressFn, iso
+from gd_doctor.knowledge import all_coverage_issues, finding_specs
 
 SUMMARY_SCHEMA_VERSION = 1
 _REGION_ARG = re.compile(r"^([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})=(.+)$")
@@ -159,7 +158,7 @@ def _coverage(store: Store) -> Dict[str, Any]:
 
 
 def _row_info(row: Optional[str]) -> Dict[str, Any]:
-    r = coverage_issues().get(row) if row else None
+    r = all_coverage_issues().get(row) if row else None
     return {
         "row": row,
         "number": r.number if r else None,
@@ -169,7 +168,7 @@ def _row_info(row: Optional[str]) -> Dict[str, Any]:
 
 
 def _row_fix(row: Optional[str]) -> Optional[str]:
-    r = coverage_issues().get(row) if row else None
+    r = all_coverage_issues().get(row) if row else None
     if r is None or not r.steps:
         return None
     # Row 1's first step is "wait a few minutes"; the actionable one follows it.
@@ -201,7 +200,7 @@ def _console_issues(store: Store) -> List[Dict[str, Any]]:
 
 def _finding_fix(finding: Optional[str]) -> Optional[str]:
     spec = finding_specs().get(finding) if finding else None
-    return spec.steps[0] if spec and spec.steps else None
+    return spec.fix if spec else None
 
 
 def _host_causes(store: Store) -> List[Dict[str, Any]]:

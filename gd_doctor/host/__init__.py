@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Optional
 
 from gd_doctor.host import imds as imds_mod
 from gd_doctor.host import journal as journal_mod
@@ -21,6 +21,7 @@ from gd_doctor.host.clock import Clock, SystemClock
 from gd_doctor.host.commands import CommandRunner, SubprocessRunner, UnavailableRunner
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.packages import PackageQuery
+from gd_doctor.host.platform import Uname
 from gd_doctor.host.settings import HostSettings
 from gd_doctor.host.units import UnitResolver
 
@@ -48,6 +49,9 @@ class Host:
     euid: int = 0
     env: Mapping[str, str] = field(default_factory=dict)
     settings: HostSettings = field(default_factory=HostSettings)
+    # What the kernel's uname said, when not this machine's (a bundle's replay); None: ask the
+    # live kernel when live (host/platform.py)
+    uname: Optional[Uname] = None
 
     def close(self) -> None:
         """The end of the run: kill every command still running (and its children), refuse

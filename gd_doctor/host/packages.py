@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import replace
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Set, Tuple
 
 from gd_doctor.host import timeouts
 from gd_doctor.host.commands import CommandRunner
@@ -62,6 +62,8 @@ class PackageQuery:
         self._lock = threading.Lock()
         self._dpkg: Optional[Tuple[Optional[Dict[str, DpkgPackage]], Optional[str]]] = None
         self._rpm = RpmReader(fs, run, live=live, tools=tools, timeout=timeout)
+        #: every package name asked about in this run (a bundle keeps only their entries)
+        self.asked: Set[str] = set()
 
     # --- the combined answer -----------------------------------------------------------------
 
@@ -69,6 +71,8 @@ class PackageQuery:
         """Ask every manager in ``managers`` whose database exists here. Installed wins;
         otherwise an unreadable database makes the answer unknown; "not installed" needs
         every existing database read."""
+        with self._lock:
+            self.asked.add(name)
         answers = [a for a in (self._ask(m, name) for m in managers) if a is not None]
         consulted = tuple(a.manager for a in answers if a.manager)
         for answer in answers:

@@ -2,34 +2,46 @@
 
 Used only when the host is live and its root is this machine's own ``/``: with ``--root`` (or a
 test's fake root) the answer must come from files under the root, never from the machine that
-runs gd-doctor.
+runs gd-doctor. A Host may carry the answers instead (``Host.uname``): a support bundle's replay
+answers what the recorded run's kernel said.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
     from gd_doctor.host import Host
 
 
-def _uname(host: Host) -> Optional[os.uname_result]:
+@dataclass(frozen=True)
+class Uname:
+    """The two answers of ``uname`` the checks use; None where the kernel was not asked."""
+
+    machine: Optional[str] = None
+    release: Optional[str] = None
+
+
+def uname(host: Host) -> Uname:
+    """The host's kernel answers: recorded ones, the live kernel's, or none (a root)."""
+    if host.uname is not None:
+        return host.uname
     if not (host.live and host.fs.is_live):
-        return None
+        return Uname()
     try:
-        return os.uname()
+        u = os.uname()
     except OSError:
-        return None
+        return Uname()
+    return Uname(u.machine, u.release)
 
 
 def machine(host: Host) -> Optional[str]:
     """``uname -m`` of the live host, or None when the host is a root or a fake."""
-    u = _uname(host)
-    return u.machine if u else None
+    return uname(host).machine
 
 
 def kernel_release(host: Host) -> Optional[str]:
     """``uname -r`` of the live host, or None when the host is a root or a fake."""
-    u = _uname(host)
-    return u.release if u else None
+    return uname(host).release

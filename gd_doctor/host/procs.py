@@ -100,7 +100,7 @@ class PsutilProcesses:
         ps = self._psutil
         try:
             return func()
-        except (ps.AccessDenied, ps.ZombieProcess, OSError):
+        except (ps.Error, OSError):  # denied, a zombie, or gone since (a restart loop's agent)
             return default
 
     def get(self, pid: int, *, cpu_interval: float = 0.0) -> Optional[ProcessInfo]:

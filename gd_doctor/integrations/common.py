@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Optional
 
-from gd_doctor.knowledge import CoverageIssue, coverage_issues
+from gd_doctor.knowledge import CoverageIssue, all_coverage_issues
 from gd_doctor.model import Finding, Report, Severity
 
 
@@ -21,7 +21,7 @@ def top_row(report: Report) -> Optional[CoverageIssue]:
     """The coverage-issue row of the first problem that names one."""
     for f in report.findings:
         if f.severity != Severity.INFO and f.issue_id:
-            return coverage_issues().get(f.issue_id)
+            return all_coverage_issues().get(f.issue_id)
     return None
 
 

@@ -21,7 +21,7 @@ from typing import Dict, List
 
 from gd_doctor.integrations import TYPE_NAME
 from gd_doctor.integrations.common import capture_time
-from gd_doctor.knowledge import coverage_issues
+from gd_doctor.knowledge import all_coverage_issues
 from gd_doctor.model import Finding, Report, Severity, Verdict
 from gd_doctor.redact import redact
 
@@ -43,7 +43,7 @@ def _details(pairs: Dict[str, str]) -> Dict[str, str]:
 
 
 def _finding_item(f: Finding) -> Dict[str, object]:
-    row = coverage_issues().get(f.issue_id) if f.issue_id else None
+    row = all_coverage_issues().get(f.issue_id) if f.issue_id else None
     return {
         "Id": f.finding_id[:100],
         "Title": redact(f.title)[:MAX_TITLE],

@@ -3,6 +3,10 @@
 Each JSON file names its source and its date, so it can be updated without touching logic:
 
 * ``coverage_issues.json``: AWS's EC2 coverage-issue table (every issue type and message);
+* ``bottlerocket.json``: AWS's ECS-EC2 Bottlerocket coverage table, variants, host container,
+  ECR registry accounts and endpoints;
+* ``endpoints.json``: endpoint names per partition (GuardDuty, SSM, S3 for Distributor, IMDS);
+* ``timing.json``: notes on how long the console takes to catch up, added to the fixes that need it;
 * ``support_matrix.json``: verified distributions, kernels and architectures, with agent versions;
 * ``log_signatures.json``: error signatures of the agent's logs;
 * ``findings/*.json``: what each diagnosis rule can conclude, with its fix steps;
@@ -12,7 +16,7 @@ Each JSON file names its source and its date, so it can be updated without touch
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -41,13 +45,12 @@ class CoverageIssue:
     steps: Tuple[str, ...]
     doc: str
     seed_message: str = ""
+    table: str = "ec2"  # "ec2" | "bottlerocket": which of AWS's coverage tables holds the row
 
 
-@cache
-def coverage_issues() -> Mapping[str, CoverageIssue]:
-    """The coverage-issue rows by id, in table order."""
+def _issue_rows(name: str, table: str) -> Mapping[str, CoverageIssue]:
     rows: Dict[str, CoverageIssue] = {}
-    for raw in load("coverage_issues.json")["issues"]:
+    for raw in load(name)["issues"]:
         rows[raw["id"]] = CoverageIssue(
             id=raw["id"],
             number=int(raw["number"]),
@@ -59,8 +62,27 @@ def coverage_issues() -> Mapping[str, CoverageIssue]:
             steps=tuple(raw["steps"]),
             doc=raw["doc"],
             seed_message=raw.get("seed_message", ""),
+            table=table,
         )
     return rows
+
+
+@cache
+def coverage_issues() -> Mapping[str, CoverageIssue]:
+    """The EC2 coverage-issue rows by id, in table order."""
+    return _issue_rows("coverage_issues.json", "ec2")
+
+
+@cache
+def bottlerocket_issues() -> Mapping[str, CoverageIssue]:
+    """The ECS-EC2 Bottlerocket coverage-issue rows by id, in table order."""
+    return _issue_rows("bottlerocket.json", "bottlerocket")
+
+
+@cache
+def all_coverage_issues() -> Mapping[str, CoverageIssue]:
+    """Both tables' rows by id: the EC2 table first, then the Bottlerocket one."""
+    return {**coverage_issues(), **bottlerocket_issues()}
 
 
 WHERE = ("instance", "workstation")
@@ -104,6 +126,13 @@ class FindingSpec:
     folds: Tuple[str, ...] = ()
     decisive: Optional[str] = None
 
+    @property
+    def fix(self) -> Optional[str]:
+        """The step marked as the fix; the first step when none is marked (the steps of
+        findings that only guide a diagnosis)."""
+        marked = [t for t, m in zip(self.steps, self.step_specs) if m.fix]
+        return marked[0] if marked else (self.steps[0] if self.steps else None)
+
 
 def _step(raw: Any, where: str) -> Tuple[str, StepSpec]:
     """A step is a string, or ``{"text", "fix", "distros", "where"}``."""
@@ -146,13 +175,59 @@ def finding_specs() -> Mapping[str, FindingSpec]:
                 folds=tuple(raw.get("folds", ())),
                 decisive=raw.get("decisive"),
             )
-    return specs
+    return {k: _with_notes(v) for k, v in specs.items()}
+
+
+def _note_applies(note: Mapping[str, Any], spec: "FindingSpec") -> bool:
+    if spec.id in note.get("except", ()):
+        return False
+    if spec.id in note.get("findings", ()):
+        return True
+    # "every finding that names a coverage-issue row": the console shows that row until it
+    # re-evaluates, so the fix needs the console to catch up.
+    return bool(note.get("applies_to")) and spec.issue is not None and spec.severity != "info"
+
+
+def _with_notes(spec: "FindingSpec") -> "FindingSpec":
+    """The spec with the timing and tag notes of timing.json that apply to it, as last steps."""
+    notes = load("timing.json")["notes"]
+    extra = [str(n["text"]) for n in notes if _note_applies(n, spec)]
+    extra = [e for e in dict.fromkeys(extra) if e not in spec.steps]
+    if not extra:
+        return spec
+    # a note is neither the fix nor tied to a distribution: a plain step, always kept
+    return replace(
+        spec,
+        steps=spec.steps + tuple(extra),
+        step_specs=spec.step_specs + (StepSpec(),) * len(extra),
+    )
+
+
+def tag_key_allowed(key: str) -> bool:
+    """Whether IMDS's 'Allow tags in metadata' accepts an instance tag key (timing.json).
+
+    >>> tag_key_allowed("GuardDutyManaged"), tag_key_allowed("kubernetes.io/cluster/prod")
+    (True, False)
+    >>> tag_key_allowed("_index"), tag_key_allowed("team name")
+    (False, False)
+    """
+    import re
+
+    rules = load("timing.json")["tag_keys"]
+    return key not in rules["forbidden"] and re.match(rules["allowed"], key) is not None
 
 
 def knowledge_date() -> str:
     """The date of the newest knowledge file (ISO), printed in every report and --version."""
     dates = [str(load("coverage_issues.json")["date"])]
-    for name in ("support_matrix.json", "log_signatures.json"):
+    for name in (
+        "support_matrix.json",
+        "log_signatures.json",
+        "bottlerocket.json",
+        "endpoints.json",
+        "ssm_signatures.json",
+        "timing.json",
+    ):
         if (HERE / name).exists():
             dates.append(str(load(name)["date"]))
     return max(dates)

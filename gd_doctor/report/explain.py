@@ -16,7 +16,7 @@ from gd_doctor.diagnosis.explain import (
     korean_messages,
     korean_type,
 )
-from gd_doctor.knowledge import CoverageIssue, coverage_issues
+from gd_doctor.knowledge import CoverageIssue, all_coverage_issues
 
 _OBSERVABLE = {
     "yes": "gd-doctor can see the cause on the instance",
@@ -51,11 +51,12 @@ def _korean_lines(row: CoverageIssue, verbose: bool) -> List[str]:
 def _row_block(
     row: CoverageIssue, check_titles: Mapping[str, str], *, verbose: bool, korean: bool
 ) -> List[str]:
+    table = "Bottlerocket (ECS-EC2) table, row" if row.table == "bottlerocket" else "Row"
     lines = [
-        f"Row {row.number} [{row.id}]: {row.type} {_message(row)}",
+        f"{table} {row.number} [{row.id}]: {row.type} {_message(row)}",
         f"  From the host: {_OBSERVABLE.get(row.host_observable, row.host_observable)}.",
     ]
-    if verbose and not row.in_seed:
+    if verbose and row.table == "ec2" and not row.in_seed:
         lines.append("  Added to the AWS table after the 2025 edition (not in the Korean seed).")
     if korean or verbose:
         lines.extend(_korean_lines(row, verbose))
@@ -99,11 +100,12 @@ def render_explanation(
 def render_list(width: Optional[int] = None) -> str:
     """``explain --list``: every row on one line (number, id, type and message), cut to
     ``width`` on a terminal, whole for a pipe."""
-    rows = list(coverage_issues().values())
+    rows = list(all_coverage_issues().values())
     id_width = max(len(r.id) for r in rows)
     out = []
     for r in rows:
-        line = f"{r.number:>2}  {r.id.ljust(id_width)}  {r.type}: {r.message or '(empty message)'}"
+        number = f"{r.number:>2}" if r.table == "ec2" else f"B{r.number}"  # Bottlerocket table
+        line = f"{number}  {r.id.ljust(id_width)}  {r.type}: {r.message or '(empty message)'}"
         if width is not None and len(line) > width:
             line = line[: max(10, width - 3)].rstrip() + "..."
         out.append(line)
@@ -114,6 +116,7 @@ def _row_data(row: CoverageIssue) -> Dict[str, Any]:
     ktype = korean_type(row.type)
     return {
         "number": row.number,
+        "table": row.table,
         "id": row.id,
         "type": row.type,
         "message": row.message,
@@ -145,5 +148,5 @@ def render_explanation_json(exp: Explanation) -> str:
 
 def render_list_json() -> str:
     """``explain --list --format json``: every row."""
-    rows = [_row_data(r) for r in coverage_issues().values()]
+    rows = [_row_data(r) for r in all_coverage_issues().values()]
     return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"

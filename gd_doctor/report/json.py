@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any, Dict, List
 
-from gd_doctor.knowledge import coverage_issues
+from gd_doctor.knowledge import all_coverage_issues, coverage_issues
 from gd_doctor.limits import MAX_REPORT_BYTES
 from gd_doctor.model import CheckResult, Finding, Report, Status
 from gd_doctor.redact import redact_value
@@ -15,7 +15,7 @@ SCHEMA_VERSION = 2
 
 
 def _finding(f: Finding) -> Dict[str, Any]:
-    row = coverage_issues().get(f.issue_id) if f.issue_id else None
+    row = all_coverage_issues().get(f.issue_id) if f.issue_id else None
     return {
         "id": f.finding_id,
         "title": f.title,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from gd_doctor.knowledge import coverage_issues
+from gd_doctor.knowledge import all_coverage_issues
 from gd_doctor.model import Finding, Report, Severity, Status
 from gd_doctor.redact import redact, terminal_safe
 
@@ -27,9 +27,12 @@ _FIX = 300
 _LOOKING = ("check", "confirm", "verify", "read", "look", "see", "view", "find")
 
 
-def _row(f: Finding) -> Optional[Tuple[int, str]]:
-    row = coverage_issues().get(f.issue_id) if f.issue_id else None
-    return (row.number, row.id) if row is not None else None
+def _row(f: Finding) -> Optional[Tuple[str, str]]:
+    """The row's number as printed (``B3`` for the Bottlerocket table's rows) and its id."""
+    row = all_coverage_issues().get(f.issue_id) if f.issue_id else None
+    if row is None:
+        return None
+    return (str(row.number) if row.table == "ec2" else f"B{row.number}", row.id)
 
 
 def row_label(f: Finding) -> str:
@@ -104,6 +107,9 @@ def render_ssm(report: Report) -> str:
     ]
     tail = redact("\n".join(tail_lines))
     body: List[str] = [head]
+    if report.verdict.value == "unknown" and report.verdict_reason:
+        # why the host is not proven healthy: with no problem listed, the only lead
+        body.append(redact(f"reason: {_cut(terminal_safe(report.verdict_reason), _FIX)}"))
     budget = LIMIT - len(tail) - len(head) - 2
     problems = [f for f in report.findings if f.severity != Severity.INFO]
     for n, f in enumerate(problems, 1):

@@ -13,7 +13,7 @@ import textwrap
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from gd_doctor.facts import to_data
-from gd_doctor.knowledge import coverage_issues
+from gd_doctor.knowledge import all_coverage_issues, coverage_issues
 from gd_doctor.limits import MAX_LIST
 from gd_doctor.model import CheckResult, Finding, Report, Severity, SkipReason, Status, Verdict
 from gd_doctor.redact import neutralise_controls, redact, redact_value, terminal_safe
@@ -54,9 +54,16 @@ class _Out:
         (default: as wide as ``indent``). ``painted`` replaces the prefix on the first line
         (the same text with colour codes, which have no width)."""
         hang = " " * len(indent) if hang is None else hang
+        clean = neutralise_controls(redact(text))
+        first = clean.split(maxsplit=1)[0] if clean.strip() else ""
+        if len(indent) + len(first) > self.width >= len(hang) + len(first):
+            # a word that cannot be broken (a path) and only fits after the shorter hang:
+            # the prefix stands alone and the text starts on the next line
+            self.lines.append((painted if painted is not None else indent).rstrip())
+            indent, painted = hang, None
         wrapped = textwrap.wrap(
             # Facts keep host text raw (terminal_safe leaves them alone): neutralise it here too.
-            neutralise_controls(redact(text)),
+            clean,
             width=self.width,
             initial_indent=indent,
             subsequent_indent=hang,
@@ -72,7 +79,10 @@ class _Out:
         Continuation lines align with the text, unless that leaves less than half the width."""
         sym = self.style.symbols[key]
         plain = f"{indent}{sym} {extra}"
-        hang = " " * len(plain) if len(plain) <= self.width // 2 - 10 else indent + "      "
+        longest = max((len(w) for w in text.split()), default=0)
+        aligned = len(plain) <= self.width // 2 - 10 and len(plain) + longest <= self.width
+        # a word too long for the aligned column (a path) gets the short hang instead
+        hang = " " * len(plain) if aligned else indent + "      "
         self.para(text, plain, hang, painted=f"{indent}{self.style.paint(sym, key)} {extra}")
 
 
@@ -127,7 +137,7 @@ def _verdict_para(out: _Out, report: Report, tail: str) -> None:
 
 
 def _row(f: Finding) -> Optional[Any]:
-    return coverage_issues().get(f.issue_id) if f.issue_id else None
+    return all_coverage_issues().get(f.issue_id) if f.issue_id else None
 
 
 def _issue_line(f: Finding) -> str:
@@ -135,7 +145,8 @@ def _issue_line(f: Finding) -> str:
     if row is None:
         return ""
     message = f'"{row.message}"' if row.message else "(empty message)"
-    return f"Coverage issue: {row.type} {message} (row {row.number}, {row.id})"
+    table = "row" if row.table == "ec2" else "Bottlerocket table row"
+    return f"Coverage issue: {row.type} {message} ({table} {row.number}, {row.id})"
 
 
 def _finding_block(out: _Out, f: Finding) -> None:
@@ -248,18 +259,22 @@ def _check_details(out: _Out, c: CheckResult) -> None:
 
 def _checks(out: _Out, report: Report, verbose: bool) -> None:
     marks = shown_marks(report)
-    width = max((len(c.check_id) for c in report.checks), default=10)
     root_hint = report.host.euid is not None and report.host.euid != 0
     ordered = sorted(report.checks, key=lambda c: _MARK_ORDER[marks[c.check_id]])
     passed: Dict[str, List[CheckResult]] = {}
     for c in report.checks:
         if marks[c.check_id] == "ok":
             passed.setdefault(c.category, []).append(c)
-    for c in ordered:
+
+    def folded(c: CheckResult) -> bool:
         mark = marks[c.check_id]
-        folded = not verbose and (mark == "ok" or (mark == "skip" and not c.timed_out))
-        if folded:
-            continue
+        return not verbose and (mark == "ok" or (mark == "skip" and not c.timed_out))
+
+    listed = [c for c in ordered if not folded(c)]
+    # the id column is as wide as the ids listed, not every id there is
+    width = max((len(c.check_id) for c in listed), default=10)
+    for c in listed:
+        mark = marks[c.check_id]
         out.marked(mark, _check_text(c, root_hint), "  ", c.check_id.ljust(width) + "  ")
         if verbose:
             _check_details(out, c)
@@ -315,11 +330,14 @@ def summary_line(report: Report, style: Style, *, verbose: bool) -> str:
         head += _tally(report)
     if top is not None:
         row = _row(top)
-        label = f" [row{NBSP}{row.number}{NBSP}{row.id}]" if row else f" [{top.finding_id}]"
+        # Bottlerocket's table numbers its rows apart: "B3", explained by id
+        number = (str(row.number) if row.table == "ec2" else f"B{row.number}") if row else ""
+        label = f" [row{NBSP}{number}{NBSP}{row.id}]" if row else f" [{top.finding_id}]"
         cause = short_cause(top.title, ellipsis=style.symbols["ellipsis"])
         head += f". Top cause: {cause}{label}"
         if row is not None:
-            more.append(f"gd-doctor{NBSP}explain{NBSP}{row.number}")
+            what = row.number if row.table == "ec2" else row.id
+            more.append(f"gd-doctor{NBSP}explain{NBSP}{what}")
     if not verbose:
         more.append("--verbose for every check")
     elif report.verdict != Verdict.HEALTHY:

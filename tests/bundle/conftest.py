@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -15,7 +16,11 @@ from gd_doctor.report.json import report_to_dict
 def comparable(run: Run) -> Dict[str, Any]:
     """What must be equal between a run and its replay: verdict, findings (with evidence) and
     every row (status, summary, evidence lines, data)."""
-    doc = report_to_dict(run.report)
+    return comparable_doc(report_to_dict(run.report))
+
+
+def comparable_doc(doc: Dict[str, Any]) -> Dict[str, Any]:
+    """:func:`comparable` of a JSON report (a bundle's report.json, a replay's JSON)."""
     return {
         "verdict": doc["verdict"],
         "findings": [
@@ -28,7 +33,7 @@ def comparable(run: Run) -> Dict[str, Any]:
                 c["status"],
                 c.get("summary"),
                 tuple(c.get("evidence") or ()),
-                repr(c.get("data")),
+                json.dumps(c.get("data"), sort_keys=True, default=repr),
             )
             for c in doc["checks"]
         ],

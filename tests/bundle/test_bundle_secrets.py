@@ -13,8 +13,10 @@ from typing import Dict, List, Tuple
 import pytest
 
 from gd_doctor.bundle import make_bundle
+from gd_doctor.bundle.kinds import KINDS
 from gd_doctor.host import Host
 from gd_doctor.host.settings import HostSettings
+from gd_doctor.redact import MASK
 from tests.faults.planting import (
     AGENT_LOG,
     applicable,
@@ -51,9 +53,20 @@ def test_captured_root_with_every_format_in_every_file_source(tmp_path: Path) ->
     texts = members(out)
     assert f"root{AGENT_LOG}" in texts and "answers.json" in texts
     assert leaks(list(ROWS), texts) == []
-    assert made.manifest["redactions"]["secret"] >= len([r for r in ROWS if not r.multiline])
+    totals = made.manifest["redactions"]
+    assert sum(totals.values()) >= len([r for r in ROWS if not r.multiline])
+    # every mask has its kind: the issue's kinds all occur, none is left unclassified
+    assert set(KINDS[:7]) <= set(totals), totals
+    assert "secret" not in totals, totals
     by_name = {i["name"]: i for i in made.manifest["items"]}
-    assert by_name[f"root{AGENT_LOG}"]["redactions"]["secret"] > 0
+    for name, text in texts.items():
+        if name in ("MANIFEST.json", "report.json") or name.endswith(".gz"):
+            continue  # the report comes redacted by its renderer
+        counted = sum(by_name[name].get("redactions", {}).values())
+        assert counted == text.count(MASK), name  # each item's masks, each with a kind
+    log = by_name[f"root{AGENT_LOG}"]["redactions"]
+    assert log["access-key-id"] >= 3 and log["proxy-password"] >= 3 and log["private-key"] >= 2
+    assert "[REDACTED]" not in json.dumps(made.manifest)  # kinds and counts, never a value
 
 
 def test_journal_every_format_at_once(tmp_path: Path) -> None:
@@ -111,3 +124,62 @@ def test_only_the_environment_gd_doctor_reads_is_kept(tmp_path: Path) -> None:
         assert member is not None
         kept = json.loads(member.read())["env"]
     assert kept == {"HTTPS_PROXY": "http://[REDACTED]@proxy.corp:3128"}
+
+
+def test_proc_environ_every_format(tmp_path: Path) -> None:
+    """PID 1's environment (NUL-separated, read by platform.container) with every single-line
+    format, as an assignment of its own and inside another variable's value: each variable is
+    redacted on its own, the separators and the innocent variables stay."""
+    root = tmp_path / "root"
+    (root / "proc/1").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "etc/os-release").write_text('ID=ubuntu\nVERSION_ID="22.04"\n')
+    rows = [r for r in ROWS if not r.multiline]
+    entries = [b"container=systemd-nspawn", b"LANG=C.UTF-8"]
+    for n, row in enumerate(rows):
+        entries.append(f"GD_ROW_{n}={row.line}".encode())
+        if "=" in row.line.split(" ")[0]:
+            entries.append(row.line.encode())
+    (root / "proc/1/environ").write_bytes(b"\x00".join(entries) + b"\x00")
+    out = tmp_path / "b.tar.gz"
+    made = make_bundle(Host.from_root(root, HostSettings()), out)
+    texts = members(out)
+    env = texts["root/proc/1/environ"]
+    assert leaks(rows, texts) == []
+    assert env.startswith("container=systemd-nspawn\x00LANG=C.UTF-8\x00GD_ROW_0=")
+    assert env.count("\x00") == len(entries)
+    item = {i["name"]: i for i in made.manifest["items"]}["root/proc/1/environ"]
+    assert sum(item["redactions"].values()) == env.count(MASK) >= len(rows)
+
+
+def test_https_probe_answers_every_format(tmp_path: Path) -> None:
+    """An intercepting gateway's answer (headers and body) full of credentials: the probe's
+    recorded answer reaches the bundle, its secrets never do."""
+    from tests.fakes.dns import FakeResolver
+    from tests.fakes.imds import FakeImds
+    from tests.fakes.tls import TlsEndpoint
+    from tests.network.conftest import HOST, REGION, host_with, net_checks
+
+    lines = [r for r in ROWS if not r.multiline]
+    canary = "gdcanary-https-body"
+    headers = "".join(f"X-Debug-{n}: {r.line}\r\n" for n, r in enumerate(lines))
+    body = (canary + "\n" + "\n".join(r.line for r in lines)).encode()
+    reply = (
+        "HTTP/1.1 403 Forbidden\r\nServer: corp-gateway\r\nContent-Type: text/plain\r\n"
+        f"{headers}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    with TlsEndpoint(HOST, reply_bytes=reply) as ep, FakeImds() as imds:
+        host = host_with(
+            tmp_path / "root",
+            imds_url=imds.url,
+            resolver=FakeResolver({HOST: ["127.0.0.1"]}),
+            ca_file=ep.ca_file,
+            region=REGION,
+            endpoint_url=f"https://{HOST}:{ep.address[1]}",
+        )
+        out = tmp_path / "b.tar.gz"
+        make_bundle(host, out, checks=net_checks("network", "imds"))
+    texts = members(out)
+    assert any("corp-gateway" in t for t in texts.values()), "the probe answer was recorded"
+    assert any(canary in t for t in texts.values()), "the body itself was recorded"
+    assert leaks(lines, texts) == []

@@ -8,11 +8,12 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -22,7 +23,7 @@ from gd_doctor.cli import app
 from gd_doctor.host import Host
 from gd_doctor.host.clock import FixedClock
 from gd_doctor.host.settings import HostSettings
-from tests.hostkit import FIXTURES, NOW, cli_runner, make_host
+from tests.hostkit import FIXTURES, NOW, cli_runner, make_host, write_tree
 
 ROOT = FIXTURES / "roots" / "ubuntu2204" / "root"
 
@@ -39,15 +40,24 @@ def _members(path: Path) -> Dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
 
 
-def _pack(path: Path, members: Dict[str, bytes], extra: Optional[List[tarfile.TarInfo]] = None,
-          fix_manifest: bool = True) -> Path:  # fmt: skip
+def _pack(
+    path: Path,
+    members: Dict[str, bytes],
+    extra: Optional[List[tarfile.TarInfo]] = None,
+    fix_manifest: bool = True,
+) -> Path:
     if fix_manifest and "MANIFEST.json" in members:
         manifest = json.loads(members["MANIFEST.json"])
         manifest["items"] = [
-            {**{i["name"]: i for i in manifest["items"]}.get(n, {}), "name": n, "size": len(d),
-             "sha256": hashlib.sha256(d).hexdigest()}
-            for n, d in members.items() if n != "MANIFEST.json"
-        ]  # fmt: skip
+            {
+                **{i["name"]: i for i in manifest["items"]}.get(n, {}),
+                "name": n,
+                "size": len(d),
+                "sha256": hashlib.sha256(d).hexdigest(),
+            }
+            for n, d in members.items()
+            if n != "MANIFEST.json"
+        ]
         members = {**members, "MANIFEST.json": json.dumps(manifest).encode()}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
@@ -132,23 +142,31 @@ def test_link_members(tmp_path: Path, good: Path, kind: bytes) -> None:
     _refused(_pack(tmp_path / "x.tar.gz", _members(good), [link]), "link member")
 
 
-@pytest.mark.parametrize("name,words", [("../../etc/passwd", "leaves its directory"),
-                                        ("root/../../etc/passwd", "leaves its directory"),
-                                        ("/etc/passwd", "absolute name")])  # fmt: skip
+@pytest.mark.parametrize(
+    "name,words",
+    [
+        ("../../etc/passwd", "leaves its directory"),
+        ("root/../../etc/passwd", "leaves its directory"),
+        ("/etc/passwd", "absolute name"),
+    ],
+)
 def test_escaping_names(tmp_path: Path, good: Path, name: str, words: str) -> None:
     m = _members(good)
     m[name] = b"root:x:0:0::/root:/bin/sh\n"
     _refused(_pack(tmp_path / "x.tar.gz", m), words)
 
 
-def test_newer_format(tmp_path: Path, good: Path) -> None:
+@pytest.mark.parametrize("fmt,version", [(99, "9.0"), (0, "0.0.1")], ids=["newer", "older"])
+def test_other_format(tmp_path: Path, good: Path, fmt: int, version: str) -> None:
+    """A bundle of a newer or older gd-doctor: refused, naming its format and version."""
     m = _members(good)
     manifest = json.loads(m["MANIFEST.json"])
-    manifest["format"] = 99
-    manifest["tool_version"] = "9.0"
+    manifest["format"] = fmt
+    manifest["tool_version"] = version
     m["MANIFEST.json"] = json.dumps(manifest).encode()
     _refused(
-        _pack(tmp_path / "x.tar.gz", m, fix_manifest=False), "bundle format 99 (gd-doctor 9.0)"
+        _pack(tmp_path / "x.tar.gz", m, fix_manifest=False),
+        f"bundle format {fmt} (gd-doctor {version}); this gd-doctor reads format 1",
     )
 
 
@@ -175,8 +193,11 @@ def stat_mode(p: Path) -> int:
 
 
 def test_size_cap_cuts_the_largest_log_first_and_says_so(tmp_path: Path) -> None:
-    big = "".join(f"2026-11-30T11:{m:02d}:00Z INFO line {n} " + "x" * 80 + "\n"
-                  for m in range(60) for n in range(400))  # fmt: skip
+    big = "".join(
+        f"2026-11-30T11:{m:02d}:00Z INFO line {n} " + "x" * 80 + "\n"
+        for m in range(60)
+        for n in range(400)
+    )
     small = "2026-11-30T11:59:00Z ERROR dispatch failure: Connection refused (os error 111)\n"
     host = make_host(
         tmp_path / "root",
@@ -190,8 +211,13 @@ def test_size_cap_cuts_the_largest_log_first_and_says_so(tmp_path: Path) -> None
     from gd_doctor.checks import agent_logs
 
     out = tmp_path / "b.tar.gz"
-    made = make_bundle(host, out, total_cap=512 << 10, checks=agent_logs.CHECKS,
-                       options=Options(since=timedelta(hours=24)))  # fmt: skip
+    made = make_bundle(
+        host,
+        out,
+        total_cap=512 << 10,
+        checks=agent_logs.CHECKS,
+        options=Options(since=timedelta(hours=24)),
+    )
     items = {i["name"]: i for i in made.manifest["items"]}
     cut = items["root/var/log/amzn-guardduty-agent/agent.log"]
     assert cut["cut"] == "cap" and cut["size"] < cut["original_size"]
@@ -200,20 +226,65 @@ def test_size_cap_cuts_the_largest_log_first_and_says_so(tmp_path: Path) -> None
     assert _members(out)["root/var/log/amzn-guardduty-agent/agent.log"].endswith(b"x" * 80 + b"\n")
 
 
-def test_window_cut_is_recorded(tmp_path: Path) -> None:
-    old = "".join(f"2026-11-2{d}T10:00:00Z INFO old line\n" for d in range(3))
+def _windowed_host(tmp_path: Path, old_lines: int) -> Tuple[Host, str, str]:
+    old = "".join(
+        f"2026-11-2{n % 3}T10:{n % 60:02d}:00Z INFO old line {n} " + "y" * 80 + "\n"
+        for n in range(old_lines)
+    )
     new = "2026-11-30T11:00:00Z ERROR dispatch failure: Connection refused (os error 111)\n"
-    host = make_host(tmp_path / "root", files={"/var/log/amzn-guardduty-agent/agent.log": old + new},
-                     commands={}, clock=FixedClock(NOW))  # fmt: skip
+    host = make_host(
+        tmp_path / "root",
+        files={"/var/log/amzn-guardduty-agent/agent.log": old + new},
+        commands={},
+        clock=FixedClock(NOW),
+    )
+    return host, old, new
+
+
+def test_window_cut_comes_first_when_the_cap_needs_it(tmp_path: Path) -> None:
+    """Over the cap, the lines stamped before the window go first, and the manifest says so;
+    every line of the window stays."""
     from gd_doctor.checks import agent_logs
 
-    made = make_bundle(host, tmp_path / "b.tar.gz", checks=agent_logs.CHECKS,
-                       options=Options(since=timedelta(hours=24)))  # fmt: skip
+    host, old, new = _windowed_host(tmp_path, 3600)
+    assert len(old) > 300 << 10
+    made = make_bundle(
+        host,
+        tmp_path / "b.tar.gz",
+        checks=agent_logs.CHECKS,
+        total_cap=512 << 10,
+        options=Options(since=timedelta(hours=24)),
+    )
     item = {i["name"]: i for i in made.manifest["items"]}[
         "root/var/log/amzn-guardduty-agent/agent.log"
     ]
     assert item["cut"] == "window" and item["size"] == len(new)
+    assert item["original_size"] == len(old) + len(new)
     assert made.manifest["window_start"].startswith("2026-11-29T12:00")
+    assert (
+        _members(tmp_path / "b.tar.gz")["root/var/log/amzn-guardduty-agent/agent.log"]
+        == new.encode()
+    )
+
+
+def test_no_window_cut_while_everything_fits(tmp_path: Path) -> None:
+    """The checks read a log's older lines too (its last entry, earlier signatures): under the
+    cap the bundle keeps them, so the replay sees what the run saw."""
+    from gd_doctor.checks import agent_logs
+    from tests.bundle.conftest import bundle_and_replay, comparable, differences
+
+    host, old, new = _windowed_host(tmp_path, 30)
+    made, again = bundle_and_replay(
+        host,
+        tmp_path / "b.tar.gz",
+        checks=agent_logs.CHECKS,
+        options=Options(since=timedelta(hours=24)),
+    )
+    item = {i["name"]: i for i in made.manifest["items"]}[
+        "root/var/log/amzn-guardduty-agent/agent.log"
+    ]
+    assert item["cut"] is None and item["size"] == len(old) + len(new)
+    assert differences(comparable(made.run), comparable(again)) == []
 
 
 def test_cli_bundle_writes_a_private_file(tmp_path: Path) -> None:
@@ -235,3 +306,74 @@ def test_redact_more_is_consistent(tmp_path: Path) -> None:
     assert made.manifest["redactions"].get("hostname", 0) >= 1
     assert made.manifest["host"]["hostname"] == "host-1"
     assert "host-1" in texts["root/etc/hostname"]
+
+
+def _as_nobody(argv: List[str]) -> Dict[str, Any]:
+    """``gd-doctor ARGV`` in a child process that dropped root for nobody (65534): what a
+    non-root user gets. Everything is imported before the fork (nobody may not read the
+    interpreter's own library)."""
+    runner = cli_runner()
+    warm = Path(tempfile.mkdtemp(prefix="gd-doctor-warm-"))
+    try:
+        runner.invoke(app, ["bundle", "--root", str(ROOT), "--output", str(warm / "w.tar.gz")])
+        runner.invoke(app, ["timeline", "--root", str(ROOT)])
+    finally:
+        shutil.rmtree(warm)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            res = runner.invoke(app, argv)
+            os.write(
+                w,
+                json.dumps({"code": res.exit_code, "out": res.stdout, "err": res.stderr}).encode(),
+            )
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with os.fdopen(r) as fh:
+        got: Dict[str, Any] = json.loads(fh.read() or "{}")
+    return got
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+def test_nothing_readable_as_a_non_root_user(tmp_path: Path) -> None:
+    """A root whose directories only root may read, bundled by nobody: a clear message, exit
+    3, no file left behind; the host is not changed."""
+    work = Path(tempfile.mkdtemp(prefix="gd-doctor-nobody-"))
+    try:
+        os.chmod(work, 0o777)
+        root = work / "root"
+        write_tree(root, {"/etc/os-release": "ID=ubuntu\n", "/var/log/syslog": "x\n"})
+        for d in ("etc", "var"):
+            os.chmod(root / d, 0o700)
+        before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+        got = _as_nobody(["bundle", "--root", str(root), "--output", str(work / "b.tar.gz")])
+        assert got["code"] == 3, got
+        assert "nothing could be read on this host (run as root?)" in got["err"]
+        assert sorted(os.listdir(work)) == ["root"]
+        assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
+    finally:
+        shutil.rmtree(work)
+
+
+def test_empty_window_is_refused_clearly(tmp_path: Path) -> None:
+    res = cli_runner().invoke(
+        app,
+        ["bundle", "--root", str(ROOT), "--since", "0m", "--output", str(tmp_path / "b.tar.gz")],
+    )
+    assert res.exit_code == 2 and "the window must be more than 0" in res.output
+    assert not (tmp_path / "b.tar.gz").exists()
+
+
+def test_timeline_with_nothing_in_the_window_says_so(tmp_path: Path) -> None:
+    """Nothing happened in a one-second window of a root without a journal: the sources that
+    could not be read are named, and with no event and a source unread, the exit is 3."""
+    res = cli_runner().invoke(app, ["timeline", "--root", str(ROOT), "--since", "1s"])
+    assert res.exit_code == 3, res.output
+    assert "(0 events)" in res.stdout and "No event in the window" in res.stdout
+    assert "note: journal:" in res.stdout

@@ -3,11 +3,12 @@ the run that made it, over every fixture root and over live-like hosts built fro
 
 from __future__ import annotations
 
+import json
 import os
 import stat
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytest
 
@@ -77,10 +78,13 @@ def _crash_loop_host(tmp: Path) -> Host:
 
     at = NOW
     journal_entries = [
-        JournalEntry(at - timedelta(minutes=10 - n), "amazon-guardduty-agent.service: Main process exited, code=exited, status=1/FAILURE",
-                     {"UNIT": "amazon-guardduty-agent.service", "_PID": "1", "PRIORITY": "4"})
+        JournalEntry(
+            at - timedelta(minutes=10 - n),
+            "amazon-guardduty-agent.service: Main process exited, code=exited, status=1/FAILURE",
+            {"UNIT": "amazon-guardduty-agent.service", "_PID": "1", "PRIORITY": "4"},
+        )
         for n in range(5)
-    ]  # fmt: skip
+    ]
 
     class Journal:
         description = "fake journal (restart loop)"
@@ -152,4 +156,98 @@ def test_live_network_host_replays_the_same(tmp_path: Path) -> None:
     assert diff == [], "\n".join(diff)
     with open_bundle(tmp_path / "b.tar.gz") as b:
         kinds = {c["kind"] for c in b.answers["calls"]}
+        creds = [c for c in b.answers["calls"] if "identity-credentials" in json.dumps(c["key"])]
     assert {"dns", "https", "imds"} <= kinds
+    assert creds, "the run read the instance's identity credentials"
+    # the IMDS token and the credentials' secret parts never reach the bundle
+    from tests.bundle.test_bundle_secrets import members
+    from tests.fakes.imds import TOKEN
+
+    texts = members(tmp_path / "b.tar.gz")
+    secrets = (TOKEN, "FAKE-SECRET-MUST-NEVER-BE-PRINTED", "FAKE-SESSION-TOKEN-MUST-NEVER-BE")
+    assert [(n, s) for n, t in texts.items() for s in secrets if s in t] == []
+    assert "ASIA[REDACTED]" in texts["answers.json"]
+
+
+class _DatedEndpoint(TlsEndpoint):
+    """The AWS endpoint stand-in whose server clock runs ``offset`` ahead of this machine's:
+    its replies carry a ``Date`` header, as every AWS endpoint's do."""
+
+    offset = timedelta(minutes=10)
+    host_now: Optional[datetime] = None  # the host's clock (a test's is fixed)
+
+    def _handle(self, conn: Any) -> None:
+        import ssl
+        from email.utils import format_datetime
+
+        from tests.fakes.tls import AWS_REPLY
+
+        conn.settimeout(3)
+        try:
+            with self.context.wrap_socket(conn, server_side=True) as tls:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                base = self.host_now or datetime.now(timezone.utc)
+                when = format_datetime(base + self.offset, usegmt=True)
+                head, _, rest = AWS_REPLY.partition(b"\r\n")
+                tls.sendall(head + b"\r\nDate: " + when.encode() + b"\r\n" + rest)
+        except (OSError, ssl.SSLError):
+            return
+
+
+def test_clock_skew_from_the_bundles_https_date_headers(tmp_path: Path) -> None:
+    """The endpoint's clock is 10 minutes ahead: the bundle's timeline says this host's clock
+    is about 600 s behind, a failure (SigV4 allows 5 minutes); the replay is still the same."""
+    from gd_doctor.bundle import timeline as tl
+    from gd_doctor.cli import app
+    from tests.hostkit import cli_runner
+
+    ssm = {
+        f"{s}.{REGION}.amazonaws.com": ["127.0.0.1"] for s in ("ssm", "ssmmessages", "ec2messages")
+    }
+    with _DatedEndpoint(HOST) as ep, FakeImds() as imds:
+        host = host_with(
+            tmp_path / "root",
+            imds_url=imds.url,
+            resolver=FakeResolver({HOST: ["127.0.0.1"], **ssm}),
+            ca_file=ep.ca_file,
+            region=REGION,
+            endpoint_url=f"https://{HOST}:{ep.address[1]}",
+        )
+        ep.host_now = host.clock.now()
+        made, again = bundle_and_replay(host, tmp_path / "b.tar.gz", checks=net_checks("network"))
+    assert differences(comparable(made.run), comparable(again)) == []
+    with open_bundle(tmp_path / "b.tar.gz") as b:
+        (skew,) = tl.clock_skew(b.answers)
+    offset = int(skew.text.split("clock is ")[1].split(" s ")[0])
+    assert 595 <= offset <= 605 and "behind" in skew.text and skew.failure
+    res = cli_runner().invoke(app, ["timeline", "--bundle", str(tmp_path / "b.tar.gz")])
+    assert "clock skew: this host's clock is" in res.stdout
+
+
+def test_bundle_keeps_only_the_dpkg_entries_the_checks_asked_about(tmp_path: Path) -> None:
+    """The host's software list is not evidence: the bundle's dpkg status holds the stanzas of
+    the packages the checks queried, and the replay still reads the same package facts."""
+    import shutil
+    import tarfile
+
+    root = tmp_path / "root"
+    shutil.copytree(FIXTURES / "roots" / "ubuntu2204" / "root", root, symlinks=True)
+    status = root / "var/lib/dpkg/status"
+    status.parent.mkdir(parents=True, exist_ok=True)
+    # real Debian 12 stanzas (base-files, libc6, passwd, systemd) plus the agent's (synthetic)
+    shutil.copy(FIXTURES / "dpkg" / "status-bookworm-with-agent", status)
+    out = tmp_path / "b.tar.gz"
+    manifest = _assert_same(Host.from_root(root, HostSettings()), out)
+    with tarfile.open(out) as tar:
+        member = tar.extractfile("root/var/lib/dpkg/status")
+        assert member is not None
+        kept = member.read().decode()
+    assert "Package: amazon-guardduty-agent" in kept and "Version: 1.9.2" in kept
+    assert "Package: libc6" not in kept and "Package: systemd" not in kept
+    item = next(i for i in manifest["items"] if i["name"] == "root/var/lib/dpkg/status")
+    assert "1 of its 5 entries" in item["note"], item

@@ -45,14 +45,17 @@ def _stage(root: Path) -> datetime:
         e["__REALTIME_TIMESTAMP"] = str(_usec(e) + shift).encode()
         e["_BOOT_ID"] = BOOT
     start = datetime.fromtimestamp(t0 / 1e6, timezone.utc)
-    write_tree(root, {
-        "/etc/os-release": (FIXTURES / "os-release/ubuntu2204/os-release").read_text(),
-        "/var/log/dpkg.log": (
-            f"{(start - timedelta(days=3)):%Y-%m-%d %H:%M:%S} install amazon-ssm-agent:amd64 <none> 3.3.1142.0\n"
-            f"{start:%Y-%m-%d %H:%M:%S} upgrade amazon-guardduty-agent:amd64 1.8.0 1.9.2\n"
-            f"{start:%Y-%m-%d %H:%M:%S} status installed amazon-guardduty-agent:amd64 1.9.2\n"
-        ),
-    })  # fmt: skip
+    write_tree(
+        root,
+        {
+            "/etc/os-release": (FIXTURES / "os-release/ubuntu2204/os-release").read_text(),
+            "/var/log/dpkg.log": (
+                f"{(start - timedelta(days=3)):%Y-%m-%d %H:%M:%S} install amazon-ssm-agent:amd64 <none> 3.3.1142.0\n"
+                f"{start:%Y-%m-%d %H:%M:%S} upgrade amazon-guardduty-agent:amd64 1.8.0 1.9.2\n"
+                f"{start:%Y-%m-%d %H:%M:%S} status installed amazon-guardduty-agent:amd64 1.9.2\n"
+            ),
+        },
+    )
     journal_from_export(format_export(loop + oom), root / "var/log/journal" / ("0" * 32))
     return start
 

@@ -12,7 +12,7 @@ from gd_doctor.checks import ALL_CHECKS
 from gd_doctor.checks.base import CATEGORIES, NEEDS, Check
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.base import Rule
-from gd_doctor.knowledge import coverage_issues, finding_specs, load
+from gd_doctor.knowledge import all_coverage_issues, coverage_issues, finding_specs, load
 
 ID = re.compile(r"^[a-z0-9]+(\.[a-z0-9_]+)+$")
 
@@ -86,7 +86,7 @@ def test_coverage_table_is_complete_and_well_formed() -> None:
 
 
 def test_finding_specs_point_at_real_rows_and_checks() -> None:
-    rows = coverage_issues()
+    rows = all_coverage_issues()  # the EC2 table and the Bottlerocket one
     check_ids = {c.id for c in ALL_CHECKS}
     for spec in finding_specs().values():
         assert re.match(r"^[a-z0-9]+(\.[a-z0-9-]+)+$", spec.id), spec.id
@@ -196,3 +196,47 @@ def test_no_cross_domain_markers_left() -> None:
         if "TODO(facts)" in line
     ]
     assert marked == []
+
+
+# --- the contract, run over every fixture root ----------------------------------------------
+
+import pytest  # noqa: E402
+
+from gd_doctor.diagnosis.engine import UNEXPLAINED  # noqa: E402
+from gd_doctor.facts import to_data  # noqa: E402
+from gd_doctor.host import Host  # noqa: E402
+from gd_doctor.host.settings import HostSettings  # noqa: E402
+from gd_doctor.model import Status  # noqa: E402
+from tests.hostkit import FIXTURES, make_host, run_pipeline  # noqa: E402
+
+FIXTURE_ROOTS = sorted(p for p in (FIXTURES / "roots").iterdir() if p.is_dir())
+JUDGED = (Status.OK, Status.WARN, Status.FAIL)
+
+
+def _assert_contract(results: object) -> None:
+    by_check = {c.id: c for c in ALL_CHECKS}
+    for res in results:  # type: ignore[attr-defined]
+        chk = by_check[res.check_id]
+        if res.status in JUDGED:
+            # a judged outcome always carries its declared facts, and the JSON data is them
+            assert chk.facts is not None and isinstance(res.facts, chk.facts), (
+                f"{chk.id} ({res.status.value}) returned {type(res.facts).__name__}"
+            )
+            assert dict(res.data) == to_data(res.facts), chk.id
+        elif res.facts is not None:
+            assert chk.facts is not None and isinstance(res.facts, chk.facts), chk.id
+
+
+@pytest.mark.parametrize("case", FIXTURE_ROOTS, ids=[p.name for p in FIXTURE_ROOTS])
+def test_every_check_returns_its_declared_facts_on_fixture_roots(case: Path) -> None:
+    run, diagnosis, _ = run_pipeline(Host.from_root(case / "root", HostSettings()))
+    _assert_contract(run.results)
+    generic = [c for f in diagnosis.findings if f.finding_id == UNEXPLAINED for c in f.checks]
+    assert generic == [], f"failing checks no rule explains: {generic}"
+
+
+def test_every_check_returns_its_declared_facts_on_a_live_host(tmp_path: Path) -> None:
+    run, diagnosis, _ = run_pipeline(make_host(tmp_path))
+    assert len(run.results) == len(ALL_CHECKS)
+    _assert_contract(run.results)
+    assert UNEXPLAINED not in [f.finding_id for f in diagnosis.findings]

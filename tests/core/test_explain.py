@@ -233,14 +233,22 @@ def test_explain_cli_list_json_and_verbose_provenance() -> None:
     listed = runner.invoke(app, ["explain", "--list"])
     assert listed.exit_code == 0
     lines = listed.stdout.splitlines()
-    assert len(lines) == len(ROWS)
-    assert [int(line.split()[0]) for line in lines] == [r.number for r in ROWS.values()]
+    from gd_doctor.knowledge import bottlerocket_issues
+
+    bottlerocket = bottlerocket_issues()
+    assert len(lines) == len(ROWS) + len(bottlerocket)
+    # the EC2 table's rows by number, then the Bottlerocket table's as B1, B2, ...
+    assert [line.split()[0] for line in lines] == [str(r.number) for r in ROWS.values()] + [
+        f"B{r.number}" for r in bottlerocket.values()
+    ]
     assert lines[14].split()[1] == "private-dns-attributes"
     as_json = runner.invoke(app, ["explain", "--format", "json", "row 15"])
     doc = json.loads(as_json.stdout)
     assert doc["recognised"] and doc["matches"][0]["id"] == "private-dns-attributes"
     assert doc["matches"][0]["korean"]["type"] == "VPC 엔드포인트 생성 실패"
-    assert len(json.loads(runner.invoke(app, ["explain", "--list", "-f", "json"]).stdout)) == 17
+    listed_json = json.loads(runner.invoke(app, ["explain", "--list", "-f", "json"]).stdout)
+    assert [r["table"] for r in listed_json].count("ec2") == 17
+    assert len(listed_json) == 17 + len(bottlerocket)
     plain = runner.invoke(app, ["explain", "5"]).stdout
     verbose = runner.invoke(app, ["explain", "5", "--verbose"]).stdout
     assert "Added to the AWS table" not in plain and "Added to the AWS table" in verbose

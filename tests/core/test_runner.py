@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List
 
 import pytest
 
 from gd_doctor.checks.base import Context, Options, check, fail, ok
-from gd_doctor.model import Outcome, SkipReason, Status
+from gd_doctor.model import Facts, Outcome, SkipReason, Status
 from gd_doctor.runner import run_checks
 from tests.hostkit import make_host
 
 
-@check("platform.alpha", title="alpha", category="platform")
+@dataclass(frozen=True)
+class AlphaFacts(Facts):
+    value: int
+
+
+@check("platform.alpha", title="alpha", category="platform", facts=AlphaFacts)
 def alpha(ctx: Context) -> Outcome:
     """Passes."""
-    return ok("fine", value=1)
+    return ok("fine", facts=AlphaFacts(1))
 
 
 @check("platform.broken", title="broken", category="platform")
@@ -34,11 +40,16 @@ def failing(ctx: Context) -> Outcome:
 
 
 @check(
-    "platform.after_alpha", title="reads alpha", category="platform", requires=("platform.alpha",)
+    "platform.after_alpha",
+    title="reads alpha",
+    category="platform",
+    requires=("platform.alpha",),
+    reads=(AlphaFacts,),
 )
 def after_alpha(ctx: Context) -> Outcome:
-    """Reads a fact of its prerequisite."""
-    return ok(f"alpha said {ctx.fact('platform.alpha', 'value')}")
+    """Reads the facts of its prerequisite."""
+    facts = ctx.facts(AlphaFacts)
+    return ok(f"alpha said {facts.value if facts else None}")
 
 
 @check(

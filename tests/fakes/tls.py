@@ -49,8 +49,10 @@ class TlsEndpoint(TcpAcceptServer):
         ca_org: str = "Amazon",
         host: str = "127.0.0.1",
         port: int = 0,
+        reply_bytes: Optional[bytes] = None,
     ) -> None:
         self.name = name
+        self.reply_bytes = reply_bytes  # a whole HTTP answer of the test's own
         self.ca = trustme.CA(organization_name=ca_org)
         issuer = (
             trustme.CA(organization_name="Untrusted Test CA") if cert == "untrusted" else self.ca
@@ -93,7 +95,10 @@ class TlsEndpoint(TcpAcceptServer):
                         return
                     data += chunk
                 self.requests.append(data)
-                tls.sendall(AWS_REPLY if self.reply == "aws" else HTML_REPLY)
+                if self.reply_bytes is not None:
+                    tls.sendall(self.reply_bytes)
+                else:
+                    tls.sendall(AWS_REPLY if self.reply == "aws" else HTML_REPLY)
         except (OSError, ssl.SSLError):
             return
 

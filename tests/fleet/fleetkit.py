@@ -44,7 +44,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from gd_doctor.host import Host
 from gd_doctor.host.settings import HostSettings
-from gd_doctor.knowledge import coverage_issues
+from gd_doctor.knowledge import all_coverage_issues
 from gd_doctor.model import Report, Severity
 from gd_doctor.pipeline import run_doctor
 from gd_doctor.report.json import report_to_dict
@@ -168,7 +168,7 @@ def _top_row(report: Report) -> Optional[str]:
 
 
 def _message(row: Optional[str]) -> str:
-    r = coverage_issues().get(row or "no-agent-reporting")
+    r = all_coverage_issues().get(row or "no-agent-reporting")
     assert r is not None
     msg = r.message.replace("<vpcId>", VPC).replace("<id>", "111122223333")
     if r.id == "private-dns-attributes":

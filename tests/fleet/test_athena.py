@@ -167,7 +167,7 @@ def test_console_view_has_every_row_pattern_of_the_knowledge_base() -> None:
 
 def test_console_view_maps_issues_like_explain(tmp_path: Path) -> None:
     """The SQL fold of the issue text agrees with gd-doctor's own on every row's real message."""
-    from gd_doctor.fleet.inputs import row_of_issue
+    from gd_doctor.fleet.values import row_of_issue
 
     con = ad.connect()
     lines = []

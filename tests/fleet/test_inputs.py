@@ -13,14 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gd_doctor.fleet import inputs
-from gd_doctor.fleet.inputs import (
-    read_coverage_file,
-    read_events_file,
-    read_host_file,
-    read_host_inputs,
-    read_managed_file,
-    row_of_issue,
-)
+from gd_doctor.fleet.console import read_coverage_file, read_events_file, read_managed_file
+from gd_doctor.fleet.inputs import read_host_file, read_host_inputs
 from gd_doctor.fleet.jsonstream import StreamError, iter_array_items
 from gd_doctor.fleet.model import (
     BadInput,
@@ -30,6 +24,7 @@ from gd_doctor.fleet.model import (
     OtherResource,
     Reason,
 )
+from gd_doctor.fleet.values import row_of_issue
 from tests.fleet.fleetkit import CMD_NEW, FleetLayout
 
 

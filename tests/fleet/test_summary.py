@@ -19,9 +19,9 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import pytest
 
-from gd_doctor.fleet.inputs import row_of_issue
 from gd_doctor.fleet.render import CSV_COLUMNS, iter_csv, render_text, write_csv
 from gd_doctor.fleet.summary import NOT_MANAGED_NOTE, CoverageArg, Inputs, build_summary, collect
+from gd_doctor.fleet.values import row_of_issue
 from gd_doctor.model import Severity
 from tests.fleet.fleetkit import REPO, FleetLayout, Instance
 
@@ -304,8 +304,13 @@ def test_csv_one_row_per_instance_read_back(fleet: FleetLayout, result: Any) -> 
         assert r["agreement"] == _agreement(fleet, inst)
         if c:
             assert r["account_id"] == inst.account_id and r["region"] == inst.region
-        if h and h[0] != "healthy":
+        if h and h[0] == "unhealthy":
             assert r["top_finding"] and r["first_fix"]
+        elif h and h[0] == "unknown":
+            # an EKS or Bottlerocket root can be unknown with no problem listed: the lead
+            # is then the reason it is not proven healthy
+            assert r["first_fix"], r
+            assert r["top_finding"] or r["first_fix"].startswith("not proven healthy: ")
 
 
 def test_empty_inputs_still_add_up(empty_dir: Path) -> None:

@@ -4,7 +4,6 @@ JSON Schema; EMF is received by a fake CloudWatch agent on loopback over TCP and
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import socket
@@ -24,17 +23,7 @@ from gd_doctor.integrations import compliance, emf, inventory
 from gd_doctor.integrations.outputs import FleetOutputs, deliver
 from gd_doctor.model import Report
 from gd_doctor.pipeline import run_doctor
-from tests.hostkit import FIXTURES, NOW
-
-
-def separate_stderr() -> CliRunner:
-    """A runner that keeps stderr apart from stdout: click 8.2+ always does (and has no
-    ``mix_stderr``); click 8.1, the last for Python 3.9, mixes them unless told not to."""
-    kwargs: Dict[str, Any] = {}
-    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
-        kwargs["mix_stderr"] = False
-    return CliRunner(**kwargs)
-
+from tests.hostkit import FIXTURES, NOW, cli_runner
 
 ROOTS = sorted(p.name for p in (FIXTURES / "roots").iterdir() if (p / "root").is_dir())
 EMF_SCHEMA = json.loads((FIXTURES / "emf" / "emf-spec.schema.json").read_text())
@@ -223,7 +212,7 @@ def test_no_agent_listening_is_a_warning_and_the_run_goes_on(tmp_path: Path) -> 
     probe.close()  # a port nobody listens on
     root = FIXTURES / "roots" / ROOTS[0] / "root"
     args = ["check", "--root", str(root), "--format", "json", "--emf-endpoint", f"127.0.0.1:{port}"]
-    res = separate_stderr().invoke(app, args)
+    res = cli_runner().invoke(app, args)
     assert res.exit_code in (0, 1), res.output
     assert "emf:" in res.stderr
     json.loads(res.stdout)  # the diagnosis itself is unaffected

@@ -19,12 +19,17 @@ from gd_doctor.diagnosis import imds as imds_rules
 from gd_doctor.diagnosis import network as network_rules
 from gd_doctor.facts import to_data
 from gd_doctor.host import Host
+from gd_doctor.host.imds import HttpImds
+from gd_doctor.host.net import LiveNetwork
 from gd_doctor.model import Status
 from gd_doctor.runner import RunOutcome
 from tests.fakes.dns import FakeResolver
 from tests.fakes.imds import FakeImds, default_tree
 from tests.fakes.tls import TlsEndpoint, closed_port
+from tests.hostkit import make_host
 from tests.network.conftest import HOST, REGION, host_with, pipeline
+
+BR_UNIT_ACTIVE = "LoadState=loaded\nActiveState=active\nSubState=running\n"
 
 PACKAGE = Path(__file__).resolve().parents[2] / "gd_doctor"
 DOMAIN_CHECKS = [c for c in ALL_CHECKS if c.category in ("imds", "network")]
@@ -89,7 +94,24 @@ def _identity_garbage(tmp_path: Path) -> Iterator[Host]:
         yield host_with(tmp_path, imds_url=imds.url, resolver=FakeResolver({}), region=REGION)
 
 
+@contextlib.contextmanager
+def _bottlerocket(tmp_path: Path) -> Iterator[Host]:
+    """A Bottlerocket ECS host (checks/node.py): ECR, S3 and guardduty-data resolve."""
+    os_release = "NAME=Bottlerocket\nID=bottlerocket\nVARIANT_ID=aws-ecs-2\nVERSION_ID=1.62.1\n"
+    names = [f"api.ecr.{REGION}.amazonaws.com", f"s3.{REGION}.amazonaws.com", HOST]
+    unit = ("systemctl", "show", "host-containers@amazon-guardduty-agent.service", "-p")
+    with FakeImds(tokens="required") as imds:
+        yield make_host(
+            tmp_path,
+            files={"/etc/os-release": os_release, "/etc/resolv.conf": "nameserver 192.0.2.2\n"},
+            commands={(*unit, "LoadState,ActiveState,SubState"): (0, BR_UNIT_ACTIVE)},
+            imds=HttpImds(imds.url),
+            net=LiveNetwork(FakeResolver({n: ["127.0.0.1"] for n in names}), None),
+        )
+
+
 SETUPS: Dict[str, Setup] = {
+    "bottlerocket": _bottlerocket,
     "healthy": _healthy,
     "broken": _broken,
     "unreachable": _unreachable,

@@ -191,7 +191,9 @@ def test_partitions(tmp_path: Path, region: str, suffix: str) -> None:
     host = host_with(tmp_path, resolver=FakeResolver({}), region=region)
     run, _, _, _ = pipeline(host, "network.region")
     got = facts(run, RegionFacts)
-    assert got.host == f"guardduty-data.{region}.{suffix}" and got.region_source == "--region"
+    # GovCloud's endpoint service is guardduty-data-fips: its name is the primary one there.
+    name = "guardduty-data-fips" if region.startswith("us-gov") else "guardduty-data"
+    assert got.host == f"{name}.{region}.{suffix}" and got.region_source == "--region"
     assert (got.fips_host is not None) == region.startswith("us-gov")
 
 

@@ -57,11 +57,11 @@ def test_bare_gd_doctor_completes_the_options_of_check() -> None:
 
 def test_completion_offers_every_check_id_category_and_issue_id() -> None:
     from gd_doctor.checks import ALL_CHECKS
-    from gd_doctor.knowledge import coverage_issues
+    from gd_doctor.knowledge import all_coverage_issues
 
     assert _completion_var("check_ids") == {c.id for c in ALL_CHECKS}
     assert _completion_var("categories") == {c.category for c in ALL_CHECKS}
-    assert _completion_var("issue_ids") == set(coverage_issues())
+    assert _completion_var("issue_ids") == set(all_coverage_issues())  # both tables
 
 
 def _man_paragraph(option: str) -> str:

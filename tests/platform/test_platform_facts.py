@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gd_doctor.checks import ALL_CHECKS, PLATFORM_CHECKS, kernel, platform
+from gd_doctor.checks import node as node_checks
 from gd_doctor.diagnosis.engine import UNEXPLAINED
 from gd_doctor.facts import to_data
 from gd_doctor.host import Host
@@ -21,9 +22,12 @@ JUDGED = (Status.OK, Status.WARN, Status.FAIL)
 DIAGNOSIS = Path(__file__).resolve().parents[2] / "gd_doctor" / "diagnosis"
 
 
-def test_the_two_modules_make_the_platform_domain() -> None:
-    assert set(PLATFORM_CHECKS) == {*platform.CHECKS, *kernel.CHECKS}
-    assert len(PLATFORM_CHECKS) == len(platform.CHECKS) + len(kernel.CHECKS)
+def test_the_three_modules_make_the_platform_domain() -> None:
+    # checks/node.py adds the kind of node (Bottlerocket, EKS/ECS) to the machine and kernel
+    assert set(PLATFORM_CHECKS) == {*platform.CHECKS, *kernel.CHECKS, *node_checks.CHECKS}
+    assert len(PLATFORM_CHECKS) == len(platform.CHECKS) + len(kernel.CHECKS) + len(
+        node_checks.CHECKS
+    )
     assert ALL_CHECKS[: len(PLATFORM_CHECKS)] == PLATFORM_CHECKS
     for chk in PLATFORM_CHECKS:
         assert chk.id.startswith("platform.") and chk.category == "platform", chk.id

@@ -13,6 +13,13 @@ otherwise, or a forbidden finding appeared).
 True
 >>> judge({"verdict": "healthy"}, rep, exit_code=1).false_alarm
 True
+
+A failing check that no rule explains (gd-doctor's generic finding) fails every scenario:
+
+>>> gap = {"verdict": "unhealthy", "findings": [{"id": "tool.unexplained-failure",
+...        "severity": "fail"}]}
+>>> judge({"verdict": "unhealthy"}, gap, exit_code=1).problems
+['tool.unexplained-failure: a failing check that no rule explains']
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 PROBLEM_SEVERITIES = ("fail", "warn")
+#: the engine's generic finding for a failing check no rule explains (diagnosis/engine.py)
+UNEXPLAINED = "tool.unexplained-failure"
 
 
 @dataclass
@@ -94,6 +103,9 @@ def judge(
     if not top1:
         problems.append(f"top finding {_describe(top)}, expected {top_expected.strip()}")
 
+    if UNEXPLAINED in ids:
+        # every failure in the corpus must be explained by a real rule
+        problems.append(f"{UNEXPLAINED}: a failing check that no rule explains")
     if expect.get("no_findings") and problem_findings:
         problems.append("expected no findings, got " + ", ".join(map(_describe, problem_findings)))
     for fid in expect.get("findings", []):

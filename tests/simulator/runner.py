@@ -77,6 +77,7 @@ class RunResult:
     leaked_secrets: bool = False
     agent_state: Dict[str, str] = field(default_factory=dict)
     stdout_text: str = ""
+    bundle: Optional[Path] = None  # bundle mode: the bundle the run wrote (report = its report)
 
 
 def live_unavailable_reason(suite: str = "bookworm") -> Optional[str]:
@@ -321,7 +322,22 @@ def _tempdir() -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _run_live(sc: Scenario, res: RunResult, text_output: bool) -> None:
+BUNDLE_IN_CONTAINER = "/run/gd-sim-bundle.tar.gz"
+
+
+def _bundle_argv(
+    python: List[str], timeout: float, output: str, args: List[str], root: Optional[Path] = None
+) -> List[str]:
+    """``gd-doctor bundle`` instead of ``check``: its checks get the same budget as the check
+    run would (the bundle spends 0.7 of its budget on the run, the rest on writing)."""
+    where = ["--root", str(root)] if root is not None else []
+    budget = str(round(timeout / 0.7, 1))
+    return [*python, "bundle", *where, "--output", output, "--timeout", budget, *args]
+
+
+def _run_live(
+    sc: Scenario, res: RunResult, text_output: bool, bundle_dir: Optional[Path] = None
+) -> None:
     from tests.harness.container import booted_container, prepared_root
 
     suite = str(sc.spec.get("suite", "bookworm"))
@@ -387,9 +403,16 @@ def _run_live(sc: Scenario, res: RunResult, text_output: bool) -> None:
                     str(timeout),
                     *sc.spec.get("args", []),
                 ]
+                if bundle_dir is not None:
+                    argv = _bundle_argv(
+                        argv[:3], timeout, BUNDLE_IN_CONTAINER, list(sc.spec.get("args", []))
+                    )
                 out = c.run(argv, timeout=timeout + 60, env=run_env)
                 res.exit_code, res.stdout, res.stderr = out.returncode, out.stdout, out.stderr
-                if text_output:
+                if bundle_dir is not None:
+                    res.bundle = bundle_dir / f"{sc.name}.tar.gz"
+                    shutil.copyfile(c.path(BUNDLE_IN_CONTAINER), res.bundle)
+                if text_output and bundle_dir is None:
                     txt = c.run(
                         [*argv[:4], "--format", "text", *argv[6:]],
                         timeout=timeout + 60,
@@ -436,7 +459,9 @@ def _build_root(sc: Scenario, root: Path) -> None:
         journal_from_export(export, root / "var/log/journal" / machine)
 
 
-def _run_root(sc: Scenario, res: RunResult, text_output: bool) -> None:
+def _run_root(
+    sc: Scenario, res: RunResult, text_output: bool, bundle_dir: Optional[Path] = None
+) -> None:
     timeout = float(sc.spec.get("timeout", DEFAULT_TIMEOUT))
     with _tempdir() as tmp:
         root = tmp / "root"
@@ -455,6 +480,11 @@ def _run_root(sc: Scenario, res: RunResult, text_output: bool) -> None:
             str(timeout),
             *sc.spec.get("args", []),
         ]
+        if bundle_dir is not None:
+            res.bundle = bundle_dir / f"{sc.name}.tar.gz"
+            argv = _bundle_argv(
+                argv[:3], timeout, str(res.bundle), list(sc.spec.get("args", [])), root
+            )
         # No network at all for a root analysis: a namespace of its own with nothing in it.
         prefix = ["unshare", "-n", "--"] if os.geteuid() == 0 and shutil.which("unshare") else []
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HTTP", "http"))}
@@ -471,7 +501,7 @@ def _run_root(sc: Scenario, res: RunResult, text_output: bool) -> None:
             stdin=subprocess.DEVNULL,
         )
         res.exit_code, res.stdout, res.stderr = out.returncode, out.stdout, out.stderr
-        if text_output:
+        if text_output and bundle_dir is None:
             txt = subprocess.run(
                 [*prefix, *argv[:6], "--format", "text", *argv[8:]],
                 capture_output=True,
@@ -484,13 +514,30 @@ def _run_root(sc: Scenario, res: RunResult, text_output: bool) -> None:
             res.stdout_text = txt.stdout
 
 
+def _bundle_report(res: RunResult) -> str:
+    """The report.json the bundle holds (read directly: the bundle is the subject under test,
+    replay verifies it)."""
+    import tarfile
+
+    if res.exit_code != 0 or res.bundle is None or not res.bundle.is_file():
+        raise RuntimeError(f"gd-doctor bundle failed (exit {res.exit_code}): {res.stderr[-1500:]}")
+    with tarfile.open(res.bundle, "r:gz") as tar:
+        member = tar.extractfile("report.json")
+        return member.read().decode("utf-8") if member is not None else ""
+
+
 def _xy(release: str) -> tuple:  # type: ignore[type-arg]
     parts = [int(p) for p in release.split("-")[0].split(".")[:2] if p.isdigit()]
     return tuple(parts)
 
 
-def run_scenario(sc: Scenario, *, text_output: bool = False) -> RunResult:
-    """Run one scenario; never raises for the scenario's own trouble (it lands in ``error``)."""
+def run_scenario(
+    sc: Scenario, *, text_output: bool = False, bundle_dir: Optional[Path] = None
+) -> RunResult:
+    """Run one scenario; never raises for the scenario's own trouble (it lands in ``error``).
+
+    With ``bundle_dir``, the run is ``gd-doctor bundle`` instead of ``check``: the bundle lands
+    in ``bundle_dir/<name>.tar.gz`` and ``report`` is the report it holds (the live run's)."""
     if sc.kind == "live":
         mode = "live"
     else:
@@ -507,8 +554,8 @@ def run_scenario(sc: Scenario, *, text_output: bool = False) -> RunResult:
             return res
     t0 = time.monotonic()
     try:
-        (_run_live if sc.kind == "live" else _run_root)(sc, res, text_output)
-        res.report = _parse_report(res.stdout)
+        (_run_live if sc.kind == "live" else _run_root)(sc, res, text_output, bundle_dir)
+        res.report = _parse_report(res.stdout if res.bundle is None else _bundle_report(res))
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - one scenario's failure is reported, not fatal

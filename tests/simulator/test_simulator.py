@@ -94,9 +94,9 @@ def test_corpus_has_healthy_hosts_on_al2023_and_ubuntu_2204() -> None:
 
 
 def test_expected_ids_exist_in_the_knowledge_base() -> None:
-    from gd_doctor.knowledge import coverage_issues, finding_specs
+    from gd_doctor.knowledge import all_coverage_issues, finding_specs
 
-    specs, rows = finding_specs(), coverage_issues()
+    specs, rows = finding_specs(), all_coverage_issues()
     for sc in SCENARIOS:
         if sc.known_gap:
             continue
@@ -347,3 +347,12 @@ def test_corpus_accuracy_is_100_percent() -> None:
     print("\n" + table(rows))
     s = summarize(rows)
     assert s.passed == s.gated, table(rows)
+
+
+def test_judge_fails_a_scenario_on_the_engines_generic_finding() -> None:
+    from gd_doctor.diagnosis.engine import UNEXPLAINED
+    from tests.simulator import accuracy
+
+    assert accuracy.UNEXPLAINED == UNEXPLAINED
+    report = {"verdict": "unhealthy", "findings": [{"id": UNEXPLAINED, "severity": "fail"}]}
+    assert not accuracy.judge({"verdict": "unhealthy"}, report, exit_code=1).passed

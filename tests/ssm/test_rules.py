@@ -7,6 +7,7 @@ from typing import Any, List
 
 from gd_doctor.diagnosis import ssm as rules
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
+from gd_doctor.facts.agent import PackageFacts
 from gd_doctor.facts.imds import ImdsIdentityFacts
 from gd_doctor.facts.network import SsmEndpoint, SsmEndpointsFacts
 from gd_doctor.facts.platform import ArchFacts, OsFacts
@@ -344,7 +345,7 @@ def test_no_identity_is_a_failing_ssm_cause_that_outranks_a_missing_agent() -> N
         fresult(SsmRegistrationFacts(registered=False), "warn"),
         fresult(_log(_hit("no-identity", line, 2, "2026-11-30T09:58:03+00:00")), "fail"),
         fresult(ManagementTypeFacts("none", False, "agent.package", False)),
-        result("agent.package", "fail", installed=False),
+        result("agent.package", "fail", facts=PackageFacts(False)),
     ]
     found = diagnose(results, ALL_RULES).findings
     ids = [f.finding_id for f in found]
