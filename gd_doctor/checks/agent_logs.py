@@ -9,27 +9,19 @@ What they read (exact commands and paths):
 * ``agent.logs``: every file under ``/var/log/amzn-guardduty-agent/``, read from the end.
 
 Each line is matched against ``knowledge/log_signatures.json``; the hits are typed
-:class:`~gd_doctor.facts.agent.SignatureHit` values of :class:`JournalFacts` and
-:class:`LogFacts` (see :mod:`gd_doctor.facts.agent` for every field).
+:class:`~gd_doctor.facts.agent_logs.SignatureHit` values of :class:`JournalFacts` and
+:class:`LogFacts` (see :mod:`gd_doctor.facts.agent_logs` for every field).
 """
 
 from __future__ import annotations
 
-import re
-import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
-from typing import Any, List, Optional, Pattern, Sequence, Tuple
-
-if sys.version_info >= (3, 11):  # the parser of re itself, under its newer name
-    from re import _parser as sre_parse
-else:  # pragma: no cover - Python 3.9 and 3.10
-    import sre_parse
+from typing import List, Optional, Sequence, Tuple
 
 from gd_doctor.checks.base import Check, Context, check, fail, not_applicable, ok, skip, warn
-from gd_doctor.facts.agent import (
+from gd_doctor.facts.agent_logs import (
     JournalFacts,
     KernelLogFacts,
     LogFacts,
@@ -39,13 +31,22 @@ from gd_doctor.facts.agent import (
 )
 from gd_doctor.host import timeouts
 from gd_doctor.host.journal import JournalUnavailable
-from gd_doctor.host.logfiles import list_log_files, read_log_file
-from gd_doctor.knowledge import load
+from gd_doctor.host.logfiles import decode_line, decode_lines, list_log_files, read_log_file
 from gd_doctor.model import Outcome, SkipReason
 from gd_doctor.parsers.agent_log import endpoint_host_in, line_timestamp, parse_agent_log_line
 from gd_doctor.parsers.dmesg import KernelLine, parse_dmesg_iso
 from gd_doctor.parsers.journal_events import kernel_oom_kill, summarise_unit
+from gd_doctor.parsers.log_signatures import (
+    Signature,
+    candidate_indexes,
+    first_match,
+    prefilter_literals,
+    required_literals,
+    signatures,
+)
 from gd_doctor.redact import redact
+
+__all__ = ["CHECKS", "Signature", "prefilter_literals", "required_literals", "signatures"]
 
 UNIT = "amazon-guardduty-agent.service"
 LOG_DIR = "/var/log/amzn-guardduty-agent"
@@ -53,8 +54,12 @@ COMM = UNIT.replace(".service", "")[:15]  # the kernel cuts comm to 15 character
 MiB = 1024 * 1024
 MAX_JOURNAL_ENTRIES = 20_000
 LOG_BYTES_PER_FILE = 8 * MiB  # plain files are read backwards and stop at --since first
-LOG_GZ_BYTES_PER_FILE = 64 * MiB  # uncompressed bytes streamed per .gz file
-LOG_BYTES_TOTAL = 64 * MiB
+# A .gz file is streamed to its end, where its in-window lines are: its decompressed bytes are
+# bounded by its share of the time (below) and this cap, not by what plain files used.
+LOG_GZ_BYTES_PER_FILE = 1024 * MiB
+LOG_BYTES_TOTAL = 64 * MiB  # over the plain files
+GZ_TIME_WEIGHT = 2  # a .gz file's share of the time against a plain file's
+LOG_TIME_RESERVE = 0.5  # seconds kept for the rest of the run
 MAX_LOG_LINE = 8192
 MAX_LINES_PER_FILE = 50_000
 MAX_LINE_SHOWN = 400
@@ -65,142 +70,31 @@ PAIRING_WINDOW_S = 5  # systemd notices the death right after the kernel's line
 # Signatures
 
 
-@dataclass(frozen=True)
-class Signature:
-    id: str
-    pattern: Pattern[str]
-    finding: str
-    issue: Optional[str]
-    show: str
-
-
-@lru_cache(maxsize=1)
-def signatures() -> Tuple[Signature, ...]:
-    """The log signatures of ``knowledge/log_signatures.json``, in matching order."""
-    return tuple(
-        Signature(
-            s["id"], re.compile(s["pattern"], re.IGNORECASE), s["finding"], s["issue"], s["show"]
-        )
-        for s in load("log_signatures.json")["signatures"]
-    )
-
-
-ENDPOINT_LITERAL = "guardduty-data"  # every name endpoint_host_in returns holds it
-
-
-def _literal_runs(tree: Any) -> List[str]:
-    """The runs of plain characters at the top level of one parsed sequence."""
-    runs, cur = [], []
-    for op, arg in tree:
-        if op is sre_parse.LITERAL:
-            cur.append(chr(arg))
-        elif op is sre_parse.AT:  # \b and the like take no room
-            continue
-        else:
-            runs.append("".join(cur))
-            cur = []
-    runs.append("".join(cur))
-    return [r for r in runs if r]
-
-
-def required_literals(pattern: str) -> Optional[Tuple[str, ...]]:
-    """Lower-case strings of which every match of ``pattern`` (case-insensitive) holds at least
-    one, or None when some alternative has no such string (then every line is a candidate).
-
-    >>> required_literals("dns error|failed to (set|bump) the rlimit|IMDS")
-    ('dns error', ' the rlimit', 'imds')
-    >>> required_literals("a|[0-9]+") is None
-    True
-    """
-    try:
-        tree: Any = sre_parse.parse(pattern)
-    except re.error:
-        return None
-    branches = [tree]
-    if len(tree) == 1 and tree[0][0] is sre_parse.BRANCH:
-        branches = list(tree[0][1][1])  # (BRANCH, (None, [one parsed sequence per branch]))
-    out = []
-    for branch in branches:
-        runs = _literal_runs(branch)
-        if not runs or max(len(r) for r in runs) < 2:
-            return None
-        out.append(max(runs, key=len).lower())
-    return tuple(out)
-
-
 def _candidates(lines: Sequence[str], literals: Optional[Tuple[str, ...]]) -> List[int]:
-    """Indexes of the lines that may match a signature or name an endpoint; the others cannot.
-
-    Exact for the message parse_agent_log_line takes from a plain line (a piece of the line):
-    every match holds one of the literals, and for ASCII text lower() is what IGNORECASE does.
-    JSON lines (the message is decoded) and non-ASCII lines are always candidates. Searching
-    the lower-cased text of the whole file once costs about what grep does; a regular
-    expression per line and signature cost 50 us a line.
-    """
+    """Indexes of the decoded ``lines`` that may match a signature or name an endpoint (the
+    prefilter of :func:`~gd_doctor.parsers.log_signatures.candidate_indexes`; ``literals``
+    None: every line)."""
     if literals is None:
         return list(range(len(lines)))
-    text = "\n".join(lines)
-    if not text.isascii() or "{" in text:
-        return [
-            i
-            for i, line in enumerate(lines)
-            if not line.isascii()
-            or line.lstrip().startswith("{")
-            or any(lit in line.lower() for lit in literals)
-        ]
-    low = text.lower()
-    hits = set()
-    for lit in literals:
-        pos = low.find(lit)
-        while pos >= 0:
-            hits.add(pos)
-            nl = low.find("\n", pos)
-            pos = low.find(lit, nl) if nl >= 0 else -1
-    found: List[int] = []
-    index = last = 0
-    for pos in sorted(hits):  # line numbers by counting newlines once, left to right
-        index += low.count("\n", last, pos)
-        last = pos
-        if not found or found[-1] != index:
-            found.append(index)
-    return found
-
-
-@lru_cache(maxsize=1)
-def prefilter_literals() -> Optional[Tuple[str, ...]]:
-    """The literals of every signature and of the endpoint names, or None if some signature
-    has an alternative without one."""
-    found: List[str] = [ENDPOINT_LITERAL]
-    for sig in signatures():
-        lits = required_literals(sig.pattern.pattern)
-        if lits is None:
-            return None
-        found.extend(lits)
-    unique = list(dict.fromkeys(found))
-    # a literal holding a shorter one adds nothing: every line it is in holds the shorter one
-    return tuple(a for a in unique if not any(b != a and b in a for b in unique))
+    return candidate_indexes([line.encode("utf-8", "surrogatepass") for line in lines])
 
 
 class SignatureMatches:
     """Matches lines against the signatures (first match wins) and counts the hits."""
 
     def __init__(self) -> None:
-        self.sigs = signatures()
-        self.literals = tuple(required_literals(sig.pattern.pattern) for sig in self.sigs)
         self.counter = SignatureCounter()
 
     def feed(self, when: Optional[datetime], message: str, where: str) -> None:
-        # a signature's expression runs only on a message holding one of its literals (exact
-        # for ASCII, see _candidates); the expressions cost tens of microseconds a line
-        low = message.lower() if message.isascii() else None
-        for sig, lits in zip(self.sigs, self.literals):
-            if low is not None and lits is not None and not any(lit in low for lit in lits):
-                continue
-            if sig.pattern.search(message):
-                stamp = f"{when.isoformat()} " if when else ""
-                line = f"{where}: {stamp}{message[:MAX_LINE_SHOWN]}"
-                self.counter.add(sig.id, (sig.finding, sig.issue, sig.show), when, line)
-                return
+        sig = first_match(message)
+        if sig is not None:
+            stamp = f"{when.isoformat()} " if when else ""
+            line = f"{where}: {stamp}{message[:MAX_LINE_SHOWN]}"
+            self.counter.add(sig.id, (sig.finding, sig.issue, sig.show), when, line)
+
+    def absorb(self, later: "SignatureMatches") -> None:
+        """Count ``later``'s lines as if they had been fed after this one's."""
+        self.counter.extend(later.counter)
 
     def hits(self) -> Tuple[SignatureHit, ...]:
         return self.counter.hits()
@@ -387,6 +281,30 @@ class _LogScan:
     problems: List[str]
     endpoints: List[Tuple[str, str]]  # (host, region) of every endpoint name the agent wrote
     last_lines: List[str]
+    per_file: List[SignatureMatches] = field(default_factory=list)  # newest file first
+
+
+def _analyse(scan: _LogScan, name: str, raws: List[bytes], year: int) -> None:
+    """Parse and match the lines of one file that the prefilter keeps (all the others can
+    match nothing): one cheap pass over the file's bytes, a full parse of few lines."""
+    matches = SignatureMatches()
+    for i in candidate_indexes(raws):
+        parsed = parse_agent_log_line(decode_line(raws[i]), year)
+        matches.feed(parsed.timestamp, parsed.message, name)
+        host = endpoint_host_in(parsed.message)
+        if host is not None:
+            scan.endpoints.append(host)
+    scan.per_file.append(matches)
+
+
+def _time_share(ctx: Context, paths: Sequence[str]) -> float:
+    """Seconds the first of ``paths`` (the files still to read) may take: its weighted share
+    of what is left, so a slow early file never eats a later .gz file's time; what a file
+    leaves unused goes to the ones after it."""
+    weights = [GZ_TIME_WEIGHT if p.endswith(".gz") else 1 for p in paths]
+    left = ctx.remaining() - LOG_TIME_RESERVE
+    cap = timeouts.LOG_FILE * weights[0]
+    return max(0.05, min(cap, left * weights[0] / sum(weights)))
 
 
 def _scan_logs(ctx: Context, since: datetime) -> _LogScan:
@@ -398,37 +316,42 @@ def _scan_logs(ctx: Context, since: datetime) -> _LogScan:
         return at is not None and at < since
 
     scan = _LogScan(SignatureMatches(), [], [], [], [])
-    budget = LOG_BYTES_TOTAL
-    for path in list_log_files(fs, LOG_DIR):
+    listed = list_log_files(fs, LOG_DIR)  # newest first: the newest lines matter most
+    files: List[Optional[LogFile]] = [None] * len(listed)
+    todo: List[int] = []
+    for k, path in enumerate(listed):
         st = fs.stat(path)
-        if st is not None and st.st_mtime < since.timestamp():
-            scan.files.append(LogFile(path, size=st.st_size, skipped="older than --since"))
+        if st is not None and st.st_mtime < since.timestamp():  # last written before --since
+            files[k] = LogFile(path, size=st.st_size, skipped="older than --since")
+        else:
+            todo.append(k)
+    budget = LOG_BYTES_TOTAL  # plain files only: a .gz file's bytes do not count against it
+    for n, k in enumerate(todo):
+        path = listed[k]
+        gz = path.endswith(".gz")
+        if (not gz and budget <= 0) or ctx.remaining() < LOG_TIME_RESERVE:
+            files[k] = LogFile(path, skipped="read budget spent")
             continue
-        if budget <= 0 or ctx.remaining() < 0.5:
-            scan.files.append(LogFile(path, skipped="read budget spent"))
-            continue
-        cap = LOG_GZ_BYTES_PER_FILE if path.endswith(".gz") else LOG_BYTES_PER_FILE
         res = read_log_file(
             fs,
             path,
             too_old,
-            max_bytes=min(cap, budget),
+            max_bytes=LOG_GZ_BYTES_PER_FILE if gz else min(LOG_BYTES_PER_FILE, budget),
             max_line=MAX_LOG_LINE,
             max_lines=MAX_LINES_PER_FILE,
-            timeout=ctx.timeout(timeouts.LOG_FILE),
+            timeout=_time_share(ctx, [listed[j] for j in todo[n:]]),
         )
-        budget -= res.bytes_read
-        scan.files.append(LogFile(path, res.size, len(res.lines), res.problem, res.capped))
+        if not gz:
+            budget -= res.bytes_read
+        files[k] = LogFile(path, res.size, len(res.raw_lines), res.problem, res.capped)
         if res.problem:
             scan.problems.append(f"{path}: {res.problem}")
-        for i in _candidates(res.lines, prefilter_literals()):
-            parsed = parse_agent_log_line(res.lines[i], year)
-            scan.matches.feed(parsed.timestamp, parsed.message, path.rsplit("/", 1)[1])
-            host = endpoint_host_in(parsed.message)
-            if host is not None:
-                scan.endpoints.append(host)
-        if res.lines and not scan.last_lines:
-            scan.last_lines = [redact(x[:300]) for x in res.lines[-5:]]
+        _analyse(scan, path.rsplit("/", 1)[1], res.raw_lines, year)
+        if res.raw_lines and not scan.last_lines:
+            scan.last_lines = [redact(x[:300]) for x in decode_lines(res.raw_lines[-5:])]
+    scan.files = [f for f in files if f is not None]
+    for matches in reversed(scan.per_file):  # oldest file first: the hits in time order
+        scan.matches.absorb(matches)
     return scan
 
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 from urllib.parse import urlsplit
 
 from gd_doctor.checks.base import Context, check, judged, not_applicable
-from gd_doctor.facts.agent import LogFacts
+from gd_doctor.facts.agent_logs import LogFacts
 from gd_doctor.facts.imds import ImdsIdentityFacts
 from gd_doctor.facts.network import RegionFacts
 from gd_doctor.host.parallel import map_with_deadline

@@ -5,8 +5,9 @@ but not running or not sending) and 3 ("Agent disconnected": it ran and stopped,
 crashing). Log and journal signatures name the cause behind a crash loop (DNS, TCP 443, TLS,
 authorization, kernel prerequisites); the findings' ranks list those causes before the symptom.
 
-Every rule reads typed facts of :mod:`gd_doctor.facts.agent`; an argument is None when its check
-did not run or could not judge.
+Every rule reads typed facts of :mod:`gd_doctor.facts.agent` and
+:mod:`gd_doctor.facts.agent_logs`; an argument is None when its check did not run or could not
+judge.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from typing import List, Optional, Sequence, Tuple
 
 from gd_doctor.diagnosis.base import Rule, RuleOutput, finding, rule
 from gd_doctor.facts.agent import (
-    JournalFacts,
-    KernelLogFacts,
-    LogFacts,
     MemoryLimitFacts,
     PackageFacts,
     ProcessFacts,
-    SignatureHit,
     UnitFacts,
     UnitFileFacts,
     VersionKernelFacts,
+)
+from gd_doctor.facts.agent_logs import (
+    JournalFacts,
+    KernelLogFacts,
+    LogFacts,
+    SignatureHit,
     merge_hits,
 )
 from gd_doctor.facts.platform import BtfFacts, MemlockFacts

@@ -17,7 +17,7 @@ from functools import cache
 from typing import Dict, List, Optional, Pattern, Sequence, Tuple
 
 from gd_doctor.diagnosis.base import Rule, RuleOutput, finding, rule
-from gd_doctor.facts.agent import JournalFacts, LogFacts, SignatureHit
+from gd_doctor.facts.agent_logs import JournalFacts, LogFacts, SignatureHit
 from gd_doctor.facts.imds import ImdsIdentityFacts, ImdsNetworkFacts
 from gd_doctor.facts.network import (
     DnsFacts,

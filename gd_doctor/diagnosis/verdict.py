@@ -21,7 +21,8 @@ from enum import Enum
 from typing import Optional, Sequence, Type, TypeVar
 
 from gd_doctor.facts import Facts, facts_of
-from gd_doctor.facts.agent import JournalFacts, PackageFacts, UnitFacts, UnitFileFacts
+from gd_doctor.facts.agent import PackageFacts, UnitFacts, UnitFileFacts
+from gd_doctor.facts.agent_logs import JournalFacts
 from gd_doctor.frozen import dataclass
 from gd_doctor.model import CheckResult, Status
 

@@ -11,9 +11,23 @@ Two readers give the same :class:`JournalEntry` values:
 :class:`FallbackJournal` tries the first and falls back to the second when systemd-python is
 missing or cannot open the files: ``OSError(EPROTONOSUPPORT)`` (errno 93) means the journal was
 written by a newer systemd than this libsystemd reads (compact mode, systemd 252+).
-Both paths keep kernel lines only when they name the unit's process (the unit name, or its first
-15 characters, the kernel's ``comm`` limit), and return the LAST ``max_entries`` entries of the
-window in time order, so the same journal gives the same entries either way.
+Both paths read three kinds of entries, each from the end of the window backwards and each with
+its own cap, and return them merged in time order (at most ``max_entries``), so the same journal
+gives the same entries either way:
+
+* systemd's lines about the unit (``UNIT=<unit>``: starts, exits, restarts): the newest
+  ``max_entries``;
+* the service's own output (``_SYSTEMD_UNIT=<unit>``): the newest ``MAX_OUTPUT_LINES`` only. A
+  chatty agent writes 10^6 lines a day; the signatures need its latest lines, and reading all
+  of them cost seconds and hundreds of MiB while crowding systemd's lines out of the cap;
+* kernel lines (``_TRANSPORT=kernel``): the newest ``max(max_entries, KERNEL_LINES)``, kept only
+  when they name the unit's process (the unit name, or its first 15 characters, the kernel's
+  ``comm`` limit).
+
+The Reader walks backwards with ``seek_tail`` and ``_previous`` and stops at the first entry
+older than the window, so a window of a million entries costs what its newest few thousand do.
+:class:`FallbackJournal` gives the Reader only its share of the time, so a slow Reader never
+leaves journalctl without time.
 
 Under ``--root`` the journal files are ``<root>/var/log/journal/**/*.journal`` and
 ``<root>/run/log/journal/**/*.journal``; they are read with ``journal.Reader(files=...)`` or
@@ -28,10 +42,9 @@ from __future__ import annotations
 import errno
 import json
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Deque, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence
 
 from gd_doctor.host.commands import CommandRunner, SubprocessRunner, UnavailableRunner
 from gd_doctor.host.fs import RootFS
@@ -43,6 +56,9 @@ KEPT_FIELDS = (
     "JOB_TYPE", "JOB_RESULT", "_BOOT_ID", "__REALTIME_TIMESTAMP",
 )  # fmt: skip
 MAX_MESSAGE = 8192
+MAX_OUTPUT_LINES = 1_000  # the service's own output: its newest lines (see the docstring)
+KERNEL_LINES = 10_000  # kernel lines are filtered after reading: read more than the cap
+PRIMARY_SHARE = 0.5  # of the time, for the first reader of a FallbackJournal
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,11 @@ class UnavailableJournal:
 
 def _text(value: Any) -> str:
     """One field value as text: bytes decoded leniently, lists reduced to their first value."""
+    kind = type(value)  # the common cases first: this runs for every field of every entry
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is bytes:
+        return value.decode("utf-8", errors="replace")  # type: ignore[no-any-return]
     if isinstance(value, (list, tuple)):
         if value and all(isinstance(v, int) for v in value):  # journalctl: binary as byte array
             return bytes(v & 0xFF for v in value).decode("utf-8", errors="replace")
@@ -142,6 +163,46 @@ def wanted(entry: JournalEntry, units: Sequence[str], kernel: bool) -> bool:
         low = entry.message.lower()
         return any(tok in low for tok in _kernel_tokens(units))
     return False
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of entries: the journal field both readers match on, how many of the newest
+    matching entries they read, and which of those they keep."""
+
+    field: str
+    limit: int
+    keep: Callable[[JournalEntry], bool]
+
+
+def _kinds(units: Sequence[str], kernel: bool, max_entries: int) -> List[_Kind]:
+    def about(e: JournalEntry) -> bool:
+        return e.fields.get("UNIT") in units
+
+    def output(e: JournalEntry) -> bool:
+        return e.fields.get("UNIT") not in units and wanted(e, units, kernel)
+
+    def kernel_line(e: JournalEntry) -> bool:
+        f = e.fields
+        mine = f.get("UNIT") in units or f.get("_SYSTEMD_UNIT") in units
+        return not mine and wanted(e, units, kernel)
+
+    cap = max(1, max_entries)
+    kinds = [_Kind("UNIT", cap, about), _Kind("_SYSTEMD_UNIT", min(cap, MAX_OUTPUT_LINES), output)]
+    if kernel:
+        kinds.append(_Kind("_TRANSPORT", max(cap, KERNEL_LINES), kernel_line))
+    return kinds
+
+
+def _merged(parts: Sequence[List[JournalEntry]], max_entries: int) -> List[JournalEntry]:
+    """The kinds' entries in time order (stable: equal times keep the kinds' order), at most
+    ``max_entries``, the newest."""
+    entries = sorted((e for part in parts for e in part), key=lambda e: e.timestamp)
+    return entries[-max_entries:] if max_entries > 0 else entries
+
+
+def _usec(entry: JournalEntry) -> int:
+    return int(entry.fields.get("__REALTIME_TIMESTAMP", "0"))
 
 
 def _since_usec(since: datetime) -> int:
@@ -191,34 +252,66 @@ class ReaderJournal:
         deadline = time.monotonic() + timeout
         reader = self._open()
         try:
-            for unit in units:
-                reader.add_match(_SYSTEMD_UNIT=unit)
-                reader.add_disjunction()
-                reader.add_match(UNIT=unit)
-                reader.add_disjunction()
-            if kernel:
-                reader.add_match(_TRANSPORT="kernel")
-            reader.seek_realtime(_since_usec(since) / 1_000_000)
-            out: Deque[JournalEntry] = deque(maxlen=max(1, max_entries))
-            n = 0
-            while True:
-                try:
-                    raw = reader.get_next()
-                except OSError as exc:  # a corrupt or truncated file mid-read
-                    if out:
-                        break
-                    raise JournalUnavailable(f"journal read failed: {exc}") from exc
-                if not raw:
-                    break
-                entry = entry_from_fields(raw)
-                if entry is not None and wanted(entry, units, kernel):
-                    out.append(entry)
-                n += 1
-                if n % 1024 == 0 and time.monotonic() > deadline:
-                    raise JournalUnavailable(f"journal read timed out after {timeout:.1f} s")
-            return list(out)
+            parts = []
+            for kind in _kinds(units, kernel, max_entries):
+                values = ["kernel"] if kind.field == "_TRANSPORT" else list(units)
+                parts.append(self._backwards(reader, kind, values, since, deadline, timeout))
+            return _merged(parts, max_entries)
         finally:
             reader.close()
+
+    def _backwards(
+        self,
+        reader: Any,
+        kind: _Kind,
+        values: Sequence[str],
+        since: datetime,
+        deadline: float,
+        timeout: float,
+    ) -> List[JournalEntry]:
+        """The newest ``kind.limit`` entries with ``kind.field`` in ``values`` back to ``since``,
+        read from the end (kept ones, oldest first)."""
+        reader.flush_matches()
+        for value in values:  # matches on one field are alternatives
+            reader.add_match(**{kind.field: value})
+        reader.seek_tail()
+        # journalctl --since=@SECONDS starts at the whole second: so does this reader
+        start = _since_usec(since) // 1_000_000 * 1_000_000
+        # The C methods give raw bytes without the per-field Python converters of
+        # get_previous(), a third of its cost; older python-systemd has them too.
+        fast = all(hasattr(reader, m) for m in ("_previous", "_get_all", "_get_realtime"))
+        out: List[JournalEntry] = []
+        for n in range(kind.limit):
+            try:
+                raw = self._previous(reader, fast)
+            except OSError as exc:  # a corrupt or truncated file mid-read
+                if out:
+                    break
+                raise JournalUnavailable(f"journal read failed: {exc}") from exc
+            if raw is None:
+                break
+            entry = entry_from_fields(raw)
+            if entry is None:
+                continue
+            if _usec(entry) < start:
+                break
+            if kind.keep(entry):
+                out.append(entry)
+            if n % 256 == 255 and time.monotonic() > deadline:
+                raise JournalUnavailable(f"journal read timed out after {timeout:.1f} s")
+        out.reverse()
+        return out
+
+    @staticmethod
+    def _previous(reader: Any, fast: bool) -> Optional[Mapping[str, Any]]:
+        if not fast:
+            raw = reader.get_previous()
+            return raw or None
+        if not reader._previous():
+            return None
+        raw = reader._get_all()
+        raw["__REALTIME_TIMESTAMP"] = reader._get_realtime()
+        return raw  # type: ignore[no-any-return]
 
 
 class JournalctlJournal:
@@ -238,7 +331,9 @@ class JournalctlJournal:
     def _argv(self, matches: Sequence[str], since: datetime, lines: int) -> List[str]:
         argv = ["journalctl", "--no-pager", "-q", "-a", "-o", "json"]
         argv += [f"--file={f}" for f in self.files or ()]
-        argv += [f"--since=@{_since_usec(since) // 1_000_000}", f"--lines={lines}"]
+        # --reverse: with --since, --lines alone keeps the OLDEST lines of the window
+        # (systemd 252); newest first, it keeps the newest and stops at the window start
+        argv += [f"--since=@{_since_usec(since) // 1_000_000}", f"--lines={lines}", "--reverse"]
         return argv + list(matches)
 
     def _call(self, argv: List[str], timeout: float) -> Iterable[JournalEntry]:
@@ -268,22 +363,16 @@ class JournalctlJournal:
         max_entries: int,
     ) -> List[JournalEntry]:
         deadline = time.monotonic() + timeout
-        unit_matches: List[str] = []
-        for unit in units:
-            unit_matches += [f"_SYSTEMD_UNIT={unit}", "+", f"UNIT={unit}", "+"]
-        # Exact field matches rather than -u: -u also pulls coredump and per-user lines, and the
-        # Reader path must see the same entries.
-        entries = [
-            e for e in self._call(self._argv(unit_matches[:-1], since, max_entries), timeout)
-            if wanted(e, units, kernel)
-        ]  # fmt: skip
-        if kernel:
+        parts = []
+        for kind in _kinds(units, kernel, max_entries):
+            values = ["kernel"] if kind.field == "_TRANSPORT" else list(units)
+            # Exact field matches rather than -u: -u also pulls coredump and per-user lines, and
+            # the Reader path must see the same entries. Matches on one field are alternatives.
+            argv = self._argv([f"{kind.field}={v}" for v in values], since, kind.limit)
             left = max(0.05, deadline - time.monotonic())
-            # Kernel lines are filtered after reading; ask for more so the unit's are not lost.
-            kargv = self._argv(["_TRANSPORT=kernel"], since, max(max_entries, 10_000))
-            entries += [e for e in self._call(kargv, left) if wanted(e, units, kernel)]
-            entries.sort(key=lambda e: (e.timestamp, e.fields.get("_TRANSPORT", "")))
-        return entries[-max_entries:] if max_entries > 0 else entries
+            newest_first = [e for e in self._call(argv, left) if kind.keep(e)]
+            parts.append(newest_first[::-1])
+        return _merged(parts, max_entries)
 
 
 class FallbackJournal:
@@ -312,8 +401,13 @@ class FallbackJournal:
     ) -> List[JournalEntry]:
         start = time.monotonic()
         try:
+            # only a share of the time: a slow primary must leave the fallback its own
             out = self.primary.read(
-                units=units, since=since, kernel=kernel, timeout=timeout, max_entries=max_entries
+                units=units,
+                since=since,
+                kernel=kernel,
+                timeout=timeout * PRIMARY_SHARE,
+                max_entries=max_entries,
             )
             self.description = self.primary.description
             return out

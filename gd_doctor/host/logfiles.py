@@ -14,10 +14,13 @@ bounded walks. Reads never raise for missing, unreadable, truncated or rotated-a
 from __future__ import annotations
 
 import os
+import re
+import sys
 import time
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import IO, Callable, Deque, List, Optional, Tuple
 
 from gd_doctor.host.fs import RootFS
@@ -34,29 +37,62 @@ class LogFileRead:
 
     path: str
     size: int = 0
-    lines: List[str] = field(default_factory=list)
+    # The lines as read: raw bytes, blank ones left out, each cut at max_line. The analysis
+    # works on these (one C pass over the bytes beats a Python step per decoded line).
+    raw_lines: List[bytes] = field(default_factory=list)
     problem: Optional[str] = None  # "permission denied", "truncated gzip", ...
     bytes_read: int = 0
     reached_window_start: bool = False  # stopped on a line older than --since
-    capped: bool = False  # stopped on the byte budget
+    capped: bool = False  # stopped on the byte budget, the deadline or the line cap
+
+    @property
+    def lines(self) -> List[str]:
+        """The lines decoded (invalid UTF-8 replaced, NULs and trailing CRs removed)."""
+        return decode_lines(self.raw_lines)
 
 
-def _decode(raw: bytes, max_line: int) -> str:
+def _decode(raw: bytes, max_line: int = sys.maxsize) -> str:
     return raw[:max_line].replace(b"\x00", b"").decode("utf-8", errors="replace").rstrip("\r")
 
 
-def _decode_all(raws: List[bytes], max_line: int) -> List[str]:
-    """``[_decode(raw, max_line) for raw in raws]``, decoded in one call when no line needs
-    cutting or cleaning (UTF-8 resynchronises at every newline, so the result is the same)."""
+def decode_line(raw: bytes) -> str:
+    """One raw line as :attr:`LogFileRead.lines` holds it."""
+    return _decode(raw)
+
+
+def decode_lines(raws: List[bytes]) -> List[str]:
+    """``[decode_line(raw) for raw in raws]``, decoded in one call when no line needs cleaning
+    (UTF-8 resynchronises at every newline, so the result is the same)."""
     if not raws:
         return []
     joined = b"\n".join(raws)
-    if b"\x00" in joined or max(map(len, raws)) > max_line:
-        return [_decode(raw, max_line) for raw in raws]
+    if b"\x00" in joined:
+        return [_decode(raw) for raw in raws]
     text = joined.decode("utf-8", errors="replace")
     if "\r" in text:
         return [line.rstrip("\r") for line in text.split("\n")]
     return text.split("\n")
+
+
+_SPACE = b" \t\r\x0b\x0c"  # with b"\n", what bytes.strip() removes
+_BLANK_AFTER = re.compile(b"\n[" + re.escape(_SPACE) + b"\n]")  # a line that may be blank
+
+
+def _body(parts: List[bytes], max_line: int, joined: Optional[bytes] = None) -> List[bytes]:
+    """The non-blank lines of ``parts``, each cut at ``max_line`` bytes (``joined``: the parts
+    joined by newlines, when the caller has them)."""
+    body = parts
+    if (
+        not parts
+        or not parts[0]
+        or parts[0][0] in _SPACE
+        or not parts[-1]
+        or _BLANK_AFTER.search(b"\n".join(parts) if joined is None else joined)
+    ):  # some line is empty or starts with a space: look at each (a C scan saw to the rest)
+        body = [raw for raw in parts if raw.strip()]
+    if body and max(map(len, body)) > max_line:
+        body = [raw[:max_line] for raw in body]
+    return body
 
 
 def _problem(exc: OSError) -> str:
@@ -78,15 +114,20 @@ def _tail_plain(
     deadline: float,
 ) -> None:
     """Read ``fh`` backwards until a line is too old, or a budget runs out."""
-    lines: Deque[str] = deque()
+    blocks: List[List[bytes]] = []  # newest first, each in file order
+    count = 0
     out.size = pos = os.fstat(fh.fileno()).st_size  # a growing file: stay with what it was
     carry = b""  # the start of a line whose beginning is in an earlier block
+    blocks_read = 0
     try:
         while pos > 0:
             if out.bytes_read >= max_bytes or time.monotonic() > deadline:
                 out.capped = True
                 break
-            step = min(BLOCK, pos)
+            # the first block is small (the window is often at the very end), later ones grow:
+            # fewer, larger steps cost less per byte; none reads past max_bytes
+            step = min(BLOCK << min(blocks_read, 4), pos, max(1, max_bytes - out.bytes_read))
+            blocks_read += 1
             pos -= step
             fh.seek(pos)
             block = fh.read(step)
@@ -94,33 +135,38 @@ def _tail_plain(
                 out.problem = "file shrank while being read"
                 break
             out.bytes_read += step
-            parts = (block + carry).split(b"\n")
+            buf = block + carry
+            parts = buf.split(b"\n")
             carry = parts[0][:max_line]
-            body = _decode_all([raw for raw in parts[1:] if raw.strip()], max_line)
+            body = _body(parts[1:], max_line, buf[len(parts[0]) + 1 :])
+            if not body:
+                continue
             # Log lines are written in time order: when the block's oldest line is inside the
             # window, so is the rest of the block, and no other line's time is read.
-            whole = bool(body) and not too_old(body[0])
-            stop = False
-            for line in reversed(body):
-                if not whole and too_old(line):
-                    out.reached_window_start = stop = True
-                    break
-                lines.appendleft(line)
-                if len(lines) >= max_lines:
-                    stop = out.capped = True
-                    break
-            if stop:
+            start = 0
+            if too_old(_decode(body[0])):
+                start = len(body)
+                while start > 0 and not too_old(_decode(body[start - 1])):
+                    start -= 1
+            room = max_lines - count
+            if len(body) - start >= room:
+                blocks.append(body[len(body) - room :] if room > 0 else [])
+                out.capped = True
+                break
+            blocks.append(body[start:])
+            count += len(body) - start
+            if start > 0:
+                out.reached_window_start = True
                 break
         else:
             if carry.strip():
-                line = _decode(carry, max_line)
-                if too_old(line):
+                if too_old(_decode(carry)):
                     out.reached_window_start = True
                 else:
-                    lines.appendleft(line)
+                    blocks.append([carry])
     except OSError as exc:
         out.problem = _problem(exc)
-    out.lines = list(lines)
+    out.raw_lines = list(chain.from_iterable(reversed(blocks)))
 
 
 class _LineCutter:
@@ -183,7 +229,7 @@ def _stream_gzip(
     memory nor time depends on how much one compressed block expands to. Concatenated gzip
     members (``cat a.gz b.gz``) are read one after the other, as gzip does.
     """
-    kept: Deque[str] = deque(maxlen=max(1, max_lines))
+    kept: Deque[bytes] = deque(maxlen=max(1, max_lines))
     out.size = os.fstat(fh.fileno()).st_size
     cutter = _LineCutter(max_line)
     dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -193,14 +239,14 @@ def _stream_gzip(
 
     def take(raws: List[bytes]) -> None:
         # Lines are in time order: a chunk whose newest line is older than the window is
-        # dropped without decoding the rest, one whose oldest line is inside is kept whole.
-        body = [raw for raw in raws if raw.strip()]
-        if not body or too_old(_decode(body[-1], max_line)):
+        # dropped by that one line's time, one whose oldest line is inside is kept whole.
+        newest = next((raw for raw in reversed(raws) if raw.strip()), None)
+        if newest is None or too_old(_decode(newest)):
             return
-        lines = _decode_all(body, max_line)
-        if too_old(lines[0]):
-            lines = [line for line in lines if not too_old(line)]
-        kept.extend(lines)
+        body = _body(raws, max_line)
+        if too_old(_decode(body[0])):
+            body = [raw for raw in body if not too_old(_decode(raw))]
+        kept.extend(body)
 
     try:
         while True:
@@ -235,7 +281,7 @@ def _stream_gzip(
         out.problem = f"truncated or corrupt gzip ({exc})"
     except OSError as exc:
         out.problem = _problem(exc)
-    out.lines = list(kept)
+    out.raw_lines = list(kept)
 
 
 def read_log_file(

@@ -8,7 +8,7 @@ from pathlib import Path
 from gd_doctor.checks import agent_logs
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
-from gd_doctor.facts.agent import LogFacts
+from gd_doctor.facts.agent_logs import LogFacts
 from gd_doctor.model import CheckResult
 from tests.hostkit import FIXTURES, make_host, run_one
 
@@ -46,7 +46,7 @@ def test_a_plain_access_denial_is_still_one() -> None:
 
 
 def test_a_btf_error_on_a_kernel_with_btf_says_update_the_agent() -> None:
-    from gd_doctor.facts.agent import SignatureHit
+    from gd_doctor.facts.agent_logs import SignatureHit
     from gd_doctor.facts.platform import BtfFacts
     from tests.hostkit import facts_with, result
 
@@ -70,7 +70,7 @@ def test_a_btf_error_on_a_kernel_with_btf_says_update_the_agent() -> None:
 
 
 def test_an_access_denial_is_the_same_finding_from_the_journal_or_the_log_files() -> None:
-    from gd_doctor.facts.agent import JournalFacts, SignatureHit
+    from gd_doctor.facts.agent_logs import JournalFacts, SignatureHit
     from tests.hostkit import facts_with, result
 
     line = "SendSecurityTelemetry failed: AccessDeniedException: explicit deny"

@@ -15,7 +15,7 @@ import pytest
 from gd_doctor.checks import agent_logs as agent
 from gd_doctor.checks.base import Options
 from gd_doctor.facts import to_data
-from gd_doctor.facts.agent import JournalFacts
+from gd_doctor.facts.agent_logs import JournalFacts
 from gd_doctor.host.clock import FixedClock
 from gd_doctor.host.commands import SubprocessRunner
 from gd_doctor.host.fs import RootFS

@@ -10,7 +10,8 @@ from gd_doctor.checks import agent_logs as agent
 from gd_doctor.checks.base import Options
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import diagnose
-from gd_doctor.facts.agent import JournalFacts, KernelLogFacts, UnitFacts
+from gd_doctor.facts.agent import UnitFacts
+from gd_doctor.facts.agent_logs import JournalFacts, KernelLogFacts
 from gd_doctor.host.clock import FixedClock
 from gd_doctor.model import CheckResult, Outcome, SkipReason, Status
 from tests.hostkit import FIXTURES, make_host, result, run_one, since

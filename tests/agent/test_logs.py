@@ -6,13 +6,13 @@ import gzip
 import os
 import shutil
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import pytest
 
 from gd_doctor.checks import agent_logs as agent
 from gd_doctor.facts import to_data
-from gd_doctor.facts.agent import LogFacts
+from gd_doctor.facts.agent_logs import LogFacts
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.logfiles import read_log_file
 from gd_doctor.model import Outcome, Status
@@ -263,3 +263,83 @@ def test_signature_hits_are_those_of_every_expression_on_every_line() -> None:
         if sig is not None:
             slow[sig.id] = slow.get(sig.id, 0) + 1
     assert {h.id: h.count for h in fast.hits()} == slow and slow
+
+
+def test_prefilter_searches_the_text_when_lines_do_not_repeat(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both ways of the prefilter (distinct folded lines, or a search of the folded text when
+    few lines repeat) keep the same lines, and every line a signature matches."""
+    from gd_doctor.parsers import log_signatures as sigs
+    from gd_doctor.parsers.agent_log import endpoint_host_in, parse_agent_log_line
+
+    lines = _fixture_lines()
+    lines += [
+        f"2026-11-30T10:{i % 60:02d}:00Z INFO heartbeat request_id={os.urandom(6).hex()}"
+        for i in range(3000)
+    ]
+    lines += ['{"msg": "dns error", "level": "ERROR"}', "r\u00e9seau: Connection refused"]
+    raws = [x.encode() for x in lines]
+    monkeypatch.setattr(sigs, "MANY_DISTINCT", 10**9)
+    by_distinct = sigs.candidate_indexes(raws)
+    monkeypatch.setattr(sigs, "MANY_DISTINCT", 10)
+    by_search = sigs.candidate_indexes(raws)
+    assert by_search == by_distinct
+    wanted = [
+        i
+        for i, x in enumerate(lines)
+        if endpoint_host_in(parse_agent_log_line(x).message)
+        or sigs.first_match(parse_agent_log_line(x).message) is not None
+    ]
+    assert wanted and set(wanted) <= set(by_search)
+    assert len(by_search) < len(lines) // 2  # the heartbeats are left out
+
+
+def _gz(path: Path, text: str, mtime: float) -> None:
+    with gzip.open(path, "wb") as fh:
+        fh.write(text.encode())
+    os.utime(path, (mtime, mtime))
+
+
+def test_a_gz_file_is_read_to_its_end_after_plain_files_spent_their_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The .gz file's in-window lines are at its end: a newer plain file that used the whole
+    byte budget does not take the .gz file's turn, and its old lines are read through."""
+    monkeypatch.setattr(agent, "LOG_BYTES_TOTAL", 64 * 1024)
+    d = tmp_path / LOG_DIR
+    d.mkdir(parents=True)
+    stamp = NOW.timestamp() - 60
+    plain = "".join(f"2026-11-30T11:00:{i % 60:02d}Z INFO heartbeat {i}\n" for i in range(20_000))
+    (d / "agent.log").write_text(plain)
+    os.utime(d / "agent.log", (stamp, stamp))
+    old = "".join(f"2026-11-{1 + i % 27:02d}T00:00:00Z INFO old {i}\n" for i in range(200_000))
+    new = "".join(
+        f"2026-11-30T0{i % 10}:00:00Z ERROR dns error: no such host ({i})\n" for i in range(40)
+    )
+    _gz(d / "agent.log.1.gz", old + new, stamp - 3600)
+    out = run_one(agent.logs, make_host(tmp_path))
+    files = {Path(f.path).name: f for f in _facts(out).files}
+    assert files["agent.log"].capped and files["agent.log.1.gz"].lines == 40
+    assert _ids(out) == {"dns": 40}
+
+
+class _Left:
+    def __init__(self, left: float) -> None:
+        self.left = left
+
+    def remaining(self) -> float:
+        return self.left
+
+
+def test_time_shares_weigh_gz_files_and_leave_a_reserve() -> None:
+    paths = ["/l/agent.log", "/l/agent.log.1.gz", "/l/agent.log.2"]
+    ctx: Any = _Left(4.5)
+    share = agent._time_share(ctx, paths)
+    # a quarter of the 4 s after the reserve for the plain file, half of it for the .gz file
+    assert share == pytest.approx((4.5 - agent.LOG_TIME_RESERVE) / 4)
+    assert agent._time_share(ctx, paths[1:]) == pytest.approx(
+        (4.5 - agent.LOG_TIME_RESERVE) * 2 / 3
+    )
+    assert agent._time_share(_Left(100.0), paths[1:2]) == agent.timeouts.LOG_FILE * 2  # capped
+    assert agent._time_share(_Left(0.0), paths) == 0.05

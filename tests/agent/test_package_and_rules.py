@@ -11,16 +11,13 @@ import pytest
 from gd_doctor.checks import agent
 from gd_doctor.diagnosis import agent as rules
 from gd_doctor.facts.agent import (
-    JournalFacts,
-    LogFacts,
     PackageFacts,
     ProcessFacts,
-    SignatureHit,
     UnitFacts,
     UnitFileFacts,
     VersionKernelFacts,
-    merge_hits,
 )
+from gd_doctor.facts.agent_logs import JournalFacts, LogFacts, SignatureHit, merge_hits
 from gd_doctor.host.commands import CommandResult
 from gd_doctor.host.procs import FakeProcesses, ProcessInfo
 from gd_doctor.model import Finding, Status

@@ -13,7 +13,7 @@ from gd_doctor.checks import agent_logs
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
 from gd_doctor.diagnosis.network import denial_kinds
-from gd_doctor.facts.agent import JournalFacts, LogFacts
+from gd_doctor.facts.agent_logs import JournalFacts, LogFacts
 from gd_doctor.knowledge import finding_specs
 from gd_doctor.model import CheckResult, Finding
 from tests.hostkit import FIXTURES, facts_with, make_host, result, run_one

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
-from gd_doctor.facts.agent import LogFacts, SignatureHit
+from gd_doctor.facts.agent_logs import LogFacts, SignatureHit
 from gd_doctor.facts.imds import ImdsReachableFacts
 from gd_doctor.facts.network import HttpsFacts, HttpsProbeResult, RegionFacts
 from gd_doctor.facts.platform import Ec2Facts

@@ -10,7 +10,7 @@ from gd_doctor.checks import clock as clock_check
 from gd_doctor.checks import select_checks
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
-from gd_doctor.facts.agent import LogFacts, SignatureHit
+from gd_doctor.facts.agent_logs import LogFacts, SignatureHit
 from gd_doctor.facts.clock import ClockFacts
 from gd_doctor.facts.imds import ImdsReachableFacts
 from gd_doctor.host.imds import HttpImds
