@@ -80,7 +80,7 @@ def test_layout(built: Path, arch: str) -> None:
         "/usr/bin/gd-doctor",
         "/usr/lib/gd-doctor/gd-doctor.py",
         "/usr/lib/gd-doctor/gd_doctor/__init__.py",
-        "/usr/lib/gd-doctor/gd_doctor/cli.py",
+        "/usr/lib/gd-doctor/gd_doctor/cli/__init__.py",
         "/usr/share/man/man1/gd-doctor.1.gz",
         "/usr/share/bash-completion/completions/gd-doctor",
         "/usr/share/doc/gd-doctor/changelog.gz",

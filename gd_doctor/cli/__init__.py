@@ -13,25 +13,30 @@ inside the commands so ``--version`` and ``--help`` stay fast.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
-import re
 import shutil
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, List, Optional, TextIO
 
 # typer decides at import time whether to use rich; the packages ship without it.
 os.environ.setdefault("TYPER_USE_RICH", "0")
 
-import click
 import typer
-from typer.core import TyperGroup
 
 from gd_doctor import __version__
+from gd_doctor.cli.click_text import HELP_OPTIONS, DefaultToCheck, UniformGroup
+from gd_doctor.cli.inputs import (
+    check_region,
+    check_url,
+    output_problem,
+    parse_since,
+    selection,
+    suggest,
+)
 
 if TYPE_CHECKING:
     from gd_doctor.integrations.outputs import FleetOutputs
@@ -66,108 +71,11 @@ TOP_HELP = (
 )
 
 
-# --- the same help and usage errors under every click the install can get ---------------------
-#
-# The packages vendor click 8.1.8 (the last for Python 3.9); pip on Python >= 3.10 gets click
-# >= 8.2.1 (typer 0.23 requires it). Where click's own wording changed between those versions,
-# gd-doctor words it itself (docs/packaging.md, "The same CLI whatever click pip installs";
-# tests/core/test_cli_text.py holds the text every version must print):
-# * the hint under a usage error names ``--help`` (click 8.1 took the first help option name,
-#   8.2 the longest): ``--help`` is listed first;
-# * the usage line says ``[COMMAND]`` (bare ``gd-doctor`` runs check; click 8.1 wrote COMMAND);
-# * an unknown command or option gets one message and gd-doctor's own suggestion (click 8.1,
-#   8.2 and 8.4 word both differently, and typer adds a second suggestion on top of click's);
-# * an argument keeps its help text (click 8.5 resets the help typer 0.23 sets on arguments).
-
-HELP_OPTIONS = ["--help", "-h"]
-
-
-def _no_second_arguments_section(
-    self: click.Command, ctx: click.Context, formatter: click.HelpFormatter
-) -> None:
-    """typer 0.23 writes the "Arguments" section itself (in ``format_options``)."""
-
-
-def _keep_argument_help() -> None:
-    """Since click 8.5, ``click.Argument.__init__`` takes a ``help`` of its own and sets it to
-    None when typer 0.23 (which sets it before calling it) does not pass it: put it back, and
-    keep click 8.5's new "Positional arguments" section from repeating typer's "Arguments"."""
-    import functools
-    import inspect
-
-    from typer.core import TyperArgument, TyperCommand
-
-    if "help" not in inspect.signature(click.Argument.__init__).parameters:
-        return  # click < 8.5: the attribute typer sets survives
-    if getattr(TyperArgument.__init__, "_gd_doctor_keeps_help", False):
-        return
-    original = TyperArgument.__init__
-
-    @functools.wraps(original)
-    def __init__(self: TyperArgument, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        self.help = kwargs.get("help")
-
-    __init__._gd_doctor_keeps_help = True  # type: ignore[attr-defined]
-    TyperArgument.__init__ = __init__  # type: ignore[method-assign]
-    TyperCommand.format_arguments = _no_second_arguments_section  # type: ignore[method-assign]
-
-
-_keep_argument_help()
-
-
-def _option_names(command: click.Command) -> List[str]:
-    names = list(HELP_OPTIONS)
-    for param in command.params:
-        if isinstance(param, click.Option):
-            names.extend(o for o in (*param.opts, *param.secondary_opts) if o.startswith("--"))
-    return names
-
-
-def no_such_option(exc: click.NoSuchOption) -> click.UsageError:
-    """The unknown option, worded the same under every click version."""
-    known = _option_names(exc.ctx.command) if exc.ctx is not None else []
-    close = difflib.get_close_matches(exc.option_name, known, n=2, cutoff=0.6)
-    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-    return click.UsageError(f"No such option {exc.option_name}{hint}.", exc.ctx)
-
-
-class UniformGroup(TyperGroup):
-    """A command group whose unknown-command message is gd-doctor's own (see above)."""
-
-    def resolve_command(
-        self, ctx: click.Context, args: List[str]
-    ) -> "tuple[Optional[str], Optional[click.Command], List[str]]":
-        name = args[0] if args else ""
-        if args and not name.startswith("-") and self.get_command(ctx, name) is None:
-            known = [c for c in self.list_commands(ctx) if c]
-            raise click.UsageError(f"No such command {name!r}{suggest(name, known)}.", ctx)
-        return super().resolve_command(ctx, args)
-
-
-class _DefaultToCheck(UniformGroup):
-    """Bare ``gd-doctor`` means ``gd-doctor check``, options included (``gd-doctor -v``)."""
-
-    _OWN = ("--help", "-h", "--version", "-V")
-
-    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
-        if not args or (args[0].startswith("-") and args[0] not in self._OWN):
-            args = ["check", *args]
-        return super().parse_args(ctx, args)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        # every subcommand's options are parsed below this call, the nested groups' too
-        try:
-            return super().invoke(ctx)
-        except click.NoSuchOption as exc:
-            raise no_such_option(exc) from None
-
-
 app = typer.Typer(
     name="gd-doctor",
     help=TOP_HELP,
     epilog=EXAMPLES,
-    cls=_DefaultToCheck,
+    cls=DefaultToCheck,
     subcommand_metavar="[COMMAND] [ARGS]...",
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -183,104 +91,6 @@ class OutputFormat(str, Enum):
 
 
 # Ten years: far beyond any journal, and small enough that datetime arithmetic cannot overflow.
-MAX_SINCE = timedelta(days=3650)
-_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
-_UNITS = {"": 3600.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-def parse_since(text: str, now: Optional[datetime] = None) -> timedelta:
-    """A log window from ``24h``, ``90m``, ``7d``, ``3600s`` or an ISO-8601 time.
-
-    >>> parse_since("24h")
-    datetime.timedelta(days=1)
-    >>> parse_since("90m")
-    datetime.timedelta(seconds=5400)
-    >>> parse_since("2026-11-30T00:00:00+00:00", datetime(2026, 11, 30, 6, tzinfo=timezone.utc))
-    datetime.timedelta(seconds=21600)
-    """
-    if len(text) > 64:
-        raise typer.BadParameter("too long for a duration or a time", param_hint="--since")
-    m = _SINCE.match(text)
-    if m:
-        seconds = float(m.group(1)) * _UNITS[m.group(2).lower()]
-        if not 0 < seconds <= MAX_SINCE.total_seconds():
-            raise typer.BadParameter(
-                f"{text!r}: the window must be more than 0 and at most {MAX_SINCE.days} days",
-                param_hint="--since",
-            )
-        return timedelta(seconds=seconds)
-    try:
-        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r}: use a duration such as 24h, 90m, 7d, or an ISO-8601 time",
-            param_hint="--since",
-        ) from None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
-    delta = (now or datetime.now(timezone.utc)) - at
-    if delta.total_seconds() <= 0:
-        raise typer.BadParameter(f"{text!r} is in the future", param_hint="--since")
-    if delta > MAX_SINCE:
-        raise typer.BadParameter(
-            f"{text!r} is more than {MAX_SINCE.days} days ago", param_hint="--since"
-        )
-    return delta
-
-
-# A Region name: two letters, an optional partition marker, a direction, a number.
-REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$", re.ASCII)
-_URL_MAX = 2048
-
-
-def check_region(region: str) -> str:
-    """``--region`` as given when it is a Region name; a usage error otherwise."""
-    if not REGION.match(region):
-        raise typer.BadParameter(
-            f"{region[:80]!r} is not a Region name (for example us-east-1)", param_hint="--region"
-        )
-    return region
-
-
-def check_url(value: str, option: str, *, scheme_required: bool) -> str:
-    """``--imds-endpoint`` / ``--endpoint-url``: ``http(s)://HOST[:PORT]`` (a bare HOST[:PORT]
-    when the scheme is optional), no credentials, query or path beyond ``/``."""
-    from urllib.parse import urlsplit
-
-    def refuse(why: str) -> typer.BadParameter:
-        return typer.BadParameter(f"{value[:80]!r} {why}", param_hint=option)
-
-    if not value or len(value) > _URL_MAX or any(ch.isspace() or ord(ch) < 32 for ch in value):
-        raise refuse("is not a URL (empty, too long or with spaces)")
-    if "://" not in value and scheme_required:
-        raise refuse("needs a scheme: http://HOST[:PORT]")
-    parts = urlsplit(value if "://" in value else "https://" + value)
-    if parts.scheme not in ("http", "https"):
-        raise refuse("must use http:// or https://")
-    try:
-        host, _port = parts.hostname, parts.port
-    except ValueError:
-        raise refuse("has an invalid port") from None
-    if not host:
-        raise refuse("has no host name")
-    if parts.username or parts.password:
-        raise refuse("must not carry credentials")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise refuse("must be a base URL: scheme, host and port only")
-    return value
-
-
-def suggest(name: str, choices: Sequence[str]) -> str:
-    """ " (did you mean 'agent.unit'?)" for a near miss, else ""."""
-    close = difflib.get_close_matches(name.lower(), list(choices), n=2, cutoff=0.6)
-    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-
-
-def _selection(names: Optional[List[str]]) -> List[str]:
-    """``--only``/``--skip`` values, case-folded: ids and categories are lower case."""
-    return [n.lower() for n in names or ()]
-
-
 def terminal_width() -> int:
     """The width to wrap the text report to: the terminal's, 80 when stdout is no terminal."""
     if not sys.stdout.isatty():
@@ -334,17 +144,6 @@ class _Progress:
         if self.shown:
             sys.stderr.write("\r\x1b[2K")
             sys.stderr.flush()
-
-
-def output_problem(path: Path) -> Optional[str]:
-    """Why ``--output`` cannot be written, checked before any check runs; None when it can.
-
-    Only a regular file (new or existing) in an existing, writable directory is accepted: a
-    FIFO would block the run, a device or a directory is never what the user meant.
-    """
-    from gd_doctor.integrations.outputs import file_problem
-
-    return file_problem(path)
 
 
 def _write_report_file(path: Path, text: str) -> Optional[str]:
@@ -431,7 +230,7 @@ def run_check(
     refused = fleet_problems(fleet)
     if refused:
         raise typer.BadParameter(refused[1], param_hint=refused[0])
-    only_names, skip_names = _selection(only), _selection(skip)
+    only_names, skip_names = selection(only), selection(skip)
     try:
         checks, deselected = select_checks(only_names, skip_names, ALL_CHECKS)
     except UnknownSelection as exc:
