@@ -26,6 +26,10 @@ from typing import IO, Callable, Deque, List, Optional, Tuple
 from gd_doctor.host.fs import RootFS
 
 BLOCK = 64 * 1024
+# A .gz that has expanded past BOMB_FLOOR bytes at more than BOMB_RATIO times its compressed
+# size is a decompression bomb (text logs compress 5-50x): it is cut there, not at its time share.
+BOMB_FLOOR = 64 * 1024 * 1024
+BOMB_RATIO = 200
 MAX_LOG_FILES = 1_000  # files one listing returns (newest first); the rest are counted
 # Returns True when a line is older than the window: reading backwards stops there.
 TooOld = Callable[[str], bool]
@@ -255,6 +259,11 @@ def _stream_gzip(
                 break
             if compressed > max_bytes + BLOCK:  # members that expand to nothing, endlessly
                 out.capped = True
+                break
+            if out.bytes_read > BOMB_FLOOR and out.bytes_read > BOMB_RATIO * compressed:
+                # text logs compress 5-50x; far beyond that it is a bomb, not a log
+                out.capped = True
+                out.problem = f"expands more than {BOMB_RATIO}x: not a log (a gzip bomb?)"
                 break
             if not pending_in:
                 pending_in = fh.read(BLOCK)

@@ -343,3 +343,39 @@ def test_time_shares_weigh_gz_files_and_leave_a_reserve() -> None:
     )
     assert agent._time_share(_Left(100.0), paths[1:2]) == agent.timeouts.LOG_FILE * 2  # capped
     assert agent._time_share(_Left(0.0), paths) == 0.05
+
+
+def test_a_gzip_bomb_is_cut_by_its_expansion_not_by_its_time_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A .gz is read to its end within its time share, but one that expands hundreds of times
+    is no log: it stops just past BOMB_FLOOR, whatever the byte cap and time allow."""
+    import gzip
+
+    from gd_doctor.host import logfiles
+    from gd_doctor.host.fs import RootFS
+    from gd_doctor.host.logfiles import BLOCK, read_log_file
+    from tests.faults.hostile import write_gz_bomb
+
+    # a floor below the real log's size, so that the ratio, not the floor, lets the log through
+    monkeypatch.setattr(logfiles, "BOMB_FLOOR", 1 << 20)
+    BOMB_FLOOR = logfiles.BOMB_FLOOR
+
+    write_gz_bomb(tmp_path / "bomb.log.gz", 2 << 30)
+    # a real log's repetition (a heartbeat a second) compresses far less than a bomb
+    lines = "".join(
+        f"2026-11-30T{h:02d}:{m:02d}:{s:02d}.000000Z  INFO amazon_guardduty_agent: heartbeat ok\n"
+        for h in range(12)
+        for m in range(60)
+        for s in range(60)
+    )
+    (tmp_path / "agent.log.1.gz").write_bytes(gzip.compress(lines.encode()))
+    fs = RootFS(tmp_path)
+    kw = dict(max_line=8192, max_lines=100, timeout=30.0)
+    bomb = read_log_file(fs, "/bomb.log.gz", lambda line: False, max_bytes=1 << 30, **kw)
+    assert bomb.capped and "gzip bomb" in (bomb.problem or "")
+    # cut after its first compressed blocks, far below the 1 GiB cap and the bomb's 2 GiB
+    assert BOMB_FLOOR < bomb.bytes_read <= max(BOMB_FLOOR, logfiles.BOMB_RATIO * 4 * BLOCK)
+    log = read_log_file(fs, "/agent.log.1.gz", lambda line: False, max_bytes=1 << 30, **kw)
+    assert not log.capped and log.problem is None
+    assert log.bytes_read == len(lines) > 2 * BOMB_FLOOR
