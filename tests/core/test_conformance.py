@@ -147,8 +147,9 @@ def test_every_problem_marks_its_fix_step_or_declares_none() -> None:
     assert twice == [], "several fix steps for the same variant"
 
 
-def test_fix_step_false_is_the_only_use_of_the_key() -> None:
-    """The loader reads ``fix_step`` as a boolean: a string there would be a typo for a step."""
+def test_fix_step_key_is_only_ever_false() -> None:
+    """``fix_step`` only says a finding has none (false); true is the default, and anything else
+    would be a typo the loader turns into a boolean silently."""
     for path in sorted((HERE / "findings").glob("*.json")):
         for raw in load(f"findings/{path.name}")["findings"]:
             assert raw.get("fix_step", True) in (True, False), raw["id"]
