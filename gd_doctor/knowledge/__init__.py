@@ -113,6 +113,9 @@ class FindingSpec:
     ``folds`` names the findings that are consequences of this one: when both are found, the
     engine lists them under this cause instead of as problems of their own. ``decisive`` names
     the check whose first evidence line proves the finding (default: the first line).
+    ``has_fix_step`` is False (``"fix_step": false`` in the JSON) for a finding that has no fix
+    step on the host: a pure diagnosis (the cause is on the AWS side, or in how gd-doctor was
+    run), so none of its steps is marked ``fix``.
     """
 
     id: str
@@ -127,6 +130,7 @@ class FindingSpec:
     step_specs: Tuple[StepSpec, ...] = ()
     folds: Tuple[str, ...] = ()
     decisive: Optional[str] = None
+    has_fix_step: bool = True
 
     @property
     def fix(self) -> Optional[str]:
@@ -176,6 +180,7 @@ def finding_specs() -> Mapping[str, FindingSpec]:
                 step_specs=tuple(meta for _, meta in steps),
                 folds=tuple(raw.get("folds", ())),
                 decisive=raw.get("decisive"),
+                has_fix_step=bool(raw.get("fix_step", True)),
             )
     return {k: _with_notes(v) for k, v in specs.items()}
 

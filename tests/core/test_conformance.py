@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from typing import Optional
 
 import gd_doctor.checks as checks_pkg
 import gd_doctor.diagnosis as diagnosis_pkg
@@ -12,7 +13,14 @@ from gd_doctor.checks import ALL_CHECKS
 from gd_doctor.checks.base import CATEGORIES, NEEDS, Check
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.base import Rule
-from gd_doctor.knowledge import all_coverage_issues, coverage_issues, finding_specs, load
+from gd_doctor.knowledge import (
+    HERE,
+    FindingSpec,
+    all_coverage_issues,
+    coverage_issues,
+    finding_specs,
+    load,
+)
 
 ID = re.compile(r"^[a-z0-9]+(\.[a-z0-9_]+)+$")
 
@@ -98,6 +106,67 @@ def test_finding_specs_point_at_real_rows_and_checks() -> None:
         )
         if spec.severity == "fail":
             assert spec.steps, f"{spec.id}: a failing finding needs fix steps"
+
+
+def _distro_variants(spec: FindingSpec) -> list:  # type: ignore[type-arg]
+    """The hosts whose steps differ: each distribution a step names, and an unknown one (the
+    engine keeps every step when the distribution is not known)."""
+    named = {d for m in spec.step_specs for d in m.distros}
+    return [None, *sorted(named)]
+
+
+def _fix_steps_for(spec: FindingSpec, distro: Optional[str]) -> list:  # type: ignore[type-arg]
+    """The marked fix steps the engine keeps on ``distro`` (see engine._applies)."""
+    return [
+        m
+        for m in spec.step_specs
+        if m.fix and (distro is None or not m.distros or distro in m.distros)
+    ]
+
+
+def test_every_problem_marks_its_fix_step_or_declares_none() -> None:
+    """A FAIL/WARN finding with steps marks the step that fixes the cause (the report's arrow,
+    ``fix_step``) on every distribution variant, or says ``"fix_step": false``."""
+    unmarked, marked_none, twice = [], [], []
+    for spec in finding_specs().values():
+        if spec.severity == "info" or not spec.steps:
+            continue
+        if not spec.has_fix_step:
+            if any(m.fix for m in spec.step_specs):
+                marked_none.append(spec.id)
+            continue
+        for distro in _distro_variants(spec):
+            if not _fix_steps_for(spec, distro):
+                unmarked.append(f"{spec.id} ({distro or 'any distribution'})")
+        # two fix steps for the same hosts and the same parameters: one of them is no fix
+        keys = [(m.distros, m.when) for m in spec.step_specs if m.fix]
+        if len(keys) != len(set(keys)):
+            twice.append(spec.id)
+    assert unmarked == [], "no step marked fix"
+    assert marked_none == [], '"fix_step": false but a step is marked fix'
+    assert twice == [], "several fix steps for the same variant"
+
+
+def test_fix_step_key_is_only_ever_false() -> None:
+    """``fix_step`` only says a finding has none (false); true is the default, and anything else
+    would be a typo the loader turns into a boolean silently."""
+    for path in sorted((HERE / "findings").glob("*.json")):
+        for raw in load(f"findings/{path.name}")["findings"]:
+            assert raw.get("fix_step", True) in (True, False), raw["id"]
+            assert raw.get("fix_step", False) is not True, f"{raw['id']}: true is the default"
+
+
+def test_decisive_names_one_of_the_finding_checks() -> None:
+    """``decisive`` is the check whose evidence line proves the finding: one of its ``checks``,
+    and named whenever there are several to choose from."""
+    wrong, missing = [], []
+    for spec in finding_specs().values():
+        if spec.decisive is not None and spec.decisive not in spec.checks:
+            wrong.append(f"{spec.id}: {spec.decisive} not in {spec.checks}")
+        if len(spec.checks) > 1 and spec.decisive is None:
+            missing.append(spec.id)
+    assert wrong == []
+    assert missing == [], "several checks and no decisive one"
 
 
 def test_knowledge_files_name_source_and_date() -> None:
