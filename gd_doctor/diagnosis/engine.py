@@ -85,18 +85,23 @@ def _spec(f: Finding) -> Optional[FindingSpec]:
     return finding_specs().get(f.finding_id)
 
 
-def _decisive(f: Finding, by_id: Dict[str, CheckResult]) -> Optional[str]:
-    """The spec's decisive check's first evidence line the finding shows, else its first line."""
+def _decisive(f: Finding, by_id: Dict[str, CheckResult], own: Sequence[str] = ()) -> Optional[str]:
+    """The spec's decisive check's first evidence line the finding shows; when that check's
+    evidence is not among them, the first line the rule quoted itself (``own``: it quotes what
+    it decided on, e.g. the denial line of the agent's log); else the finding's first line."""
     spec = _spec(f)
     res = by_id.get(spec.decisive) if spec and spec.decisive else None
     for line in res.evidence if res else ():
         if line in f.evidence:
             return line
+    if spec is not None and spec.decisive and own:
+        return own[0]
     return f.evidence[0] if f.evidence else None
 
 
 def _with_evidence(f: Finding, by_id: Dict[str, CheckResult]) -> Finding:
     """Put the evidence of the checks the rule named in ``evidence_from`` before its own."""
+    own = tuple(line for line in f.evidence if line)
     if f.evidence_from:
         lines: List[str] = []
         for check_id in f.evidence_from:
@@ -104,7 +109,7 @@ def _with_evidence(f: Finding, by_id: Dict[str, CheckResult]) -> Finding:
             lines.extend(res.evidence if res else ())
         lines.extend(f.evidence)
         f = replace(f, evidence=tuple(dict.fromkeys(lines)), evidence_from=())
-    return replace(f, decisive_evidence=_decisive(f, by_id))
+    return replace(f, decisive_evidence=_decisive(f, by_id, own))
 
 
 def _merge(found: Sequence[Finding]) -> List[Finding]:

@@ -55,6 +55,8 @@ def test_each_policy_type_gets_its_own_finding(tmp_path: Path, name: str) -> Non
     assert "agent.log-access-denied" not in ids and UNEXPLAINED not in ids
     top = denied[0]
     assert [c.finding_id for c in top.consequences] == ["agent.log-access-denied"]
+    # the decisive line is the agent's denial the rule quoted, not another check's line
+    assert top.decisive_evidence and "AccessDenied" in top.decisive_evidence, top.evidence
     if name == "generic":
         assert "SCP, permissions boundary or the VPC endpoint policy" in top.title
     else:

@@ -94,6 +94,18 @@ def test_access_denied_when_the_path_is_healthy() -> None:
     assert plain.finding_id == "network.access-denied" and HOST in plain.title
 
 
+def test_the_denial_line_is_the_decisive_evidence_not_the_https_probes() -> None:
+    """The HTTPS check's lines come first in the evidence (evidence_from), but what proves the
+    denial is the agent's own line, which the rule quotes."""
+    https = replace(
+        _https("ok", AWS_REFUSAL), evidence=(f"https://{HOST}/: HTTP 403, x-amzn-RequestId",)
+    )
+    found = _findings(_logs(DENIED), result("network.region", "ok", facts=REGION), https)
+    (denied,) = [f for f in found if f.finding_id.startswith("network.access-denied")]
+    assert denied.evidence[0].startswith(f"https://{HOST}/")
+    assert denied.decisive_evidence == DENIED_LINE
+
+
 def test_access_denied_waits_for_a_working_path() -> None:
     html = HttpsProbeResult(
         "10.0.1.5",
