@@ -20,7 +20,6 @@ checked). Directory listings and walks are capped and never visit a directory tw
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fnmatch
 import functools
@@ -32,14 +31,24 @@ from collections import deque
 from contextlib import contextmanager
 from dataclasses import field
 from pathlib import Path
-from typing import IO, Any, ClassVar, Deque, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import IO, ClassVar, Deque, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from gd_doctor.frozen import dataclass
+from gd_doctor.host.inroot import (
+    O_PATH as _O_PATH,
+)
+from gd_doctor.host.inroot import (
+    RESOLVE_IN_ROOT,
+    RESOLVE_NO_MAGICLINKS,
+    Refused,
+    openat2,
+    openat2_available,
+    walk_in_root,
+)
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 MAX_DIR_ENTRIES = 10_000  # names one listing returns (sorted; the rest are counted)
 MAX_DIR_SCAN = 200_000  # names one listing reads at most, so a huge directory cannot stall
-MAX_SYMLINKS = 40  # as the kernel's MAXSYMLINKS
 MAX_WALK_FILES = 5_000
 # Directory listings one RootFS (one run) does at most: a real system needs hundreds; a caller
 # that walks a directory full of links to itself without fs.walk() would otherwise list 100^depth
@@ -53,12 +62,8 @@ RELISTED = "unreadable: listed too often (links that lead back to this directory
 OUTSIDE = "points outside the root"
 NOT_REGULAR = "not a regular file"
 
-_O_PATH = getattr(os, "O_PATH", 0o10000000)
 _O_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _O_LIST = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC  # O_DIRECTORY: never opens a device
-RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_IN_ROOT = 0x10
-SYS_OPENAT2 = 437  # the same number on every architecture (the generic syscall table)
 
 
 @dataclass(frozen=True)
@@ -100,19 +105,8 @@ class Walk:
     problems: List[str] = field(default_factory=list)
 
 
-class _Refused(OSError):
-    """A path resolution gd-doctor refuses; ``str()`` is the problem to report."""
-
-    def __init__(self, problem: str) -> None:
-        super().__init__(errno.EPERM, problem)
-        self.problem = problem
-
-    def __str__(self) -> str:
-        return self.problem
-
-
 def _describe_os_error(exc: OSError) -> str:
-    if isinstance(exc, _Refused):
+    if isinstance(exc, Refused):
         return exc.problem
     if exc.errno == errno.ENOENT:
         return "missing"
@@ -125,116 +119,6 @@ def _describe_os_error(exc: OSError) -> str:
     if exc.errno == errno.ELOOP:
         return "unreadable: too many levels of symbolic links (a loop, or a /proc magic link)"
     return f"unreadable: {exc.strerror or exc}"
-
-
-# ---------------------------------------------------------------------------------------------
-# openat2(2), through ctypes: Python has no binding for it.
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-@functools.lru_cache(maxsize=1)
-def _libc_syscall() -> Optional[Any]:
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).syscall
-    except (OSError, AttributeError):
-        return None
-    fn.restype = ctypes.c_long
-    return fn
-
-
-def _openat2(dirfd: int, rel: str, flags: int, resolve: int) -> int:
-    """``openat2(dirfd, rel, {flags, 0, resolve})``; raises OSError like ``os.open``."""
-    fn = _libc_syscall()
-    if fn is None:
-        raise OSError(errno.ENOSYS, "no libc syscall()")
-    how = _OpenHow(flags, 0, resolve)
-    path = os.fsencode(rel)
-    for _ in range(4):  # EAGAIN: a concurrent rename raced the ".." check; the kernel says retry
-        fd = fn(
-            ctypes.c_long(SYS_OPENAT2),
-            ctypes.c_int(dirfd),
-            ctypes.c_char_p(path),
-            ctypes.byref(how),
-            ctypes.c_size_t(ctypes.sizeof(how)),
-        )
-        if fd >= 0:
-            return int(fd)
-        err = ctypes.get_errno()
-        if err != errno.EAGAIN:
-            raise OSError(err, os.strerror(err), rel)
-    raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN), rel)
-
-
-@functools.lru_cache(maxsize=1)
-def openat2_available() -> bool:
-    """True when this kernel (5.6+) and its seccomp policy let us call openat2."""
-    try:
-        fd = _openat2(-100, "/", _O_PATH | os.O_CLOEXEC, RESOLVE_IN_ROOT)  # AT_FDCWD
-    except OSError:
-        return False  # ENOSYS (old kernel), EPERM (a seccomp filter), EINVAL, ...
-    os.close(fd)
-    return True
-
-
-# ---------------------------------------------------------------------------------------------
-# The fallback: the kernel's RESOLVE_IN_ROOT walk, done one component at a time.
-
-
-def _components(path: str) -> List[str]:
-    return [c for c in path.split("/") if c and c != "."]
-
-
-def _walk_in_root(rootfd: int, rel: str, final_flags: int) -> int:
-    """Resolve ``rel`` under ``rootfd`` as if it were ``/``; return an fd opened ``final_flags``.
-
-    ``stack`` holds the directories walked so far (the root at the bottom), so ``..`` goes back
-    to the real parent of what a link led to, and never below the root. Links are read, never
-    followed by the kernel: an absolute target restarts at the root.
-    """
-    stack: List[int] = [os.dup(rootfd)]
-    todo: Deque[str] = deque(_components(rel))
-    must_be_dir = rel.endswith("/")  # "x/" names a directory, as for the kernel
-    links = 0
-    try:
-        while todo:
-            comp = todo.popleft()
-            if comp == "..":
-                if len(stack) > 1:
-                    os.close(stack.pop())
-                continue
-            cur = stack[-1]
-            fd = os.open(comp, _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur)
-            st = os.fstat(fd)
-            if stat_mod.S_ISLNK(st.st_mode):
-                os.close(fd)
-                links += 1
-                if links > MAX_SYMLINKS:
-                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), rel)
-                target = os.readlink(comp, dir_fd=cur)
-                if target.startswith("/"):
-                    while len(stack) > 1:
-                        os.close(stack.pop())
-                todo.extendleft(reversed(_components(target)))
-                continue
-            if todo or must_be_dir:  # an intermediate component (or "x/"): a directory
-                if not stat_mod.S_ISDIR(st.st_mode):
-                    os.close(fd)
-                    raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), rel)
-                if todo:
-                    stack.append(fd)
-                    continue
-            if final_flags & _O_PATH:
-                return fd
-            os.close(fd)
-            # Not a link (checked above); O_NOFOLLOW keeps a swap to a link from being followed.
-            return os.open(comp, final_flags | os.O_NOFOLLOW, dir_fd=cur)
-        return os.open(".", final_flags, dir_fd=stack[-1])
-    finally:
-        for fd in stack:
-            os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,11 +201,11 @@ class RootFS:
     def _open(self, abs_path: str, flags: int) -> int:
         """An fd for ``abs_path`` opened with ``flags``, resolved inside the root."""
         if "\x00" in abs_path:  # a path parsed from a hostile file; C would cut it there
-            raise _Refused("unreadable: the path holds a NUL byte")
+            raise Refused("unreadable: the path holds a NUL byte")
         try:
             os.fsencode(abs_path)
         except UnicodeError:  # a lone surrogate, e.g. from a JSON "\ud800" escape
-            raise _Refused("unreadable: the path is not valid text") from None
+            raise Refused("unreadable: the path is not valid text") from None
         if not self.confined:
             return os.open(posixpath.join("/", abs_path), flags | os.O_CLOEXEC)
         # The root as named, so the kernel follows a /proc/PID/root magic link into the
@@ -330,10 +214,10 @@ class RootFS:
         try:
             rel = abs_path.lstrip("/") or "."
             if self.uses_openat2:
-                return _openat2(
+                return openat2(
                     rootfd, rel, flags | os.O_CLOEXEC, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
                 )
-            return _walk_in_root(rootfd, rel, flags | os.O_CLOEXEC)
+            return walk_in_root(rootfd, rel, flags | os.O_CLOEXEC)
         finally:
             os.close(rootfd)
 
@@ -346,11 +230,11 @@ class RootFS:
             os.close(fd)
 
     def _open_regular(self, abs_path: str) -> Tuple[int, os.stat_result]:
-        """A read-only fd of a regular file and its stat; raises OSError (or _Refused)."""
+        """A read-only fd of a regular file and its stat; raises OSError (or Refused)."""
         with self._fd(abs_path) as pfd:
             st = os.fstat(pfd)
             if not stat_mod.S_ISREG(st.st_mode):
-                raise _Refused(NOT_REGULAR)
+                raise Refused(NOT_REGULAR)
             try:
                 # Reopen what was checked, not the name again: a swap cannot slip a FIFO in.
                 fd = os.open(f"/proc/self/fd/{pfd}", _O_READ)
@@ -361,7 +245,7 @@ class RootFS:
             again.st_mode
         ):
             os.close(fd)
-            raise _Refused("unreadable: the file changed while being opened")
+            raise Refused("unreadable: the file changed while being opened")
         return fd, again
 
     def open_binary(self, abs_path: str) -> Tuple[Optional[IO[bytes]], Optional[str]]:
@@ -616,7 +500,7 @@ class RootFS:
                         out[name] = os.readlink(name, dir_fd=dfd)
                     except (OSError, ValueError):
                         continue  # not a link, or gone
-        except (OSError, ValueError, _Refused):
+        except (OSError, ValueError, Refused):
             return {}
         return out
 
@@ -631,7 +515,7 @@ class RootFS:
         try:
             with self._fd(parent or "/", _O_PATH | os.O_DIRECTORY) as dfd:
                 return os.readlink(name, dir_fd=dfd)
-        except (OSError, ValueError, _Refused):
+        except (OSError, ValueError, Refused):
             return None
 
 

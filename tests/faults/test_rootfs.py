@@ -330,19 +330,21 @@ def test_without_openat2_the_walk_is_used(
     """ENOSYS (Linux < 5.6) or EPERM (a seccomp filter) from openat2: RootFS falls back."""
     root, outside = world
     _ln(root, "etc/out", str(outside / "secret"))
-    fs_mod.openat2_available.cache_clear()
+    from gd_doctor.host import inroot
+
+    inroot.openat2_available.cache_clear()
 
     def enosys(*args: object) -> int:
         raise OSError(errno.ENOSYS, "Function not implemented")
 
-    monkeypatch.setattr(fs_mod, "_openat2", enosys)
+    monkeypatch.setattr(inroot, "openat2", enosys)
     try:
         assert not fs_mod.openat2_available()
         fs = RootFS(root)
         assert not fs.uses_openat2
         assert fs.read("/etc/real").text == "inside\n" and fs.read("/etc/out").problem == "missing"
     finally:
-        fs_mod.openat2_available.cache_clear()
+        inroot.openat2_available.cache_clear()
 
 
 def test_live_pseudo_files_are_read_whole() -> None:
