@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from gd_doctor.diagnosis import agent, clock, imds, network, node, platform, security, ssm, tool
+from gd_doctor.diagnosis import (
+    agent,
+    clock,
+    imds,
+    network,
+    node,
+    platform,
+    security,
+    ssm,
+    ssm_install,
+    tool,
+)
 from gd_doctor.diagnosis.base import Rule
 
 ALL_RULES: Tuple[Rule, ...] = (
@@ -14,6 +25,7 @@ ALL_RULES: Tuple[Rule, ...] = (
     *imds.RULES,
     *agent.RULES,
     *ssm.RULES,
+    *ssm_install.RULES,
     *network.RULES,
     *node.RULES,
     *tool.RULES,

@@ -12,7 +12,7 @@ import pytest
 from gd_doctor.checks import ssm_traces
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
-from gd_doctor.diagnosis.ssm import distributor_buckets
+from gd_doctor.diagnosis.ssm_install import distributor_buckets
 from gd_doctor.facts.ssm import SsmLogFacts
 from gd_doctor.knowledge import finding_specs
 from gd_doctor.model import CheckResult, Status

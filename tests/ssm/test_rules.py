@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, List
 
-from gd_doctor.diagnosis import ssm as rules
+from gd_doctor.diagnosis import ssm, ssm_install
 from gd_doctor.diagnosis.engine import UNEXPLAINED, diagnose
 from gd_doctor.facts.agent import PackageFacts
 from gd_doctor.facts.imds import ImdsIdentityFacts
@@ -30,12 +30,16 @@ DENIED_LINE = (
 )
 
 
+# the SSM Agent's rules and those of GuardDuty's install path through SSM
+SSM_RULES = (*ssm.RULES, *ssm_install.RULES)
+
+
 def _ids(*results: CheckResult) -> List[str]:
     return [f.finding_id for f in _findings(*results)]
 
 
 def _findings(*results: CheckResult) -> List[Finding]:
-    return list(diagnose(results, rules.RULES).findings)
+    return list(diagnose(results, SSM_RULES).findings)
 
 
 def _hit(
@@ -306,7 +310,7 @@ def test_control_plane_rows_when_ssm_is_healthy_but_guardduty_never_came() -> No
     )
     assert f'"Equals":["{INSTANCE}"]' in text
     # Info only, but these results hold no agent.* evidence: the health proof cannot be made.
-    diag = diagnose(_base("none"), rules.RULES)
+    diag = diagnose(_base("none"), SSM_RULES)
     assert diag.verdict == Verdict.UNKNOWN and "agent" in (diag.reason or "")
 
 
@@ -316,7 +320,7 @@ def test_no_control_plane_note_while_the_ssm_agent_is_stopped() -> None:
 
 
 def test_rules_survive_missing_results() -> None:
-    for r in rules.RULES:
+    for r in SSM_RULES:
         out = r.apply([])
         assert out is None or list(out) == []
 
