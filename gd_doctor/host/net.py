@@ -26,14 +26,12 @@ from urllib.parse import unquote, urlsplit
 
 from gd_doctor import __version__
 from gd_doctor.frozen import dataclass
+from gd_doctor.host.http_reply import Deadline, parse_http_reply, recv_until
 from gd_doctor.host.parallel import call_with_timeout
 from gd_doctor.host.settings import HostSettings
 
 if TYPE_CHECKING:  # ssl is imported by the probes that use it: --root and offline runs never do
     import ssl
-
-MAX_REPLY = 64 * 1024
-BODY_KEEP = 2048
 
 
 @dataclass(frozen=True)
@@ -210,94 +208,6 @@ def _connect_state(exc: BaseException) -> Tuple[str, str]:
     return "error", str(exc)
 
 
-class _Deadline:
-    def __init__(self, timeout: float) -> None:
-        self.end = time.monotonic() + max(0.05, timeout)
-
-    def left(self) -> float:
-        return max(0.01, self.end - time.monotonic())
-
-    def passed(self) -> bool:
-        return time.monotonic() >= self.end
-
-
-def _recv_until(sock: socket.socket, deadline: _Deadline, stop_at_headers: bool) -> bytes:
-    """Read until close, the end of the headers (for CONNECT), the size cap or the deadline."""
-    import ssl
-
-    data = b""
-    while len(data) < MAX_REPLY and not deadline.passed():
-        sock.settimeout(deadline.left())
-        try:
-            chunk = sock.recv(4096)
-        except (socket.timeout, TimeoutError):
-            break
-        except ssl.SSLError:
-            break
-        if not chunk:
-            break
-        data += chunk
-        if stop_at_headers and b"\r\n\r\n" in data:
-            break
-        if not stop_at_headers and _reply_complete(data):
-            break
-    return data
-
-
-def _reply_complete(data: bytes) -> bool:
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        return False
-    for line in head.split(b"\r\n")[1:]:
-        key, _, value = line.partition(b":")
-        if key.strip().lower() == b"content-length":
-            try:
-                return len(body) >= int(value.strip())
-            except ValueError:
-                return False
-    return False
-
-
-def _dechunk(body: bytes) -> bytes:
-    out = b""
-    rest = body
-    while rest:
-        size_line, sep, rest = rest.partition(b"\r\n")
-        try:
-            size = int(size_line.split(b";")[0].strip() or b"0", 16)
-        except ValueError:
-            return body
-        if size == 0 or not sep:
-            break
-        out += rest[:size]
-        rest = rest[size + 2 :]
-    return out
-
-
-def parse_http_reply(data: bytes) -> Tuple[Optional[int], Dict[str, str], str]:
-    """Status, headers (lower-case names) and body of a raw HTTP/1.x reply.
-
-    >>> parse_http_reply(b"HTTP/1.1 403 Forbidden\\r\\nx-amzn-RequestId: abc\\r\\n"
-    ...                  b"Content-Length: 2\\r\\n\\r\\n{}")
-    (403, {'x-amzn-requestid': 'abc', 'content-length': '2'}, '{}')
-    >>> parse_http_reply(b"garbage")
-    (None, {}, '')
-    """
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("iso-8859-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        return None, {}, ""
-    headers: Dict[str, str] = {}
-    for line in lines[1:]:
-        key, sep, value = line.partition(":")
-        if sep and len(headers) < 100:
-            headers[key.strip().lower()] = value.strip()[:500]
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = _dechunk(body)
-    return int(parts[1]), headers, body[:BODY_KEEP].decode("utf-8", errors="replace")
-
-
 def _name(parts: object) -> Dict[str, str]:
     """{'CN': ..., 'O': ...} from ssl's getpeercert() subject/issuer tuples."""
     out: Dict[str, str] = {}
@@ -357,7 +267,7 @@ class LiveNetwork:
         return ctx
 
     def _open_tunnel(
-        self, proxy_url: str, server_name: str, port: int, deadline: _Deadline
+        self, proxy_url: str, server_name: str, port: int, deadline: Deadline
     ) -> Tuple[Optional[socket.socket], Optional[int], str, str]:
         """Connect to the proxy and CONNECT; returns (socket, proxy status, tcp state, detail)."""
         parts = urlsplit(proxy_url if "://" in proxy_url else "http://" + proxy_url)
@@ -382,7 +292,7 @@ class LiveNetwork:
         try:
             sock.settimeout(deadline.left())
             sock.sendall((request + "\r\n").encode())
-            status, _, _ = parse_http_reply(_recv_until(sock, deadline, stop_at_headers=True))
+            status, _, _ = parse_http_reply(recv_until(sock, deadline, stop_at_headers=True))
         except OSError as exc:
             sock.close()
             state, detail = _connect_state(exc)
@@ -404,7 +314,7 @@ class LiveNetwork:
         import ssl
 
         start = time.monotonic()
-        deadline = _Deadline(timeout)
+        deadline = Deadline(timeout)
         via = _display_proxy(proxy_url) if proxy_url else None
         base = {"address": address, "port": port, "server_name": server_name, "via_proxy": via}
 
@@ -460,7 +370,7 @@ class LiveNetwork:
             try:
                 tls_sock.settimeout(deadline.left())
                 tls_sock.sendall(request.encode())
-                data = _recv_until(tls_sock, deadline, stop_at_headers=False)
+                data = recv_until(tls_sock, deadline, stop_at_headers=False)
             except OSError as exc:
                 return done(
                     tcp="ok",
