@@ -221,9 +221,10 @@ def test_suite_on_python39(root_copy: RootFactory) -> None:
     src = root / "src"
     src.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "*.egg-info")
-    for name in ("gd_doctor", "tests", "benchmarks"):
+    for name in ("gd_doctor", "tests", "benchmarks", "docs"):
         shutil.copytree(TOP / name, src / name, ignore=ignore, symlinks=True)
-    shutil.copy(TOP / "pyproject.toml", src)
+    for name in ("pyproject.toml", "README.md"):  # the docs tests read them
+        shutil.copy(TOP / name, src)
     shutil.copytree(vendor, root / "opt/vendor")
     shutil.copytree(deps, root / "opt/testdeps", symlinks=True)
     # a .pth file, not PYTHONPATH, so that subprocesses the tests start (even with a clean
