@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Tuple
 
@@ -212,6 +213,6 @@ def _frozen(cls: type) -> type:
             continue
         fn.__qualname__ = f"{cls.__qualname__}.{name}"
         setattr(cls, name, fn)
-    if "__match_args__" not in own:
+    if "__match_args__" not in own and sys.version_info >= (3, 10):  # as the standard one
         type.__setattr__(cls, "__match_args__", tuple(f.name for f in fields if f.init))
     return cls

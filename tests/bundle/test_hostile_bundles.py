@@ -366,7 +366,8 @@ def test_empty_window_is_refused_clearly(tmp_path: Path) -> None:
         app,
         ["bundle", "--root", str(ROOT), "--since", "0m", "--output", str(tmp_path / "b.tar.gz")],
     )
-    assert res.exit_code == 2 and "the window must be more than 0" in res.output
+    # a usage error goes to stderr (kept apart from stdout by the runner on every click)
+    assert res.exit_code == 2 and "the window must be more than 0" in res.stderr
     assert not (tmp_path / "b.tar.gz").exists()
 
 
