@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Dict, List
@@ -82,6 +83,21 @@ def _env(tmp: Path, report: Path, with_aws: bool, **kw: str) -> Dict[str, str]:
     }
 
 
+def _make_bundle(
+    doc: Dict[str, Any],
+    tmp: Path,
+    report: Path,
+    *,
+    bundle: str,
+    with_aws: bool = True,
+    upload: str = "s3://b/p",
+    **more: str,
+) -> "subprocess.CompletedProcess[str]":
+    """The document's makeBundle step, run with the real CLI behind a stand-in gd-doctor."""
+    env = _env(tmp, report, with_aws, SSM_bundle=bundle, SSM_bundleUpload=upload, **more)
+    return run_step(doc, "makeBundle", tmp, **env)
+
+
 def _bundles(tmp: Path) -> List[Path]:
     return (
         sorted((tmp / "state").glob("gd-doctor-bundle-*.tar.gz"))
@@ -94,14 +110,7 @@ def test_never_is_the_default_and_makes_nothing(
     doc: Dict[str, Any], tmp_path: Path, reports: Dict[str, Path]
 ) -> None:
     assert doc["parameters"]["bundle"]["default"] == "never"
-    p = run_step(
-        doc,
-        "makeBundle",
-        tmp_path,
-        **_env(
-            tmp_path, reports["unhealthy"], True, SSM_bundle="never", SSM_bundleUpload="s3://b/p"
-        ),
-    )
+    p = _make_bundle(doc, tmp_path, reports["unhealthy"], bundle="never")
     assert p.returncode == 0 and "skipped (bundle=never)" in p.stdout
     assert _bundles(tmp_path) == [] and not (tmp_path / "s3" / "args").exists()
 
@@ -109,14 +118,7 @@ def test_never_is_the_default_and_makes_nothing(
 def test_unhealthy_only_skips_a_healthy_instance(
     doc: Dict[str, Any], tmp_path: Path, reports: Dict[str, Path]
 ) -> None:
-    p = run_step(
-        doc,
-        "makeBundle",
-        tmp_path,
-        **_env(
-            tmp_path, reports["healthy"], True, SSM_bundle="unhealthy", SSM_bundleUpload="s3://b/p"
-        ),
-    )
+    p = _make_bundle(doc, tmp_path, reports["healthy"], bundle="unhealthy")
     assert p.returncode == 0 and "verdict healthy, no bundle" in p.stdout
     assert _bundles(tmp_path) == []
 
@@ -124,17 +126,8 @@ def test_unhealthy_only_skips_a_healthy_instance(
 def test_unhealthy_instance_bundle_is_uploaded_and_replays(
     doc: Dict[str, Any], tmp_path: Path, reports: Dict[str, Path]
 ) -> None:
-    p = run_step(
-        doc,
-        "makeBundle",
-        tmp_path,
-        **_env(
-            tmp_path,
-            reports["unhealthy"],
-            True,
-            SSM_bundle="unhealthy",
-            SSM_bundleUpload="s3://fleet-bundles/gd/",
-        ),
+    p = _make_bundle(
+        doc, tmp_path, reports["unhealthy"], bundle="unhealthy", upload="s3://fleet-bundles/gd/"
     )
     assert p.returncode == 0, p.stdout + p.stderr
     (bundle,) = _bundles(tmp_path)
@@ -153,14 +146,7 @@ def test_unhealthy_instance_bundle_is_uploaded_and_replays(
 def test_no_aws_cli_keeps_the_bundle(
     doc: Dict[str, Any], tmp_path: Path, reports: Dict[str, Path]
 ) -> None:
-    p = run_step(
-        doc,
-        "makeBundle",
-        tmp_path,
-        **_env(
-            tmp_path, reports["healthy"], False, SSM_bundle="always", SSM_bundleUpload="s3://b/p"
-        ),
-    )
+    p = _make_bundle(doc, tmp_path, reports["healthy"], bundle="always", with_aws=False)
     assert p.returncode == 0 and "no AWS CLI on this instance; bundle kept at" in p.stdout
     assert len(_bundles(tmp_path)) == 1
 
@@ -168,19 +154,7 @@ def test_no_aws_cli_keeps_the_bundle(
 def test_a_failed_bundle_never_fails_the_command(
     doc: Dict[str, Any], tmp_path: Path, reports: Dict[str, Path]
 ) -> None:
-    p = run_step(
-        doc,
-        "makeBundle",
-        tmp_path,
-        **_env(
-            tmp_path,
-            reports["unhealthy"],
-            True,
-            SSM_bundle="always",
-            SSM_bundleUpload="s3://b/p",
-            FAKE_FAIL="1",
-        ),
-    )
+    p = _make_bundle(doc, tmp_path, reports["unhealthy"], bundle="always", FAKE_FAIL="1")
     assert p.returncode == 0 and "gd-doctor bundle failed; no bundle" in p.stdout
     assert _bundles(tmp_path) == [] and not (tmp_path / "s3" / "args").exists()
     assert step(doc, "makeBundle")["inputs"]["timeoutSeconds"] == "900"
