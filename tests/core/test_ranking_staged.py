@@ -56,31 +56,11 @@ BASES = {sc.sources[-1] for sc in SINGLES if sc.sources}
 
 def _build_root(sc: Scenario, root: Path) -> None:
     """The scenario's files, links, appends, deletions and units in ``root``, as the
-    simulator's runner lays them out (its journal exports are left out, see _NOT_STAGED)."""
-    for path, (content, mode) in sc.host_files().items():
-        target = root / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-        target.chmod(mode)
-    for path, link in sc.host_symlinks().items():
-        target = root / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink() or target.exists():
-            target.unlink()
-        target.symlink_to(link)
-    for path, text in (sc.spec.get("append") or {}).items():
-        target = root / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "ab") as f:
-            f.write(str(text).encode("utf-8"))
-    for path in sc.spec.get("delete", []):
-        target = root / path.lstrip("/")
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-    for name, text in sc.units().items():
-        target = root / "etc/systemd/system" / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+    simulator's runner lays them out (the scenarios staged here have no journal exports, see
+    _NOT_STAGED, so the runner needs none of its tools)."""
+    from tests.simulator.runner import build_root
+
+    build_root(sc, root)
 
 
 def _tree(root: Path) -> Dict[str, bytes]:

@@ -2,7 +2,7 @@
 
 The reports come from gd-doctor's own pipeline (``run_doctor``) over every fixture root in
 ``tests/fixtures/roots`` and over the simulator's root-kind scenarios that need no journal
-export (built with the simulator's own ``_build_root``). Each base report is then given an
+export (built with the simulator's own ``build_root``). Each base report is then given an
 identity (instance id, account, Region, report time) the way a live run gets it from IMDS, by
 replacing ``Report.host``/``started_at`` before the real renderers (``report_to_dict``,
 ``render_ssm``) run; ``host.account_id`` is added to some JSON reports as issue 12 will write it.
@@ -73,7 +73,7 @@ VPC = "vpc-0a1b2c3d4e5f60718"
 
 def _base_runs() -> List[Tuple[str, Report]]:
     """(name, report) for every fixture root and root scenario, from the real pipeline."""
-    from tests.simulator.runner import _build_root
+    from tests.simulator.runner import build_root
     from tests.simulator.scenario import load
 
     settings = HostSettings(env={})
@@ -86,7 +86,7 @@ def _base_runs() -> List[Tuple[str, Report]]:
         with tempfile.TemporaryDirectory(prefix="gd-fleet-") as tmp:
             root = Path(tmp) / "root"
             root.mkdir()
-            _build_root(sc, root)
+            build_root(sc, root)
             run = run_doctor(Host.from_root(root, settings), budget_s=30.0, started_at=T0)
         out.append((name, run.report))
     return out

@@ -422,7 +422,7 @@ def _run_live(
         res.requests = _requests(state)
 
 
-def _build_root(sc: Scenario, root: Path) -> None:
+def build_root(sc: Scenario, root: Path) -> None:
     from tests.harness.journal_files import journal_from_export
 
     for path, (content, mode) in sc.host_files().items():
@@ -466,7 +466,7 @@ def _run_root(
     with _tempdir() as tmp:
         root = tmp / "root"
         root.mkdir()
-        _build_root(sc, root)
+        build_root(sc, root)
         argv = [
             sys.executable,
             "-m",
