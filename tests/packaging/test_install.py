@@ -119,7 +119,9 @@ def test_deb_on_debian11(root_copy: RootFactory) -> None:
     shutil.copy(deb_path(ARCH), root / "tmp")
     chroot(root, "apt-get", "install", "-y", f"/tmp/{deb_path(ARCH).name}")
     # postinst compiled bytecode for the Python the launcher uses
-    assert list((root / "usr/lib/gd-doctor/gd_doctor/__pycache__").glob("cli.cpython-39.pyc"))
+    lib = root / "usr/lib/gd-doctor/gd_doctor"
+    assert list((lib / "__pycache__").glob("entry.cpython-39.pyc"))
+    assert list((lib / "cli/__pycache__").glob("__init__.cpython-39.pyc"))
     p = chroot(root, "python3", "-c", "import systemd.journal; print(systemd.journal.__file__)")
     assert "dist-packages" in p.stdout  # the recommended python3-systemd is importable
     run_installed(root)
