@@ -222,7 +222,11 @@ def test_suite_on_python39(root_copy: RootFactory) -> None:
     root = root_copy("bullseye")
     src = root / "src"
     src.mkdir()
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "*.egg-info")
+    # caches only: the fixture roots and scenarios hold dot files that matter (.keep, .gitkeep,
+    # .dockerenv)
+    ignore = shutil.ignore_patterns(
+        "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache", "*.egg-info"
+    )
     for name in ("gd_doctor", "tests", "benchmarks", "docs"):
         shutil.copytree(TOP / name, src / name, ignore=ignore, symlinks=True)
     for name in ("pyproject.toml", "README.md"):  # the docs tests read them
