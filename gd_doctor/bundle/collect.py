@@ -20,6 +20,7 @@ from gd_doctor.bundle.record import Recorder
 from gd_doctor.bundle.scrub import Scrubber
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.packages import DPKG_STATUS, DPKG_UPDATES, MAX_DPKG_BYTES
+from gd_doctor.parsers.dpkg_status import stanzas
 from gd_doctor.redact import MASK, redact
 
 TOTAL_CAP = 20 << 20  # bytes of all members together (before compression)
@@ -232,22 +233,13 @@ def _history_copy(
     return data, masks, f"{len(trans)} transaction(s) of the window, command lines redacted"
 
 
-_STANZAS = re.compile(r"\n[ \t]*\n")
-
-
 def _dpkg_entries(data: bytes, packages: Collection[str]) -> Tuple[bytes, int, int]:
-    """The stanzas of a dpkg status (or updates journal) file that name one of ``packages``:
-    the bundle needs the packages the checks asked about, not the host's whole software list."""
-    stanzas = [s for s in _STANZAS.split(data.decode("utf-8", "replace")) if s.strip()]
-    kept = [s for s in stanzas if _stanza_package(s) in packages]
-    return ("\n\n".join(kept) + "\n" if kept else "").encode(), len(kept), len(stanzas)
-
-
-def _stanza_package(stanza: str) -> Optional[str]:
-    for line in stanza.splitlines():
-        if line.startswith("Package:"):
-            return line[8:].strip()
-    return None
+    """The stanzas of a dpkg status (or updates journal) file that name one of ``packages``,
+    split as the package layer reads them: the bundle needs the packages the checks asked
+    about, not the host's whole software list."""
+    found = list(stanzas(data.decode("utf-8", "replace")))
+    kept = [text for name, text in found if name in packages]
+    return ("\n\n".join(kept) + "\n" if kept else "").encode(), len(kept), len(found)
 
 
 def _is_dpkg_database(path: str) -> bool:

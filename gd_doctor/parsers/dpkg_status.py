@@ -14,7 +14,7 @@ guardduty.md 11.3).
 from __future__ import annotations
 
 import re
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional, Tuple
 
 from gd_doctor.frozen import dataclass
 
@@ -96,6 +96,20 @@ def _rank(pkg: DpkgPackage) -> int:
     return 2 if pkg.broken else 1 if pkg.installed else 0
 
 
+def stanzas(text: str) -> Iterator[Tuple[str, str]]:
+    """(package name, stanza text) of every non-blank stanza of a dpkg status or updates file,
+    split as dpkg writes them; the name is "" for a stanza without ``Package:``.
+
+    >>> [name for name, _ in stanzas("Package: a\\nStatus: x\\n\\n \\nPackage: b\\n")]
+    ['a', 'b']
+    """
+    for stanza in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")):
+        if not stanza.strip():
+            continue
+        name = next((ln[8:].strip() for ln in stanza.splitlines() if ln.startswith("Package:")), "")
+        yield name, stanza
+
+
 def parse_dpkg_database(text: str) -> Dict[str, DpkgPackage]:
     """Every package of ``/var/lib/dpkg/status`` (or of one ``/var/lib/dpkg/updates/NNNN``
     journal file) by name. Of a Multi-Arch package's stanzas the broken one, else an installed
@@ -109,12 +123,10 @@ def parse_dpkg_database(text: str) -> Dict[str, DpkgPackage]:
     ('ii', '2.36-9', 'iHR')
     """
     out: Dict[str, DpkgPackage] = {}
-    for stanza in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")):
-        name = status = version = ""
+    for name, stanza in stanzas(text):
+        status = version = ""
         for line in stanza.splitlines():
-            if line.startswith("Package:"):
-                name = line[8:].strip()
-            elif line.startswith("Status:"):
+            if line.startswith("Status:"):
                 status = line[7:].strip()
             elif line.startswith("Version:"):
                 version = line[8:].strip()

@@ -208,6 +208,8 @@ PARSERS: List[Tuple[str, Callable[[str], Any], List[str]]] = [
     ("systemd_env.environment_files_from_settings",
      lambda t: systemd_env.environment_files_from_settings(t.splitlines(), "a.service"),
      ["-/etc/%N\nrel\n/etc/../x\n"]),
+    ("dpkg_status.stanzas", lambda t: list(dpkg_status.stanzas(t)),
+     ["Package: a\nStatus: x\n\n \nPackage: b\n"]),
     ("dpkg_status.parse_dpkg_database", dpkg_status.parse_dpkg_database,
      ["Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage: a\nStatus: x\n"]),
     ("rpm.parse_rpm_header", lambda t: rpm.parse_rpm_header(t.encode("utf-8", "replace")),
