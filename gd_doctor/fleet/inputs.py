@@ -49,6 +49,7 @@ from gd_doctor.fleet.values import (
     obj,
     parse_time,
     shown,
+    unknown_lead,
 )
 
 _PARTITION = re.compile(r"^(accountid|region|resourcetype)=(.*)$")
@@ -306,7 +307,7 @@ def _json_report(doc: Any, info: Mapping[str, str], src: str, kind: str) -> Host
     finding, row, fix = _top_finding(doc.get("findings"))
     reason = clean(doc.get("verdict_reason"), 900)
     if fix is None and verdict == "unknown" and reason:
-        fix = f"not proven healthy: {reason}"  # no problem listed: the reason is the lead
+        fix = unknown_lead(reason)  # no problem listed: the reason is the lead
     return HostRecord(
         instance_id=instance,
         account_id=clean(host.get("account_id"), 12) or info.get("accountid"),

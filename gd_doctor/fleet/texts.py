@@ -22,6 +22,7 @@ from gd_doctor.fleet.values import (
     clean,
     parse_time,
     row_of_issue,
+    unknown_lead,
 )
 
 _SSM_HEAD = re.compile(r"^gd-doctor: (HEALTHY|UNHEALTHY|UNKNOWN)\b(.*)$")
@@ -115,7 +116,7 @@ def ssm_text(text: str, info: Mapping[str, str], src: str, mtime: float, kind: s
                 break
     if fix is None and verdict == "unknown":
         reason = next((ln.strip()[8:] for ln in lines[1:4] if ln.startswith("reason: ")), None)
-        fix = clean(f"not proven healthy: {reason}", 1000) if reason else None
+        fix = clean(unknown_lead(reason), 1000) if reason else None
     return HostRecord(
         instance_id=instance,
         account_id=account,

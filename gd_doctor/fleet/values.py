@@ -151,3 +151,9 @@ def row_of_issue(issue: str) -> Optional[str]:
     if not norm:
         return "no-agent-reporting"
     return _row_of_normalised(norm[:2000])
+
+
+def unknown_lead(reason: str) -> str:
+    """What a host with an unknown verdict and no problem listed offers as its fix: why it is not
+    proven healthy (the JSON report's ``verdict_reason``, the SSM text's ``reason:`` line)."""
+    return f"not proven healthy: {reason}"
