@@ -256,7 +256,7 @@ def run_check(
     opened = None
     if bundle is not None:
         from gd_doctor.bundle import replay_host, since_of
-        from gd_doctor.bundle.cli import open_or_exit
+        from gd_doctor.cli.bundle_commands import open_or_exit
 
         if root is not None:
             raise typer.BadParameter(
@@ -294,7 +294,7 @@ def run_check(
     )
     progress.clear()
     if opened is not None:
-        from gd_doctor.bundle.cli import mark_replay
+        from gd_doctor.cli.bundle_commands import mark_replay
 
         done = mark_replay(done, opened)  # type: ignore[assignment]
         opened.close()
@@ -630,7 +630,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 def _register_bundle_commands() -> None:
     """``bundle`` and ``timeline`` live in gd_doctor/bundle/ (their options and logic)."""
-    from gd_doctor.bundle.cli import register
+    from gd_doctor.cli.bundle_commands import register
 
     register(app, parse_since, EXIT_CODES_HELP)
 

@@ -12,7 +12,6 @@ other than the service answering (``network.guardduty_https``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import cache
 from typing import Dict, List, Optional, Pattern, Sequence, Tuple
 
@@ -27,6 +26,7 @@ from gd_doctor.facts.network import (
     ResolverFacts,
     TcpFacts,
 )
+from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import load
 
 # What the findings' texts name besides their own facts: the endpoint, the VPC, the resolver.

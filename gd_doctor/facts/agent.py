@@ -13,9 +13,10 @@ until they are migrated (``agent.unit`` ``drop_in_paths``/``environment``/
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Iterable, Mapping, Optional, Sequence, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host.package_info import PackageInfo
 from gd_doctor.host.unit_model import EffectiveUnit
 from gd_doctor.model import Facts

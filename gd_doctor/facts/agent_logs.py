@@ -12,10 +12,11 @@ read by the network domain).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.model import Facts
 from gd_doctor.parsers.journal_events import UnitHistory
 from gd_doctor.redact import redact

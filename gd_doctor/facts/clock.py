@@ -8,9 +8,9 @@ tell (a root without run-time state, no daemon answering), never False by defaul
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import load
 from gd_doctor.model import Facts
 

@@ -8,9 +8,9 @@ an analogue for the GuardDuty agent: its findings say "may" (knowledge/findings/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.model import Facts
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import replace
-from typing import Dict, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from gd_doctor.host import timeouts
 from gd_doctor.host.commands import CommandRunner
@@ -27,7 +27,7 @@ from gd_doctor.host.fs import RootFS
 from gd_doctor.host.package_info import PackageInfo
 from gd_doctor.host.rootpath import ConfinedFS
 from gd_doctor.host.rpmdb import RpmReader
-from gd_doctor.parsers.dpkg_status import DpkgPackage, parse_dpkg_database
+from gd_doctor.parsers.dpkg_status import DpkgDatabase, DpkgPackage
 from gd_doctor.parsers.ssm_state import parse_snap_list, parse_snap_yaml_version
 
 __all__ = ["PackageInfo", "PackageQuery"]
@@ -60,7 +60,7 @@ class PackageQuery:
         self.tools = tools
         self.timeout = timeout
         self._lock = threading.Lock()
-        self._dpkg: Optional[Tuple[Optional[Dict[str, DpkgPackage]], Optional[str]]] = None
+        self._dpkg: Optional[Tuple[Optional[List[DpkgDatabase]], Optional[str]]] = None
         self._rpm = RpmReader(fs, run, live=live, tools=tools, timeout=timeout)
         #: every package name asked about in this run (a bundle keeps only their entries)
         self.asked: Set[str] = set()
@@ -114,34 +114,42 @@ class PackageQuery:
     def has_dpkg(self) -> bool:
         return self.fs.exists(DPKG_STATUS) or self.fs.is_dir(DPKG_UPDATES)
 
-    def _dpkg_database(self) -> Tuple[Optional[Dict[str, DpkgPackage]], Optional[str]]:
-        """(name -> package, problem), read once: the status file, then the journal files of
-        ``updates/`` in numeric order, each stanza replacing the status file's."""
+    def _dpkg_database(self) -> Tuple[Optional[List[DpkgDatabase]], Optional[str]]:
+        """(the status file, then the journal files of ``updates/`` in numeric order; problem),
+        read once. A package's stanza in a later file replaces the earlier ones'."""
         with self._lock:
             if self._dpkg is None:
                 self._dpkg = self._read_dpkg()
             return self._dpkg
 
-    def _read_dpkg(self) -> Tuple[Optional[Dict[str, DpkgPackage]], Optional[str]]:
+    def _read_dpkg(self) -> Tuple[Optional[List[DpkgDatabase]], Optional[str]]:
         read = self.fs.read(DPKG_STATUS, MAX_DPKG_BYTES)
         if read.truncated:
             return None, f"{DPKG_STATUS} is larger than {MAX_DPKG_BYTES // (1024 * 1024)} MiB"
         if not read.ok or read.text is None:
             return None, f"cannot read {DPKG_STATUS}: {read.problem}"
-        db = parse_dpkg_database(read.text)
+        files = [DpkgDatabase(read.text)]
         journal = [n for n in self.fs.listdir(DPKG_UPDATES) or [] if n.isdigit()]
         for fname in sorted(journal, key=int)[:MAX_DPKG_UPDATES]:
             part = self.fs.read(f"{DPKG_UPDATES}/{fname}", MAX_DPKG_BYTES)
             if not part.ok or part.text is None or part.truncated:
                 return None, f"cannot read {DPKG_UPDATES}/{fname}: {part.problem or 'too large'}"
-            db.update(parse_dpkg_database(part.text))
-        return db, None
+            files.append(DpkgDatabase(part.text))
+        return files, None
+
+    @staticmethod
+    def _dpkg_package(files: Sequence[DpkgDatabase], name: str) -> Optional[DpkgPackage]:
+        for db in reversed(files):  # the newest journal file that names the package wins
+            pkg = db.get(name)
+            if pkg is not None:
+                return pkg
+        return None
 
     def dpkg(self, name: str) -> PackageInfo:
-        db, problem = self._dpkg_database()
-        if db is None:
+        files, problem = self._dpkg_database()
+        if files is None:
             return PackageInfo(name, "dpkg", None, problem=problem, source=DPKG_STATUS)
-        pkg = db.get(name)
+        pkg = self._dpkg_package(files, name)
         if pkg is None or not pkg.installed:
             return PackageInfo(
                 name,

@@ -1,6 +1,6 @@
 """The one way gd-doctor runs work in parallel under a deadline.
 
-Some calls cannot be interrupted from Python (``getaddrinfo``, a ``requests`` read stuck in the
+Some calls cannot be interrupted from Python (``getaddrinfo``, an HTTP read stuck in the
 kernel), so each runs in its own daemon thread that we stop waiting for at the deadline. Such a
 thread ends by itself when its call's own timeout fires; it never keeps the process alive.
 Every other thread gd-doctor starts (the runner's workers) ends with the run.

@@ -9,8 +9,9 @@ answers what the recorded run's kernel said.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
+
+from gd_doctor.frozen import dataclass
 
 if TYPE_CHECKING:
     from gd_doctor.host import Host

@@ -14,7 +14,7 @@ guardduty.md 11.3).
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from gd_doctor.frozen import dataclass
 
@@ -96,6 +96,18 @@ def _rank(pkg: DpkgPackage) -> int:
     return 2 if pkg.broken else 1 if pkg.installed else 0
 
 
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
+def _pieces(text: str) -> List[str]:
+    """The non-blank stanzas of a status or updates file, split as dpkg writes them."""
+    return [s for s in _BLANK_LINE.split(text.replace("\r\n", "\n")) if s.strip()]
+
+
+def _name(stanza: str) -> str:
+    return next((ln[8:].strip() for ln in stanza.splitlines() if ln.startswith("Package:")), "")
+
+
 def stanzas(text: str) -> Iterator[Tuple[str, str]]:
     """(package name, stanza text) of every non-blank stanza of a dpkg status or updates file,
     split as dpkg writes them; the name is "" for a stanza without ``Package:``.
@@ -103,11 +115,22 @@ def stanzas(text: str) -> Iterator[Tuple[str, str]]:
     >>> [name for name, _ in stanzas("Package: a\\nStatus: x\\n\\n \\nPackage: b\\n")]
     ['a', 'b']
     """
-    for stanza in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")):
-        if not stanza.strip():
-            continue
-        name = next((ln[8:].strip() for ln in stanza.splitlines() if ln.startswith("Package:")), "")
-        yield name, stanza
+    for stanza in _pieces(text):
+        yield _name(stanza), stanza
+
+
+def _package(stanza: str) -> Optional[DpkgPackage]:
+    status = version = ""
+    for line in stanza.splitlines():
+        if line.startswith("Status:"):
+            status = line[7:].strip()
+        elif line.startswith("Version:"):
+            version = line[8:].strip()
+    return parse_dpkg_query(f"{status}|{version}")
+
+
+def _better(pkg: Optional[DpkgPackage], than: Optional[DpkgPackage]) -> bool:
+    return pkg is not None and (than is None or _rank(pkg) > _rank(than))
 
 
 def parse_dpkg_database(text: str) -> Dict[str, DpkgPackage]:
@@ -124,13 +147,36 @@ def parse_dpkg_database(text: str) -> Dict[str, DpkgPackage]:
     """
     out: Dict[str, DpkgPackage] = {}
     for name, stanza in stanzas(text):
-        status = version = ""
-        for line in stanza.splitlines():
-            if line.startswith("Status:"):
-                status = line[7:].strip()
-            elif line.startswith("Version:"):
-                version = line[8:].strip()
-        pkg = parse_dpkg_query(f"{status}|{version}") if name else None
-        if pkg is not None and (name not in out or _rank(pkg) > _rank(out[name])):
+        pkg = _package(stanza) if name else None
+        if pkg is not None and _better(pkg, out.get(name)):
             out[name] = pkg
     return out
+
+
+class DpkgDatabase:
+    """One status or updates file, its packages parsed when asked for.
+
+    A status file holds a thousand stanzas and the checks ask about a handful of packages:
+    only the stanzas that mention the name are parsed (``get(name)`` is
+    ``parse_dpkg_database(text).get(name)``, at a small part of its cost).
+
+    >>> db = DpkgDatabase("Package: bash\\nStatus: install ok installed\\nVersion: 5.2\\n\\n"
+    ...                   "Package: bash-completion\\nStatus: install ok installed\\n")
+    >>> db.get("bash").version, db.get("bash-completion").version, db.get("zsh")
+    ('5.2', None, None)
+    """
+
+    def __init__(self, text: str) -> None:
+        self._stanzas = _pieces(text)
+
+    def get(self, name: str) -> Optional[DpkgPackage]:
+        best: Optional[DpkgPackage] = None
+        for stanza in self._stanzas:
+            if name and name in stanza and _name(stanza) == name:
+                pkg = _package(stanza)
+                if _better(pkg, best):
+                    best = pkg
+        return best
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None

@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 import sys
 import warnings
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict, FrozenSet, List, Optional, Pattern, Sequence, Set, Tuple
 
@@ -36,6 +35,7 @@ if sys.version_info >= (3, 11):  # the parser of re itself, under its newer name
 else:  # pragma: no cover - Python 3.9 and 3.10
     import sre_parse
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import load
 
 ENDPOINT_LITERAL = "guardduty-data"  # every name endpoint_host_in returns holds it

@@ -17,8 +17,9 @@ Hostile text never makes these raise.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import List, Optional
+
+from gd_doctor.frozen import dataclass
 
 _MODE = re.compile(r"\[(none|integrity|confidentiality)\]")
 _LOCKDOWN = re.compile(

@@ -21,10 +21,11 @@ Hostile text never makes these raise: anything unexpected is None.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Dict, Optional
+
+from gd_doctor.frozen import dataclass
 
 # The Amazon Time Sync Service: link-local IPv4, and IPv6 on Nitro instances.
 TIME_SYNC_ADDRESSES = ("169.254.169.123", "fd00:ec2::123")

@@ -212,6 +212,8 @@ PARSERS: List[Tuple[str, Callable[[str], Any], List[str]]] = [
      ["Package: a\nStatus: x\n\n \nPackage: b\n"]),
     ("dpkg_status.parse_dpkg_database", dpkg_status.parse_dpkg_database,
      ["Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage: a\nStatus: x\n"]),
+    ("dpkg_status.DpkgDatabase.get", lambda t: dpkg_status.DpkgDatabase(t).get("a"),
+     ["Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage: a\nStatus: x\n"]),
     ("rpm.parse_rpm_header", lambda t: rpm.parse_rpm_header(t.encode("utf-8", "replace")),
      ["\x00\x00\x00\x01\x00\x00\x00\x04\x00\x00\x03\xe8\x00\x00\x00\x06"
       "\x00\x00\x00\x00\x00\x00\x00\x01abc\x00"]),

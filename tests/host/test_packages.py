@@ -15,13 +15,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
 from gd_doctor.host.commands import CommandResult, SubprocessRunner
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.packages import PackageQuery
+from gd_doctor.parsers.dpkg_status import DpkgDatabase, parse_dpkg_database
 from gd_doctor.parsers.rpm import RPM_QUERY_FORMAT
 from tests.harness.container import cache_dir
 from tests.hostkit import FakeRunner, make_host, write_tree
@@ -77,6 +78,33 @@ def test_dpkg_matches_dpkg_query_on_real_status_files(tmp_path: Path, status: Pa
             assert (info.installed, info.dpkg_state, info.version) == (True, abbrev, version), name
         assert info.broken == (abbrev[1] in "FUH" or abbrev.endswith("R")), name
     assert q.dpkg("apt").broken and q.dpkg("no-such-package").installed is False
+
+
+_TRICKY_STATUS = (
+    "Package: bash-completion\r\nStatus: install ok installed\r\nVersion: 2.11\r\n\r\n"
+    "Description: mentions bash and amazon-guardduty-agent\nPackage: bash\n"
+    "Status: install ok installed\nVersion: 5.2\n \t\n"
+    "Package: amazon-guardduty-agent\nStatus: purge ok not-installed\nArchitecture: i386\n\n"
+    "Package:   amazon-guardduty-agent  \nStatus: install ok half-configured\nVersion: 1.9\n\n"
+    "Package: amazon-guardduty-agent\nStatus: install ok installed\nVersion: 2.0\n\n\n\n"
+    "Status: install ok installed\nVersion: 0\n"
+)
+
+
+@pytest.mark.parametrize(
+    "status", [*REAL_ROOTS, None], ids=lambda p: p.parents[3].name if p else "tricky"
+)
+def test_lookup_by_name_equals_the_whole_parse(status: Optional[Path]) -> None:
+    # the run parses only the stanzas of the packages it asks about; every answer must be the
+    # one the parse of the whole file gives (broken beats installed beats the rest, first wins)
+    text = status.read_text(encoding="utf-8") if status else _TRICKY_STATUS
+    whole = parse_dpkg_database(text)
+    db = DpkgDatabase(text)
+    assert whole and all(db.get(name) == pkg for name, pkg in whole.items())
+    assert db.get("no-such-package") is None and db.get("") is None
+    if status is None:
+        assert whole["amazon-guardduty-agent"].abbrev == "iF"  # the broken stanza speaks
+        assert (db.get("bash").version, db.get("bash-completion").version) == ("5.2", "2.11")
 
 
 def test_the_status_file_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

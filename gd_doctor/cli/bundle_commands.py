@@ -1,5 +1,6 @@
 """The command-line side of bundles: ``gd-doctor bundle``, ``check --bundle`` and
-``timeline``. Kept out of gd_doctor/cli.py so that file only registers the commands."""
+``timeline``. Outside gd_doctor/bundle/ so that registering the commands at the CLI's import
+loads none of the bundle machinery (a plain ``check`` never needs it)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # the bundle machinery loads when a bundle command runs, not 
 
 EXIT_OK = 0
 EXIT_TOOL_FAILED = 3
-# gd_doctor/cli.py's --since parser, handed over by register(): this module sits below the CLI
+# the CLI's --since parser, handed over by register(): this module is imported by the CLI
 _PARSE_SINCE: List[Callable[[str], timedelta]] = []
 
 
