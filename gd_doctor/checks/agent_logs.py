@@ -35,7 +35,7 @@ from gd_doctor.host.logfiles import decode_line, decode_lines, list_log_files, r
 from gd_doctor.model import Outcome, SkipReason
 from gd_doctor.parsers.agent_log import endpoint_host_in, line_timestamp, parse_agent_log_line
 from gd_doctor.parsers.dmesg import KernelLine, parse_dmesg_iso
-from gd_doctor.parsers.journal_events import kernel_oom_kill, summarise_unit
+from gd_doctor.parsers.journal_events import OOM_KILL_MARK, kernel_oom_kill, summarise_unit
 from gd_doctor.parsers.log_signatures import (
     Signature,
     candidate_indexes,
@@ -211,9 +211,11 @@ def kernel_log(ctx: Context) -> Outcome:
             return skip(SkipReason.NEEDS_ROOT, f"the kernel ring buffer needs root: {reason}")
         return warn(f"dmesg failed: {reason}", facts=KernelLogFacts.cannot_read(reason))
     since = ctx.host.clock.now() - ctx.options.since
+    # only lines that can be kills are parsed: a ring buffer holds thousands of other lines
+    candidates = "\n".join(ln for ln in res.stdout.splitlines() if OOM_KILL_MARK in ln)
     named = [
         line
-        for line in parse_dmesg_iso(res.stdout)
+        for line in parse_dmesg_iso(candidates)
         if line.timestamp >= since and kernel_oom_kill(line.message, COMM)
     ]
     # The ring buffer is the whole kernel's (containers share it), so a kill of a process with

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import errno
 import socket
+import threading
 import time
 from dataclasses import field
 from typing import TYPE_CHECKING, Dict, List, Optional, Protocol, Tuple
@@ -238,6 +239,8 @@ class LiveNetwork:
     def __init__(self, resolver: Optional[Resolver] = None, ca_file: Optional[str] = None) -> None:
         self.resolver: Resolver = resolver or SystemResolver()
         self.ca_file = ca_file
+        self._ssl_context: Optional[ssl.SSLContext] = None
+        self._context_lock = threading.Lock()
         where = f", CA bundle {ca_file}" if ca_file else ""
         self.description = f"live ({getattr(self.resolver, 'description', 'resolver')}{where})"
 
@@ -255,16 +258,22 @@ class LiveNetwork:
         return TcpResult(address, port, "ok", "", time.monotonic() - start)
 
     def _context(self) -> ssl.SSLContext:
+        """The one TLS context of the run, made at the first handshake. Loading the system's
+        CA store costs tens of milliseconds of CPU, and a run probes every address of several
+        endpoints; a context is safe to share between the probes' threads."""
         import ssl
 
-        ctx = (
-            ssl.create_default_context(cafile=self.ca_file)
-            if self.ca_file
-            else (ssl.create_default_context())
-        )
-        ctx.check_hostname = True
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        return ctx
+        with self._context_lock:
+            if self._ssl_context is None:
+                ctx = (
+                    ssl.create_default_context(cafile=self.ca_file)
+                    if self.ca_file
+                    else ssl.create_default_context()
+                )
+                ctx.check_hostname = True
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                self._ssl_context = ctx
+            return self._ssl_context
 
     def _open_tunnel(
         self, proxy_url: str, server_name: str, port: int, deadline: Deadline

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from gd_doctor.frozen import dataclass
-from gd_doctor.integrations import compliance, emf, inventory
 from gd_doctor.model import Report
 
 
@@ -66,6 +65,8 @@ def problems(outputs: FleetOutputs) -> Optional[Tuple[str, str]]:
         if problem:
             return "--emf-file", problem
     if outputs.emf_endpoint is not None:
+        from gd_doctor.integrations import emf
+
         try:
             emf.parse_endpoint(outputs.emf_endpoint)
         except ValueError as exc:
@@ -87,8 +88,11 @@ def _write_private(path: Path, text: str) -> Optional[str]:
 
 def deliver(report: Report, outputs: FleetOutputs, *, timeout: float = 0.5) -> List[str]:
     """Write or send every requested output; returns one line per output for stderr."""
+    # each output's module loads when it is asked for (a plain run asks for none)
     lines: List[str] = []
     if outputs.inventory or outputs.inventory_dir is not None:
+        from gd_doctor.integrations import inventory
+
         done = inventory.write_inventory(report, outputs.inventory_dir)
         lines.append(
             f"inventory: wrote {done.path}"
@@ -96,11 +100,15 @@ def deliver(report: Report, outputs: FleetOutputs, *, timeout: float = 0.5) -> L
             else f"inventory: not written: {done.problem}"
         )
     if outputs.compliance is not None:
+        from gd_doctor.integrations import compliance
+
         problem = _write_private(outputs.compliance, compliance.render_items(report))
         lines.append(
             f"compliance: {problem}" if problem else f"compliance: wrote {outputs.compliance}"
         )
     if outputs.emf or outputs.emf_endpoint is not None or outputs.emf_file is not None:
+        from gd_doctor.integrations import emf
+
         line = emf.render_event(report)
         if outputs.emf_file is not None:
             sent = emf.append(line, outputs.emf_file)

@@ -226,15 +226,6 @@ def tag_key_allowed(key: str) -> bool:
 
 def knowledge_date() -> str:
     """The date of the newest knowledge file (ISO), printed in every report and --version."""
-    dates = [str(load("coverage_issues.json")["date"])]
-    for name in (
-        "support_matrix.json",
-        "log_signatures.json",
-        "bottlerocket.json",
-        "endpoints.json",
-        "ssm_signatures.json",
-        "timing.json",
-    ):
-        if (HERE / name).exists():
-            dates.append(str(load(name)["date"]))
-    return max(dates)
+    from gd_doctor import knowledge_date as newest  # the one reading, shared with --version
+
+    return newest()

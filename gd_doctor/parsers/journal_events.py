@@ -47,7 +47,9 @@ _KERNEL_OOM = re.compile(
     r"|(?:oom-kill:.*task=(?P<task>[^,]+))"
 )
 
-_KILLED_PROCESS = re.compile(r"out of memory: Kill(?:ed)? process \d+")
+# Every kernel OOM kill line holds this text: readers of a whole ring buffer test it first.
+OOM_KILL_MARK = "out of memory: Kill"
+_KILLED_PROCESS = re.compile(re.escape(OOM_KILL_MARK) + r"(?:ed)? process \d+")
 
 
 class EntryLike(Protocol):

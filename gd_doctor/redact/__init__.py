@@ -36,6 +36,7 @@ escapes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from enum import Enum
 from typing import Any, Dict, Mapping
 
@@ -102,6 +103,12 @@ def redact(text: str) -> str:
     """
     if not text:
         return text
+    if len(text) <= _CACHED_LEN:
+        return _redact_cached(text)
+    return _redact_text(text)
+
+
+def _redact_text(text: str) -> str:
     text = cap_lines(text)
     # A mask can open a context for another rule (a token run that ended inside a key), so the
     # patterns run again until nothing changes: redact(redact(x)) == redact(x).
@@ -111,6 +118,12 @@ def redact(text: str) -> str:
             break
         text = masked
     return text
+
+
+# A report repeats its strings (a check's summary in its finding, one fix step under several
+# findings, evidence already redacted when it was collected): short ones are done once a run.
+_CACHED_LEN = 4096
+_redact_cached = functools.lru_cache(maxsize=4096)(_redact_text)
 
 
 def redact_value(value: Any) -> Any:

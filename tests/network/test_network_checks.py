@@ -265,3 +265,28 @@ def test_under_root_only_file_checks_run(tmp_path: Path) -> None:
     assert facts(run, RegionFacts).host == HOST
     assert r["network.guardduty_dns"].skip_reason == "UNAVAILABLE_WITH_ROOT"
     assert r["network.ssm_endpoints"].skip_reason == "UNAVAILABLE_WITH_ROOT"
+
+
+def test_one_tls_context_serves_every_probe_of_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Loading a CA store costs tens of milliseconds of CPU: the probes of every address and
+    # endpoint share the run's one context, and each still verifies the certificate.
+    import ssl
+
+    made = []
+    original = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(kwargs.get("cafile"))
+        return original(*args, **kwargs)
+
+    with TlsEndpoint(HOST) as good, TlsEndpoint(HOST, cert="untrusted") as bad:
+        monkeypatch.setattr(ssl, "create_default_context", counting)  # the servers have theirs
+        net = LiveNetwork(FakeResolver({}), good.ca_file)
+        probes = [
+            net.https_probe("127.0.0.1", ep.address[1], HOST, timeout=5.0)
+            for ep in (good, bad, good)
+        ]
+    assert [p.tls for p in probes] == ["ok", "untrusted", "ok"]
+    assert made == [good.ca_file]
