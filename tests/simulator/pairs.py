@@ -13,10 +13,13 @@ and composes each into one scenario the runner boots like any other.
   merged spec of the bases it extends, plus the host paths its ``files``/``copy``/``append``/
   ``delete`` and ``files/`` tree change and the units it adds. Leaves are grouped where one value
   decides the meaning of others (see :func:`_resources`): the stand-in agent is one program in
-  one state; a name's DNS record and the endpoint behind it are one network path; the IMDS
-  switches that change every answer cover all of IMDS.
+  one state; a name's DNS record and the endpoint behind it are one network path; a proxy or
+  the trust is the way to every endpoint; IMDS switched off covers all of IMDS, and its token
+  rules are one thing (how any client gets an answer).
 * **Compatible** (:func:`compatible`): same bases, and no change of one is the same as, or
-  covers, a change of the other; the ``wait`` conditions must merge (:func:`merge_wait`).
+  covers, a change of the other; nor of what the other's cause is staged through (its
+  ``pairing.needs``, e.g. the SCP denial needs the default agent's own requests); and the
+  ``wait`` conditions must merge (:func:`merge_wait`).
 * **Composed** (:func:`compose`): the bases, then both scenarios' own layers (files trees
   layered), with the merged ``wait`` and the expectation computed from the knowledge base
   (:func:`expected_first`).
@@ -118,10 +121,11 @@ def _leaves(spec: Mapping[str, Any], prefix: Key = ()) -> Dict[Key, Any]:
     """Every leaf of a JSON object: nested objects are walked, lists and scalars are leaves."""
     out: Dict[Key, Any] = {}
     for key, value in spec.items():
+        path: Key = (*prefix, key)
         if isinstance(value, Mapping) and value:
-            out.update(_leaves(value, (*prefix, key)))
+            out.update(_leaves(value, path))
         else:
-            out[(*prefix, key)] = value
+            out[path] = value
     return out
 
 
@@ -288,11 +292,13 @@ class Pair:
     @property
     def first(self) -> str:
         """The cause the report must list first."""
-        return expected_first(self.one.expect["top_finding"], self.two.expect["top_finding"])
+        return expected_first(
+            str(self.one.expect["top_finding"]), str(self.two.expect["top_finding"])
+        )
 
     @property
     def other(self) -> str:
-        a, b = self.one.expect["top_finding"], self.two.expect["top_finding"]
+        a, b = str(self.one.expect["top_finding"]), str(self.two.expect["top_finding"])
         return b if self.first == a else a
 
 
@@ -303,7 +309,8 @@ def needs(sc: Scenario) -> FrozenSet[Key]:
 
 
 def _names(clash: Sequence[Tuple[Key, Key]]) -> str:
-    return ", ".join(sorted({" ".join(min(x, y, key=len)) for x, y in clash}))
+    # name the wider of each clashing two ("agent", not "agent mode")
+    return ", ".join(sorted({" ".join(x if len(x) <= len(y) else y) for x, y in clash}))
 
 
 def compatible(one: Scenario, two: Scenario) -> str:
