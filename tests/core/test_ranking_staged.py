@@ -27,9 +27,9 @@ from gd_doctor.knowledge import finding_specs
 from gd_doctor.model import Finding, Report, Severity
 from gd_doctor.pipeline import run_doctor
 from tests.hostkit import NOW
+from tests.simulator.pairs import expected_first
 from tests.simulator.scenario import CORPUS, Scenario, discover, load
 
-SEVERITY = {Severity.FAIL: 0, Severity.WARN: 1, Severity.INFO: 2}
 # What the in-process run cannot stage: command-line arguments, journal files (built with
 # systemd's tools) and recorded known gaps are the simulator's business.
 _NOT_STAGED = ("args", "journal_exports", "recorded", "known_gap", "env")
@@ -128,19 +128,6 @@ def _problems(report: Report) -> List[Finding]:
     return [f for f in report.findings if f.severity != Severity.INFO]
 
 
-def _key(finding_id: str) -> Tuple[int, int, str]:
-    spec = finding_specs()[finding_id]
-    return (SEVERITY[Severity(spec.severity)], spec.rank, finding_id)
-
-
-def _expected_first(a: str, b: str) -> str:
-    if b in finding_specs()[a].folds:
-        return a
-    if a in finding_specs()[b].folds:
-        return b
-    return min(a, b, key=_key)
-
-
 def test_the_corpus_stages_enough_single_causes() -> None:
     # a change of the corpus that leaves this test nothing to pair must be noticed
     assert len(SINGLES) >= 5, [sc.name for sc in SINGLES]
@@ -210,7 +197,7 @@ def test_every_stageable_pair_lists_the_cause_first(
         staged_pairs.add((one.name, two.name))
         problems = _problems(report)
         ids = [f.finding_id for f in problems]
-        first = _expected_first(a, b)
+        first = expected_first(a, b)
         other = b if first == a else a
         where = (one.name, two.name, ids)
         assert problems and problems[0].finding_id == first, where

@@ -65,6 +65,7 @@ TOP_KEYS = {
     "simulator_findings",
     "copy",
     "requires_host_kernel",
+    "pairing",
 }
 
 
@@ -198,6 +199,13 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
         raise ScenarioError(f"{where}: unknown expect keys {sorted(bad)}")
     if expect.get("verdict") not in VERDICTS:
         raise ScenarioError(f"{where}: expect.verdict must be one of {VERDICTS}")
+    pairing = spec.get("pairing")
+    if pairing is not None and (
+        not isinstance(pairing, dict)
+        or set(pairing) != {"needs", "why"}
+        or not all(isinstance(n, str) for n in pairing["needs"])
+    ):
+        raise ScenarioError(f'{where}: \'pairing\' is {{"needs": [...], "why": "..."}}')
     for ep in spec.get("endpoints", []):
         if ep.get("behaviour", "service") not in ENDPOINT_BEHAVIOURS:
             raise ScenarioError(f"{where}: endpoint behaviour {ep.get('behaviour')!r}")
