@@ -175,9 +175,18 @@ def _early_net(host: Host) -> Optional[EarlyNetwork]:
     return host.net if isinstance(host.net, EarlyNetwork) else None
 
 
+def _warm_tls(host: Host) -> None:
+    """Load the CA store while the local checks run (host.net.warm), Region known or not."""
+    warm = getattr(host.net, "warm", None)
+    if callable(warm):
+        warm()
+
+
 def start_endpoint_probes(host: Host, will_run: AbstractSet[str], budget_s: float) -> None:
     """DNS of the guardduty-data names, TCP 443 and HTTPS per address, started at once when
     the command line names the endpoint (the checks read the answers in their turn)."""
+    if "network.guardduty_https" in will_run:
+        _warm_tls(host)
     net, facts = _early_net(host), known_endpoint(host.settings)
     if net is None or facts is None or facts.host is None:
         return

@@ -48,6 +48,12 @@ class EarlyNetwork:
         self._lock = threading.Lock()
         self._pending: Dict[Hashable, _Pending[object]] = {}
 
+    def warm(self) -> None:
+        """The inner network's warm-up (the TLS context), when it has one."""
+        warm = getattr(self.inner, "warm", None)
+        if callable(warm):
+            warm()
+
     # --- what the checks call ------------------------------------------------------------------
 
     def resolve(self, name: str, *, timeout: float) -> DnsAnswer:

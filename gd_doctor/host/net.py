@@ -275,6 +275,19 @@ class LiveNetwork:
                 self._ssl_context = ctx
             return self._ssl_context
 
+    def warm(self) -> None:
+        """Load the CA store now, in a daemon thread at the start of the run: OpenSSL reads it
+        without holding the interpreter lock, so the load overlaps the local checks instead of
+        delaying the first handshake. A store that cannot load fails again, in the probe."""
+
+        def load() -> None:
+            try:
+                self._context()
+            except Exception:  # noqa: BLE001 - reported by the probe that needs the context
+                pass
+
+        threading.Thread(target=load, name="gd-doctor-tls-warm", daemon=True).start()
+
     def _open_tunnel(
         self, proxy_url: str, server_name: str, port: int, deadline: Deadline
     ) -> Tuple[Optional[socket.socket], Optional[int], str, str]:

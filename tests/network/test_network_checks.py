@@ -284,6 +284,11 @@ def test_one_tls_context_serves_every_probe_of_a_run(
     with TlsEndpoint(HOST) as good, TlsEndpoint(HOST, cert="untrusted") as bad:
         monkeypatch.setattr(ssl, "create_default_context", counting)  # the servers have theirs
         net = LiveNetwork(FakeResolver({}), good.ca_file)
+        net.warm()  # the run's early hook loads the store while the local checks run
+        for _ in range(200):
+            if made:
+                break
+            time.sleep(0.01)
         probes = [
             net.https_probe("127.0.0.1", ep.address[1], HOST, timeout=5.0)
             for ep in (good, bad, good)
