@@ -17,7 +17,7 @@ from typing import List, Optional
 VERSION_FLAGS = (["--version"], ["-V"])
 # The cyclic collector's generation 0 runs every 700 allocations by default; a run creates its
 # modules, classes and knowledge once and keeps them, and frees what else it makes by reference
-# counting, so most collections walk the same live objects for nothing (3-4 % of a run's CPU).
+# counting, so most collections walk the same live objects for nothing (about 2 % of a run).
 # Collections still run, every GC_THRESHOLD allocations, so cyclic garbage stays bounded.
 GC_THRESHOLD = (100_000, 20, 20)
 
