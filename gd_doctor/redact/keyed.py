@@ -177,6 +177,16 @@ def _mask_auth_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
     return rest.end() - trail, prefix + MASK
 
 
+def _is_inner_secret_key(text: str, body: str, end: int, form: str) -> bool:
+    """Whether a value just matched is the key of another secret: a bare ``key:``/``key=``,
+    or a JSON string followed by a colon."""
+    if form == "4":
+        return body[-1:] in (":", "=") and is_secret_key(body[:-1])
+    if form == "1":
+        return text[end : end + 4].lstrip(" \t")[:1] == ":" and is_secret_key(body)
+    return False
+
+
 def _mask_plain_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
     quote = _opening_quote(text, m)
     if quote and m.group("sep") == "=":
@@ -196,7 +206,13 @@ def _mask_plain_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
             break
     if _keep_value(body):
         return None
-    return v.end(), (v.group("o" + n) or "") + MASK + (v.group("c" + n) if n != "4" else "")
+    if _is_inner_secret_key(text, body, v.end(), n):
+        # ``Pass=Authorization: Bearer x``, ``x=DB_PASSWORD='pw'``, ``p="private_key": "k"``:
+        # the "value" is another secret's key with its separator; that key masks its own value
+        # in its turn (masking the key here would hide it and leave its value)
+        return None
+    end = v.end()
+    return end, (v.group("o" + n) or "") + MASK + (v.group("c" + n) if n != "4" else "")
 
 
 # Words every secret-named key holds, searched as plain lower-case literals (fast); each hit is

@@ -69,6 +69,20 @@ def test_every_format_is_masked_in_any_context(row: Any, before: str, after: str
     assert [s for s in row.secrets if s in text] == []
 
 
+# A secret's key glued to the front of another secret's line: the first key's "value" is then
+# the second key itself (found by the property test above: ``Pass=passwd: x`` showed x).
+GLUED_KEYS = ("Pass=", "token=", "--password ", "Secret: ", "auth=", "PASS=", '"password": ')
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if not r.multiline], ids=lambda r: r.id)
+def test_a_secret_key_glued_before_another_secrets_line(row: Any) -> None:
+    for before in GLUED_KEYS:
+        text = redact(f"{before}{row.line}")
+        assert [s for s in row.secrets if s in text] == [], (before, text)
+    # a value that only ends with a colon is still the first key's value, masked whole
+    assert redact("password=abc: next") == f"password={MASK} next"
+
+
 def test_every_format_is_masked_inside_json_and_repr() -> None:
     import json
 
