@@ -177,14 +177,26 @@ def _mask_auth_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
     return rest.end() - trail, prefix + MASK
 
 
-def _is_inner_secret_key(text: str, body: str, end: int, form: str) -> bool:
-    """Whether a value just matched is the key of another secret: a bare ``key:``/``key=``,
-    or a JSON string followed by a colon."""
-    if form == "4":
-        return body[-1:] in (":", "=") and is_secret_key(body[:-1])
-    if form == "1":
-        return text[end : end + 4].lstrip(" \t")[:1] == ":" and is_secret_key(body)
-    return False
+_PLAIN_KEY = re.compile(r"\w[\w.\-]{0,159}")
+
+
+def _is_inner_secret_key(text: str, body: str, start: int, end: int, form: str) -> bool:
+    """Whether a value just matched (``body``, at ``start``-``end``) is only the key of another
+    secret, with its separator, whose own value that key then masks: a bare ``key:``/``key=``,
+    or a JSON string followed by a colon. Anything else stays the first key's value."""
+    if form == "4" and body[-1:] in (":", "="):
+        name = body[:-1]
+    elif form == "1" and text[end : end + 4].lstrip(" \t")[:1] == ":":
+        name = body
+    else:
+        return False
+    if not _PLAIN_KEY.fullmatch(name) or not is_secret_key(name):
+        return False
+    inner = _KEY.match(text, start - 1 if form == "1" else start)
+    if inner is None or not inner.group("sep"):
+        return False
+    mask = _mask_auth_value if _is_auth_key(name) else _mask_plain_value
+    return mask(text, inner) is not None
 
 
 def _mask_plain_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
@@ -206,7 +218,7 @@ def _mask_plain_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
             break
     if _keep_value(body):
         return None
-    if _is_inner_secret_key(text, body, v.end(), n):
+    if _is_inner_secret_key(text, body, v.start("b" + n), v.end(), n):
         # ``Pass=Authorization: Bearer x``, ``x=DB_PASSWORD='pw'``, ``p="private_key": "k"``:
         # the "value" is another secret's key with its separator; that key masks its own value
         # in its turn (masking the key here would hide it and leave its value)
@@ -261,6 +273,31 @@ def _is_url_path(text: str, m: Match[str]) -> bool:
     )
 
 
+_MAX_INNER = 8
+
+
+def _past_inner_values(text: str, start: int, end: int) -> int:
+    """The end of a masked value moved past the value of every secret key inside it
+    (``Pass=aws_secret_access_key = x``: the first key's value is the second key, whose
+    value would stay readable behind the mask). At most :data:`_MAX_INNER` extensions; each
+    scans only the part of the text it adds."""
+    cursor = start
+    for _ in range(_MAX_INNER):
+        grown = end
+        for starts in _key_candidates(text[cursor:end]):
+            m = next((k for k in (_KEY.match(text, cursor + s) for s in starts) if k), None)
+            if m is None or not is_secret_key(m.group("key")) or not m.group("sep"):
+                continue
+            mask = _mask_auth_value if _is_auth_key(m.group("key")) else _mask_plain_value
+            inner = mask(text, m)
+            if inner is not None and inner[0] > grown:
+                grown = inner[0]
+        if grown == end:
+            return end
+        cursor, end = end, grown
+    return end
+
+
 def _mask_keyed_values(text: str) -> str:
     out: List[str] = []
     pos = 0
@@ -277,6 +314,8 @@ def _mask_keyed_values(text: str) -> str:
         if masked is None:
             continue
         end, replacement = masked
+        if replacement.endswith(MASK):  # an unquoted value: a secret's key may hide in it
+            end = _past_inner_values(text, m.end(), end)
         out.append(text[pos : m.end()])
         out.append(replacement)
         pos = end

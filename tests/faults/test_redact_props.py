@@ -83,6 +83,22 @@ def test_a_secret_key_glued_before_another_secrets_line(row: Any) -> None:
     assert redact("password=abc: next") == f"password={MASK} next"
 
 
+@pytest.mark.parametrize(
+    "text,secret",
+    [
+        # a secret's key glued after the value: the value is still masked
+        ("x:client_secret=ClientSecretPlanted~abc.def:Authorization:", "ClientSecretPlanted"),
+        ("password=hunter2token:", "hunter2token"),  # a "key" with nothing after it is a value
+        # the inner key with spaces around its separator, and one the first value hides
+        ("PASSWORD:aws_secret_access_key = Hk7Lm2Nq9Rs4Tv6Wx8Yz1Ab3Cd5Ef", "Hk7Lm2Nq9Rs4"),
+        ("Pass==passwd: PasswdColonPlanted=&", "PasswdColonPlanted"),
+    ],
+)
+def test_a_key_inside_a_masked_value_leaves_nothing_readable(text: str, secret: str) -> None:
+    out = redact(text)
+    assert secret not in out and redact(out) == out, out
+
+
 def test_every_format_is_masked_inside_json_and_repr() -> None:
     import json
 
