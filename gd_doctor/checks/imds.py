@@ -31,6 +31,7 @@ from gd_doctor.facts.imds import (
 )
 from gd_doctor.host import Host, timeouts
 from gd_doctor.host.imds import ImdsReply
+from gd_doctor.host.parallel import start_warm_up
 from gd_doctor.model import Outcome, SkipReason, Status
 from gd_doctor.parsers.imds_identity import IdentityParseError, parse_identity_document
 
@@ -65,9 +66,7 @@ def _get(ctx: Context, path: str) -> ImdsReply:
 
 def _warm_client(host: Host, will_run: AbstractSet[str], budget_s: float) -> None:
     """Load the IMDS client's HTTP library while the local checks run (host.imds.warm)."""
-    warm = getattr(host.imds, "warm", None)
-    if callable(warm):
-        warm()
+    start_warm_up(host.imds)
 
 
 @check(

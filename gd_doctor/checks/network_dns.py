@@ -32,6 +32,7 @@ from gd_doctor.facts.network import (
 )
 from gd_doctor.host import Host, timeouts
 from gd_doctor.host.early import EarlyNetwork
+from gd_doctor.host.parallel import start_warm_up
 from gd_doctor.model import Outcome, Status
 from gd_doctor.parsers.resolv_conf import parse_resolv_conf
 
@@ -175,18 +176,11 @@ def _early_net(host: Host) -> Optional[EarlyNetwork]:
     return host.net if isinstance(host.net, EarlyNetwork) else None
 
 
-def _warm_tls(host: Host) -> None:
-    """Load the CA store while the local checks run (host.net.warm), Region known or not."""
-    warm = getattr(host.net, "warm", None)
-    if callable(warm):
-        warm()
-
-
 def start_endpoint_probes(host: Host, will_run: AbstractSet[str], budget_s: float) -> None:
     """DNS of the guardduty-data names, TCP 443 and HTTPS per address, started at once when
     the command line names the endpoint (the checks read the answers in their turn)."""
-    if "network.guardduty_https" in will_run:
-        _warm_tls(host)
+    if "network.guardduty_https" in will_run:  # the CA store loads, Region known or not
+        start_warm_up(host.net)
     net, facts = _early_net(host), known_endpoint(host.settings)
     if net is None or facts is None or facts.host is None:
         return

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Generic, Hashable, Optional, Sequence, Tuple, TypeVar
 
 from gd_doctor.host.net import DnsAnswer, HttpsProbe, Network, TcpResult
+from gd_doctor.host.parallel import start_warm_up
 
 R = TypeVar("R")
 NO_ANSWER = "no answer (packets dropped?)"  # as LiveNetwork words a silent connect
@@ -50,9 +51,7 @@ class EarlyNetwork:
 
     def warm(self) -> None:
         """The inner network's warm-up (the TLS context), when it has one."""
-        warm = getattr(self.inner, "warm", None)
-        if callable(warm):
-            warm()
+        start_warm_up(self.inner)
 
     # --- what the checks call ------------------------------------------------------------------
 

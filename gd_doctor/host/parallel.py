@@ -28,6 +28,14 @@ class Timed(Generic[R]):
     elapsed_s: float = 0.0
 
 
+def start_warm_up(port: object) -> None:
+    """Start a port's warm-up when it has one (``warm()``: the IMDS client's import, the TLS
+    context's CA store, each loaded in a daemon thread while the local checks run)."""
+    warm = getattr(port, "warm", None)
+    if callable(warm):
+        warm()
+
+
 def call_with_timeout(fn: Callable[[], R], timeout: float, *, name: str) -> Timed[R]:
     """Run ``fn`` in a daemon thread and wait for it at most ``timeout`` seconds."""
     return map_with_deadline(lambda _: fn(), [None], timeout, name=name)[0]

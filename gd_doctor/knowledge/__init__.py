@@ -226,12 +226,6 @@ def tag_key_allowed(key: str) -> bool:
 
 def knowledge_date() -> str:
     """The date of the newest knowledge file (ISO), printed in every report and --version."""
-    # the same files and rule as gd_doctor.knowledge_date (--version), from the parsed files
-    # the run holds already (a test holds the two equal)
-    names = sorted(
-        p.relative_to(HERE).as_posix()
-        for folder in (HERE, HERE / "findings")
-        for p in folder.glob("*.json")
-    )
-    dated = (load(name) for name in names)
-    return max(str(d["date"]) for d in dated if isinstance(d, dict) and "date" in d)
+    from gd_doctor import knowledge_date as newest  # the one walk, shared with --version
+
+    return newest(load)  # the files the run has parsed already

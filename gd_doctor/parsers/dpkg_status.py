@@ -177,6 +177,3 @@ class DpkgDatabase:
                 if _better(pkg, best):
                     best = pkg
         return best
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None

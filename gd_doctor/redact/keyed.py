@@ -193,10 +193,7 @@ def _is_inner_secret_key(text: str, body: str, start: int, end: int, form: str) 
     if not _PLAIN_KEY.fullmatch(name) or not is_secret_key(name):
         return False
     inner = _KEY.match(text, start - 1 if form == "1" else start)
-    if inner is None or not inner.group("sep"):
-        return False
-    mask = _mask_auth_value if _is_auth_key(name) else _mask_plain_value
-    return mask(text, inner) is not None
+    return inner is not None and bool(inner.group("sep")) and _mask_value(text, inner) is not None
 
 
 def _mask_plain_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
@@ -223,8 +220,13 @@ def _mask_plain_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
         # the "value" is another secret's key with its separator; that key masks its own value
         # in its turn (masking the key here would hide it and leave its value)
         return None
-    end = v.end()
-    return end, (v.group("o" + n) or "") + MASK + (v.group("c" + n) if n != "4" else "")
+    return v.end(), (v.group("o" + n) or "") + MASK + (v.group("c" + n) if n != "4" else "")
+
+
+def _mask_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
+    """The value of the secret key ``m`` matched: a header's whole rest, else its value."""
+    masker = _mask_auth_value if _is_auth_key(m.group("key")) else _mask_plain_value
+    return masker(text, m)
 
 
 # Words every secret-named key holds, searched as plain lower-case literals (fast); each hit is
@@ -288,8 +290,7 @@ def _past_inner_values(text: str, start: int, end: int) -> int:
             m = next((k for k in (_KEY.match(text, cursor + s) for s in starts) if k), None)
             if m is None or not is_secret_key(m.group("key")) or not m.group("sep"):
                 continue
-            mask = _mask_auth_value if _is_auth_key(m.group("key")) else _mask_plain_value
-            inner = mask(text, m)
+            inner = _mask_value(text, m)
             if inner is not None and inner[0] > grown:
                 grown = inner[0]
         if grown == end:
@@ -310,7 +311,7 @@ def _mask_keyed_values(text: str) -> str:
         if _is_url_path(text, m):
             continue
         if is_secret_key(key) and (m.group("sep") or _whitespace_separator_allowed(text, m)):
-            masked = (_mask_auth_value if _is_auth_key(key) else _mask_plain_value)(text, m)
+            masked = _mask_value(text, m)
         if masked is None:
             continue
         end, replacement = masked
