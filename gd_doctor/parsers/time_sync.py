@@ -152,7 +152,7 @@ def _http_datetime(day: str, month: str, year: str, clock: str, zone: str) -> Op
     if not (day.isdigit() and year.isdigit() and all(p.isdigit() and len(p) <= 2 for p in parts)):
         return None
     full_year = int(year) + (0 if len(year) == 4 else 1900 if int(year) > 68 else 2000)
-    hour, minute, second = (int(p) for p in (parts + ["0"])[:3])
+    hour, minute, second = (int(p) for p in [*parts, "0"][:3])
     try:
         when = datetime(full_year, number, int(day), hour, minute, second, tzinfo=timezone.utc)
     except (ValueError, OverflowError):
