@@ -75,14 +75,9 @@ _MUTABLE_BY_HASH = sys.version_info >= (3, 11)  # older ones refuse list, dict a
 _update_abstractmethods = getattr(abc, "update_abstractmethods", None)  # Python 3.10+, as there
 
 
-class _Factory:
-    """The default a signature shows for a field with a default factory, as the standard one."""
-
-    def __repr__(self) -> str:
-        return "<factory>"
-
-
-_FACTORY = _Factory()
+# The default a signature shows for a field with a default factory: the standard one's object
+# ("<factory>"), so that signatures compare equal to the standard decorator's
+_FACTORY: Any = dataclasses._HAS_DEFAULT_FACTORY  # type: ignore[attr-defined]
 _FROZEN_MODEL: Any = dataclasses.dataclass(frozen=True)(
     type("_Frozen", (), {"__doc__": "The standard params of a frozen dataclass."})
 )
@@ -302,13 +297,15 @@ def _holds_fields(namespace: Any) -> bool:
 
 
 def _check_default_order(fields: _Fields) -> None:
-    seen_default = False
+    """The standard ``__init__``'s refusal of a parameter without a default after one with."""
+    last_default = None
     for f in fields.values():
         if f._field_type is _FIELD and f.init:  # type: ignore[attr-defined]
             if f.default is not _MISSING or f.default_factory is not _MISSING:
-                seen_default = True
-            elif seen_default:
-                raise TypeError(f"non-default argument {f.name!r} follows default argument")
+                last_default = f
+            elif last_default is not None:
+                named = f" {last_default.name!r}" if sys.version_info >= (3, 13) else ""
+                raise TypeError(f"non-default argument {f.name!r} follows default argument{named}")
 
 
 def _make_init(cls: type, fields: Tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
