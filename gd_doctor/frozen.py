@@ -259,14 +259,10 @@ def _collect(cls: type) -> Optional[Tuple[_Fields, List[str]]]:
     own = cls.__dict__
     module = sys.modules.get(cls.__module__)
     annotations = own.get("__annotations__")
-    if (
-        module is None
-        or "__slots__" in own
-        or (annotations is None and sys.version_info >= (3, 14))
-    ):
-        return (
-            None  # (3.14 makes annotations lazily; the standard decorator knows how to read them)
-        )
+    # (Python 3.14 makes annotations lazily; the standard decorator knows how to read them)
+    lazy_annotations = annotations is None and sys.version_info >= (3, 14)
+    if module is None or "__slots__" in own or lazy_annotations:
+        return None
     fields = _base_fields(cls)
     if fields is None:
         return None
@@ -396,7 +392,8 @@ def _frozen(cls: type) -> type:
         type.__setattr__(cls, "__match_args__", tuple([f.name for f in fields if f.init]))
     if not cls.__doc__:
         type.__setattr__(cls, "__doc__", _Doc(cls))
-    if _update_abstractmethods is not None:
+    # as the standard decorator (3.10+), for an ABC: the type keeps the name in its own dict
+    if _update_abstractmethods is not None and "__abstractmethods__" in own:
         _update_abstractmethods(cls)
     return cls
 

@@ -10,6 +10,7 @@ spellings, inherited defaults, ``field()`` options, the errors it raises) go thr
 
 from __future__ import annotations
 
+import abc
 import copy
 import dataclasses
 import inspect
@@ -28,7 +29,7 @@ import pytest
 from gd_doctor import frozen
 
 REPO = Path(__file__).resolve().parents[2]
-KW_ONLY = getattr(dataclasses, "KW_ONLY", None)
+KW_ONLY = getattr(dataclasses, "KW_ONLY", None)  # Python 3.10+
 CV = ClassVar  # an alias the standard decorator follows through the module's globals
 METHODS = ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__")
 _ABSENT = "<absent>"
@@ -63,6 +64,7 @@ def describe(cls: type) -> Dict[str, Any]:
         "dataclasses.fields": names,
         "class attributes": {n: _text(own.get(n, _ABSENT)) for n in cls.__dataclass_fields__},  # type: ignore[attr-defined]
         "methods set": sorted(m for m in METHODS if m in own),
+        "abstract methods": sorted(getattr(cls, "__abstractmethods__", ())),
         "hash is None": cls.__hash__ is None,  # type: ignore[comparison-overlap]
         "match_args": _text(getattr(cls, "__match_args__", None)),
         "params": repr(cls.__dataclass_params__),  # type: ignore[attr-defined]
@@ -303,6 +305,22 @@ def _annotation_objects() -> type:
     return type("Objects", (), {**ns, **defaults})
 
 
+class Shown(abc.ABC):
+    """An ABC whose abstract __repr__ the decorator implements."""
+
+    @abc.abstractmethod
+    def __repr__(self) -> str: ...
+
+
+def _abstract_repr() -> type:
+    class Concrete(Shown):
+        """Instantiable once the decorator has added __repr__ (Python 3.10+ sees it)."""
+
+        a: int = 0
+
+    return Concrete
+
+
 def _self_field() -> type:
     class Selfish:
         """A field named self goes to the standard decorator."""
@@ -344,8 +362,14 @@ SHAPES = {
     "InitVar": _init_var,
     "slots": _slotted,
 }
-if KW_ONLY is not None:  # Python 3.10+
-    SHAPES.update({"KW_ONLY": _kw_only_marker, "kw_only field": _kw_only_field})
+if sys.version_info >= (3, 10):  # KW_ONLY; 3.9's decorator leaves an ABC abstract
+    SHAPES.update(
+        {
+            "KW_ONLY": _kw_only_marker,
+            "kw_only field": _kw_only_field,
+            "abstract repr": _abstract_repr,
+        }
+    )
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
@@ -363,7 +387,7 @@ def test_the_special_shapes_take_the_path_they_should() -> None:
         if frozen.dataclass(frozen=True)(body()).__dict__.get("__dataclass_params__")
         is frozen._PARAMS
     }
-    assert fast == {
+    expected = {
         "annotation objects",
         "class vars",
         "field options",
@@ -371,6 +395,7 @@ def test_the_special_shapes_take_the_path_they_should() -> None:
         "standard base",
         "no docstring",
     }
+    assert fast == expected | ({"abstract repr"} if "abstract repr" in SHAPES else set())
     assert frozen.dataclass(frozen=True)(_init_var())(1, 2, "ab").value == 5
 
 
