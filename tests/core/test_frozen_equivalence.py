@@ -521,3 +521,12 @@ def test_the_lazy_docstring_is_the_standard_one_and_stays() -> None:
     assert ours.__dict__["__doc__"] is not std.__doc__  # made when read
     assert ours.__doc__ == std.__doc__ == "Bare(x: 'int', y: 'Tuple[int, ...]' = <factory>)"
     assert ours(1).__doc__ == std.__doc__ and ours.__dict__["__doc__"] == std.__doc__
+
+
+def test_plain_defaults_come_out_alike_through_field_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the path of an interpreter whose Field() takes other arguments than field() passes it
+    monkeypatch.setattr(frozen, "_FIELD_REST", None)
+    for body in (_class_vars, _options, _inherited_default(), _no_docstring):
+        assert describe(frozen.dataclass(frozen=True)(body())) == describe(
+            dataclasses.dataclass(frozen=True)(body())
+        )
