@@ -1,31 +1,53 @@
-"""``@dataclass(frozen=True)`` for gd-doctor's value types, without compiling code per class.
+"""``@dataclass(frozen=True)`` for gd-doctor's value types, without the standard decorator's work.
 
 The standard decorator writes the source of ``__init__``, ``__repr__``, ``__eq__``, ``__hash__``,
-``__setattr__`` and ``__delattr__`` for each class and compiles it with ``exec``: about 2 ms a
-class here, and gd-doctor defines over a hundred frozen dataclasses, so the decorator alone was
-the largest item of the start-up's CPU time. This one lets the standard decorator collect the
-fields only (``init=False, repr=False, eq=False``, no ``exec`` at all), then adds ``__init__``,
-``__repr__``, ``__eq__``, ``__hash__``, ``__setattr__`` and ``__delattr__`` as closures over
-the field list, with the standard semantics (positional and keyword arguments, defaults
-and default factories, ``__post_init__``, ``__match_args__``, equality of the same class only,
-hash of the compared fields, the same ``repr``, ``FrozenInstanceError`` on assignment).
-``dataclasses.fields``, ``replace``, ``asdict`` and ``is_dataclass`` see an ordinary frozen
-dataclass, and a standard frozen dataclass may inherit from one of these and the other way round:
-the class's ``__dataclass_params__`` says frozen, except to the standard decorator while it
-collects the fields of a class of this module (it refuses a non-frozen pass over frozen bases).
+``__setattr__`` and ``__delattr__`` for each class and compiles it with ``exec``; and its
+``_process_class`` pass, even with every method turned off, reads each string annotation with
+a regular expression and module look-ups twice (ClassVar, InitVar), updates the abstract
+methods and builds an ``inspect.signature`` for a class without a docstring. ``import
+gd_doctor.checks`` makes about 125 frozen dataclasses, so the decorator was the largest item of
+the start-up's CPU time. Instructions for a class of eight fields (callgrind, Python 3.11): the
+standard decorator 4.9 million; the standard decorator collecting the fields only, with the
+methods below and an eager ``__init__`` signature (0.13 million of it), 0.72 million; this
+module 0.24 million. That last step took the import of ``typer``, ``psutil``, the CLI, the
+checks and the pipeline from 685 to 619 million instructions.
+
+This module collects the fields itself, as the standard decorator does: the bases'
+``__dataclass_fields__`` in reverse MRO order, then the class's own ``__annotations__`` in
+order, with the defaults and ``dataclasses.field(...)`` objects of the class body, into real
+``dataclasses.Field`` objects (a string annotation is a ``ClassVar`` as there: when its leading
+name, or ``typing.ClassVar``, is that object in the class's module), with the standard errors
+(a mutable default, a field without a default after one with, a ``field()`` without
+annotation), and the class attributes that were ``Field`` objects replaced by their defaults.
+It adds ``__init__``, ``__repr__``, ``__eq__``, ``__hash__``, ``__setattr__`` and
+``__delattr__`` as closures over the field list, with the standard semantics (positional and
+keyword arguments, defaults and default factories, ``__post_init__``, ``__match_args__``,
+equality of the same class only, hash of the compared fields, the same ``repr``,
+``FrozenInstanceError`` on assignment). What costs and is seldom read is made when first read:
+the ``inspect.Parameter`` objects of ``__init__.__signature__`` and the standard default
+docstring (a run reads neither). ``dataclasses.fields``, ``replace``, ``asdict`` and
+``is_dataclass`` see an ordinary frozen dataclass (``__dataclass_params__`` is the standard
+frozen one), and a standard frozen dataclass may inherit from one of these and the other way
+round. tests/core/test_frozen_equivalence.py makes every gd-doctor class again with the
+standard decorator and compares them.
 
 Per instance, the closures cost a little more than generated code, so parsers that build one
-value per log line keep the standard decorator. Other options go to the standard decorator.
-Type checkers see :func:`dataclasses.dataclass` itself.
+value per log line keep the standard decorator. Other options, and the shapes the closures do
+not handle (``InitVar``, ``KW_ONLY`` and keyword-only fields, ``__slots__``, a field named
+``self``, a class of a module not in ``sys.modules``, lazily made annotations of Python 3.14),
+go to the standard decorator. Type checkers see :func:`dataclasses.dataclass` itself.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import inspect
+import re
 import sys
-import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Tuple
+import types
+import typing
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 if TYPE_CHECKING:
     from dataclasses import dataclass as dataclass
@@ -43,6 +65,37 @@ else:
 
 
 _MISSING = dataclasses.MISSING
+_Field = dataclasses.Field
+# The markers the standard decorator puts in Field._field_type (private, but dataclasses.fields()
+# itself filters on them, so a Field made here must carry the same objects)
+_FIELD: Any = dataclasses._FIELD  # type: ignore[attr-defined]
+_CLASSVAR: Any = dataclasses._FIELD_CLASSVAR  # type: ignore[attr-defined]
+_INITVAR: Any = dataclasses._FIELD_INITVAR  # type: ignore[attr-defined]
+_KW_ONLY: Any = getattr(dataclasses, "KW_ONLY", _MISSING)  # Python 3.10+
+_ClassVar: Any = typing.ClassVar
+_GenericAlias: Any = typing._GenericAlias  # type: ignore[attr-defined]  # ClassVar[int] is one
+_InitVar: Any = dataclasses.InitVar
+
+
+def _field_rest() -> Optional[Tuple[Any, ...]]:
+    """The arguments after ``default`` that ``dataclasses.field(default=...)`` passes to ``Field``,
+    when its keyword parameters are ``Field``'s positional ones in the same order (as in 3.9 to
+    3.13), so that a plain default costs one call; None for the ``field()`` call otherwise."""
+    code = getattr(_Field.__init__, "__code__", None)
+    defaults = dataclasses.field.__kwdefaults__ or {}
+    if code is None or list(code.co_varnames[1 : code.co_argcount]) != list(defaults):
+        return None
+    return tuple(defaults[name] for name in list(defaults)[1:])
+
+
+_FIELD_REST = _field_rest()
+_UNSUPPORTED = object()  # an annotation kind left to the standard decorator (KW_ONLY, InitVar)
+# The standard decorator's reading of a string annotation: "ClassVar[...]", "typing.ClassVar[...]"
+_LEADING_NAME = re.compile(r"^(?:\s*(\w+)\s*\.)?\s*(\w+)").match
+_leading: Dict[str, Tuple[Optional[str], Optional[str]]] = {}  # annotation text -> its names
+_LEADING_CAP = 4096  # distinct annotation texts remembered (gd-doctor has a few hundred)
+_MUTABLE_BY_HASH = sys.version_info >= (3, 11)  # older ones refuse list, dict and set only
+_update_abstractmethods = getattr(abc, "update_abstractmethods", None)  # Python 3.10+, as there
 
 
 class _Factory:
@@ -52,51 +105,237 @@ class _Factory:
         return "<factory>"
 
 
-_FACTORY = _Factory()
-_FROZEN_MODEL: Any = dataclasses.dataclass(frozen=True)(type("_Frozen", (), {}))
-_STANDARD_PARAMS = _FROZEN_MODEL.__dataclass_params__
-_collecting = threading.local()  # set while the standard decorator collects fields for us
+# The standard decorator's own "<factory>" object where it has one, so that signatures compare
+# equal to its signatures
+_FACTORY: Any = getattr(dataclasses, "_HAS_DEFAULT_FACTORY", None) or _Factory()
+_FROZEN_MODEL: Any = dataclasses.dataclass(frozen=True)(
+    type("_Frozen", (), {"__doc__": "The standard params of a frozen dataclass."})
+)
+# Every class made here shares the standard frozen params (the class is read, never written)
+_PARAMS = _FROZEN_MODEL.__dataclass_params__
 
 
-class _Params:
-    """``__dataclass_params__`` of a class made here: the standard frozen ones, but seen as not
-    frozen by the field-collecting pass of a subclass made here."""
+def _marker(obj: Any, classvar: bool, dataclass_markers: bool) -> Any:
+    """The field kind an annotation object stands for, with the standard decorator's tests."""
+    if classvar and (
+        obj is _ClassVar or (type(obj) is _GenericAlias and obj.__origin__ is _ClassVar)
+    ):
+        return _CLASSVAR
+    if dataclass_markers and (obj is _InitVar or type(obj) is _InitVar or obj is _KW_ONLY):
+        return _UNSUPPORTED
+    return _FIELD
+
+
+def _read_leading(annotation: str) -> Tuple[Optional[str], Optional[str]]:
+    """The ``module`` and ``name`` the standard decorator's regex reads at the start of a string
+    annotation; the text alone decides them, so each distinct text is read once."""
+    match = _LEADING_NAME(annotation)
+    names: Tuple[Optional[str], Optional[str]] = match.groups() if match else (None, None)  # type: ignore[assignment]
+    if len(_leading) < _LEADING_CAP:
+        _leading[annotation] = names
+    return names
+
+
+def _kind(annotation: Any, module_globals: Dict[str, Any]) -> Any:
+    """The standard decorator's reading of one annotation, without eval: a string counts as a
+    ClassVar (InitVar, KW_ONLY) when its leading name is that object in the class's module, or
+    its ``module.name`` is ``typing.ClassVar`` (``dataclasses.InitVar``)."""
+    if not isinstance(annotation, str):
+        return _marker(annotation, True, True)
+    module_name, name = _leading.get(annotation) or _read_leading(annotation)
+    if name is None:
+        return _FIELD
+    if module_name is None:
+        obj = module_globals.get(name)
+        return _FIELD if obj is None else _marker(obj, True, True)
+    module = module_globals.get(module_name)
+    if module is typing:
+        return _marker(vars(typing).get(name), True, False)
+    if module is dataclasses:
+        return _marker(vars(dataclasses).get(name), False, True)
+    return _FIELD
+
+
+class _Signature(inspect.Signature):
+    """The signature of an ``__init__`` made here, its parameters built when first read: an
+    ``inspect.Parameter`` per field costs half as much as the rest of the class, and only
+    ``inspect.signature`` (help, the class's default docstring) ever reads them."""
+
+    __slots__ = ("_fields",)
+    _fields: Tuple[dataclasses.Field[Any], ...]
+
+    @classmethod
+    def of(cls, fields: Tuple[dataclasses.Field[Any], ...]) -> _Signature:
+        sig = cls.__new__(cls)
+        sig._fields = fields
+        sig._return_annotation = None  # type: ignore[attr-defined]
+        return sig
 
     @property
-    def frozen(self) -> bool:
-        return not getattr(_collecting, "active", False)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(_STANDARD_PARAMS, name)
-
-    def __repr__(self) -> str:
-        return repr(_STANDARD_PARAMS)
-
-
-_PARAMS = _Params()
-
-
-def _signature(cls: type, init_fields: List[dataclasses.Field[Any]]) -> inspect.Signature:
-    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    for f in init_fields:
-        default: Any = inspect.Parameter.empty
-        if f.default is not _MISSING:
-            default = f.default
-        elif f.default_factory is not _MISSING:
-            default = _FACTORY
-        params.append(
-            inspect.Parameter(
-                f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=f.type
+    def parameters(self) -> types.MappingProxyType[str, inspect.Parameter]:
+        try:  # set by the standard __init__ too, when replace() or pickle make one
+            return self._parameters  # type: ignore[has-type, no-any-return]
+        except AttributeError:
+            pass
+        params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        for f in self._fields:
+            default: Any = inspect.Parameter.empty
+            if f.default is not _MISSING:
+                default = f.default
+            elif f.default_factory is not _MISSING:
+                default = _FACTORY
+            params.append(
+                inspect.Parameter(
+                    f.name,
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    default=default,
+                    annotation=f.type,
+                )
             )
-        )
-    return inspect.Signature(params, return_annotation=None)
+        self._parameters = inspect.Signature(params).parameters  # checks them, as on the eager way
+        return self._parameters
+
+    def __reduce__(self) -> Any:
+        self.parameters  # noqa: B018 (the standard reduction reads the built ones)
+        return super().__reduce__()
+
+
+class _Doc:
+    """``__doc__`` of a class whose body has none: the standard text (name and signature),
+    made when first read rather than at class creation, since it needs the signature."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+    def __get__(self, obj: Any, owner: Any = None) -> str:
+        cls = self.cls
+        try:
+            text = cls.__name__ + str(inspect.signature(cls)).replace(" -> None", "")
+        except (TypeError, ValueError):  # as the standard decorator
+            text = cls.__name__
+        type.__setattr__(cls, "__doc__", text)
+        return text
+
+
+_Fields = Dict[str, "dataclasses.Field[Any]"]
+
+
+def _base_fields(cls: type) -> Optional[_Fields]:
+    """The inherited fields, as the standard decorator walks them (reverse MRO, a subclass's field
+    replacing its base's in place); None when a base has what the fast ``__init__`` does not do
+    (InitVar, keyword-only fields) or no dataclass base is frozen (the standard one refuses it)."""
+    fields: _Fields = {}
+    dataclass_bases = frozen_base = False
+    for base in cls.__mro__[-2:0:-1]:  # (object has no fields)
+        base_fields = getattr(base, "__dataclass_fields__", None)
+        if base_fields is None:
+            continue
+        dataclass_bases = True
+        for f in base_fields.values():
+            if f._field_type is _INITVAR or getattr(f, "kw_only", False) is True:  # type: ignore[attr-defined]
+                return None
+            fields[f.name] = f
+        if base.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+            frozen_base = True
+    return None if dataclass_bases and not frozen_base else fields
+
+
+def _own_field(
+    name: str, annotation: Any, kind: Any, default: Any
+) -> Optional[dataclasses.Field[Any]]:
+    """One annotation of the class body as a Field, as the standard ``_get_field`` makes it from
+    the class attribute of that name; None for what the standard decorator refuses or the fast
+    path leaves to it."""
+    if isinstance(default, _Field):
+        f = default
+        kw_only = getattr(f, "kw_only", _MISSING)
+        if kw_only is not _MISSING and (kind is _CLASSVAR or kw_only):
+            return None
+        if kind is _CLASSVAR and f.default_factory is not _MISSING:
+            return None
+    elif isinstance(default, types.MemberDescriptorType):  # a __slots__ entry
+        return None
+    elif _FIELD_REST is not None:
+        f = _Field(default, *_FIELD_REST)
+    else:
+        f = dataclasses.field(default=default)
+    f.name = name
+    f.type = annotation
+    f._field_type = kind  # type: ignore[attr-defined]
+    if kind is _FIELD:
+        if getattr(f, "kw_only", None) is _MISSING:
+            f.kw_only = False  # type: ignore[attr-defined]
+        value = f.default
+        if (
+            value.__class__.__hash__ is None
+            if _MUTABLE_BY_HASH
+            else isinstance(value, (list, dict, set))
+        ):
+            raise ValueError(
+                f"mutable default {type(value)} for field {name} is not allowed: "
+                "use default_factory"
+            )
+    return f
+
+
+def _collect(cls: type) -> Optional[Tuple[_Fields, List[str]]]:
+    """The fields as the standard decorator collects them, and the names whose class attribute
+    is a ``Field``; None for a class shape left to the standard decorator."""
+    own = cls.__dict__
+    module = sys.modules.get(cls.__module__)
+    annotations = own.get("__annotations__")
+    # (Python 3.14 makes annotations lazily; the standard decorator knows how to read them)
+    lazy_annotations = annotations is None and sys.version_info >= (3, 14)
+    if module is None or "__slots__" in own or lazy_annotations:
+        return None
+    fields = _base_fields(cls)
+    if fields is None:
+        return None
+    module_globals = vars(module)
+    field_defaults = []
+    for name, annotation in (annotations or {}).items():
+        kind = _kind(annotation, module_globals)
+        default = getattr(cls, name, _MISSING)  # inherited class attributes count, as there
+        f = None if kind is _UNSUPPORTED else _own_field(name, annotation, kind, default)
+        if f is None:
+            return None
+        if f is default:
+            field_defaults.append(name)
+        fields[name] = f
+    if _holds_fields(own):  # the standard loop, when some value may be a Field
+        for name, value in own.items():
+            if isinstance(value, _Field) and name not in (annotations or {}):
+                raise TypeError(f"{name!r} is a field but has no type annotation")
+    if "self" in fields:  # the standard __init__ renames its own first argument for it
+        return None
+    _check_default_order(fields)
+    return fields, field_defaults
+
+
+def _holds_fields(namespace: Any) -> bool:
+    """Whether a value of a class body is a ``Field`` (the types of its values, seen in C)."""
+    return any(issubclass(kind, _Field) for kind in set(map(type, namespace.values())))
+
+
+def _check_default_order(fields: _Fields) -> None:
+    """The standard ``__init__``'s refusal of a parameter without a default after one with."""
+    last_default = None
+    for f in fields.values():
+        if f._field_type is _FIELD and f.init:  # type: ignore[attr-defined]
+            if f.default is not _MISSING or f.default_factory is not _MISSING:
+                last_default = f
+            elif last_default is not None:
+                named = f" {last_default.name!r}" if sys.version_info >= (3, 13) else ""
+                raise TypeError(f"non-default argument {f.name!r} follows default argument{named}")
 
 
 def _make_init(cls: type, fields: Tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
-    init = [f for f in fields if f.init]
-    names = tuple(f.name for f in init)
-    specs = tuple((f.name, f.default, f.default_factory) for f in init)
-    rest = tuple((f.name, f.default, f.default_factory) for f in fields if not f.init)
+    init = tuple([f for f in fields if f.init])
+    names = tuple([f.name for f in init])
+    specs = tuple([(f.name, f.default, f.default_factory) for f in init])
+    rest = tuple([(f.name, f.default, f.default_factory) for f in fields if not f.init])
     post_init = getattr(cls, "__post_init__", None)
     set_attr = object.__setattr__
     qualname = f"{cls.__qualname__}.__init__"
@@ -135,25 +374,8 @@ def _make_init(cls: type, fields: Tuple[dataclasses.Field[Any], ...]) -> Callabl
             post_init(self)
 
     __init__.__qualname__ = qualname
-    __init__.__signature__ = _signature(cls, init)  # type: ignore[attr-defined]
+    __init__.__signature__ = _Signature.of(init)  # type: ignore[attr-defined]
     return __init__
-
-
-def _collect(cls: type) -> Tuple[type, bool]:
-    """The standard decorator's field collection; True when it made the class frozen itself
-    (a base is a standard frozen dataclass, which a non-frozen pass may not extend)."""
-    own = dict(cls.__dict__)
-    for name in ("__setattr__", "__delattr__"):
-        if name in own:  # as the standard decorator refuses it for a frozen class
-            raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
-    _collecting.active = True
-    try:
-        return dataclasses.dataclass(cls, init=False, repr=False, eq=False), False
-    except TypeError:
-        pass
-    finally:
-        _collecting.active = False
-    return dataclasses.dataclass(cls, init=False, repr=False, eq=False, frozen=True), True
 
 
 def _freeze(cls: type, names: Tuple[str, ...]) -> Dict[str, Any]:
@@ -175,12 +397,41 @@ def _freeze(cls: type, names: Tuple[str, ...]) -> Dict[str, Any]:
 
 
 def _frozen(cls: type) -> type:
-    cls, made_frozen = _collect(cls)
-    fields = dataclasses.fields(cls)
-    shown = tuple(f.name for f in fields if f.repr)
-    compared = tuple(f.name for f in fields if f.compare)
-    hashed = tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash))
-    own = dict(cls.__dict__)  # what the class body defined itself is kept, as the standard does
+    own = cls.__dict__
+    collected = _collect(cls)
+    if collected is None:
+        return dataclasses.dataclass(cls, frozen=True)
+    for name in ("__setattr__", "__delattr__"):
+        if name in own:  # as the standard decorator refuses it for a frozen class
+            raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
+    all_fields, field_defaults = collected
+    for name in field_defaults:  # the class attribute becomes the plain default, as there
+        default = all_fields[name].default
+        if default is _MISSING:
+            delattr(cls, name)
+        else:
+            setattr(cls, name, default)
+    cls.__dataclass_params__ = _PARAMS  # type: ignore[attr-defined]
+    cls.__dataclass_fields__ = all_fields  # type: ignore[attr-defined]
+    fields = tuple([f for f in all_fields.values() if f._field_type is _FIELD])  # type: ignore[attr-defined]
+    _add_methods(cls, fields)
+    if "__match_args__" not in own and sys.version_info >= (3, 10):  # as the standard one
+        type.__setattr__(cls, "__match_args__", tuple([f.name for f in fields if f.init]))
+    if not cls.__doc__:
+        type.__setattr__(cls, "__doc__", _Doc(cls))
+    # as the standard decorator (3.10+), for an ABC: the type keeps the name in its own dict
+    if _update_abstractmethods is not None and "__abstractmethods__" in own:
+        _update_abstractmethods(cls)
+    return cls
+
+
+def _add_methods(cls: type, fields: Tuple[dataclasses.Field[Any], ...]) -> None:
+    """``__init__``, ``__repr__``, ``__eq__``, ``__hash__``, ``__setattr__``, ``__delattr__``,
+    except those the class body defines itself, as the standard decorator."""
+    shown = tuple([f.name for f in fields if f.repr])
+    compared = tuple([f.name for f in fields if f.compare])
+    hashed = tuple([f.name for f in fields if (f.compare if f.hash is None else f.hash)])
+    own = cls.__dict__
     class_hash = own.get("__hash__", _MISSING)
     # Python sets __hash__ = None for a class body that defines __eq__ only: not an explicit one
     explicit_hash = not (class_hash is _MISSING or (class_hash is None and "__eq__" in own))
@@ -204,15 +455,10 @@ def _frozen(cls: type) -> type:
         "__repr__": __repr__,
         "__eq__": __eq__,
         "__hash__": __hash__,
+        **_freeze(cls, tuple([f.name for f in fields])),
     }
-    if not made_frozen:
-        methods.update(_freeze(cls, tuple(f.name for f in fields)))
-        type.__setattr__(cls, "__dataclass_params__", _PARAMS)
     for name, fn in methods.items():
         if (name == "__hash__" and explicit_hash) or (name != "__hash__" and name in own):
             continue
         fn.__qualname__ = f"{cls.__qualname__}.{name}"
         setattr(cls, name, fn)
-    if "__match_args__" not in own and sys.version_info >= (3, 10):  # as the standard one
-        type.__setattr__(cls, "__match_args__", tuple(f.name for f in fields if f.init))
-    return cls
