@@ -13,11 +13,12 @@ Typical input (Debian 12, ``/boot/config-6.1.0-26-amd64``)::
 
 from __future__ import annotations
 
-import re
 from typing import Dict
 
-_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
-_UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set\s*$")
+from gd_doctor.patterns import lazy
+
+_SET = lazy(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_UNSET = lazy(r"^# (CONFIG_[A-Za-z0-9_]+) is not set\s*$")
 
 
 def parse_kernel_config(text: str) -> Dict[str, str]:

@@ -26,6 +26,7 @@ from email.utils import parsedate_to_datetime
 from typing import Dict, Optional
 
 from gd_doctor.frozen import dataclass
+from gd_doctor.patterns import lazy
 
 # The Amazon Time Sync Service: link-local IPv4, and IPv6 on Nitro instances.
 TIME_SYNC_ADDRESSES = ("169.254.169.123", "fd00:ec2::123")
@@ -125,8 +126,8 @@ def parse_http_date(value: Optional[str]) -> Optional[datetime]:
     return parsed.astimezone(timezone.utc)
 
 
-_SERVER_LINE = re.compile(r"^\s*(?:server|pool|peer)\s+(\S+)", re.I | re.M)
-_TIMESYNCD_NTP = re.compile(r"^\s*(?:NTP|FallbackNTP)\s*=\s*(.*)$", re.M)
+_SERVER_LINE = lazy(r"^\s*(?:server|pool|peer)\s+(\S+)", re.I | re.M)
+_TIMESYNCD_NTP = lazy(r"^\s*(?:NTP|FallbackNTP)\s*=\s*(.*)$", re.M)
 
 
 def names_time_sync_service(text: str) -> bool:
