@@ -300,7 +300,13 @@ def _past_inner_values(text: str, start: int, end: int) -> int:
     return end
 
 
+# _KEY ends with a separator (=, :, =>, :=, %3D, %3A) or a blank: every match holds one of these.
+_SEPARATOR_LITERALS = (" ", "=", ":", "\t", "%3")
+
+
 def _mask_keyed_values(text: str) -> str:
+    if not any(s in text for s in _SEPARATOR_LITERALS):
+        return text  # no key can match, as in most JSON keys (unit_load_state)
     out: List[str] = []
     pos = 0
     for starts in _key_candidates(text):
