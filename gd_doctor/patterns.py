@@ -7,10 +7,12 @@ as before, with ``lazy`` in place of ``re.compile``::
     _SET = lazy(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
     m = _SET.match(line)
 
-The first method call compiles the pattern; the compiled pattern's own methods then replace the
-object's, so later calls go straight to ``re``'s C code at no extra cost (hot loops over log
-lines call these per line). Worker threads may race on the first call: each compiles (``re``'s
-cache makes the second one a look-up) and stores the same methods, so the race is harmless.
+The first method call compiles the pattern; the compiled pattern's bound methods then replace
+the object's own, so a later call costs one instance-attribute look-up more than a compiled
+pattern's (about 170 instructions on CPython 3.11, against ~2,000 for the shortest match). A
+loop over thousands of lines takes ``.compiled().match`` once instead. Worker threads may race
+on the first call: each compiles (``re``'s cache makes the second one a look-up) and stores the
+same methods, so the race is harmless.
 """
 
 from __future__ import annotations
