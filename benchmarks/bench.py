@@ -215,14 +215,15 @@ def _span(values: Sequence[float], scale: float, unit: str, digits: int = 0) -> 
 
 
 def row_of(section_name: str, case: Case) -> Tuple[str, ...]:
-    """One table row: medians with min-max, the ratio with the min-max of run-by-run ratios."""
+    """One table row: medians with min-max; the ratio judged (median against median) with the
+    min-max of the run-by-run ratios."""
     unit = "ms CPU" if case.metric == "cpu" else "ms"
     return (
         section_name,
         case.name,
         _span(case.times, 1000, unit),
         _span(case.base_times, 1000, unit),
-        _span(case.ratios, 1, "x", 2).replace(" x", "x"),
+        f"{case.ratio:.2f}x ({min(case.ratios):.2f}-{max(case.ratios):.2f})",
         f"<= {case.target:g}x",
         "PASS" if case.passed else "FAIL",
     )

@@ -16,7 +16,7 @@ Reads, through ``host.imds`` (IMDSv2 first, never through a proxy):
 from __future__ import annotations
 
 import threading
-from typing import AbstractSet, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from gd_doctor.checks.base import Check, Context, check, judged, skip
 from gd_doctor.facts.imds import (
@@ -29,9 +29,8 @@ from gd_doctor.facts.imds import (
     ImdsTokenFacts,
     answer_of,
 )
-from gd_doctor.host import Host, timeouts
+from gd_doctor.host import timeouts
 from gd_doctor.host.imds import ImdsReply
-from gd_doctor.host.parallel import start_warm_up
 from gd_doctor.model import Outcome, SkipReason, Status
 from gd_doctor.parsers.imds_identity import IdentityParseError, parse_identity_document
 
@@ -64,18 +63,12 @@ def _get(ctx: Context, path: str) -> ImdsReply:
     return ctx.host.imds.get(path, timeout=ctx.timeout(timeouts.IMDS_CALL))
 
 
-def _warm_client(host: Host, will_run: AbstractSet[str], budget_s: float) -> None:
-    """Load the IMDS client's HTTP library while the local checks run (host.imds.warm)."""
-    start_warm_up(host.imds)
-
-
 @check(
     "imds.reachable",
     title="Instance metadata service answers",
     category="imds",
     needs=("live", "network"),
     facts=ImdsReachableFacts,
-    early=_warm_client,
 )
 def imds_reachable(ctx: Context) -> Outcome:
     """Asks IMDS for a session token, then reads /latest/meta-data/ with it (v1 if v2 failed)."""

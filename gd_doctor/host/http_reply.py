@@ -1,5 +1,6 @@
 """Reading one HTTP answer from a socket under a deadline, and parsing it (status, headers,
-a body that may be chunked): what the HTTPS probe needs, without an HTTP library."""
+a body that may be chunked): what the HTTPS probe and the IMDS client need, without an HTTP
+library."""
 
 from __future__ import annotations
 
@@ -97,3 +98,56 @@ def parse_http_reply(data: bytes) -> Tuple[Optional[int], Dict[str, str], str]:
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = _dechunk(body)
     return int(parts[1]), headers, body[:BODY_KEEP].decode("utf-8", errors="replace")
+
+
+MAX_HEAD = 16 * 1024  # bytes of a status line and headers read at most
+
+
+class BadReply(ValueError):
+    """An answer that is not HTTP/1.x, or ends before its headers do."""
+
+
+def read_answer(
+    sock: socket.socket, deadline: Deadline, max_body: int
+) -> Tuple[int, Dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of one HTTP/1.x answer, the body read up
+    to ``max_body + 1`` bytes (more says "too large" to the caller). Stops at Content-Length,
+    at the end of a chunked body or at the close, so a server that keeps the connection open
+    costs no wait. Raises OSError (socket.timeout at the deadline) or :class:`BadReply`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        if len(data) > MAX_HEAD:
+            raise BadReply("headers too long")
+        chunk = _recv(sock, deadline)
+        if not chunk:
+            raise BadReply(
+                "closed before the headers ended" if data else "closed without an answer"
+            )
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, headers, _ = parse_http_reply(head + b"\r\n\r\n")
+    if status is None:
+        raise BadReply("not an HTTP answer")
+    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+    length = headers.get("content-length", "")
+    expected = int(length) if length.isdigit() and not chunked else None
+    while len(body) <= max_body + 2 and not (
+        (expected is not None and len(body) >= expected)
+        or (chunked and body.endswith(b"0\r\n\r\n"))
+    ):
+        chunk = _recv(sock, deadline)
+        if not chunk:
+            break
+        body += chunk
+    if chunked:
+        body = _dechunk(body)
+    elif expected is not None:
+        body = body[:expected]
+    return status, headers, body[: max_body + 1]
+
+
+def _recv(sock: socket.socket, deadline: Deadline) -> bytes:
+    if deadline.passed():
+        raise socket.timeout("timed out")
+    sock.settimeout(deadline.left())
+    return sock.recv(65536)

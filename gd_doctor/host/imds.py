@@ -6,11 +6,12 @@ token (and learn only whether one was issued), then read paths; the client adds 
 * Endpoint: ``--imds-endpoint``, else ``AWS_EC2_METADATA_SERVICE_ENDPOINT``, else
   ``http://169.254.169.254``. ``AWS_EC2_METADATA_DISABLED=true`` switches IMDS off
   (:class:`UnavailableImds`), as it does for the AWS SDKs.
-* Never through a proxy: the exchange is a plain ``http.client`` connection to the endpoint
+* Never through a proxy: the exchange is one HTTP/1.1 request on a socket to the endpoint
   itself, which reads no proxy settings, because a proxy in front of IMDS breaks IMDSv2 (AWS
-  documents ``no_proxy`` for it). The standard library's client, rather than an HTTP library
-  with sessions, proxies and certificate stores, is all a link-local HTTP exchange needs, and
-  it costs a live run a tenth of the start-up CPU the larger library's import did.
+  documents ``no_proxy`` for it). A link-local exchange of a few hundred bytes needs no HTTP
+  library: importing ``http.client`` (and the ``email`` package it parses headers with) cost
+  a live run more CPU than all its IMDS exchanges. An endpoint given as ``https://`` (a test
+  double, a local relay) goes through ``http.client``.
 * Bounded: every call has a timeout and one retry (``timeouts.IMDS_RETRIES``) on a 5xx or a
   refused connection (both answer at once); none after a timeout: a silent IMDS stays silent,
   and a retry would only double the worst case. Each exchange runs in a daemon thread joined
@@ -26,16 +27,14 @@ import errno
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Protocol, Tuple
+from typing import Any, Dict, Mapping, Optional, Protocol, Tuple
 
 from gd_doctor import __version__
 from gd_doctor.frozen import dataclass
 from gd_doctor.host import timeouts
+from gd_doctor.host.http_reply import Deadline, read_answer
 from gd_doctor.host.parallel import call_with_timeout
 from gd_doctor.host.settings import HostSettings
-
-if TYPE_CHECKING:
-    import http.client
 
 DEFAULT_ENDPOINT = "http://169.254.169.254"
 TOKEN_PATH = "/latest/api/token"
@@ -151,26 +150,19 @@ class HttpImds:
         self._token: Optional[str] = None
         self._lock = threading.Lock()
 
-    @staticmethod
-    def _client() -> Any:
-        """``http.client``, imported at the first exchange (a run that skips IMDS, or analyses
-        a root, never loads it)."""
-        import http.client
-
-        return http.client
-
-    def warm(self) -> None:
-        """Import the HTTP client now, in a daemon thread at the start of the run, so that
-        its import overlaps the local checks instead of delaying the first exchange."""
-        warm = threading.Thread(target=self._client, name="gd-imds-warm", daemon=True)
-        warm.start()
-
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
-        scheme, host, port = _address(self.endpoint or "")
-        client = self._client()
-        if scheme == "https":  # an endpoint given as https (a test double, a local relay)
-            return client.HTTPSConnection(host, port, timeout=timeout)  # type: ignore[no-any-return]
-        return client.HTTPConnection(host, port, timeout=timeout)  # type: ignore[no-any-return]
+    def _request(
+        self, method: str, path: str, host: str, port: int, headers: Mapping[str, str]
+    ) -> bytes:
+        """The request as ``http.client`` would write it: Host with the port when it is not
+        80, IPv6 addresses bracketed, ``Content-Length: 0`` on a PUT without a body."""
+        name = f"[{host}]" if ":" in host else host
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {name}" + (f":{port}" if port != 80 else "")]
+        lines += ["Accept-Encoding: identity"]
+        if method == "PUT":
+            lines.append("Content-Length: 0")
+        lines += [f"{k}: {v}" for k, v in {**USER_AGENT, **headers}.items()]
+        lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     @property
     def has_token(self) -> bool:
@@ -185,32 +177,56 @@ class HttpImds:
         box: Dict[str, Any],
     ) -> None:
         """The HTTP exchange itself; runs in a daemon thread so a trickling body cannot hold us.
-        The socket timeout bounds the connect and every read; a redirect is answered as it is
-        (IMDS sends none, and following one could leave the link-local address)."""
-        client = self._client()
-        conn = None
+        The deadline bounds the connect and every read; a redirect is answered as it is (IMDS
+        sends none, and following one could leave the link-local address)."""
         try:
-            conn = self._connection(timeout)
+            scheme, host, port = _address(self.endpoint or "")
+            if scheme == "https":
+                self._exchange_https(method, path, host, port, headers, timeout, box)
+                return
+            deadline = Deadline(timeout)
+            with socket.create_connection((host, port), timeout=deadline.left()) as sock:
+                sock.sendall(self._request(method, path, host, port, headers))
+                status, head, body = read_answer(sock, deadline, MAX_BODY)
+            self._keep(box, status, head.get("date"), body)
+        except (OSError, ValueError) as exc:
+            box["problem"] = _classify_exception(exc)
+
+    @staticmethod
+    def _keep(box: Dict[str, Any], status: int, date: Optional[str], body: bytes) -> None:
+        box["received_at"] = time.time()
+        box["date"] = date
+        if len(body) > MAX_BODY:
+            box["problem"] = "too large"
+            return
+        box["status"] = status
+        box["text"] = body.decode("utf-8", errors="replace")
+
+    def _exchange_https(
+        self,
+        method: str,
+        path: str,
+        host: str,
+        port: int,
+        headers: Mapping[str, str],
+        timeout: float,
+        box: Dict[str, Any],
+    ) -> None:
+        import http.client
+
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout)
+        try:
             conn.request(method, path, headers={**USER_AGENT, **headers})
             resp = conn.getresponse()
-            box["received_at"] = time.time()
-            box["date"] = resp.getheader("Date")
-            body = resp.read(MAX_BODY + 1)
-            if len(body) > MAX_BODY:
-                box["problem"] = "too large"
-                return
-            box["status"] = resp.status
-            box["text"] = body.decode("utf-8", errors="replace")
-        except (client.HTTPException, OSError, ValueError) as exc:
+            self._keep(box, resp.status, resp.getheader("Date"), resp.read(MAX_BODY + 1))
+        except http.client.HTTPException as exc:
             box["problem"] = _classify_exception(exc)
         finally:
-            if conn is not None:
-                conn.close()
+            conn.close()
 
     def _once(
         self, method: str, path: str, headers: Mapping[str, str], timeout: float
     ) -> ImdsReply:
-        self._client()  # imported before the clock starts
         start = time.monotonic()
         box: Dict[str, Any] = {}
         call = call_with_timeout(

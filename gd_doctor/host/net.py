@@ -5,9 +5,13 @@
   getaddrinfo has no timeout of its own. Tests inject a fake resolver instead.
 * TCP: one connect per address; refused, timed out (a security group or NACL that drops) and
   unreachable are told apart.
-* TLS and HTTPS in one connection (:meth:`LiveNetwork.https_probe`): a handshake with SNI and
-  verification against the system store, or ``AWS_CA_BUNDLE`` / ``REQUESTS_CA_BUNDLE``; then one
-  unsigned ``GET /``. The request is never signed: the expected answer is an AWS refusal.
+* TLS and HTTPS (:meth:`LiveNetwork.https_probe`): a handshake with SNI and verification against
+  the system store, or ``AWS_CA_BUNDLE`` / ``REQUESTS_CA_BUNDLE``; then one unsigned ``GET /``.
+  The request is never signed: the expected answer is an AWS refusal. A first handshake that
+  verifies nothing shows the chain; the deciding one trusts only the store's certificates that
+  chain can reach, and the whole store when those do not verify it (host/trust.py says why the
+  answer is the whole store's): a store of 145 certificates costs more CPU to load than the
+  rest of a run's network checks.
 * Through a proxy: HTTP ``CONNECT`` to the proxy, then the same TLS and request. Proxy
   credentials are sent as ``Proxy-Authorization`` and never appear in a result.
 
@@ -22,7 +26,7 @@ import socket
 import threading
 import time
 from dataclasses import field
-from typing import TYPE_CHECKING, Dict, List, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, Optional, Protocol, Tuple
 from urllib.parse import unquote, urlsplit
 
 from gd_doctor import __version__
@@ -30,6 +34,7 @@ from gd_doctor.frozen import dataclass
 from gd_doctor.host.http_reply import Deadline, parse_http_reply, recv_until
 from gd_doctor.host.parallel import call_with_timeout
 from gd_doctor.host.settings import HostSettings
+from gd_doctor.host.trust import TrustIndex, load_index, read_bundle, to_pem
 
 if TYPE_CHECKING:  # ssl is imported by the probes that use it: --root and offline runs never do
     import ssl
@@ -233,14 +238,66 @@ def _verify_class(exc: ssl.SSLCertVerificationError) -> str:
     return "failed"
 
 
-class LiveNetwork:
-    """The live host's network, with an injectable resolver and CA bundle."""
+def peer_chain(tls: ssl.SSLSocket) -> Optional[List[bytes]]:
+    """The DER certificates the server sent, unverified; None where Python cannot say (before
+    3.10; public from 3.13, on the private SSL object before)."""
+    getter = getattr(tls, "get_unverified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)
+    if getter is None:
+        return None
+    try:
+        import _ssl
 
-    def __init__(self, resolver: Optional[Resolver] = None, ca_file: Optional[str] = None) -> None:
+        return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in getter()]
+    except Exception:  # noqa: BLE001 - no chain: the whole store decides
+        return None
+
+
+def _chain_readable() -> bool:
+    import _ssl
+    import ssl
+
+    return hasattr(ssl.SSLSocket, "get_unverified_chain") or hasattr(
+        getattr(_ssl, "_SSLSocket", None), "get_unverified_chain"
+    )
+
+
+class _NoConnection(Exception):
+    """A connection for a handshake could not be opened: what the probe reports instead."""
+
+    def __init__(self, report: Dict[str, str]) -> None:
+        super().__init__(report.get("problem"))
+        self.report = report
+
+
+_MAX_SMALL_CONTEXTS = 16  # distinct chains seen in one run; beyond, contexts are not kept
+
+
+class LiveNetwork:
+    """The live host's network, with an injectable resolver and CA bundle.
+
+    ``select_trust``: verify against the store's certificates the presented chain can reach,
+    falling back to the whole store (host/trust.py); False loads the whole store at once.
+    """
+
+    def __init__(
+        self,
+        resolver: Optional[Resolver] = None,
+        ca_file: Optional[str] = None,
+        *,
+        select_trust: bool = True,
+    ) -> None:
         self.resolver: Resolver = resolver or SystemResolver()
         self.ca_file = ca_file
+        self.select_trust = select_trust
         self._ssl_context: Optional[ssl.SSLContext] = None
         self._context_lock = threading.Lock()
+        self._trust_lock = threading.Lock()
+        self._trust: Optional[Tuple[Optional[TrustIndex], Optional[str]]] = None
+        self._discovery_context: Optional[ssl.SSLContext] = None
+        self._small_contexts: Dict[FrozenSet[bytes], ssl.SSLContext] = {}
+        self.whole_store_loads = 0  # attempts to load the whole store (tests, benchmarks)
         where = f", CA bundle {ca_file}" if ca_file else ""
         self.description = f"live ({getattr(self.resolver, 'description', 'resolver')}{where})"
 
@@ -258,31 +315,129 @@ class LiveNetwork:
         return TcpResult(address, port, "ok", "", time.monotonic() - start)
 
     def _context(self) -> ssl.SSLContext:
-        """The one TLS context of the run, made at the first handshake. Loading the system's
-        CA store costs tens of milliseconds of CPU, and a run probes every address of several
-        endpoints; a context is safe to share between the probes' threads."""
+        """The whole store's TLS context, made once, when a handshake first needs it: a
+        context is safe to share between the probes' threads."""
         import ssl
 
         with self._context_lock:
             if self._ssl_context is None:
-                ctx = (
-                    ssl.create_default_context(cafile=self.ca_file)
-                    if self.ca_file
-                    else ssl.create_default_context()
-                )
+                self.whole_store_loads += 1
+                if self.ca_file:
+                    read_bundle(self.ca_file)  # OpenSSL would block on a FIFO
+                ctx = ssl.create_default_context(cafile=self.ca_file or None)
                 ctx.check_hostname = True
                 ctx.verify_mode = ssl.CERT_REQUIRED
                 self._ssl_context = ctx
             return self._ssl_context
 
+    def _trust_index(self) -> Tuple[Optional[TrustIndex], Optional[str]]:
+        """(index of the store's file, the store's hashed directory); no index: the whole
+        store is loaded. The bundle given replaces the system store, as for the SDKs."""
+        with self._trust_lock:
+            if self._trust is None:
+                self._trust = (None, None)
+                if self.select_trust and _chain_readable():
+                    import ssl
+
+                    paths = ssl.get_default_verify_paths()
+                    path = self.ca_file or paths.cafile
+                    directory = None if self.ca_file else paths.capath
+                    self._trust = (load_index(path), directory)
+            return self._trust
+
+    def _small_context(self, certificates: FrozenSet[bytes]) -> Optional[ssl.SSLContext]:
+        """A context trusting only ``certificates`` (and the system's hashed directory, which
+        OpenSSL reads by name when asked); None when it would trust nothing."""
+        import ssl
+
+        _, directory = self._trust_index()
+        with self._trust_lock:
+            ctx = self._small_contexts.get(certificates)
+        if ctx is not None:
+            return ctx
+        if not certificates and not directory:
+            return None
+        ctx = ssl.create_default_context(
+            cadata=to_pem(certificates) if certificates else None, capath=directory
+        )
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        with self._trust_lock:
+            if len(self._small_contexts) < _MAX_SMALL_CONTEXTS:
+                self._small_contexts[certificates] = ctx
+        return ctx
+
+    def _presented_chain(
+        self, server_name: str, connect: Callable[[], socket.socket], timeout: float
+    ) -> Optional[List[bytes]]:
+        """The chain the server sends, from a handshake that verifies nothing; None when that
+        handshake fails (the whole store's handshake then says why)."""
+        import ssl
+
+        with self._trust_lock:
+            if self._discovery_context is None:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                self._discovery_context = ctx
+            discovery = self._discovery_context
+        raw = connect()
+        try:
+            raw.settimeout(timeout)
+            with discovery.wrap_socket(raw, server_hostname=server_name) as tls:
+                return peer_chain(tls)
+        except (ssl.SSLError, OSError, ValueError):
+            return None
+        finally:
+            raw.close()
+
+    def _handshake(
+        self, server_name: str, connect: Callable[[], socket.socket], deadline: Deadline
+    ) -> ssl.SSLSocket:
+        """A verified TLS connection; raises what ``wrap_socket`` raises (or _NoConnection).
+
+        The chain is verified against the certificates of the store it can reach; on any
+        failure the whole store verifies it again, so a failure is the whole store's answer.
+        The discovery handshake gets half the time left, so the deciding one always has time.
+        """
+        import ssl
+
+        index, _ = self._trust_index()
+        if index is not None:
+            chain = self._presented_chain(server_name, connect, deadline.left() / 2)
+            small = None
+            if chain:
+                try:
+                    small = self._small_context(index.reachable(chain))
+                except (ValueError, ssl.SSLError):
+                    small = None
+            if small is not None:
+                raw = connect()
+                try:
+                    raw.settimeout(deadline.left())
+                    return small.wrap_socket(raw, server_hostname=server_name)
+                except (ssl.SSLError, OSError):
+                    raw.close()
+                    if deadline.left() <= 0:
+                        raise
+        raw = connect()
+        try:
+            raw.settimeout(deadline.left())
+            return self._context().wrap_socket(raw, server_hostname=server_name)
+        except BaseException:
+            raw.close()
+            raise
+
     def warm(self) -> None:
-        """Load the CA store now, in a daemon thread at the start of the run: OpenSSL reads it
-        without holding the interpreter lock, so the load overlaps the local checks instead of
-        delaying the first handshake. A store that cannot load fails again, in the probe."""
+        """Read the trust store now, in a daemon thread at the start of the run: its index
+        (or, when it cannot be indexed, the whole store, which OpenSSL loads without holding
+        the interpreter lock) is ready before the first handshake. A store that cannot load
+        fails again, in the probe."""
 
         def load() -> None:
             try:
-                self._context()
+                if self._trust_index()[0] is None:
+                    self._context()
             except Exception:  # noqa: BLE001 - reported by the probe that needs the context
                 pass
 
@@ -344,23 +499,28 @@ class LiveNetwork:
             return HttpsProbe(**base, elapsed_s=time.monotonic() - start, **kw)  # type: ignore[arg-type]
 
         proxy_status: Optional[int] = None
-        if proxy_url:
-            raw, proxy_status, state, detail = self._open_tunnel(
-                proxy_url, server_name, port, deadline
-            )
-            if raw is None:
-                return done(tcp=state, tcp_detail=detail, proxy_status=proxy_status, problem=detail)
-        else:
+
+        def connect() -> socket.socket:
+            nonlocal proxy_status
+            if proxy_url:
+                raw, proxy_status, state, detail = self._open_tunnel(
+                    proxy_url, server_name, port, deadline
+                )
+                if raw is None:
+                    raise _NoConnection({"tcp": state, "tcp_detail": detail, "problem": detail})
+                return raw
             try:
-                raw = socket.create_connection((address, port), timeout=deadline.left())
+                return socket.create_connection((address, port), timeout=deadline.left())
             except (OSError, ValueError) as exc:
                 state, detail = _connect_state(exc)
-                return done(tcp=state, tcp_detail=detail, problem=detail)
+                report = {"tcp": state, "tcp_detail": detail, "problem": detail}
+                raise _NoConnection(report) from exc
+
         try:
-            raw.settimeout(deadline.left())
-            tls_sock = self._context().wrap_socket(raw, server_hostname=server_name)
+            tls_sock = self._handshake(server_name, connect, deadline)
+        except _NoConnection as failed:
+            return done(proxy_status=proxy_status, **failed.report)
         except ssl.SSLCertVerificationError as exc:
-            raw.close()
             return done(
                 tcp="ok",
                 proxy_status=proxy_status,
@@ -368,7 +528,6 @@ class LiveNetwork:
                 tls_detail=str(getattr(exc, "verify_message", "") or exc)[:300],
             )
         except (ssl.SSLError, OSError) as exc:
-            raw.close()
             detail = (
                 "handshake timed out"
                 if isinstance(exc, (socket.timeout, TimeoutError))

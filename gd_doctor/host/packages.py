@@ -19,16 +19,18 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
 
 from gd_doctor.host import timeouts
 from gd_doctor.host.commands import CommandRunner
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.package_info import PackageInfo
 from gd_doctor.host.rootpath import ConfinedFS
-from gd_doctor.host.rpmdb import RpmReader
 from gd_doctor.parsers.dpkg_status import DpkgDatabase, DpkgPackage
 from gd_doctor.parsers.ssm_state import parse_snap_list, parse_snap_yaml_version
+
+if TYPE_CHECKING:
+    from gd_doctor.host.rpmdb import RpmReader
 
 __all__ = ["PackageInfo", "PackageQuery"]
 
@@ -61,9 +63,20 @@ class PackageQuery:
         self.timeout = timeout
         self._lock = threading.Lock()
         self._dpkg: Optional[Tuple[Optional[List[DpkgDatabase]], Optional[str]]] = None
-        self._rpm = RpmReader(fs, run, live=live, tools=tools, timeout=timeout)
+        self._rpm_reader: Optional[RpmReader] = None
         #: every package name asked about in this run (a bundle keeps only their entries)
         self.asked: Set[str] = set()
+
+    def _rpm(self) -> RpmReader:
+        """The rpm database's reader, loaded when first asked (with sqlite3 and the rpm
+        header parser): most runs look at a dpkg host or at the package names once."""
+        if self._rpm_reader is None:
+            from gd_doctor.host.rpmdb import RpmReader
+
+            self._rpm_reader = RpmReader(
+                self.root_fs, self.run, live=self.live, tools=self.tools, timeout=self.timeout
+            )
+        return self._rpm_reader
 
     # --- the combined answer -----------------------------------------------------------------
 
@@ -174,10 +187,10 @@ class PackageQuery:
     # --- rpm -----------------------------------------------------------------------------------
 
     def has_rpm(self) -> bool:
-        return self._rpm.database() is not None
+        return self._rpm().database() is not None
 
     def rpm(self, name: str) -> PackageInfo:
-        return self._rpm.query(name)
+        return self._rpm().query(name)
 
     # --- snap ----------------------------------------------------------------------------------
 

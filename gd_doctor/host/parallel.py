@@ -29,8 +29,8 @@ class Timed(Generic[R]):
 
 
 def start_warm_up(port: object) -> None:
-    """Start a port's warm-up when it has one (``warm()``: the IMDS client's import, the TLS
-    context's CA store, each loaded in a daemon thread while the local checks run)."""
+    """Start a port's warm-up when it has one (``warm()``: the network's trust store, read in
+    a daemon thread while the local checks run)."""
     warm = getattr(port, "warm", None)
     if callable(warm):
         warm()

@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 from gd_doctor.frozen import dataclass
@@ -35,10 +35,8 @@ from gd_doctor.host.rootpath import ConfinedFS, real_path
 from gd_doctor.parsers.rpm import RPM_QUERY_FORMAT, parse_rpm_header, parse_rpm_query
 from gd_doctor.patterns import lazy
 
-try:
+if TYPE_CHECKING:
     import sqlite3
-except ImportError:  # a Python built without SQLite: rpm itself is asked instead
-    sqlite3 = None  # type: ignore[assignment]
 
 RPM_DB_DIRS: Tuple[str, ...] = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
 MAX_RPM_HEADERS = 100_000
@@ -123,7 +121,9 @@ class RpmReader:
             return PackageInfo(
                 name, "rpm", None, source=source, problem=f"{path} is a symbolic link: not opened"
             )
-        if sqlite3 is None:
+        try:
+            import sqlite3  # here: a dpkg host never loads it
+        except ImportError:  # a Python built without SQLite: rpm itself is asked instead
             return self._rpm_command(name, db)
         uri = "file:" + _uri_path(self.fs.host_path(path)) + "?mode=ro&immutable=1"
         try:
@@ -249,6 +249,8 @@ def _uri_path(path: str) -> str:
 def _rpm_headers(conn: "sqlite3.Connection", name: str) -> List[bytes]:
     """The header blobs that may belong to ``name``: through rpm's ``Name`` index when the
     database has one, else every header (capped)."""
+    import sqlite3  # loaded by the caller already
+
     try:
         rows = conn.execute(
             "SELECT p.blob FROM Packages p JOIN Name n ON n.hnum = p.hnum WHERE n.key = ?",

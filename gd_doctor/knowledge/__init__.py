@@ -19,7 +19,7 @@ import json
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
 from gd_doctor.frozen import dataclass
 
@@ -157,32 +157,59 @@ def _step(raw: Any, where: str) -> Tuple[str, StepSpec]:
     return str(raw["text"]), spec
 
 
+class _FindingSpecs(Mapping[str, "FindingSpec"]):
+    """Finding specs by id, each built from its JSON when first asked for: a run produces a
+    handful of the ~150 findings, and building them all cost more CPU than a run's rules.
+    Two threads asking for one spec at once may both build it; the values are equal."""
+
+    def __init__(self, raw: Dict[str, Tuple[Mapping[str, Any], str]]) -> None:
+        self._raw = raw
+        self._built: Dict[str, FindingSpec] = {}
+
+    def __getitem__(self, finding_id: str) -> "FindingSpec":
+        spec = self._built.get(finding_id)
+        if spec is None:
+            raw, file_name = self._raw[finding_id]
+            spec = self._built[finding_id] = _with_notes(_finding_spec(raw, file_name))
+        return spec
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+def _finding_spec(raw: Mapping[str, Any], file_name: str) -> "FindingSpec":
+    steps = [_step(s, f"{file_name}: {raw['id']}") for s in raw.get("steps", ())]
+    return FindingSpec(
+        id=raw["id"],
+        title=raw["title"],
+        severity=raw["severity"],
+        issue=raw.get("issue"),
+        rank=int(raw.get("rank", 500)),
+        steps=tuple(text for text, _ in steps),
+        doc=raw.get("doc"),
+        source_file=file_name,
+        checks=tuple(raw.get("checks", ())),
+        step_specs=tuple(meta for _, meta in steps),
+        folds=tuple(raw.get("folds", ())),
+        decisive=raw.get("decisive"),
+        has_fix_step=bool(raw.get("fix_step", True)),
+    )
+
+
 @cache
 def finding_specs() -> Mapping[str, FindingSpec]:
-    """Every finding the rules can produce, from all files under ``findings/``."""
-    specs: Dict[str, FindingSpec] = {}
+    """Every finding the rules can produce, from all files under ``findings/`` (an id defined
+    twice is refused here; each spec is built when first looked up)."""
+    raw: Dict[str, Tuple[Mapping[str, Any], str]] = {}
     for path in sorted((HERE / "findings").glob("*.json")):
-        data = load(f"findings/{path.name}")
-        for raw in data["findings"]:
-            if raw["id"] in specs:
-                raise ValueError(f"finding {raw['id']} defined twice ({path.name})")
-            steps = [_step(s, f"{path.name}: {raw['id']}") for s in raw.get("steps", ())]
-            specs[raw["id"]] = FindingSpec(
-                id=raw["id"],
-                title=raw["title"],
-                severity=raw["severity"],
-                issue=raw.get("issue"),
-                rank=int(raw.get("rank", 500)),
-                steps=tuple(text for text, _ in steps),
-                doc=raw.get("doc"),
-                source_file=path.name,
-                checks=tuple(raw.get("checks", ())),
-                step_specs=tuple(meta for _, meta in steps),
-                folds=tuple(raw.get("folds", ())),
-                decisive=raw.get("decisive"),
-                has_fix_step=bool(raw.get("fix_step", True)),
-            )
-    return {k: _with_notes(v) for k, v in specs.items()}
+        for entry in load(f"findings/{path.name}")["findings"]:
+            if entry["id"] in raw:
+                raise ValueError(f"finding {entry['id']} defined twice ({path.name})")
+            raw[entry["id"]] = (entry, path.name)
+    return _FindingSpecs(raw)
 
 
 def _note_applies(note: Mapping[str, Any], spec: "FindingSpec") -> bool:

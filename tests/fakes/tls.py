@@ -6,7 +6,8 @@
 ``x-amzn-RequestId``, ``x-amzn-ErrorType: MissingAuthenticationTokenException``, JSON body),
 ``html`` answers 200 with a block page and no request id (a middlebox), ``close`` closes after the
 handshake. Pass ``ca_org="Amazon"`` (default) for an Amazon-looking issuer, or another organisation
-to stand in for a TLS-inspecting proxy whose CA the host trusts.
+to stand in for a TLS-inspecting proxy whose CA the host trusts. ``intermediates``: how many
+intermediate CAs stand between the leaf and the CA (the server sends them, as AWS's do).
 
 ``endpoint.ca_file`` is a PEM bundle to hand to the tool (``AWS_CA_BUNDLE`` or
 ``LiveNetwork(ca_file=...)``).
@@ -50,6 +51,7 @@ class TlsEndpoint(TcpAcceptServer):
         host: str = "127.0.0.1",
         port: int = 0,
         reply_bytes: Optional[bytes] = None,
+        intermediates: int = 0,
     ) -> None:
         self.name = name
         self.reply_bytes = reply_bytes  # a whole HTTP answer of the test's own
@@ -57,6 +59,8 @@ class TlsEndpoint(TcpAcceptServer):
         issuer = (
             trustme.CA(organization_name="Untrusted Test CA") if cert == "untrusted" else self.ca
         )
+        for _ in range(intermediates):  # the server sends them with its certificate
+            issuer = issuer.create_child_ca()
         identity = "other.example.net" if cert == "wrong-name" else name
         kwargs = {}
         if cert == "expired":

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import time
+from typing import List
 
 import pytest
 
 from gd_doctor.host.imds import HttpImds, UnavailableImds, live_imds
 from gd_doctor.host.settings import HostSettings
+from tests.fakes.background import TcpAcceptServer
 from tests.fakes.imds import TOKEN, FakeImds
 from tests.fakes.tls import closed_port
 
@@ -102,3 +105,87 @@ def test_endpoint_env_is_honoured() -> None:
         client = live_imds(HostSettings(env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": fake.url}))
         assert client.endpoint == fake.url
         assert client.fetch_token(timeout=1).ok
+
+
+class _RawImds(TcpAcceptServer):
+    """Answers every request with the bytes given and keeps the connection open, as an HTTP/1.1
+    server that ignores ``Connection: close`` may; records what it was sent."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.received: List[bytes] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self._prepare_thread()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(3)
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            self.received.append(data)
+            if not self.answer:
+                return  # closed after the request, without a word
+            conn.sendall(self.answer)
+            time.sleep(2)  # the connection stays open
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nDate: Tue, 01 Dec 2026 20:00:00 GMT\r\n\r\nAQAEA",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nAQA\r\n2\r\nEA\r\n0\r\n\r\n",
+    ],
+    ids=["content-length", "chunked"],
+)
+def test_an_answer_is_complete_without_waiting_for_the_close(answer: bytes) -> None:
+    with _RawImds(answer) as fake:
+        start = time.monotonic()
+        reply = HttpImds(fake.url).fetch_token(timeout=1.5)
+        elapsed = time.monotonic() - start
+        client = HttpImds(fake.url)
+        client.fetch_token(timeout=1.5)
+        got = client.get("/latest/meta-data/instance-id", timeout=1.5)
+    assert reply.status == 200 and elapsed < 1.0
+    assert got.status == 200 and got.text == "AQAEA" and got.used_token
+
+
+def test_the_request_is_written_as_http_client_writes_it() -> None:
+    with _RawImds(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nT") as fake:
+        client = HttpImds(fake.url)
+        client.fetch_token(timeout=1.5)
+        client.get("/latest/meta-data/", timeout=1.5)
+        port = fake.sock.getsockname()[1]
+    put, get = (r.decode("latin-1").split("\r\n") for r in fake.received)
+    assert (
+        put[0] == "PUT /latest/api/token HTTP/1.1" and get[0] == "GET /latest/meta-data/ HTTP/1.1"
+    )
+    assert f"Host: 127.0.0.1:{port}" in put and "Content-Length: 0" in put
+    assert "Content-Length: 0" not in get and "X-aws-ec2-metadata-token: T" in get
+    assert not any(line.lower().startswith("proxy") for line in put + get)
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (b"", "error: BadReply"),  # closed without a word
+        (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "error: BadReply"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * 20000, "error: BadReply"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n" + b"a" * 70000, "too large"),
+    ],
+    ids=["closed", "not-http", "endless-headers", "too-large"],
+)
+def test_a_broken_answer_is_a_problem_not_an_exception(answer: bytes, problem: str) -> None:
+    with _RawImds(answer) as fake:
+        reply = HttpImds(fake.url, retries=0).get("/latest/meta-data/", timeout=1.5)
+    assert reply.status is None and reply.problem == problem

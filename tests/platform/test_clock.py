@@ -224,3 +224,37 @@ def test_the_date_header_of_a_live_imds_measures_the_offset(tmp_path: Path) -> N
     assert isinstance(reach, ImdsReachableFacts) and reach.clock_offset_s is not None
     assert -1 <= reach.clock_offset_s < 2  # a Date header has whole seconds
     assert not [f for f in diagnosis.findings if f.finding_id.startswith("platform.clock-")]
+
+
+def test_http_dates_read_as_the_standard_librarys_rfc_5322_reader_reads_them() -> None:
+    # The three forms RFC 9110 5.6.7 makes a recipient accept, and numeric zones, over many
+    # instants: gd-doctor's reader agrees with email.utils (which it does not import).
+    import random
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime, parsedate_to_datetime
+
+    rng = random.Random(9110)
+    for _ in range(2000):
+        when = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(
+            seconds=rng.randrange(0, 4_000_000_000)
+        )
+        forms = [
+            format_datetime(when, usegmt=True),  # IMF-fixdate
+            when.strftime("%A, %d-%b-%y %H:%M:%S GMT"),  # RFC 850
+            when.strftime("%a %b ") + f"{when.day:2d}" + when.strftime(" %H:%M:%S %Y"),  # asctime
+        ]
+        zone = timezone(timedelta(minutes=rng.randrange(-720, 841, 15)))
+        forms.append(format_datetime(when.astimezone(zone)))  # "+hhmm"
+        for form in forms:
+            expected = parsedate_to_datetime(form)
+            if expected.tzinfo is None:
+                expected = expected.replace(tzinfo=timezone.utc)
+            assert parse_http_date(form) == expected, form
+    for broken in (
+        "Tue, 32 Dec 2026 14:20:00 GMT",
+        "Tue, 01 Dec 2026 25:20:00 GMT",
+        "Tue, 01 Dec 2026 14:20:00 EST5",
+        "01 Dec 2026",
+        "",
+    ):
+        assert parse_http_date(broken) is None, broken
