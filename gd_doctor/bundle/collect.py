@@ -7,7 +7,6 @@ import gzip
 import io
 import os
 import posixpath
-import re
 import stat as stat_mod
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from gd_doctor.bundle.scrub import Scrubber
 from gd_doctor.host.fs import RootFS
 from gd_doctor.host.packages import DPKG_STATUS, DPKG_UPDATES, MAX_DPKG_BYTES
 from gd_doctor.parsers.dpkg_status import stanzas
+from gd_doctor.patterns import lazy
 from gd_doctor.redact import MASK, redact
 
 TOTAL_CAP = 20 << 20  # bytes of all members together (before compression)
@@ -33,7 +33,7 @@ LISTING_CAP = 2000
 # any other binary file (journal files: their entries are in answers.json) is an empty stand-in
 # so that replay still finds it where the run found it.
 KEEP_BINARY = ("/var/lib/rpm/", "/usr/lib/sysimage/rpm/")
-_STAMP = re.compile(rb"^\[?(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})")
+_STAMP = lazy(rb"^\[?(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})")
 
 
 @dataclass
@@ -164,7 +164,7 @@ def _read_file(
         return fh.read(size - start), start > 0, note
 
 
-_ENVIRON = re.compile(r"^/proc/(?:\d+|self)/environ$")
+_ENVIRON = lazy(r"^/proc/(?:\d+|self)/environ$")
 
 
 def _redact_environ(data: bytes, scrub: Optional[Scrubber]) -> Tuple[bytes, Dict[str, int]]:

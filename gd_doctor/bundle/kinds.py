@@ -11,10 +11,10 @@ as ``secret``.
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any, Callable, Dict, Mapping
 
+from gd_doctor.patterns import lazy
 from gd_doctor.redact import MASK, cap_lines, is_secret_key, redact, redact_value
 
 KINDS = (
@@ -28,7 +28,7 @@ KINDS = (
     "password",
     "other-secret",
 )
-_SECRET_KEY = re.compile(r"^[A-Za-z0-9/+]{40}$")
+_SECRET_KEY = lazy(r"^[A-Za-z0-9/+]{40}$")
 _SESSION_WORDS = ("session_token", "sessiontoken", "security_token", "security-token",
                   "securitytoken", '"token"', "token=", "token :", "token:")  # fmt: skip
 _PASSWORD_WORDS = ("password", "passwd", "pwd", "_pass", "pass=", "pass:")

@@ -26,6 +26,7 @@ from gd_doctor.host.packages import PackageQuery
 from gd_doctor.host.platform import uname
 from gd_doctor.host.procs import ProcessInfo, ProcessTable
 from gd_doctor.host.units import UnitResolver
+from gd_doctor.patterns import lazy
 
 MAX_CALLS = 5000  # answers kept per run: a runaway loop must not grow the bundle without end
 MAX_PATHS = 20000
@@ -38,7 +39,7 @@ PIN_FILE_CAP = 4 << 20  # larger files are read live (the bundle keeps their new
 ROOT_TOKEN = "<root>"
 # The part of gd-doctor's own environment a bundle keeps: what the host layer reads (proxies,
 # the IMDS switches, CA bundles, the Region). PATH, SSH_CONNECTION, user names... stay home.
-_KEPT_ENV = re.compile(
+_KEPT_ENV = lazy(
     r"^(?:https?_proxy|no_proxy|all_proxy|AWS_EC2_METADATA_\w+|AWS_CA_BUNDLE|"
     r"REQUESTS_CA_BUNDLE|AWS_REGION|AWS_DEFAULT_REGION)$",
     re.IGNORECASE,

@@ -14,9 +14,11 @@ import re
 import threading
 from typing import Dict, Iterable, Optional
 
-_ACCOUNT = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
-_IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])")
-_EC2_NAME = re.compile(r"\bip-[0-9]{1,3}(?:-[0-9]{1,3}){3}(?:\.[a-z0-9-]+)*\b")
+from gd_doctor.patterns import lazy
+
+_ACCOUNT = lazy(r"(?<![0-9])[0-9]{12}(?![0-9])")
+_IPV4 = lazy(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])")
+_EC2_NAME = lazy(r"\bip-[0-9]{1,3}(?:-[0-9]{1,3}){3}(?:\.[a-z0-9-]+)*\b")
 
 
 class Scrubber:

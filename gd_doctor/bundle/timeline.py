@@ -25,6 +25,7 @@ from gd_doctor.host import Host
 from gd_doctor.host.journal import JournalEntry, JournalUnavailable
 from gd_doctor.host.logfiles import list_log_files
 from gd_doctor.parsers.agent_log import parse_agent_log_line, parse_time
+from gd_doctor.patterns import lazy
 from gd_doctor.redact import redact, terminal_safe
 
 AGENT_UNIT = "amazon-guardduty-agent.service"
@@ -43,29 +44,29 @@ MAX_TEXT = 240
 READ_CAP = 4 << 20
 JOURNAL_MAX = 5000
 
-_DPKG = re.compile(
+_DPKG = lazy(
     r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (?P<op>install|upgrade|remove|purge) "
     r"(?P<pkg>\S+) (?P<old>\S+) (?P<new>\S+)"
 )
-_DNF = re.compile(
+_DNF = lazy(
     r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*) \w+ (?P<op>Installed|Upgrade|Upgraded|Erase|"
     r"Reinstall|Downgrade|Install): (?P<pkg>\S+)"
 )
-_YUM = re.compile(
+_YUM = lazy(
     r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<op>Installed|Updated|Erased): (?P<pkg>\S+)"
 )
-_NUMBERS = re.compile(r"\b0x[0-9a-f]+\b|\d+")
-_LINUX_VERSION = re.compile(r"^Linux version (\S+)")
-_GD_DOCUMENT = re.compile(r"AmazonGuardDuty|GuardDuty-ConfigureRuntimeMonitoring|guardduty", re.I)
-_UNIT_FAIL = re.compile(
+_NUMBERS = lazy(r"\b0x[0-9a-f]+\b|\d+")
+_LINUX_VERSION = lazy(r"^Linux version (\S+)")
+_GD_DOCUMENT = lazy(r"AmazonGuardDuty|GuardDuty-ConfigureRuntimeMonitoring|guardduty", re.I)
+_UNIT_FAIL = lazy(
     r"Main process exited, code=(?P<code>\w+), status=(?P<status>\S+)"
     r"|Failed with result '(?P<result>[\w-]+)'"
     r"|Start request repeated too quickly|killed by the OOM killer"
 )
-_UNIT_OTHER = re.compile(
+_UNIT_OTHER = lazy(
     r"^(Started|Stopped|Starting|Stopping)\b|Scheduled restart job|Deactivated successfully"
 )
-_KERNEL_OOM = re.compile(r"Out of memory: Killed process|oom-kill:|invoked oom-killer", re.I)
+_KERNEL_OOM = lazy(r"Out of memory: Killed process|oom-kill:|invoked oom-killer", re.I)
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ def ssm_events(host: Host, since: datetime) -> List[Event]:
 
 
 GD_DOCTOR_STATE = "/var/lib/gd-doctor"  # the Run Command document's report and bundles
-_BUNDLE_NAME = re.compile(r"^gd-doctor-bundle-.*-(\d{8}T\d{6}Z)\.tar\.gz$")
+_BUNDLE_NAME = lazy(r"^gd-doctor-bundle-.*-(\d{8}T\d{6}Z)\.tar\.gz$")
 
 
 def _inventory_run(doc: Any) -> Tuple[Optional[datetime], str]:

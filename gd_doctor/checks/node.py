@@ -15,7 +15,6 @@ Nothing here writes, and the facts come from ``knowledge/bottlerocket.json``.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -30,14 +29,15 @@ from gd_doctor.host.journal import JournalUnavailable
 from gd_doctor.knowledge import load
 from gd_doctor.model import Outcome, Status
 from gd_doctor.parsers.os_release import parse_os_release
+from gd_doctor.patterns import lazy
 from gd_doctor.redact import redact
 
 SMALL = 64 * 1024
 MAX_JOURNAL_ENTRIES = 2000
 MAX_PULL_ERRORS = 5
-_ECS_VARIANT = re.compile(r"^aws-ecs-(\d+)(?:-nvidia)?(?:-fips)?$")
+_ECS_VARIANT = lazy(r"^aws-ecs-(\d+)(?:-nvidia)?(?:-fips)?$")
 # containerd/host-ctr wording of a failed pull, and ECR's own refusals.
-_PULL_ERROR = re.compile(
+_PULL_ERROR = lazy(
     r"(?i)(?:failed to pull|pull(?:ing)? image.{0,200}(?:fail|error|denied|timeout)|"
     r"CannotPullContainerError|failed to resolve ref|no basic auth credentials|"
     r"(?:AccessDenied|not authorized to perform).{0,200}ecr:)"
@@ -193,7 +193,7 @@ _ECS_MARKERS = (
     "/etc/systemd/system/ecs.service",
 )
 _POD_DIR = "/var/log/pods"
-_ADDON_POD = re.compile(r"^amazon-guardduty_aws-guardduty-agent-[a-z0-9]{1,10}_")
+_ADDON_POD = lazy(r"^amazon-guardduty_aws-guardduty-agent-[a-z0-9]{1,10}_")
 MAX_PODS = 8
 
 

@@ -33,7 +33,6 @@ Region, a step's ``where`` becomes a prefix, and the step marked ``fix`` is ``fi
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -47,6 +46,7 @@ from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import FindingSpec, StepSpec, finding_specs
 from gd_doctor.limits import cut_lines
 from gd_doctor.model import CheckResult, Finding, Severity, Status, Verdict
+from gd_doctor.patterns import lazy
 
 _SEVERITY_ORDER = {Severity.FAIL: 0, Severity.WARN: 1, Severity.INFO: 2}
 UNEXPLAINED = "tool.unexplained-failure"
@@ -196,9 +196,9 @@ _WHERE = {
     "instance": "On the instance: ",
     "workstation": "From a workstation (AWS CLI with credentials): ",
 }
-_AWS_COMMAND = re.compile(r"\baws ([a-z0-9-]+) ([a-z0-9-]+)")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
-_COMMAND_END = re.compile(r" ; | && | \|\| | \| |$")
+_AWS_COMMAND = lazy(r"\baws ([a-z0-9-]+) ([a-z0-9-]+)")
+_REGION = lazy(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+_COMMAND_END = lazy(r" ; | && | \|\| | \| |$")
 
 
 @dataclass(frozen=True)

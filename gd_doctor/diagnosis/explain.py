@@ -28,18 +28,19 @@ from gd_doctor.knowledge import (
     finding_specs,
     load,
 )
+from gd_doctor.patterns import lazy
 
 # Ids end where an ASCII letter or digit ends, not at a word boundary: in Korean a particle
 # follows the id directly (vpc-0a1b2c3d의, 111122223333에는) and \b sees no boundary there.
-_UUID = re.compile(
+_UUID = lazy(
     r"(?<![0-9a-z])[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}(?![0-9a-z])"
 )
-_VPC = re.compile(r"(?<![0-9a-z])vpc-[0-9a-f]{8,17}(?![0-9a-z])")
-_ACCOUNT = re.compile(r"(?<![0-9a-z])[0-9]{12}(?![0-9a-z])")
-_PLACEHOLDER_VPC = re.compile(r"(?:<\s*vpc\s*id\s*>|(?<![0-9a-z])vpcid(?![0-9a-z]))")
-_PLACEHOLDER_ACCOUNT = re.compile(r"<\s*(?:account\s*)?id\s*>")
-_PLACEHOLDER_REQUEST = re.compile(r"<\s*request[\s-]*id\s*>")
-_PUNCT = re.compile(r"[^\w<>\s]")
+_VPC = lazy(r"(?<![0-9a-z])vpc-[0-9a-f]{8,17}(?![0-9a-z])")
+_ACCOUNT = lazy(r"(?<![0-9a-z])[0-9]{12}(?![0-9a-z])")
+_PLACEHOLDER_VPC = lazy(r"(?:<\s*vpc\s*id\s*>|(?<![0-9a-z])vpcid(?![0-9a-z]))")
+_PLACEHOLDER_ACCOUNT = lazy(r"<\s*(?:account\s*)?id\s*>")
+_PLACEHOLDER_REQUEST = lazy(r"<\s*request[\s-]*id\s*>")
+_PUNCT = lazy(r"[^\w<>\s]")
 
 
 def normalise(text: str) -> str:
@@ -196,7 +197,7 @@ def _match_type(norm: str) -> List[CoverageIssue]:
     return _rows_of_type(alias) if alias else []
 
 
-_ROW = re.compile(r"^(?:row\s*|#\s*|no\.?\s*)?(b)?([0-9]{1,3})$", re.IGNORECASE)
+_ROW = lazy(r"^(?:row\s*|#\s*|no\.?\s*)?(b)?([0-9]{1,3})$", re.IGNORECASE)
 
 
 def _match_number(text: str) -> Optional[CoverageIssue]:

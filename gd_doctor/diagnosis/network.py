@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Dict, List, Optional, Pattern, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from gd_doctor.diagnosis.base import Rule, RuleOutput, finding, rule
 from gd_doctor.facts.agent_logs import JournalFacts, LogFacts, SignatureHit
@@ -28,6 +28,7 @@ from gd_doctor.facts.network import (
 )
 from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import load
+from gd_doctor.patterns import LazyPattern, lazy
 
 # What the findings' texts name besides their own facts: the endpoint, the VPC, the resolver.
 CONTEXT = (RegionFacts, ResolverFacts, ImdsNetworkFacts, ImdsIdentityFacts)
@@ -256,19 +257,17 @@ class DenialKind:
     """A policy type AWS's access denied message names (log_signatures.json denial_kinds)."""
 
     id: str
-    pattern: Pattern[str]
+    pattern: LazyPattern[str]
     finding: str
 
 
 @cache
 def denial_kinds() -> Tuple[DenialKind, ...]:
     raw = load("log_signatures.json")["denial_kinds"]["kinds"]
-    return tuple(
-        DenialKind(k["id"], re.compile(k["pattern"], re.IGNORECASE), k["finding"]) for k in raw
-    )
+    return tuple(DenialKind(k["id"], lazy(k["pattern"], re.IGNORECASE), k["finding"]) for k in raw)
 
 
-_PRINCIPAL = re.compile(r"\bUser: (arn:[\w-]+:(?:iam|sts)::\d{12}:[\w+=,.@/:-]{1,300})")
+_PRINCIPAL = lazy(r"\bUser: (arn:[\w-]+:(?:iam|sts)::\d{12}:[\w+=,.@/:-]{1,300})")
 
 
 def denial_kind(lines: Sequence[str]) -> Tuple[Optional[DenialKind], Optional[str], str]:

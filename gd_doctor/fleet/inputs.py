@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
@@ -51,8 +50,9 @@ from gd_doctor.fleet.values import (
     shown,
     unknown_lead,
 )
+from gd_doctor.patterns import lazy
 
-_PARTITION = re.compile(r"^(accountid|region|resourcetype)=(.*)$")
+_PARTITION = lazy(r"^(accountid|region|resourcetype)=(.*)$")
 
 # ---------------------------------------------------------------------------------------------
 # walking the host-report PATHs
@@ -228,8 +228,8 @@ def _rows(findings: Any) -> Tuple[str, ...]:
 # versions write the keys in one order). Everything fleet needs comes before it, except the agent
 # version inside "checks", which is most of the file. An unescaped `"summary": {` cannot occur
 # inside a JSON string (quotes there are escaped) and no earlier key holds one.
-_SUMMARY_KEY = re.compile(r'"summary":\s*\{')
-_DATA_VERSION = re.compile(r'"data":\s*\{[^{}]*?"version":\s*("(?:[^"\\]|\\.)*")')
+_SUMMARY_KEY = lazy(r'"summary":\s*\{')
+_DATA_VERSION = lazy(r'"data":\s*\{[^{}]*?"version":\s*("(?:[^"\\]|\\.)*")')
 _HEAD_KEYS = ("schema_version", "verdict", "host", "findings")
 
 

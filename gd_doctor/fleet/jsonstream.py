@@ -17,10 +17,11 @@ top-level array (``--query Resources``) are read too.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Iterator, Sequence, TextIO, Tuple
 
-_WS = re.compile(r"[ \t\n\r]*")
+from gd_doctor.patterns import lazy
+
+_WS = lazy(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _MARGIN = 32  # longer than any JSON literal or number cut at a chunk end
 CHUNK = 1 << 18  # 256 KiB of text per read: memory stays at one chunk plus one item

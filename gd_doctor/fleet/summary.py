@@ -10,7 +10,6 @@ formula over the latest host report per instance (verdict healthy) stands beside
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,9 +25,10 @@ from gd_doctor.fleet.model import Ignored
 from gd_doctor.fleet.store import Store
 from gd_doctor.fleet.values import ProgressFn, iso
 from gd_doctor.knowledge import all_coverage_issues, finding_specs
+from gd_doctor.patterns import lazy
 
 SUMMARY_SCHEMA_VERSION = 1
-_REGION_ARG = re.compile(r"^([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})=(.+)$")
+_REGION_ARG = lazy(r"^([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})=(.+)$")
 
 NOT_MANAGED_NOTE = (
     "These instances are usually not SSM managed: that is why GuardDuty waits for the SSM "

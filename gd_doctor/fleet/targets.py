@@ -11,18 +11,18 @@ probably when the console says "Waiting for SSM notification".
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from gd_doctor.fleet.store import Store
+from gd_doctor.patterns import lazy
 
 MAX_INSTANCE_IDS = 50  # SendCommand InstanceIds (SSM service model)
 # The SSM service model's patterns for the rate-control parameters.
-MAX_CONCURRENCY = re.compile(r"^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$")
-MAX_ERRORS = re.compile(r"^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$")
-S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+MAX_CONCURRENCY = lazy(r"^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$")
+MAX_ERRORS = lazy(r"^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$")
+S3_BUCKET = lazy(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 RUN_SHELL_SCRIPT = "AWS-RunShellScript"
 
 

@@ -24,10 +24,11 @@ from gd_doctor.fleet.values import (
     row_of_issue,
     unknown_lead,
 )
+from gd_doctor.patterns import lazy
 
-_SSM_HEAD = re.compile(r"^gd-doctor: (HEALTHY|UNHEALTHY|UNKNOWN)\b(.*)$")
-_SSM_FINDING = re.compile(r"^\d+\. (FAIL|WARN) (.*?)(?: \[(.*)\])?$")
-_ROW_LABEL = re.compile(r"^row (B?\d+) ([a-z0-9-]+)$")  # B3: the Bottlerocket table
+_SSM_HEAD = lazy(r"^gd-doctor: (HEALTHY|UNHEALTHY|UNKNOWN)\b(.*)$")
+_SSM_FINDING = lazy(r"^\d+\. (FAIL|WARN) (.*?)(?: \[(.*)\])?$")
+_ROW_LABEL = lazy(r"^row (B?\d+) ([a-z0-9-]+)$")  # B3: the Bottlerocket table
 
 
 @lru_cache(maxsize=1)

@@ -9,13 +9,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Union
 
+from gd_doctor.patterns import lazy
+
 MAX_FILE_BYTES = 16 * 1024 * 1024  # a report is ~30 kB; anything this big is not one
-INSTANCE_ID = re.compile(r"^(?:i|mi)-[0-9a-f]{8,17}$")
-ACCOUNT_ID = re.compile(r"^\d{12}$")
-REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
-REGION_IN_NAME = re.compile(r"(?<![a-z])([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})(?![0-9])")
-COMMAND_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_UNPRINTABLE = re.compile(r"[^\S ]|[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+INSTANCE_ID = lazy(r"^(?:i|mi)-[0-9a-f]{8,17}$")
+ACCOUNT_ID = lazy(r"^\d{12}$")
+REGION = lazy(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+REGION_IN_NAME = lazy(r"(?<![a-z])([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})(?![0-9])")
+COMMAND_ID = lazy(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UNPRINTABLE = lazy(r"[^\S ]|[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 ProgressFn = Callable[[int], None]
 

@@ -24,6 +24,7 @@ from itertools import chain
 from typing import IO, Callable, Deque, List, Optional, Tuple
 
 from gd_doctor.host.fs import RootFS
+from gd_doctor.patterns import lazy
 
 BLOCK = 64 * 1024
 # A .gz that has expanded past BOMB_FLOOR bytes at more than BOMB_RATIO times its compressed
@@ -79,7 +80,7 @@ def decode_lines(raws: List[bytes]) -> List[str]:
 
 
 _SPACE = b" \t\r\x0b\x0c"  # with b"\n", what bytes.strip() removes
-_BLANK_AFTER = re.compile(b"\n[" + re.escape(_SPACE) + b"\n]")  # a line that may be blank
+_BLANK_AFTER = lazy(b"\n[" + re.escape(_SPACE) + b"\n]")  # a line that may be blank
 
 
 def _body(parts: List[bytes], max_line: int, joined: Optional[bytes] = None) -> List[bytes]:

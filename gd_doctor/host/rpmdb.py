@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 from urllib.parse import quote
@@ -34,13 +33,14 @@ from gd_doctor.host.fs import RootFS
 from gd_doctor.host.package_info import PackageInfo
 from gd_doctor.host.rootpath import ConfinedFS, real_path
 from gd_doctor.parsers.rpm import RPM_QUERY_FORMAT, parse_rpm_header, parse_rpm_query
+from gd_doctor.patterns import lazy
 
 if TYPE_CHECKING:
     import sqlite3
 
 RPM_DB_DIRS: Tuple[str, ...] = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
 MAX_RPM_HEADERS = 100_000
-_RPM_VERSION = re.compile(r"RPM version (\d+)\.(\d+)")
+_RPM_VERSION = lazy(r"RPM version (\d+)\.(\d+)")
 
 
 @dataclass(frozen=True)

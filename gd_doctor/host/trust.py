@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import binascii
 import os
-import re
 import stat
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
+from gd_doctor.patterns import lazy
+
 MAX_STORE_BYTES = 16 * 1024 * 1024  # a store larger than this is loaded whole by OpenSSL
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\s]*?)-----END \1-----")
+_PEM_BLOCK = lazy(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\s]*?)-----END \1-----")
 _PEM_BEGIN = b"-----BEGIN "
 
 

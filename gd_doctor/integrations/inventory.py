@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Dict, Optional
@@ -26,6 +25,7 @@ from gd_doctor.frozen import dataclass
 from gd_doctor.integrations import TYPE_NAME
 from gd_doctor.integrations.common import capture_time, top_finding, top_row
 from gd_doctor.model import Report, Severity
+from gd_doctor.patterns import lazy
 from gd_doctor.redact import redact
 
 SCHEMA_VERSION = "1.0"
@@ -34,7 +34,7 @@ SSM_STATE = "/var/lib/amazon/ssm"
 MAX_ATTRIBUTES = 50
 MAX_KEY = 64
 MAX_VALUE = 4096
-_INSTANCE_ID = re.compile(r"^(i-[0-9a-f]{8,17}|mi-[0-9a-f]{17})$")
+_INSTANCE_ID = lazy(r"^(i-[0-9a-f]{8,17}|mi-[0-9a-f]{17})$")
 
 
 def _text(value: object) -> str:

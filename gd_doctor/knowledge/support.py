@@ -13,15 +13,15 @@ os-release and kernel version are taken as anything with the fields of
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
 
 from gd_doctor.knowledge import load
+from gd_doctor.patterns import lazy
 
 Version = Tuple[int, ...]
 
-_MAJOR_MINOR = re.compile(r"^\s*(\d{1,3})\.(\d{1,3})")
+_MAJOR_MINOR = lazy(r"^\s*(\d{1,3})\.(\d{1,3})")
 
 
 class OsIdentity(Protocol):

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping, Optional, Tuple
 
 from gd_doctor.parsers.errors import ParseError, loads_json
+from gd_doctor.patterns import lazy
 
 MAX_LINE = 8192  # longer lines are cut: a 10 MB single line must not cost 10 MB per copy
 
@@ -36,20 +37,20 @@ LEVELS = {
 
 _ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?"
 _LEVEL = r"(?:TRACE|DEBUG|INFO|WARN(?:ING)?|ERR(?:OR)?|CRIT(?:ICAL)?|FATAL|PANIC)"
-_ISO_LINE = re.compile(
+_ISO_LINE = lazy(
     rf"^\[?(?P<ts>{_ISO})\]?\s+(?:\[?(?P<level>{_LEVEL})\]?[\s:]+)?(?P<msg>.*)$", re.IGNORECASE
 )
-_ENV_LOGGER = re.compile(rf"^\[(?P<ts>{_ISO})\s+(?P<level>{_LEVEL})\s+[^\]]*\]\s*(?P<msg>.*)$")
-_SYSLOG = re.compile(r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)\s+(?P<msg>.*)$")
-_LEVEL_ANYWHERE = re.compile(rf"\b(?P<level>{_LEVEL})\b")
+_ENV_LOGGER = lazy(rf"^\[(?P<ts>{_ISO})\s+(?P<level>{_LEVEL})\s+[^\]]*\]\s*(?P<msg>.*)$")
+_SYSLOG = lazy(r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)\s+(?P<msg>.*)$")
+_LEVEL_ANYWHERE = lazy(rf"\b(?P<level>{_LEVEL})\b")
 # The common case of _ISO in plain ASCII, UTC ("Z" or no zone): built straight from its fields,
 # the same value the general path below gives, at a fraction of its cost (busy logs have 10^5+
 # lines in the window and every one of them needs its time).
-_FAST_ISO = re.compile(
+_FAST_ISO = lazy(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:[.,]([0-9]{1,9}))?Z?"
 )
 # The start of a line _ISO_LINE (or _ENV_LOGGER) reads, in the same ASCII, UTC case.
-_FAST_LINE = re.compile(
+_FAST_LINE = lazy(
     r"\[?([0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?Z?)\]?\s"
 )
 
@@ -207,7 +208,7 @@ def parse_agent_log_line(line: str, year: Optional[int] = None) -> LogLine:
 
 
 # guardduty-data, -v2 and -fips names in every partition (amazonaws.com, amazonaws.com.cn).
-_ENDPOINT_HOST = re.compile(
+_ENDPOINT_HOST = lazy(
     r"\b(guardduty-data(?:-v2|-fips)?\.((?:[a-z]{2}(?:-gov|-iso[a-z]?)?)-[a-z]+-\d+)"
     r"\.amazonaws\.com(?:\.cn)?)\b",
     re.IGNORECASE,

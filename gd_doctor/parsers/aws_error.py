@@ -16,15 +16,15 @@ That refusal is the healthy answer: the service itself answered. A 200 HTML page
 
 from __future__ import annotations
 
-import re
 from typing import Mapping, Optional
 
 from gd_doctor.frozen import dataclass
 from gd_doctor.parsers.errors import ParseError, loads_json
+from gd_doctor.patterns import lazy
 
 _REQUEST_ID_HEADERS = ("x-amzn-requestid", "x-amz-request-id", "x-amzn-request-id")
-_XML_CODE = re.compile(r"<Code>\s*([A-Za-z0-9_.:-]{1,100})\s*</Code>")
-_XML_MESSAGE = re.compile(r"<Message>\s*([^<]{0,300})</Message>")
+_XML_CODE = lazy(r"<Code>\s*([A-Za-z0-9_.:-]{1,100})\s*</Code>")
+_XML_MESSAGE = lazy(r"<Message>\s*([^<]{0,300})</Message>")
 
 
 @dataclass(frozen=True)

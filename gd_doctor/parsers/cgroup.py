@@ -13,17 +13,20 @@ Inside a Docker container on cgroup v1 the paths name the container
 
 from __future__ import annotations
 
-import re
 from typing import List, Optional, Tuple
 
-_RUNTIMES: Tuple[Tuple[str, str], ...] = (
-    (r"/kubepods", "kubernetes"),
-    (r"/docker[/-]", "docker"),
-    (r"/libpod-|/machine\.slice/libpod", "podman"),
-    (r"/containerd[/-]|cri-containerd", "containerd"),
-    (r"/lxc[/.]|lxc\.payload", "lxc"),
-    (r"/ecs/", "ecs"),
-    (r"/actions_job/", "github-actions"),
+from gd_doctor.patterns import LazyPattern, lazy
+
+# (pattern, runtime, a literal every match of the pattern holds): most paths are "/", which the
+# literal test rules out without running (or compiling) the pattern.
+_RUNTIMES: Tuple[Tuple[LazyPattern[str], str, str], ...] = (
+    (lazy(r"/kubepods"), "kubernetes", "/kubepods"),
+    (lazy(r"/docker[/-]"), "docker", "/docker"),
+    (lazy(r"/libpod-|/machine\.slice/libpod"), "podman", "/libpod"),
+    (lazy(r"/containerd[/-]|cri-containerd"), "containerd", "containerd"),
+    (lazy(r"/lxc[/.]|lxc\.payload"), "lxc", "lxc"),
+    (lazy(r"/ecs/"), "ecs", "/ecs/"),
+    (lazy(r"/actions_job/"), "github-actions", "/actions_job/"),
 )
 
 
@@ -50,7 +53,7 @@ def container_runtime(text: str) -> Optional[Tuple[str, str]]:
     True
     """
     for path in cgroup_paths(text):
-        for pattern, runtime in _RUNTIMES:
-            if re.search(pattern, path):
+        for pattern, runtime, literal in _RUNTIMES:
+            if literal in path and pattern.search(path):
                 return runtime, path
     return None

@@ -7,11 +7,12 @@ source for cgroup OOM kills of the agent.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import List, NamedTuple, Optional
 
-_LINE = re.compile(
+from gd_doctor.patterns import lazy
+
+_LINE = lazy(
     r"^(?P<date>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[,.](?P<frac>\d{1,6}))?(?P<tz>[+-]\d\d:?\d\d)"
     r"\s(?P<msg>.*)$"
 )

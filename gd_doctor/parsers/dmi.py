@@ -14,10 +14,11 @@ Older Xen instances show ``sys_vendor`` ``Xen`` and ``bios_version`` ``4.11.amaz
 
 from __future__ import annotations
 
-import re
 from typing import List, Mapping, NamedTuple, Optional, Tuple
 
-_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+from gd_doctor.patterns import lazy
+
+_INSTANCE_ID = lazy(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 EC2_VENDOR = "amazon ec2"
 # Vendors that name another platform outright: evidence that this is not EC2.
 _OTHER_VENDORS = (

@@ -17,6 +17,7 @@ import re
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from gd_doctor.frozen import dataclass
+from gd_doctor.patterns import lazy
 
 _WANT_ABBREV = {"unknown": "u", "install": "i", "hold": "h", "deinstall": "r", "purge": "p"}
 _STATE_ABBREV = {
@@ -96,7 +97,7 @@ def _rank(pkg: DpkgPackage) -> int:
     return 2 if pkg.broken else 1 if pkg.installed else 0
 
 
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_BLANK_LINE = lazy(r"\n[ \t]*\n")
 
 
 def _pieces(text: str) -> List[str]:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Tuple
 
+from gd_doctor.patterns import lazy
+
 # sd-messages.h
 MSG_UNIT_STARTED = "39f53479d3a045ac8e11786248231fbf"
 MSG_UNIT_STOPPED = "9d1aaa27d60140bd96365438aad20286"
@@ -30,26 +32,26 @@ MSG_UNIT_RESTART_SCHEDULED = "5eb03494b6584870a536b337290809b3"
 MSG_UNIT_SUCCESS = "7ad2d189f7e94e70a38c781354912448"
 MSG_UNIT_OOMD_KILL = "fe6faa94e7774663a0da52717891d8ef"
 
-_EXITED = re.compile(
+_EXITED = lazy(
     r"[Mm]ain process exited, code=(?P<code>\w+), status=(?P<status>\d+)(?:/(?P<name>\w+))?"
 )
-_FAILED_RESULT = re.compile(r"Failed with result '(?P<result>[\w-]+)'")
-_RESTART = re.compile(r"restart counter is at (?P<n>\d+)|holdoff time over, scheduling restart")
-_STARTED = re.compile(r"^Started\b")
-_CLEAN_STOP = re.compile(r"Deactivated successfully|^Stopped\b|Succeeded\.")
-_START_LIMIT = re.compile(r"Start request repeated too quickly")
-_SYSTEMD_OOM = re.compile(r"killed by the OOM killer|Failed with result 'oom-kill'")
+_FAILED_RESULT = lazy(r"Failed with result '(?P<result>[\w-]+)'")
+_RESTART = lazy(r"restart counter is at (?P<n>\d+)|holdoff time over, scheduling restart")
+_STARTED = lazy(r"^Started\b")
+_CLEAN_STOP = lazy(r"Deactivated successfully|^Stopped\b|Succeeded\.")
+_START_LIMIT = lazy(r"Start request repeated too quickly")
+_SYSTEMD_OOM = lazy(r"killed by the OOM killer|Failed with result 'oom-kill'")
 # Kernel: "Memory cgroup out of memory: Killed process 2540 (amazon-guardduty) ..." (5.x+),
 # "Memory cgroup out of memory: Kill process 2540 (...)" (4.x), and the cgroup-v2 summary line
 # "oom-kill:constraint=CONSTRAINT_MEMCG,...,task=amazon-guarddut,pid=2540,uid=0".
-_KERNEL_OOM = re.compile(
+_KERNEL_OOM = lazy(
     r"(?:out of memory: Kill(?:ed)? process \d+ \((?P<comm>[^)]*)\))"
     r"|(?:oom-kill:.*task=(?P<task>[^,]+))"
 )
 
 # Every kernel OOM kill line holds this text: readers of a whole ring buffer test it first.
 OOM_KILL_MARK = "out of memory: Kill"
-_KILLED_PROCESS = re.compile(re.escape(OOM_KILL_MARK) + r"(?:ed)? process \d+")
+_KILLED_PROCESS = lazy(re.escape(OOM_KILL_MARK) + r"(?:ed)? process \d+")
 
 
 class EntryLike(Protocol):

@@ -7,10 +7,11 @@ Typical input: ``6.1.112-124.190.amzn2023.x86_64`` (Amazon Linux 2023), ``5.15.0
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple, Optional, Tuple
 
-_RELEASE = re.compile(r"^\s*(\d{1,3})\.(\d{1,3})(?:\.(\d{1,6}))?")
+from gd_doctor.patterns import lazy
+
+_RELEASE = lazy(r"^\s*(\d{1,3})\.(\d{1,3})(?:\.(\d{1,6}))?")
 
 
 class KernelVersion(NamedTuple):

@@ -28,7 +28,7 @@ import re
 import sys
 import warnings
 from functools import lru_cache
-from typing import Any, Dict, FrozenSet, List, Optional, Pattern, Sequence, Set, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 if sys.version_info >= (3, 11):  # the parser of re itself, under its newer name
     from re import _parser as sre_parse
@@ -37,6 +37,7 @@ else:  # pragma: no cover - Python 3.9 and 3.10
 
 from gd_doctor.frozen import dataclass
 from gd_doctor.knowledge import load
+from gd_doctor.patterns import LazyPattern, lazy
 
 ENDPOINT_LITERAL = "guardduty-data"  # every name endpoint_host_in returns holds it
 # digits to "0" (so a counter or a timestamp does not make a line distinct), NUL dropped
@@ -49,7 +50,7 @@ MANY_DISTINCT = 1_000  # distinct folded lines above which the text is searched 
 @dataclass(frozen=True)
 class Signature:
     id: str
-    pattern: Pattern[str]
+    pattern: LazyPattern[str]  # compiled when a line holding one of its literals is tried
     finding: str
     issue: Optional[str]
     show: str
@@ -62,7 +63,7 @@ def signatures() -> Tuple[Signature, ...]:
     return tuple(
         Signature(
             s["id"],
-            re.compile(s["pattern"], re.IGNORECASE),
+            lazy(s["pattern"], re.IGNORECASE),
             s["finding"],
             s["issue"],
             s["show"],

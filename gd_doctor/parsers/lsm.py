@@ -20,18 +20,17 @@ import re
 from typing import List, Optional
 
 from gd_doctor.frozen import dataclass
+from gd_doctor.patterns import lazy
 
-_MODE = re.compile(r"\[(none|integrity|confidentiality)\]")
-_LOCKDOWN = re.compile(
+_MODE = lazy(r"\[(none|integrity|confidentiality)\]")
+_LOCKDOWN = lazy(
     r"Lockdown: (?P<comm>[^:\n]{1,64}): (?P<what>use of (?:bpf|kprobes|perf|tracefs)[^;\n]{0,80})"
     r" is restricted"
 )
-_AVC = re.compile(
-    r"avc:\s+denied\s+\{ (?P<perms>[^}\n]{1,200}) \}(?P<rest>[^\n]{0,2000})", re.IGNORECASE
-)
+_AVC = lazy(r"avc:\s+denied\s+\{ (?P<perms>[^}\n]{1,200}) \}(?P<rest>[^\n]{0,2000})", re.IGNORECASE)
 _BPF_PERMS = frozenset({"prog_load", "prog_run", "map_create", "map_read", "map_write", "bpf"})
-_COMM = re.compile(r'\bcomm="?(?P<comm>[^"\s]{1,64})"?')
-_TCLASS = re.compile(r"\btclass=(?P<tclass>\w{1,40})")
+_COMM = lazy(r'\bcomm="?(?P<comm>[^"\s]{1,64})"?')
+_TCLASS = lazy(r"\btclass=(?P<tclass>\w{1,40})")
 MAX_LINES = 200_000
 
 

@@ -20,7 +20,9 @@ import re
 from types import MappingProxyType
 from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 
-_ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+from gd_doctor.patterns import lazy
+
+_ASSIGNMENT = lazy(r"^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _DQ_ESCAPES = {'"', "\\", "$", "`"}
 
 
@@ -107,7 +109,7 @@ def parse_os_release(text: str) -> OsRelease:
     )
 
 
-_SYSTEM_RELEASE = re.compile(r"^\s*(?P<name>.+?)\s+release\s+(?P<version>[0-9][0-9.]*)", re.I)
+_SYSTEM_RELEASE = lazy(r"^\s*(?P<name>.+?)\s+release\s+(?P<version>[0-9][0-9.]*)", re.I)
 
 # Names /etc/system-release uses, mapped to os-release IDs (for hosts without os-release).
 _SYSTEM_RELEASE_IDS = (

@@ -14,14 +14,15 @@ soft and hard on kernels 5.10 and older).
 
 from __future__ import annotations
 
-import re
 from typing import Dict, NamedTuple, Optional
+
+from gd_doctor.patterns import lazy
 
 MAX_LOCKED_MEMORY = "Max locked memory"
 
 # The limit name holds single spaces; the columns are separated by two or more spaces, but a
 # long name can leave a single one, so match the numeric columns from the right instead.
-_ROW = re.compile(
+_ROW = lazy(
     r"^(?P<name>\S.*?)\s+(?P<soft>unlimited|\d+)\s+(?P<hard>unlimited|\d+)(?:\s+(?P<units>\S+))?\s*$"
 )
 

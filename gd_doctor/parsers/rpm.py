@@ -14,14 +14,14 @@ binaries are not.
 
 from __future__ import annotations
 
-import re
 import struct
 from typing import Dict, List, Optional, Tuple
 
 from gd_doctor.frozen import dataclass
+from gd_doctor.patterns import lazy
 
 RPM_QUERY_FORMAT = "%{NAME}|%{VERSION}|%{RELEASE}|%{ARCH}\\n"
-_VERIFY = re.compile(r"^(missing|[.?SM5DLUGTP]{8,9})\s+(?:([cdglr])\s+)?(/.*)$")
+_VERIFY = lazy(r"^(missing|[.?SM5DLUGTP]{8,9})\s+(?:([cdglr])\s+)?(/.*)$")
 
 
 @dataclass(frozen=True)

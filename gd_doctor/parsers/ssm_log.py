@@ -22,18 +22,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, List, Optional, Pattern, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+from gd_doctor.patterns import LazyPattern, lazy
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "CRITICAL")
 
-_LINE = re.compile(
+_LINE = lazy(
     r"^(?P<date>\d{4}-\d{2}-\d{2}) (?P<time>\d{2}:\d{2}:\d{2})(?:\.\d+)?\s+"
     r"(?P<level>TRACE|DEBUG|INFO|WARN|ERROR|CRITICAL)\s+"
     r"(?:\[(?P<component>[^\]]{1,120})\]\s*)?(?P<msg>.*)$"
 )
 # A syslog-style prefix ("Oct 12 13:49:56 host amazon-ssm-agent[1860]: ") before the seelog line,
 # as in /var/log/syslog, /var/log/messages or `journalctl` short output pasted into a file.
-_SYSLOG_PREFIX = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \S+ [\w.@-]+(?:\[\d+\])?: ")
+_SYSLOG_PREFIX = lazy(r"^[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \S+ [\w.@-]+(?:\[\d+\])?: ")
 
 MAX_MESSAGE = 2000  # one folded entry; SDK errors can drag an HTML page along
 
@@ -130,18 +132,18 @@ class Signature:
     """A known message of the SSM Agent: an id, a pattern and what it means."""
 
     id: str
-    pattern: Pattern[str]
+    pattern: LazyPattern[str]  # compiled when an entry of its levels is first tried
     cause: str
     levels: Tuple[str, ...] = ()
 
 
 def compile_signatures(raw: Sequence[Tuple[str, str, str, Sequence[str]]]) -> List[Signature]:
-    """Compile (id, regex, cause, levels) tuples; regexes match case-insensitively.
+    """Signatures from (id, regex, cause, levels) tuples; regexes match case-insensitively.
 
     >>> [s.id for s in compile_signatures([("x", "a+b", "cause", ())])]
     ['x']
     """
-    return [Signature(i, re.compile(p, re.IGNORECASE), c, tuple(lv)) for i, p, c, lv in raw]
+    return [Signature(i, lazy(p, re.IGNORECASE), c, tuple(lv)) for i, p, c, lv in raw]
 
 
 def match_signatures(entry: SsmLogEntry, signatures: Sequence[Signature]) -> List[Signature]:

@@ -21,6 +21,7 @@ import re
 from typing import Dict, NamedTuple, Optional, Tuple
 
 from gd_doctor.parsers.numbers import scaled
+from gd_doctor.patterns import lazy
 
 Sections = Dict[str, Dict[str, str]]
 
@@ -33,7 +34,7 @@ _SUFFIX = {
     "P": 1 << 50,
     "E": 1 << 60,
 }
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTPE]?)(?:i?B)?\s*$", re.IGNORECASE)
+_SIZE = lazy(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTPE]?)(?:i?B)?\s*$", re.IGNORECASE)
 
 
 def parse_systemd_conf(text: str) -> Sections:

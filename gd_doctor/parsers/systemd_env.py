@@ -15,10 +15,10 @@ Typical input (a drop-in AWS documents for proxies, and an environment file)::
 
 from __future__ import annotations
 
-import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from gd_doctor.frozen import dataclass
+from gd_doctor.patterns import lazy
 
 _C_ESCAPES = {
     "a": "\a",
@@ -34,7 +34,7 @@ _C_ESCAPES = {
     "s": " ",
 }
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_NAME = lazy(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _cunescape_one(text: str, i: int) -> Tuple[Optional[str], int]:

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Dict, Optional
 
 from gd_doctor.frozen import dataclass
+from gd_doctor.patterns import lazy
 
 # The Amazon Time Sync Service: link-local IPv4, and IPv6 on Nitro instances.
 TIME_SYNC_ADDRESSES = ("169.254.169.123", "fd00:ec2::123")
@@ -172,8 +173,8 @@ def _zone_offset(zone: str) -> Optional[timedelta]:
     return None
 
 
-_SERVER_LINE = re.compile(r"^\s*(?:server|pool|peer)\s+(\S+)", re.I | re.M)
-_TIMESYNCD_NTP = re.compile(r"^\s*(?:NTP|FallbackNTP)\s*=\s*(.*)$", re.M)
+_SERVER_LINE = lazy(r"^\s*(?:server|pool|peer)\s+(\S+)", re.I | re.M)
+_TIMESYNCD_NTP = lazy(r"^\s*(?:NTP|FallbackNTP)\s*=\s*(.*)$", re.M)
 
 
 def names_time_sync_service(text: str) -> bool:

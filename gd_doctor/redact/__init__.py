@@ -66,9 +66,13 @@ from gd_doctor.redact.tokens import (
 def _redact_patterns(text: str) -> str:
     """Every masking pattern, without the line cap (the linearity tests time this)."""
     text = _mask_pem(text)
+    # Each pattern runs only on a text holding the literals every match of it holds (a unit
+    # name like a@b.service has no "://" nor ":"): a skipped pattern is never even compiled.
     if "@" in text:
-        text = _URL_USERINFO.sub(r"\1" + MASK + "@", text)
-        text = _BARE_USERINFO.sub(MASK + "@", text)
+        if "://" in text:
+            text = _URL_USERINFO.sub(r"\1" + MASK + "@", text)
+        if ":" in text:
+            text = _BARE_USERINFO.sub(MASK + "@", text)
     if "%40" in text:
         text = _ENCODED_USERINFO.sub(r"\1" + MASK + "%40", text)
     text = _mask_keyed_values(text)

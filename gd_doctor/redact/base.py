@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from gd_doctor.patterns import lazy
 
 MASK = "[REDACTED]"
 MAX_LINE = 8192
@@ -21,7 +21,7 @@ def _effective_len(line: str) -> int:
 
 # Characters a token, key or password is made of: a cut drops the run it went through, so the
 # first half of a secret cut in two is never shown.
-_TAIL_TOKEN = re.compile(r"[A-Za-z0-9+/=_.~%:@\\-]{1,8192}\Z")
+_TAIL_TOKEN = lazy(r"[A-Za-z0-9+/=_.~%:@\\-]{1,8192}\Z")
 
 
 def _cut_line(line: str) -> str:

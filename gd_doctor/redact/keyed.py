@@ -7,6 +7,7 @@ import functools
 import re
 from typing import Iterator, List, Match, Optional, Tuple
 
+from gd_doctor.patterns import lazy
 from gd_doctor.redact.base import (
     MASK,
 )
@@ -16,13 +17,13 @@ from gd_doctor.redact.base import (
 
 # The @ that ends the user info is the last one before a host (the password may hold @ and /).
 _HOST_AFTER_AT = r"(?=[A-Za-z0-9\[])"
-_URL_USERINFO = re.compile(
+_URL_USERINFO = lazy(
     r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,30}://)[^\s'\"<>]{1,256}@" + _HOST_AFTER_AT
 )
-_BARE_USERINFO = re.compile(
+_BARE_USERINFO = lazy(
     r"(?<![\w.:/@%+~-])[A-Za-z0-9._~%+-]{1,128}:(?!//)[^\s'\"<>]{1,256}@" + _HOST_AFTER_AT
 )
-_ENCODED_USERINFO = re.compile(
+_ENCODED_USERINFO = lazy(
     r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,30}%3A%2F%2F)[^\s'\"<>&]{1,256}%40(?=[a-z0-9\[])"
 )
 
@@ -40,9 +41,9 @@ _SECRET_SUFFIXES = (
 )  # fmt: skip
 _SECRET_LAST_WORDS = frozenset({"pass", "pwd", "pw", "auth", "sig"})
 _AUTH_KEYS = ("authorization", "cookie")  # the whole rest of the header value is the secret
-_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_WORD = lazy(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _NOT_SECRETS = frozenset({"null", "none", "nil", "true", "false", "undefined"})
-_SHELL_VARIABLE = re.compile(r"\$(?:\(|\{|[A-Z_][A-Z0-9_]*$)")
+_SHELL_VARIABLE = lazy(r"\$(?:\(|\{|[A-Z_][A-Z0-9_]*$)")
 
 
 def _key_words(key: str) -> List[str]:
@@ -71,7 +72,7 @@ def _is_auth_key(key: str) -> bool:
 
 # A key followed by a separator, tried where a hint word was found (see _key_candidates); the
 # key itself is at most 160 characters (a hint within its first 129).
-_KEY = re.compile(
+_KEY = lazy(
     r"""(?<!\w)
     (?P<pre>-{1,2}|\\{0,3}["']|)
     (?P<key>\w[\w.\-]{0,159})(?![\w.\-])
@@ -81,7 +82,7 @@ _KEY = re.compile(
 )
 # A value: JSON string, single-quoted, JSON string inside a JSON string, or bare. A bare value
 # stops at white space and quotes, and at , ; & only when another key=value follows them.
-_VALUE = re.compile(
+_VALUE = lazy(
     r"""(?P<o1>")(?P<b1>(?:[^"\\\n]|\\.){1,2048})(?P<c1>")
     |(?P<o2>')(?P<b2>[^'\n]{1,2048})(?P<c2>')
     |(?P<o3>\\{1,3}")(?P<b3>[^"\n]{1,2048}?)(?P<c3>\\{1,3}")
@@ -91,22 +92,22 @@ _VALUE = re.compile(
 )
 # The rest of an Authorization/Cookie value, up to the end of the line or a closing quote.
 _REST = {
-    "": re.compile(r"[^\n]{1,4096}"),
-    '"': re.compile(r'(?:[^"\\\n]|\\.){1,4096}'),  # a JSON string: \" inside it is no end
-    '\\"': re.compile(r'[^"\n]{1,4096}'),  # a JSON string in a JSON string: ends at \"
-    "'": re.compile(r"[^'\n]{1,4096}"),
+    "": lazy(r"[^\n]{1,4096}"),
+    '"': lazy(r'(?:[^"\\\n]|\\.){1,4096}'),  # a JSON string: \" inside it is no end
+    '\\"': lazy(r'[^"\n]{1,4096}'),  # a JSON string in a JSON string: ends at \"
+    "'": lazy(r"[^'\n]{1,4096}"),
 }
-_AUTH_OPEN = re.compile(r"\\{0,3}[\"']")
-_SCHEME = re.compile(
+_AUTH_OPEN = lazy(r"\\{0,3}[\"']")
+_SCHEME = lazy(
     r"(?i:Bearer|Basic|Digest|Negotiate|NTLM|AWS4-HMAC-SHA256|AWS|Token|OAuth|ApiKey|SSWS)"
     r"[ \t]{1,4}(?=\S)"
 )
 # "KEY=value with spaces" (shell, systemd Environment=): the value runs to the closing quote.
 _QUOTED_ASSIGNMENT = {
-    '"': re.compile(r'[^"\n]{1,2048}(?=")'),
-    "'": re.compile(r"[^'\n]{1,2048}(?=')"),
+    '"': lazy(r'[^"\n]{1,2048}(?=")'),
+    "'": lazy(r"[^'\n]{1,2048}(?=')"),
 }
-_NETRC_CONTEXT = re.compile(r"(?:^|\s)(?:machine|login|default)\s")
+_NETRC_CONTEXT = lazy(r"(?:^|\s)(?:machine|login|default)\s")
 
 
 def _keep_value(body: str) -> bool:
@@ -177,7 +178,7 @@ def _mask_auth_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
     return rest.end() - trail, prefix + MASK
 
 
-_PLAIN_KEY = re.compile(r"\w[\w.\-]{0,159}")
+_PLAIN_KEY = lazy(r"\w[\w.\-]{0,159}")
 
 
 def _is_inner_secret_key(text: str, body: str, start: int, end: int, form: str) -> bool:
@@ -231,8 +232,8 @@ def _mask_value(text: str, m: Match[str]) -> Optional[Tuple[int, str]]:
 
 # Words every secret-named key holds, searched as plain lower-case literals (fast); each hit is
 # then widened to the key around it.
-_KEY_HINTS = re.compile(r"pass|pw|secret|token|key|auth|cookie|sig|credential|activation")
-_KEY_CHARS_BACKWARDS = re.compile(r"[\w.\-]{0,129}")
+_KEY_HINTS = lazy(r"pass|pw|secret|token|key|auth|cookie|sig|credential|activation")
+_KEY_CHARS_BACKWARDS = lazy(r"[\w.\-]{0,129}")
 
 
 def _lower_same_length(text: str) -> str:
@@ -299,7 +300,13 @@ def _past_inner_values(text: str, start: int, end: int) -> int:
     return end
 
 
+# _KEY ends with a separator (=, :, =>, :=, %3D, %3A) or a blank: every match holds one of these.
+_SEPARATOR_LITERALS = (" ", "=", ":", "\t", "%3")
+
+
 def _mask_keyed_values(text: str) -> str:
+    if not any(s in text for s in _SEPARATOR_LITERALS):
+        return text  # no key can match, as in most JSON keys (unit_load_state)
     out: List[str] = []
     pos = 0
     for starts in _key_candidates(text):

@@ -17,6 +17,7 @@ LAYERS: Dict[str, int] = {
     "frozen": 0,  # the fast frozen dataclass decorator, imports nothing of gd_doctor
     "model": 0,
     "limits": 0,
+    "patterns": 0,  # regular expressions compiled on first use, imports nothing of gd_doctor
     "knowledge": 0,
     "redact": 0,
     "parsers": 1,
