@@ -37,6 +37,7 @@ from gd_doctor.cli.inputs import (
     selection,
     suggest,
 )
+from gd_doctor.cli.lazy import Commands, LazyGroup
 
 if TYPE_CHECKING:
     from gd_doctor.integrations.outputs import FleetOutputs
@@ -71,11 +72,21 @@ TOP_HELP = (
 )
 
 
+# The commands: declared as on the app, made into click commands only when looked up (lazy.py).
+commands = Commands(rich_markup_mode=None)
+
+
+class GdDoctorGroup(LazyGroup, DefaultToCheck):
+    """The top group: bare ``gd-doctor`` runs check; a command is made when it is looked up."""
+
+    declared = commands
+
+
 app = typer.Typer(
     name="gd-doctor",
     help=TOP_HELP,
     epilog=EXAMPLES,
-    cls=DefaultToCheck,
+    cls=GdDoctorGroup,
     subcommand_metavar="[COMMAND] [ARGS]...",
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -360,7 +371,7 @@ def main_callback(
         raise typer.Exit(run_check())
 
 
-@app.command(
+@commands.command(
     "check",
     short_help="Check this host and diagnose its Runtime Monitoring coverage.",
     epilog=EXIT_CODES_HELP + "\n\n" + EXAMPLES,
@@ -489,7 +500,7 @@ def _fleet_outputs(
     return FleetOutputs(inventory, inventory_dir, compliance, emf, emf_endpoint, emf_file)
 
 
-@app.command("checks")
+@commands.command("checks")
 def checks_command(
     fmt: OutputFormat = typer.Option(
         OutputFormat.text, "--format", "-f", case_sensitive=False, help="text or json."
@@ -518,7 +529,7 @@ def checks_command(
         typer.echo(f"{c.id.ljust(width)}  {c.category.ljust(8)}  {c.title}")
 
 
-@app.command(
+@commands.command(
     "explain",
     short_help="Explain a coverage issue: its row, steps and the local checks on it.",
     epilog="\b\nExamples:\n"
@@ -588,21 +599,30 @@ def _write(out: str) -> None:
     sys.stdout.flush()
 
 
-def _add_fleet() -> None:
-    # `gd-doctor fleet ...` (operator's workstation); its modules load only when it runs.
+def _register_bundle_commands() -> None:
+    """``bundle`` and ``timeline`` live in gd_doctor/bundle/ (their options and logic)."""
+    from gd_doctor.cli.bundle_commands import register
+
+    register(commands, parse_since, EXIT_CODES_HELP)
+
+
+def _fleet_app() -> typer.Typer:
+    # `gd-doctor fleet ...` (operator's workstation): its module loads when fleet is looked up.
     from gd_doctor.fleet.command import fleet_app
 
-    # A short help that fits the command list whole (click cuts longer ones with "...").
-    app.add_typer(
-        fleet_app,
-        name="fleet",
-        cls=UniformGroup,
-        context_settings={"help_option_names": HELP_OPTIONS},
-        short_help="Fleet roll-ups on an operator's workstation.",
-    )
+    return fleet_app
 
 
-_add_fleet()
+# After the commands, as typer lists sub-apps; a short help that fits the command list whole
+# (click cuts longer ones with "...").
+_register_bundle_commands()
+commands.add_typer(
+    "fleet",
+    _fleet_app,
+    cls=UniformGroup,
+    context_settings={"help_option_names": HELP_OPTIONS},
+    short_help="Fleet roll-ups on an operator's workstation.",
+)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -626,13 +646,3 @@ def main(argv: Optional[List[str]] = None) -> None:
             "Re-run with --debug for the traceback.\n"
         )
         sys.exit(EXIT_TOOL_FAILED)
-
-
-def _register_bundle_commands() -> None:
-    """``bundle`` and ``timeline`` live in gd_doctor/bundle/ (their options and logic)."""
-    from gd_doctor.cli.bundle_commands import register
-
-    register(app, parse_since, EXIT_CODES_HELP)
-
-
-_register_bundle_commands()

@@ -17,6 +17,7 @@ import typer
 
 if TYPE_CHECKING:  # the bundle machinery loads when a bundle command runs, not with the CLI
     from gd_doctor.bundle.replay import OpenedBundle
+    from gd_doctor.cli.lazy import Commands
 
 EXIT_OK = 0
 EXIT_TOOL_FAILED = 3
@@ -24,15 +25,15 @@ EXIT_TOOL_FAILED = 3
 _PARSE_SINCE: List[Callable[[str], timedelta]] = []
 
 
-def register(app: typer.Typer, parse_since: Callable[[str], timedelta], epilog: str) -> None:
-    """Add ``bundle`` and ``timeline`` to the CLI's app."""
+def register(commands: Commands, parse_since: Callable[[str], timedelta], epilog: str) -> None:
+    """Add ``bundle`` and ``timeline`` to the CLI's commands."""
     _PARSE_SINCE[:] = [parse_since]
-    app.command(
+    commands.command(
         "bundle", epilog=epilog, short_help="Write a redacted support bundle of the evidence."
     )(bundle_command)
-    app.command("timeline", epilog=epilog, short_help="What happened to the agent, in time order.")(
-        timeline_command
-    )
+    commands.command(
+        "timeline", epilog=epilog, short_help="What happened to the agent, in time order."
+    )(timeline_command)
 
 
 def open_or_exit(path: Path) -> OpenedBundle:
