@@ -21,7 +21,7 @@ import sys
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, TextIO
 
 # typer decides at import time whether to use rich; the packages ship without it.
 os.environ.setdefault("TYPER_USE_RICH", "0")
@@ -600,11 +600,17 @@ def _write(out: str) -> None:
     sys.stdout.flush()
 
 
-def _register_bundle_commands() -> None:
-    """``bundle`` and ``timeline`` live in gd_doctor/bundle/ (their options and logic)."""
-    from gd_doctor.cli.bundle_commands import register
+def _bundle_command() -> Callable[..., None]:
+    # ``bundle`` and ``timeline`` live in bundle_commands.py, imported when they are looked up.
+    from gd_doctor.cli.bundle_commands import bundle_command
 
-    register(commands, parse_since, EXIT_CODES_HELP)
+    return bundle_command
+
+
+def _timeline_command() -> Callable[..., None]:
+    from gd_doctor.cli.bundle_commands import timeline_command
+
+    return timeline_command
 
 
 def _fleet_app() -> typer.Typer:
@@ -616,7 +622,18 @@ def _fleet_app() -> typer.Typer:
 
 # After the commands, as typer lists sub-apps; a short help that fits the command list whole
 # (click cuts longer ones with "...").
-_register_bundle_commands()
+commands.load_command(
+    "bundle",
+    _bundle_command,
+    epilog=EXIT_CODES_HELP,
+    short_help="Write a redacted support bundle of the evidence.",
+)
+commands.load_command(
+    "timeline",
+    _timeline_command,
+    epilog=EXIT_CODES_HELP,
+    short_help="What happened to the agent, in time order.",
+)
 commands.add_typer(
     "fleet",
     _fleet_app,

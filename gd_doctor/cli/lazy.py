@@ -20,6 +20,7 @@ lists the names alone.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Callable, ClassVar, Dict, Iterator, List, MutableMapping, TypeVar
 
@@ -76,36 +77,48 @@ class Commands:
 
     def __init__(self, **settings: Any) -> None:
         self.settings = settings
-        self.makers: Dict[str, Maker] = {}
-
-    def _app(self) -> typer.Typer:
-        return typer.Typer(add_completion=False, **self.settings)
+        # name -> how to register it on a typer app, in declaration order
+        self.declared: Dict[str, Callable[[typer.Typer], None]] = {}
 
     def command(self, name: str, **options: Any) -> Callable[[F], F]:
         """``@commands.command("check", ...)``: ``Typer.command`` with the same options."""
 
         def declare(callback: F) -> F:
-            def make() -> click.Command:
-                app = self._app()
-                app.command(name, **options)(callback)
-                return typer.main.get_command(app)
-
-            self.makers[name] = make
+            self.load_command(name, lambda: callback, **options)
             return callback
 
         return declare
 
+    def load_command(
+        self, name: str, load: Callable[[], Callable[..., Any]], **options: Any
+    ) -> None:
+        """``Typer.command`` for a callback that ``load`` imports when it is looked up."""
+
+        def register(app: typer.Typer) -> None:
+            app.command(name, **options)(load())
+
+        self.declared[name] = register
+
     def add_typer(self, name: str, load: Callable[[], typer.Typer], **options: Any) -> None:
         """``Typer.add_typer`` for a sub-app that ``load`` imports when it is looked up."""
 
-        def make() -> click.Command:
-            app = self._app()
+        def register(app: typer.Typer) -> None:
             app.add_typer(load(), name=name, **options)
-            holder = typer.main.get_command(app)  # a nameless group holding the sub-app
-            assert isinstance(holder, click.Group)
-            return holder.commands[name]
 
-        self.makers[name] = make
+        self.declared[name] = register
+
+    def makers(self) -> Dict[str, Maker]:
+        return {name: functools.partial(self.make, name) for name in self.declared}
+
+    def make(self, name: str) -> click.Command:
+        """The click command typer makes of ``name`` alone, on an app of its own."""
+        app = typer.Typer(add_completion=False, **self.settings)
+        self.declared[name](app)
+        made = typer.main.get_command(app)
+        if made.name == name:  # one command: typer makes it the app's command
+            return made
+        assert isinstance(made, click.Group)  # a sub-app: a nameless group holds it
+        return made.commands[name]
 
 
 class LazyGroup(TyperGroup):
@@ -115,7 +128,7 @@ class LazyGroup(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        lazy = LazyCommands(self.declared.makers)
+        lazy = LazyCommands(self.declared.makers())
         for name, command in self.commands.items():  # any the app registered itself
             lazy[name] = command
         self.commands = lazy
