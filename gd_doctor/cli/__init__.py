@@ -10,8 +10,9 @@ stdout carries only the report; progress and warnings go to stderr. Heavy module
 inside the commands so ``--version`` and ``--help`` stay fast.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: typer reads the command callbacks' annotations
+# on every invocation, and string annotations would be compiled and evaluated twice each time
+# (about 6 M instructions of a check run); evaluated once, at definition, they cost nothing.
 import dataclasses
 import math
 import os
@@ -20,7 +21,7 @@ import sys
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, TextIO
 
 # typer decides at import time whether to use rich; the packages ship without it.
 os.environ.setdefault("TYPER_USE_RICH", "0")
@@ -37,6 +38,7 @@ from gd_doctor.cli.inputs import (
     selection,
     suggest,
 )
+from gd_doctor.cli.lazy import Commands, LazyGroup
 
 if TYPE_CHECKING:
     from gd_doctor.integrations.outputs import FleetOutputs
@@ -71,11 +73,21 @@ TOP_HELP = (
 )
 
 
+# The commands: declared as on the app, made into click commands only when looked up (lazy.py).
+commands = Commands(rich_markup_mode=None)
+
+
+class GdDoctorGroup(LazyGroup, DefaultToCheck):
+    """The top group: bare ``gd-doctor`` runs check; a command is made when it is looked up."""
+
+    declared = commands
+
+
 app = typer.Typer(
     name="gd-doctor",
     help=TOP_HELP,
     epilog=EXAMPLES,
-    cls=DefaultToCheck,
+    cls=GdDoctorGroup,
     subcommand_metavar="[COMMAND] [ARGS]...",
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -133,7 +145,7 @@ class _Progress:
         self.started = datetime.now()
         self.shown = False
 
-    def __call__(self, res: CheckResult, done: int, total: int) -> None:
+    def __call__(self, res: "CheckResult", done: int, total: int) -> None:
         if not self.enabled or (datetime.now() - self.started).total_seconds() < 0.4:
             return
         self.shown = True
@@ -178,7 +190,7 @@ def run_check(
     imds_endpoint: Optional[str] = None,
     region: Optional[str] = None,
     endpoint_url: Optional[str] = None,
-    fleet: Optional[FleetOutputs] = None,
+    fleet: Optional["FleetOutputs"] = None,
     bundle: Optional[Path] = None,
     force: bool = False,
 ) -> int:
@@ -360,7 +372,7 @@ def main_callback(
         raise typer.Exit(run_check())
 
 
-@app.command(
+@commands.command(
     "check",
     short_help="Check this host and diagnose its Runtime Monitoring coverage.",
     epilog=EXIT_CODES_HELP + "\n\n" + EXAMPLES,
@@ -483,13 +495,13 @@ def _fleet_outputs(
     emf: bool,
     emf_endpoint: Optional[str],
     emf_file: Optional[Path],
-) -> FleetOutputs:
+) -> "FleetOutputs":
     from gd_doctor.integrations.outputs import FleetOutputs
 
     return FleetOutputs(inventory, inventory_dir, compliance, emf, emf_endpoint, emf_file)
 
 
-@app.command("checks")
+@commands.command("checks")
 def checks_command(
     fmt: OutputFormat = typer.Option(
         OutputFormat.text, "--format", "-f", case_sensitive=False, help="text or json."
@@ -518,7 +530,7 @@ def checks_command(
         typer.echo(f"{c.id.ljust(width)}  {c.category.ljust(8)}  {c.title}")
 
 
-@app.command(
+@commands.command(
     "explain",
     short_help="Explain a coverage issue: its row, steps and the local checks on it.",
     epilog="\b\nExamples:\n"
@@ -588,21 +600,47 @@ def _write(out: str) -> None:
     sys.stdout.flush()
 
 
-def _add_fleet() -> None:
-    # `gd-doctor fleet ...` (operator's workstation); its modules load only when it runs.
+def _bundle_command() -> Callable[..., None]:
+    # ``bundle`` and ``timeline`` live in bundle_commands.py, imported when they are looked up.
+    from gd_doctor.cli.bundle_commands import bundle_command
+
+    return bundle_command
+
+
+def _timeline_command() -> Callable[..., None]:
+    from gd_doctor.cli.bundle_commands import timeline_command
+
+    return timeline_command
+
+
+def _fleet_app() -> typer.Typer:
+    # `gd-doctor fleet ...` (operator's workstation): its module loads when fleet is looked up.
     from gd_doctor.fleet.command import fleet_app
 
-    # A short help that fits the command list whole (click cuts longer ones with "...").
-    app.add_typer(
-        fleet_app,
-        name="fleet",
-        cls=UniformGroup,
-        context_settings={"help_option_names": HELP_OPTIONS},
-        short_help="Fleet roll-ups on an operator's workstation.",
-    )
+    return fleet_app
 
 
-_add_fleet()
+# After the commands, as typer lists sub-apps; a short help that fits the command list whole
+# (click cuts longer ones with "...").
+commands.load_command(
+    "bundle",
+    _bundle_command,
+    epilog=EXIT_CODES_HELP,
+    short_help="Write a redacted support bundle of the evidence.",
+)
+commands.load_command(
+    "timeline",
+    _timeline_command,
+    epilog=EXIT_CODES_HELP,
+    short_help="What happened to the agent, in time order.",
+)
+commands.add_typer(
+    "fleet",
+    _fleet_app,
+    cls=UniformGroup,
+    context_settings={"help_option_names": HELP_OPTIONS},
+    short_help="Fleet roll-ups on an operator's workstation.",
+)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -626,13 +664,3 @@ def main(argv: Optional[List[str]] = None) -> None:
             "Re-run with --debug for the traceback.\n"
         )
         sys.exit(EXIT_TOOL_FAILED)
-
-
-def _register_bundle_commands() -> None:
-    """``bundle`` and ``timeline`` live in gd_doctor/bundle/ (their options and logic)."""
-    from gd_doctor.cli.bundle_commands import register
-
-    register(app, parse_since, EXIT_CODES_HELP)
-
-
-_register_bundle_commands()

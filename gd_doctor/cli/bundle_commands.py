@@ -1,6 +1,7 @@
 """The command-line side of bundles: ``gd-doctor bundle``, ``check --bundle`` and
-``timeline``. Outside gd_doctor/bundle/ so that registering the commands at the CLI's import
-loads none of the bundle machinery (a plain ``check`` never needs it)."""
+``timeline``. The CLI imports this module only when one of them runs (or ``--help`` lists
+them), and it imports the bundle machinery only inside the commands: a plain ``check`` needs
+neither."""
 
 from __future__ import annotations
 
@@ -9,30 +10,18 @@ import math
 import os
 import sys
 from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
+
+from gd_doctor.cli.inputs import parse_since
 
 if TYPE_CHECKING:  # the bundle machinery loads when a bundle command runs, not with the CLI
     from gd_doctor.bundle.replay import OpenedBundle
 
 EXIT_OK = 0
 EXIT_TOOL_FAILED = 3
-# the CLI's --since parser, handed over by register(): this module is imported by the CLI
-_PARSE_SINCE: List[Callable[[str], timedelta]] = []
-
-
-def register(app: typer.Typer, parse_since: Callable[[str], timedelta], epilog: str) -> None:
-    """Add ``bundle`` and ``timeline`` to the CLI's app."""
-    _PARSE_SINCE[:] = [parse_since]
-    app.command(
-        "bundle", epilog=epilog, short_help="Write a redacted support bundle of the evidence."
-    )(bundle_command)
-    app.command("timeline", epilog=epilog, short_help="What happened to the agent, in time order.")(
-        timeline_command
-    )
 
 
 def open_or_exit(path: Path) -> OpenedBundle:
@@ -98,7 +87,7 @@ def bundle_command(
         raise typer.BadParameter("must be a finite number greater than 0", param_hint="--timeout")
     if not math.isfinite(max_size) or not 0.25 <= max_size <= 1024:
         raise typer.BadParameter("must be between 0.25 and 1024 (MiB)", param_hint="--max-size")
-    window = _PARSE_SINCE[0](since)
+    window = parse_since(since)
     if output is not None and (output.is_dir() or not output.parent.is_dir()):
         raise typer.BadParameter(
             f"{output} is a directory or in a missing one", param_hint="--output"
@@ -157,7 +146,7 @@ def timeline_command(
         raise typer.BadParameter("must be text or json", param_hint="--format")
     if root is not None and bundle is not None:
         raise typer.BadParameter("--bundle and --root exclude each other", param_hint="--bundle")
-    window = _PARSE_SINCE[0](since)
+    window = parse_since(since)
     extra: List[Any] = []
     opened: Optional[OpenedBundle] = None
     if bundle is not None:

@@ -63,6 +63,9 @@ REFUSALS = [
     (["--endpoint-url", "host:notaport"], "--endpoint-url", "invalid port"),
     (["--timeout", "nan"], "--timeout", "finite"),
     (["--since", "yesterday"], "--since", "use a duration"),
+    # the long s folds to "s" under a case-blind regex: it once crashed the run (exit 3)
+    (["--since", "24\u017f"], "--since", "use a duration"),
+    (["--since", "5.h"], "--since", "use a duration"),
 ]
 
 
