@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import List, Optional, Sequence, Tuple
 
 from gd_doctor.checks.base import Check, Context, check, fail, not_applicable, ok, skip, warn
+from gd_doctor.checks.ring_buffer import read_ring_buffer
 from gd_doctor.facts.agent_logs import (
     JournalFacts,
     KernelLogFacts,
@@ -195,10 +196,7 @@ def _judge_journal(facts: JournalFacts, since: datetime, evidence: Tuple[str, ..
 def kernel_log(ctx: Context) -> Outcome:
     """Reads `dmesg --time-format=iso --kernel` for cgroup OOM kills of the agent since --since:
     the ring buffer keeps them when the journal does not (volatile storage, a container)."""
-    res = ctx.host.run.run(
-        ["dmesg", "--time-format=iso", "--kernel", "--nopager"],
-        timeout=ctx.timeout(timeouts.COMMAND),
-    )
+    res = read_ring_buffer(ctx)
     if res.problem == "not found":
         return not_applicable("dmesg is not installed")
     if res.problem:

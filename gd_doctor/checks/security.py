@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 from gd_doctor.checks.base import Check, Context, check, judged, skip
+from gd_doctor.checks.ring_buffer import read_ring_buffer
 from gd_doctor.facts.security import BpfRestrictionFacts
-from gd_doctor.host import timeouts
 from gd_doctor.model import Outcome, SkipReason, Status
 from gd_doctor.parsers.lsm import bpf_avc_denials, lockdown_mode, lockdown_refusals
 from gd_doctor.redact import redact
@@ -28,7 +28,6 @@ SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
 AUDIT_LOG = "/var/log/audit/audit.log"
 KERNEL_LOGS = ("/var/log/kern.log", "/var/log/messages", "/var/log/syslog")
 TAIL = 2 * 1024 * 1024
-DMESG = ("dmesg", "--time-format=iso", "--kernel", "--nopager")
 # The kernel cuts a process name (comm) to 15 characters: amazon-guardduty-agent's.
 AGENT_COMM = "amazon-guarddut"
 SHOWN = 5
@@ -43,7 +42,7 @@ def _texts(ctx: Context, problems: List[str]) -> List[Tuple[str, str]]:
     elif audit.problem and ctx.host.fs.exists(AUDIT_LOG):
         problems.append(f"{AUDIT_LOG}: {audit.problem}")
     if ctx.host.live and any(ctx.host.fs.exists(f"{d}/dmesg") for d in ("/usr/bin", "/bin")):
-        res = ctx.host.run.run(DMESG, timeout=ctx.timeout(timeouts.COMMAND))
+        res = read_ring_buffer(ctx)
         if res.ok:
             out.append(("dmesg", res.stdout))
             return out

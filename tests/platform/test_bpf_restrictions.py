@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gd_doctor.checks import security
+from gd_doctor.checks.ring_buffer import DMESG
 from gd_doctor.diagnosis import ALL_RULES
 from gd_doctor.diagnosis.engine import diagnose
 from gd_doctor.facts.security import BpfRestrictionFacts
@@ -78,7 +79,7 @@ def test_live_reads_the_kernel_log_through_dmesg(tmp_path: Path) -> None:
     host = make_host(
         tmp_path,
         files={"/usr/bin/dmesg": ""},
-        commands={security.DMESG: _text("dmesg.txt")},
+        commands={DMESG: _text("dmesg.txt")},
     )
     out = run_one(security.bpf_restrictions, host)
     assert out.status == Status.WARN and out.facts.lockdown_count == 2  # type: ignore[union-attr]
@@ -91,3 +92,27 @@ def test_an_empty_root_is_skipped_with_its_reason(tmp_path: Path) -> None:
     out = run_one(security.bpf_restrictions, make_host(tmp_path, live=False))
     assert out.status == Status.SKIP and out.skip_reason == SkipReason.UNAVAILABLE_WITH_ROOT
     assert isinstance(out.facts, BpfRestrictionFacts) and out.facts.lockdown is None
+
+
+def test_the_ring_buffer_is_read_once_for_both_checks_that_need_it(tmp_path: Path) -> None:
+    from gd_doctor.checks import ALL_CHECKS
+    from gd_doctor.facts.agent_logs import KernelLogFacts
+    from gd_doctor.facts.security import BpfRestrictionFacts
+    from tests.hostkit import run_pipeline
+
+    host = make_host(
+        tmp_path,
+        files={"/usr/bin/dmesg": ""},
+        commands={DMESG: _text("dmesg.txt")},
+    )
+    chosen = [c for c in ALL_CHECKS if c.id in ("agent.kernel_log", "platform.bpf_restrictions")]
+    run, _, _ = run_pipeline(host, checks=chosen)
+    by_id = {r.check_id: r for r in run.results}
+    assert isinstance(by_id["platform.bpf_restrictions"].facts, BpfRestrictionFacts)
+    assert by_id["platform.bpf_restrictions"].facts.lockdown_count == 2
+    assert isinstance(by_id["agent.kernel_log"].facts, KernelLogFacts)
+    assert [key for key, _ in host.run.calls if key == DMESG] == [DMESG]  # type: ignore[attr-defined]
+    # another run (another runner) reads it again
+    again = make_host(tmp_path, files={"/usr/bin/dmesg": ""}, commands={DMESG: ""})
+    run_pipeline(again, checks=chosen)
+    assert [key for key, _ in again.run.calls if key == DMESG] == [DMESG]  # type: ignore[attr-defined]
