@@ -29,11 +29,14 @@ import os
 import stat
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
-from gd_doctor.patterns import lazy
-
 MAX_STORE_BYTES = 16 * 1024 * 1024  # a store larger than this is loaded whole by OpenSSL
-_PEM_BLOCK = lazy(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\s]*?)-----END \1-----")
 _PEM_BEGIN = b"-----BEGIN "
+_CERT_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_CERT_END = b"-----END CERTIFICATE-----"
+# what a PEM body may hold: base64 and line breaks (a header such as Proc-Type: is refused)
+_BASE64_AND_SPACE = (
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\r\n\x0b\x0c"
+)
 
 
 class NotRegularFile(OSError):
@@ -137,18 +140,26 @@ class TrustIndex:
 
 def index_pem(data: bytes) -> Optional[TrustIndex]:
     """The index of a PEM store, or None when it holds anything this module would not read
-    exactly as OpenSSL does (then the whole store is loaded instead)."""
+    exactly as OpenSSL does (then the whole store is loaded instead). Blocks are found with
+    ``bytes.find``: a regular expression over a 200 KB store cost as much as 40 handshakes."""
     certificates: List[bytes] = []
-    end = 0
-    for block in _PEM_BLOCK.finditer(data):
-        if block.group(1) != b"CERTIFICATE" or _PEM_BEGIN in data[end : block.start()]:
-            return None  # another kind of block, or a BEGIN line this pattern did not take
-        end = block.end()
+    pos = data.find(_PEM_BEGIN)
+    while pos >= 0:
+        if not data.startswith(_CERT_BEGIN, pos):
+            return None  # another kind of block: a CRL, a TRUSTED CERTIFICATE, a key
+        body_start = pos + len(_CERT_BEGIN)
+        end = data.find(_CERT_END, body_start)
+        if end < 0:
+            return None
+        body = data[body_start:end]
+        if body[:1] not in (b"\n", b"\r") or body.translate(None, _BASE64_AND_SPACE):
+            return None  # not a line break after BEGIN, or not base64
         try:
-            certificates.append(binascii.a2b_base64(block.group(2)))
+            certificates.append(binascii.a2b_base64(body))
         except binascii.Error:
             return None
-    if not certificates or _PEM_BEGIN in data[end:]:
+        pos = data.find(_PEM_BEGIN, end + len(_CERT_END))
+    if not certificates:
         return None
     try:
         return TrustIndex(certificates)
