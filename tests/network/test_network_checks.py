@@ -22,6 +22,7 @@ from gd_doctor.facts.network import (
     TcpFacts,
 )
 from gd_doctor.host import Host
+from gd_doctor.host import net as net_mod
 from gd_doctor.host.net import LiveNetwork
 from tests.fakes.dns import FakeResolver
 from tests.fakes.imds import FakeImds
@@ -291,5 +292,8 @@ def test_one_tls_context_serves_every_probe_of_a_chain(
             for ep in (good, bad, good)
         ]
     assert [p.tls for p in probes] == ["ok", "untrusted", "ok"]
-    assert made == ["chain's certificates", "whole store"]
+    if net_mod._chain_readable():
+        assert made == ["chain's certificates", "whole store"]
+    else:  # Python 3.9 cannot show the chain: the whole store, loaded once
+        assert made == ["whole store"]
     assert net.whole_store_loads == 1

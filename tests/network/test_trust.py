@@ -24,6 +24,9 @@ from tests.fakes.tls import TlsEndpoint
 from tests.network.conftest import HOST
 
 SYSTEM_STORE = ssl.get_default_verify_paths().cafile
+# Python 3.9 cannot show a presented chain: every probe there verifies against the whole store
+SELECTS = net_mod._chain_readable()
+needs_chain = pytest.mark.skipif(not SELECTS, reason="this Python cannot show the chain (3.9)")
 
 
 def _system_store() -> bytes:
@@ -67,6 +70,7 @@ def test_every_certificate_of_this_machines_store_is_indexed_by_its_real_names()
             assert issuer == cert.issuer.public_bytes()
 
 
+@needs_chain
 def test_a_chain_through_an_intermediate_is_verified_by_its_root_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,7 +115,7 @@ def test_the_answer_is_the_whole_stores_answer(tmp_path: Path, kind: Dict[str, A
         fast, slow = _probe(selected, ep), _probe(whole, ep)
     assert _answer(fast) == _answer(slow)
     # a failed verification is always confirmed by the whole store
-    assert selected.whole_store_loads == (0 if fast.tls == "ok" else 1)
+    assert selected.whole_store_loads == (0 if fast.tls == "ok" and SELECTS else 1)
 
 
 def test_a_small_context_that_refuses_leaves_the_answer_to_the_whole_store(
@@ -199,6 +203,7 @@ def test_a_server_that_never_answers_the_handshake_times_out_within_the_probe(
     assert elapsed < 1.5
 
 
+@needs_chain
 def test_probes_in_threads_share_one_small_context(tmp_path: Path) -> None:
     with TlsEndpoint(HOST, intermediates=1) as ep:
         net = LiveNetwork(FakeResolver({}), _store_with(tmp_path, ep.ca_file))
