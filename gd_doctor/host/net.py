@@ -418,7 +418,7 @@ class LiveNetwork:
                     return small.wrap_socket(raw, server_hostname=server_name)
                 except (ssl.SSLError, OSError):
                     raw.close()
-                    if deadline.left() <= 0:
+                    if deadline.passed():  # no time for the whole store: this answer stands
                         raise
         raw = connect()
         try:
