@@ -4,13 +4,12 @@ one component at a time with ``O_PATH|O_NOFOLLOW`` and a link-count limit."""
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import functools
 import os
 import stat as stat_mod
 from collections import deque
-from typing import Any, Deque, List, Optional
+from typing import Any, Deque, List, Optional, Tuple
 
 MAX_SYMLINKS = 40  # as the kernel's MAXSYMLINKS
 O_PATH = getattr(os, "O_PATH", 0o10000000)
@@ -31,29 +30,40 @@ class Refused(OSError):
 
 
 # ---------------------------------------------------------------------------------------------
-# openat2(2), through ctypes: Python has no binding for it.
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+# openat2(2), through ctypes: Python has no binding for it. ctypes loads only when a root other
+# than the live "/" is resolved (7 million instructions a live run does not need).
 
 
 @functools.lru_cache(maxsize=1)
-def _libc_syscall() -> Optional[Any]:
+def _libc_syscall() -> Optional[Tuple[Any, Any]]:
+    """libc's ``syscall`` and the ``struct open_how`` type, or None without them."""
     try:
+        import ctypes
+
         fn = ctypes.CDLL(None, use_errno=True).syscall
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):
         return None
     fn.restype = ctypes.c_long
-    return fn
+
+    class OpenHow(ctypes.Structure):
+        _fields_ = [
+            ("flags", ctypes.c_uint64),
+            ("mode", ctypes.c_uint64),
+            ("resolve", ctypes.c_uint64),
+        ]
+
+    return fn, OpenHow
 
 
 def openat2(dirfd: int, rel: str, flags: int, resolve: int) -> int:
     """``openat2(dirfd, rel, {flags, 0, resolve})``; raises OSError like ``os.open``."""
-    fn = _libc_syscall()
-    if fn is None:
+    found = _libc_syscall()
+    if found is None:
         raise OSError(errno.ENOSYS, "no libc syscall()")
-    how = _OpenHow(flags, 0, resolve)
+    import ctypes  # loaded by _libc_syscall
+
+    fn, open_how = found
+    how = open_how(flags, 0, resolve)
     path = os.fsencode(rel)
     for _ in range(4):  # EAGAIN: a concurrent rename raced the ".." check; the kernel says retry
         fd = fn(

@@ -194,18 +194,35 @@ def test_errno_93_falls_back_to_journalctl() -> None:
     assert "errno 93" in src.description and src.description.startswith("journalctl")
 
 
+@needs_remote
 @needs_reader
-def test_reader_maps_eprotonosupport(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("name", NAMES)
+def test_the_c_reader_and_the_python_wrapper_agree(tmp_path: Path, name: str) -> None:
+    """The C class read directly gives what systemd.journal.Reader gives (older python-systemd
+    without the C methods reads through the wrapper)."""
+    path = journal_from_export(FIXTURES / "journal" / f"{name}.export", tmp_path)
+    native = ReaderJournal([str(path)])
+    wrapped = ReaderJournal([str(path)], wrapper=True)
+    assert native._native is not None and wrapped._native is None
+    assert _read(native) == _read(wrapped)
+
+
+@needs_reader
+@pytest.mark.parametrize("wrapper", [False, True])
+def test_reader_maps_eprotonosupport(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrapper: bool
+) -> None:
     import errno
 
-    from systemd import journal
+    from systemd import _reader, journal
 
     def boom(*a: object, **k: object) -> None:
         raise OSError(errno.EPROTONOSUPPORT, "Protocol not supported")
 
-    monkeypatch.setattr(journal, "Reader", boom)
+    src = ReaderJournal([str(tmp_path / "x.journal")], wrapper=wrapper)
+    monkeypatch.setattr(journal if wrapper else _reader, "Reader" if wrapper else "_Reader", boom)
     with pytest.raises(JournalUnavailable, match="errno 93"):
-        _read(ReaderJournal([str(tmp_path / "x.journal")]))
+        _read(src)
 
 
 def test_garbage_journal_file_gives_clear_result(tmp_path: Path) -> None:

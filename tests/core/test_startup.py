@@ -66,6 +66,18 @@ def test_a_run_without_network_checks_imports_no_http_library(
     assert [m for m in HTTP_MODULES if m in modules] == []
 
 
+# What a live run has no use for: the journal's Python wrapper (the C reader is read directly;
+# the wrapper loads logging), ctypes (openat2 for a root other than "/"),
+# the bundle and fleet modules.
+LIVE_UNNEEDED = ("systemd.journal", "logging", "ctypes", "gd_doctor.bundle", "gd_doctor.fleet")
+
+
+def test_a_live_run_loads_nothing_it_does_not_use(tmp_path: Path) -> None:
+    modules = _modules(tmp_path, ["check", "--skip", "imds,network", "--format", "json"])
+    assert "gd_doctor.pipeline" in modules
+    assert [m for m in LIVE_UNNEEDED if m in modules] == []
+
+
 def test_version_imports_no_cli_framework_nor_checks(tmp_path: Path) -> None:
     modules = _modules(tmp_path, ["--version"])
     assert "gd_doctor.entry" in modules
