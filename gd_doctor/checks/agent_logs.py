@@ -16,7 +16,7 @@ Each line is matched against ``knowledge/log_signatures.json``; the hits are typ
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import List, Optional, Sequence, Tuple
 
@@ -30,6 +30,7 @@ from gd_doctor.facts.agent_logs import (
     SignatureCounter,
     SignatureHit,
 )
+from gd_doctor.frozen import dataclass
 from gd_doctor.host import timeouts
 from gd_doctor.host.journal import JournalUnavailable
 from gd_doctor.host.logfiles import decode_line, decode_lines, list_log_files, read_log_file

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Dict, Generic, Hashable, Optional, Sequence, Tuple, TypeVar
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host.net import DnsAnswer, HttpsProbe, Network, TcpResult
 from gd_doctor.host.parallel import start_warm_up
 

@@ -19,10 +19,11 @@ import sys
 import time
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import field
 from itertools import chain
 from typing import IO, Callable, Deque, List, Optional, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.host.fs import RootFS
 from gd_doctor.patterns import lazy
 

@@ -72,6 +72,11 @@ class ConfinedFS:
         self._listings: Dict[str, Optional[List[str]]] = {}
 
     def _in(self, path: str) -> str:
+        # On the live "/" the kernel follows every link as real_path would (absolute targets
+        # start at "/", ".." stops there), so the component walk (a readlink per component)
+        # is only needed inside a captured root.
+        if not self.fs.confined:
+            return path
         return real_path(self.fs, path)
 
     def read(self, path: str, max_bytes: int) -> FileRead:

@@ -20,10 +20,10 @@ Typical input (synthetic, modelled on Rust ``tracing``, since the agent's SDK is
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional, Tuple
 
+from gd_doctor.frozen import hot_dataclass
 from gd_doctor.parsers.errors import ParseError, loads_json
 from gd_doctor.patterns import lazy
 
@@ -55,7 +55,7 @@ _FAST_LINE = lazy(
 )
 
 
-@dataclass(frozen=True)
+@hot_dataclass(frozen=True)  # one per log line
 class LogLine:
     """What one log line says; fields the line does not carry are None."""
 

@@ -16,10 +16,11 @@ Typical input (real lines, ``tests/fixtures/journal/restart-loop.json``, systemd
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Tuple
 
+from gd_doctor.frozen import dataclass
 from gd_doctor.patterns import lazy
 
 # sd-messages.h

@@ -41,11 +41,14 @@ def parse_kernel_config(text: str) -> Dict[str, str]:
     set_line, unset_line = _SET.compiled().match, _UNSET.compiled().match
     for line in text.splitlines():
         line = line.strip()
-        m = set_line(line)
-        if m:
-            options[m.group(1)] = m.group(2).strip().strip('"')
-            continue
-        m = unset_line(line)
-        if m:
-            options[m.group(1)] = "n"
+        # Each pattern needs its literal start: comments, blank lines and a set option's line
+        # skip the other pattern (a third of the lines are "# CONFIG_X is not set").
+        if line[:7] == "CONFIG_":
+            m = set_line(line)
+            if m:
+                options[m.group(1)] = m.group(2).strip().strip('"')
+        elif line[:9] == "# CONFIG_":
+            m = unset_line(line)
+            if m:
+                options[m.group(1)] = "n"
     return options

@@ -20,10 +20,10 @@ gd-doctor reads it as UTC and says so where it matters.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from gd_doctor.frozen import dataclass, hot_dataclass
 from gd_doctor.patterns import LazyPattern, lazy
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "CRITICAL")
@@ -40,7 +40,7 @@ _SYSLOG_PREFIX = lazy(r"^[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \S+ [\w.@-]+(?:
 MAX_MESSAGE = 2000  # one folded entry; SDK errors can drag an HTML page along
 
 
-@dataclass(frozen=True)
+@hot_dataclass(frozen=True)  # one per log entry
 class SsmLogEntry:
     """One log entry: its first line's fields plus any continuation lines folded in."""
 

@@ -1,8 +1,9 @@
 """gd_doctor.frozen collects the same fields as the standard decorator, for every class shape.
 
-Two checks: every frozen dataclass gd-doctor defines is made again, in a fresh interpreter, from
-a copy of its own class body taken before any decorator touched it, by the standard
-``dataclasses.dataclass(frozen=True)``, and both classes must describe alike (fields, class
+Two checks: every frozen or plain dataclass gd-doctor defines is made again, in a fresh
+interpreter, from a copy of its own class body taken before any decorator touched it, by the
+standard ``dataclasses.dataclass(frozen=True)`` (or ``dataclasses.dataclass``), and both classes
+must describe alike (fields, class
 attributes, methods set, signature, docstring, repr, hash, equality, construction); and small
 class bodies of the shapes the standard decorator treats specially (ClassVar and InitVar
 spellings, inherited defaults, ``field()`` options, the errors it raises) go through both.
@@ -17,6 +18,7 @@ import inspect
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import typing
@@ -116,15 +118,19 @@ import gd_doctor
 from gd_doctor import frozen
 from tests.core.test_frozen_equivalence import describe, twin_of
 
-fast, pairs = frozen._frozen, []
+pairs = []
 
-def recording(cls):
-    twin = twin_of(cls)
-    made = fast(cls)
-    pairs.append((made, dataclasses.dataclass(frozen=True)(twin)))
-    return made
+def recording(fast, standard):
+    def record(cls, *args, **kwargs):
+        twin = twin_of(cls)
+        made = fast(cls, *args, **kwargs)
+        pairs.append((made, standard(twin)))
+        return made
+    return record
 
-frozen._frozen = recording
+frozen._frozen = recording(frozen._frozen, dataclasses.dataclass(frozen=True))
+frozen._plain = recording(frozen._plain, dataclasses.dataclass)
+FAST = (frozen._PARAMS, frozen._PLAIN_PARAMS)
 for info in pkgutil.walk_packages(gd_doctor.__path__, "gd_doctor."):
     if not info.name.endswith("__main__"):
         importlib.import_module(info.name)
@@ -132,14 +138,16 @@ found = sorted(
     f"{value.__module__}.{value.__qualname__}"
     for name, module in list(sys.modules.items()) if name.startswith("gd_doctor")
     for value in vars(module).values()
-    if isinstance(value, type) and value.__module__ == name and value is not frozen._FROZEN_MODEL
-    and value.__dict__.get("__dataclass_params__") is frozen._PARAMS
+    if isinstance(value, type) and value.__module__ == name
+    and value not in (frozen._FROZEN_MODEL, frozen._PLAIN_MODEL)
+    and value.__dict__.get("__dataclass_params__") in FAST
 )
 print(json.dumps({
     "found": found,
     "pairs": [
         {"name": f"{ours.__module__}.{ours.__qualname__}",
-         "fast": ours.__dict__.get("__dataclass_params__") is frozen._PARAMS,
+         "fast": ours.__dict__.get("__dataclass_params__") in FAST,
+         "frozen": ours.__dataclass_params__.frozen,
          "ours": describe(ours), "standard": describe(std)}
         for ours, std in pairs
     ],
@@ -169,6 +177,8 @@ def test_every_gd_doctor_frozen_dataclass_matches_the_standard_decorator(
     pairs = gd_doctor_classes["pairs"]
     fast = [p["name"] for p in pairs if p["fast"]]
     assert len(fast) >= 100  # gd-doctor defines well over a hundred
+    plain = {p["name"] for p in pairs if p["fast"] and not p["frozen"]}
+    assert {"gd_doctor.checks.agent_logs._LogScan", "gd_doctor.host.fs.Walk"} <= plain
     for pair in pairs:
         assert pair["ours"] == pair["standard"], pair["name"]
     # the classes the walk finds afterwards are the ones that were compared
@@ -530,3 +540,142 @@ def test_plain_defaults_come_out_alike_through_field_too(monkeypatch: pytest.Mon
         assert describe(frozen.dataclass(frozen=True)(body())) == describe(
             dataclasses.dataclass(frozen=True)(body())
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain (not frozen) classes, and the compiled __init__ of hot classes.
+
+
+def _plain_shapes() -> Dict[str, Callable[[], type]]:
+    """The shapes above, a plain body with a factory and a __post_init__, one with its own
+    __hash__, one over a plain base, one with its own __setattr__."""
+
+    def factory() -> type:
+        class Scan:
+            """Mutable while reading."""
+
+            lines: List[str] = field(default_factory=list)
+            seen: int = 0
+            note: str = field(default="", repr=False)
+            later: List[int] = field(default_factory=list, init=False)
+
+            def __post_init__(self) -> None:
+                self.seen += len(self.lines)
+
+        return Scan
+
+    def own_hash() -> type:
+        class Hashed:
+            """Hashable by its own hand."""
+
+            a: int = 0
+
+            def __hash__(self) -> int:
+                return 7
+
+        return Hashed
+
+    def plain_base() -> type:
+        @dataclasses.dataclass
+        class Base:
+            a: int = 0
+
+        class Child(Base):
+            """Over a plain base."""
+
+            b: int = 1
+
+        return Child
+
+    def own_setattr() -> type:
+        class Watched:
+            """Its own __setattr__, which the standard __init__ calls."""
+
+            a: int = 0
+
+            def __setattr__(self, name: str, value: Any) -> None:
+                object.__setattr__(self, name, value * 2)
+
+        return Watched
+
+    shapes = {name: body for name, body in SHAPES.items() if name != "standard base"}
+    shapes.update(
+        {"factory": factory, "own hash": own_hash, "plain base": plain_base, "setattr": own_setattr}
+    )
+    return shapes
+
+
+PLAIN_SHAPES = _plain_shapes()
+
+
+@pytest.mark.parametrize("shape", sorted(PLAIN_SHAPES))
+def test_a_plain_class_comes_out_as_from_the_standard_decorator(shape: str) -> None:
+    body = PLAIN_SHAPES[shape]
+    try:
+        std = dataclasses.dataclass(body())
+    except TypeError as exc:  # a plain class over a frozen base
+        with pytest.raises(TypeError, match=re.escape(str(exc))):
+            frozen.dataclass(body())
+        return
+    assert describe(frozen.dataclass(body())) == describe(std)
+
+
+def test_plain_classes_take_the_fast_path_only_where_they_can() -> None:
+    fast = set()
+    for name, body in PLAIN_SHAPES.items():
+        try:
+            made = frozen.dataclass(body())
+        except TypeError:  # refused, as by the standard decorator (the test above)
+            continue
+        if made.__dict__.get("__dataclass_params__") is frozen._PLAIN_PARAMS:
+            fast.add(name)
+    assert {"factory", "own hash", "class vars", "field options", "no docstring"} <= fast
+    assert not fast & {"plain base", "setattr", "InitVar", "slots", "field named self"}
+    made = frozen.dataclass(PLAIN_SHAPES["factory"]())(["x", "y"], 1)
+    made.seen += 1  # plain: assignable
+    assert (made.lines, made.seen, made.later) == (["x", "y"], 4, [])
+
+
+def _calls(cls: type) -> List[str]:
+    """What constructing ``cls`` in several ways gives: a repr, or the error's type and text."""
+    out = []
+    for args, kwargs in (((), {}), ((1,), {}), ((1, 2), {}), ((), {"a": 1}), ((1,), {"a": 2})):
+        try:
+            out.append(repr(cls(*args, **kwargs)))
+        except (TypeError, ValueError) as exc:
+            out.append(f"{type(exc).__name__}: {exc}")
+    return out
+
+
+HOT_SHAPES = [(name, {"frozen": True}) for name in sorted(SHAPES)] + [
+    (name, {}) for name in sorted(PLAIN_SHAPES)
+]
+
+
+@pytest.mark.parametrize(
+    "shape,options", HOT_SHAPES, ids=[f"{n}-{'frozen' if o else 'plain'}" for n, o in HOT_SHAPES]
+)
+def test_a_hot_class_compiles_the_standard_init(shape: str, options: Dict[str, Any]) -> None:
+    body = (SHAPES if options else PLAIN_SHAPES)[shape]
+    try:
+        std = dataclasses.dataclass(**options)(body())
+    except TypeError as exc:  # a plain body the standard decorator refuses frozen, or so
+        with pytest.raises(TypeError, match=re.escape(str(exc))):
+            frozen.hot_dataclass(**options)(body())
+        return
+    hot = frozen.hot_dataclass(**options)(body())
+    before = describe(hot)  # (describe() constructs it: the compiled __init__ is in place now)
+    assert before == describe(std)
+    assert describe(hot) == describe(std)
+    assert _calls(hot) == _calls(std)
+    assert str(inspect.signature(hot)) == str(inspect.signature(std))
+
+
+def test_a_hot_class_has_compiled_code_after_its_first_instance() -> None:
+    hot = frozen.hot_dataclass(frozen=True)(_options())
+    stub = hot.__dict__["__init__"]
+    required = [p.name for p in inspect.signature(hot).parameters.values() if p.default is p.empty]
+    hot(**{name: 1 for name in required})
+    compiled = hot.__dict__["__init__"]
+    assert compiled is not stub and compiled.__code__.co_filename == "<string>"
+    assert hot.__init__.__qualname__ == stub.__qualname__
