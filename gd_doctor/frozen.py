@@ -37,10 +37,10 @@ base and no ``__setattr__`` of its own or inherited. Per instance, the closures 
 more than generated code (2.8 against 1.7 µs for four fields), so a class made once per log
 line uses :func:`hot_dataclass`: its ``__init__`` is compiled from source on its first
 instantiation, as the standard decorator writes it at class creation (12 such classes cost
-12 ms of a run's start-up with the standard decorator). Other options, and the shapes the closures do
-not handle (``InitVar``, ``KW_ONLY`` and keyword-only fields, ``__slots__``, a field named
-``self``, a class of a module not in ``sys.modules``, lazily made annotations of Python 3.14),
-go to the standard decorator. Type checkers see :func:`dataclasses.dataclass` itself.
+12 ms of a run's start-up with the standard decorator). Other options, and the shapes the
+closures do not handle (``InitVar``, ``KW_ONLY`` and keyword-only fields, ``__slots__``, a
+field named ``self``, a class of a module not in ``sys.modules``, lazily made annotations of
+Python 3.14), go to the standard decorator. Type checkers see :func:`dataclasses.dataclass` itself.
 """
 
 from __future__ import annotations

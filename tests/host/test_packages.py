@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gd_doctor.host.commands import CommandResult, SubprocessRunner
 from gd_doctor.host.fs import RootFS
@@ -391,3 +393,41 @@ def test_live_berkeley_db_uses_the_read_only_backend_when_rpm_has_it(tmp_path: P
     # under --root that old rpm is not trusted with the root's database
     offline = PackageQuery(RootFS(root), FakeRunner(), live=False, tools=old).rpm(AGENT)
     assert offline.installed is None and "4.16 or later" in (offline.problem or "")
+
+
+# Lines a status file may hold, the separators' edge cases among them: blank lines of spaces
+# and tabs, runs of them, \r\n endings, a lone \r, a form feed (a line break for splitlines,
+# not for dpkg), names inside other names and other fields.
+_LINES = st.sampled_from(
+    [
+        "Package: a",
+        "Package:  a ",
+        "Package: ab",
+        "Package: b",
+        "Status: install ok installed",
+        "Status: install ok half-configured",
+        "Status: deinstall ok config-files",
+        "Version: 1.0",
+        "Version: 2.0",
+        "Depends: a, b (>= 1)",
+        "Description: a package named a",
+        "",
+        " ",
+        "\t ",
+        "\r",
+        "\x0cPackage: a",
+        " continuation a",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_LINES, max_size=30), st.sampled_from(["\n", "\r\n"]), st.booleans())
+def test_lookup_by_name_equals_splitting_the_whole_file(
+    lines: List[str], newline: str, final: bool
+) -> None:
+    text = newline.join(lines) + (newline if final else "")
+    whole = parse_dpkg_database(text)
+    db = DpkgDatabase(text)
+    for name in ("a", "ab", "b", "install", ""):
+        assert db.get(name) == whole.get(name)
