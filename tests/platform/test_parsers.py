@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import List
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -88,6 +89,49 @@ def test_real_kernel_configs_parse() -> None:
     assert cfg["CONFIG_DEBUG_INFO_BTF"] == "y"
     assert cfg["CONFIG_KPROBES"] == "y"
     assert len(cfg) > 3000
+
+
+_CONFIG_LINES = st.sampled_from(
+    [
+        "CONFIG_BPF=y",
+        "CONFIG_BPF=m",
+        "  CONFIG_KPROBES=y \t",
+        'CONFIG_LOCALVERSION=""',
+        'CONFIG_CMDLINE=" quiet splash "',
+        "CONFIG_X= =y",
+        "CONFIG_=y",
+        "CONFIG_BAD-NAME=y",
+        "# CONFIG_BPF is not set",
+        "  # CONFIG_BPF is not set \t ",
+        "# CONFIG_BPF is not set x",
+        "#CONFIG_BPF is not set",
+        "# General setup",
+        "#",
+        "",
+        " ",
+        "\t",
+        "config_bpf=y",
+    ]
+)
+
+
+@given(st.lists(_CONFIG_LINES, max_size=40), st.booleans())
+def test_the_one_pass_parse_equals_the_line_by_line_one(lines: List[str], final: bool) -> None:
+    from gd_doctor.parsers import kernel_config
+
+    text = "\n".join(lines) + ("\n" if final else "")
+    assert kernel_config._parse_whole(text) == kernel_config._parse_lines(text)
+    assert parse_kernel_config(text) == kernel_config._parse_lines(text)
+
+
+def test_real_kernel_configs_parse_alike_both_ways() -> None:
+    from gd_doctor.parsers import kernel_config
+
+    configs = sorted(ROOTS.glob("*/root/boot/config-*"))
+    assert configs
+    for path in configs:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert kernel_config._parse_whole(text) == kernel_config._parse_lines(text), path
 
 
 def test_systemd_conf_continuation_comments_and_sections() -> None:
