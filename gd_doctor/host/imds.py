@@ -24,6 +24,7 @@ token (and learn only whether one was issued), then read paths; the client adds 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 import threading
 import time
@@ -164,6 +165,17 @@ class HttpImds:
         lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
+    def _bounded_inline(self) -> bool:
+        """Whether an exchange with the endpoint is bounded by its own deadline: plain HTTP to
+        an IP address (169.254.169.254, fd00:ec2::254). A host name needs getaddrinfo, which
+        no timeout stops, and https needs http.client: those run in a daemon thread."""
+        try:
+            scheme, host, _ = _address(self.endpoint or "")
+            ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return scheme == "http"
+
     @property
     def has_token(self) -> bool:
         return self._token is not None
@@ -229,13 +241,19 @@ class HttpImds:
     ) -> ImdsReply:
         start = time.monotonic()
         box: Dict[str, Any] = {}
-        call = call_with_timeout(
-            lambda: self._exchange(method, path, headers, timeout, box),
-            max(0.05, timeout),
-            name="imds",
-        )
+        if self._bounded_inline():
+            # An IP address over plain HTTP: the connect and every read stop at the exchange's
+            # own deadline, and no name lookup can hang, so no thread is needed to give up.
+            self._exchange(method, path, headers, max(0.05, timeout), box)
+            done = True
+        else:
+            done = call_with_timeout(
+                lambda: self._exchange(method, path, headers, timeout, box),
+                max(0.05, timeout),
+                name="imds",
+            ).done
         elapsed = time.monotonic() - start
-        if not call.done:
+        if not done:
             # abandoned: closing the response from here would block on the reader's lock; the
             # daemon thread ends when the server stops or its socket timeout fires
             return ImdsReply(method, path, None, problem="timeout", elapsed_s=elapsed)

@@ -70,6 +70,36 @@ def test_trickling_body_is_cut_at_the_deadline() -> None:
     assert elapsed < 2.0  # one attempt of ~0.5 s plus its read, not 100 s of bytes
 
 
+@pytest.mark.parametrize(
+    "endpoint,inline",
+    [
+        ("http://169.254.169.254", True),
+        ("http://[fd00:ec2::254]", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://metadata.internal", False),  # getaddrinfo, which no timeout stops
+        ("https://169.254.169.254", False),  # http.client
+    ],
+)
+def test_only_an_exchange_its_deadline_bounds_runs_without_a_thread(
+    endpoint: str, inline: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gd_doctor.host.imds as imds_mod
+
+    threads: List[str] = []
+    real = imds_mod.call_with_timeout
+
+    def counting(fn: object, timeout: float, *, name: str) -> object:
+        threads.append(name)
+        return real(fn, timeout, name=name)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(imds_mod, "call_with_timeout", counting)
+    client = HttpImds(endpoint)
+    assert client._bounded_inline() is inline
+    monkeypatch.setattr(client, "_exchange", lambda *a: a[-1].update(problem="refused"))
+    assert client.get(IDENTITY, timeout=0.1).problem == "refused"
+    assert threads == ([] if inline else ["imds"] * len(threads)) and (inline or threads)
+
+
 def test_huge_body_is_refused() -> None:
     tree = {IDENTITY: "x" * (1024 * 1024)}
     with FakeImds(tokens="optional", tree=tree) as fake:
