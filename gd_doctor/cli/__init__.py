@@ -204,9 +204,6 @@ def run_check(
     from gd_doctor.model import Verdict
     from gd_doctor.pipeline import run_doctor
     from gd_doctor.report.json import render_json
-    from gd_doctor.report.ssm import render_ssm
-    from gd_doctor.report.style import Style
-    from gd_doctor.report.text import render_text
 
     if not math.isfinite(timeout) or timeout <= 0:
         raise typer.BadParameter("must be a finite number greater than 0", param_hint="--timeout")
@@ -322,8 +319,13 @@ def run_check(
     if fmt == OutputFormat.json:
         text = render_json(report)
     elif fmt == OutputFormat.ssm:
+        from gd_doctor.report.ssm import render_ssm  # each renderer loads only when it renders
+
         text = render_ssm(report)
     else:
+        from gd_doctor.report.style import Style
+        from gd_doctor.report.text import render_text
+
         style = Style(unicode=_can_encode(sys.stdout, "✓–✗—…•"), color=_use_color(no_color))
         text = render_text(report, style, verbose=verbose, width=terminal_width())
     if not _can_encode(sys.stdout, text):
