@@ -40,7 +40,8 @@ instantiation, as the standard decorator writes it at class creation (12 such cl
 12 ms of a run's start-up with the standard decorator). Other options, and the shapes the
 closures do not handle (``InitVar``, ``KW_ONLY`` and keyword-only fields, ``__slots__``, a
 field named ``self``, a class of a module not in ``sys.modules``, lazily made annotations of
-Python 3.14), go to the standard decorator. Type checkers see :func:`dataclasses.dataclass` itself.
+Python 3.14), go to the standard decorator. Type checkers see :func:`dataclasses.dataclass`
+itself.
 """
 
 from __future__ import annotations
@@ -538,35 +539,37 @@ def _compile_init_when_first_used(cls: type) -> None:
 def _compiled_init(cls: type) -> Callable[..., None]:
     """The ``__init__`` the standard decorator would write for ``cls``: one assignment per
     field (``object.__setattr__`` in a frozen class), defaults as default arguments, factories
-    called when the argument is left out, then ``__post_init__``."""
+    called when the argument is left out, then ``__post_init__``. The names the code needs
+    besides the fields' are dunder names no field of the fast path can have."""
     fields = [f for f in cls.__dataclass_fields__.values() if f._field_type is _FIELD]  # type: ignore[attr-defined]
-    scope: Dict[str, Any] = {"_set": object.__setattr__, "_FACTORY": _FACTORY}
+    frozen = cls.__dict__["__dataclass_params__"].frozen
+    scope: Dict[str, Any] = {"__dataclass_set__": object.__setattr__, "__dataclass_f__": _FACTORY}
     params, body = ["self"], []
 
     def assign(name: str, value: str) -> str:
         if frozen:
-            return f"_set(self, {name!r}, {value})"
+            return f"__dataclass_set__(self, {name!r}, {value})"
         return f"self.{name} = {value}"
 
-    frozen = cls.__dict__["__dataclass_params__"].frozen
     for i, f in enumerate(fields):
+        default, factory = f"__dataclass_default_{i}__", f"__dataclass_factory_{i}__"
         if f.init:
             if f.default is not _MISSING:
-                scope[f"_d{i}"] = f.default
-                params.append(f"{f.name}=_d{i}")
+                scope[default] = f.default
+                params.append(f"{f.name}={default}")
             elif f.default_factory is not _MISSING:
-                scope[f"_f{i}"] = f.default_factory
-                params.append(f"{f.name}=_FACTORY")
-                body.append(f"if {f.name} is _FACTORY: {f.name} = _f{i}()")
+                scope[factory] = f.default_factory
+                params.append(f"{f.name}=__dataclass_f__")
+                body.append(f"if {f.name} is __dataclass_f__: {f.name} = {factory}()")
             else:
                 params.append(f.name)
             body.append(assign(f.name, f.name))
         elif f.default is not _MISSING:
-            scope[f"_d{i}"] = f.default
-            body.append(assign(f.name, f"_d{i}"))
+            scope[default] = f.default
+            body.append(assign(f.name, default))
         elif f.default_factory is not _MISSING:
-            scope[f"_f{i}"] = f.default_factory
-            body.append(assign(f.name, f"_f{i}()"))
+            scope[factory] = f.default_factory
+            body.append(assign(f.name, f"{factory}()"))
     if hasattr(cls, "__post_init__"):
         body.append("self.__post_init__()")
     lines = "\n".join(f"    {line}" for line in body or ["pass"])

@@ -598,9 +598,26 @@ def _plain_shapes() -> Dict[str, Callable[[], type]]:
 
         return Watched
 
+    def helper_names() -> type:
+        class Named:
+            """Fields named as helpers of generated code might be."""
+
+            _set: int = 0
+            _FACTORY: int = 1
+            _d0: List[int] = field(default_factory=list)
+            object: str = "o"
+
+        return Named
+
     shapes = {name: body for name, body in SHAPES.items() if name != "standard base"}
     shapes.update(
-        {"factory": factory, "own hash": own_hash, "plain base": plain_base, "setattr": own_setattr}
+        {
+            "factory": factory,
+            "own hash": own_hash,
+            "plain base": plain_base,
+            "setattr": own_setattr,
+            "helper names": helper_names,
+        }
     )
     return shapes
 
