@@ -150,6 +150,7 @@ class HttpImds:
         self._retries = max(0, retries)
         self._token: Optional[str] = None
         self._lock = threading.Lock()
+        self._inline = self._bounded_inline()  # the endpoint never changes: decided once
 
     def _request(
         self, method: str, path: str, host: str, port: int, headers: Mapping[str, str]
@@ -241,10 +242,10 @@ class HttpImds:
     ) -> ImdsReply:
         start = time.monotonic()
         box: Dict[str, Any] = {}
-        if self._bounded_inline():
+        if self._inline:
             # An IP address over plain HTTP: the connect and every read stop at the exchange's
             # own deadline, and no name lookup can hang, so no thread is needed to give up.
-            self._exchange(method, path, headers, max(0.05, timeout), box)
+            self._exchange(method, path, headers, timeout, box)
             done = True
         else:
             done = call_with_timeout(

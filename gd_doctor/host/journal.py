@@ -238,7 +238,11 @@ class ReaderJournal:
             raise JournalUnavailable(f"systemd-python is not installed ({exc})") from exc
         self._native: Any = None
         self._journal: Any = None
-        if not wrapper and all(hasattr(_reader._Reader, m) for m in self._FAST):
+        # The C methods give raw bytes without the per-field Python converters of
+        # get_previous(), a third of its cost; older python-systemd has them too. Both
+        # readers are that C class, so what it has decides how every read steps.
+        self._fast = all(hasattr(_reader._Reader, m) for m in self._FAST)
+        if self._fast and not wrapper:
             self._native = _reader
         else:
             try:
@@ -305,9 +309,7 @@ class ReaderJournal:
         reader.seek_tail()
         # journalctl --since=@SECONDS starts at the whole second: so does this reader
         start = _since_usec(since) // 1_000_000 * 1_000_000
-        # The C methods give raw bytes without the per-field Python converters of
-        # get_previous(), a third of its cost; older python-systemd has them too.
-        fast = all(hasattr(reader, m) for m in self._FAST)
+        fast = self._fast
         out: List[JournalEntry] = []
         for n in range(kind.limit):
             try:

@@ -45,7 +45,7 @@ def parse_kernel_config(text: str) -> Dict[str, str]:
 # Besides "\n", what str.splitlines breaks lines at or str.strip strips in ASCII text: without
 # them, every line break is "\n" and a line's surrounding whitespace is spaces and tabs.
 _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x1f"
-# One pass over the whole text (3,900 lines: 0.5 ms, against 3.7 ms line by line).
+# One pass over the whole text (3,900 lines: 2.3 ms, against 5.2 ms line by line).
 _OPTION_LINE = lazy(
     r"^[ \t]*(?:(CONFIG_[A-Za-z0-9_]+)=(.*)|# (CONFIG_[A-Za-z0-9_]+) is not set[ \t]*)$",
     re.MULTILINE,
